@@ -1,0 +1,1 @@
+"""pairchat backend: the Flask API over per-pair SQLite files."""

@@ -1,0 +1,42 @@
+# pairchat — the verbs a newcomer needs. `./run RECIPE` installs uv and just first.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+export UV_PYTHON_DOWNLOADS := "never"
+
+# list the recipes
+default:
+    @just --list
+
+# server on the embedded default (./conversations) with demo accounts, plus the TUI as alice
+demo *ARGS:
+    uv run --frozen python -m tui.demo {{ARGS}}
+
+# run the API server (production WSGI server; --open, --dev, --port, --data-dir …)
+serve *ARGS:
+    uv run --frozen pairchat-server {{ARGS}}
+
+# run the terminal client (--server URL, --user NAME)
+chat *ARGS:
+    uv run --frozen pairchat {{ARGS}}
+
+# lint, format check, type check and the whole test suite
+test *ARGS: lint
+    uv run --frozen pytest {{ARGS}}
+
+# ruff check, ruff format --check and mypy
+lint:
+    uv run --frozen ruff check .
+    uv run --frozen ruff format --check .
+    uv run --frozen mypy
+
+# format the code in place
+fmt:
+    uv run --frozen ruff format .
+    uv run --frozen ruff check --fix .
+
+# benchmarks: print the tables (ratios against a baseline measured in the same run)
+bench *ARGS:
+    uv run --frozen python -m bench {{ARGS}}
+
+# long crash-recovery and fuzz runs (CI runs short versions inside `test`)
+soak:
+    PAIRCHAT_SOAK=1 uv run --frozen pytest -m slow

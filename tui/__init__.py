@@ -1,0 +1,1 @@
+"""pairchat terminal UI (Textual) and the shared HTTP client."""
