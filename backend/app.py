@@ -1,0 +1,178 @@
+"""The application factory: config, services, blueprints, one JSON error handler.
+
+Config comes from defaults, then ``PAIRCHAT_*`` environment variables
+(``app.config.from_prefixed_env``), then the dict a caller (CLI, tests) passes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from flask import Flask, Response, request
+from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from werkzeug.exceptions import HTTPException
+
+from backend.accounts import Accounts
+from backend.chat import Chat
+from backend.errors import ApiError
+from backend.http import accounts, auth, conversations, friends, health
+from backend.http import request_data as data
+from backend.http.services import Services
+from backend.notify import FeedWatcher, Notifier
+from backend.storage.accounts import AccountStore
+from backend.storage.conversations import ConversationStore
+
+log = logging.getLogger("pairchat")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / "conversations"
+
+DEFAULTS: dict[str, Any] = {
+    "DATA_DIR": str(DEFAULT_DATA_DIR),
+    "OPEN_MODE": False,
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "MAX_WAIT": 30.0,
+    "MAX_WAITERS": 1000,
+    "MAX_OPEN_CONVERSATIONS": 512,
+    "SQLITE_SYNCHRONOUS": "NORMAL",
+    "LOGIN_RATE_LIMIT": "10 per minute",
+    "WATCH_INTERVAL": 0.025,
+    # argon2id cost; tests may lower it (the hash stays argon2id, just cheaper).
+    "ARGON2_TIME_COST": 3,
+    "ARGON2_MEMORY_COST": 65536,
+    "JSON_SORT_KEYS": False,
+}
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, static_folder=None)
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("PAIRCHAT")
+    if config:
+        app.config.update(config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    data_dir = Path(app.config["DATA_DIR"]).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    synchronous = str(app.config["SQLITE_SYNCHRONOUS"]).upper()
+    if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+        raise ValueError("SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+    store = AccountStore(data_dir, synchronous=synchronous)
+    hasher = PasswordHasher(
+        time_cost=int(app.config["ARGON2_TIME_COST"]),
+        memory_cost=int(app.config["ARGON2_MEMORY_COST"]),
+    )
+    account_service = Accounts(store, hasher)
+    notifier = Notifier(max_waiters=int(app.config["MAX_WAITERS"]))
+    conversation_store = ConversationStore(
+        data_dir, max_open=int(app.config["MAX_OPEN_CONVERSATIONS"]), synchronous=synchronous
+    )
+    chat = Chat(
+        conversation_store,
+        account_service,
+        notifier,
+        open_mode=bool(app.config["OPEN_MODE"]),
+        max_wait=float(app.config["MAX_WAIT"]),
+    )
+    bundle = Services(conversation_store, store, account_service, notifier, chat)
+    if float(app.config["WATCH_INTERVAL"]) > 0:
+        bundle.watcher = FeedWatcher(store, notifier, float(app.config["WATCH_INTERVAL"])).start()
+    app.extensions["pairchat"] = bundle
+    if app.config["OPEN_MODE"]:
+        log.warning(
+            "OPEN MODE: conversation routes accept unauthenticated requests; "
+            "anyone who can reach this server can read and send as anyone"
+        )
+
+    for blueprint in (conversations.bp, accounts.bp, friends.bp, health.bp):
+        app.register_blueprint(blueprint)
+    app.before_request(auth.authenticate)
+    _limit_failed_logins(app)
+    _register_errors(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _limit_failed_logins(app: Flask) -> None:
+    """Failed logins only, per client address and per username (Flask-Limiter, in memory)."""
+    limiter = Limiter(
+        key_func=lambda: request.remote_addr or "unknown",
+        app=app,
+        storage_uri="memory://",
+        default_limits=[],
+        headers_enabled=False,
+    )
+
+    def username_key() -> str:
+        try:
+            name = data.raw("username")
+        except ApiError:
+            name = None
+        return f"user:{str(name).lower() if isinstance(name, str) else ''}"
+
+    def failed(response: Response) -> bool:
+        return response.status_code == 401
+
+    rate = app.config["LOGIN_RATE_LIMIT"]
+    view: Any = app.view_functions["accounts.login"]
+    view = limiter.limit(lambda: rate, deduct_when=failed)(view)
+    view = limiter.limit(lambda: rate, key_func=username_key, deduct_when=failed)(view)
+    app.view_functions["accounts.login"] = view
+
+
+def _error(exc: ApiError) -> tuple[dict[str, object], int]:
+    return exc.to_json(), exc.status
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> ResponseReturnValue:
+        return _error(exc)
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc: RateLimitExceeded) -> ResponseReturnValue:
+        return _error(ApiError("rate_limited", "too many failed logins; wait a minute", 429))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        status = exc.code or 500
+        code = _HTTP_CODES.get(status, "http_error")
+        if status == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            message = f"the request body is larger than {limit} bytes"
+        else:
+            message = exc.description or exc.name
+        return _error(ApiError(code, message, status))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> ResponseReturnValue:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error(ApiError("internal_error", "the server failed; nothing was changed", 500))
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

@@ -1,0 +1,1 @@
+"""HTTP layer: request parsing, auth decisions, blueprints and JSON errors."""

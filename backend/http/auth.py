@@ -1,0 +1,76 @@
+"""Every route's auth decision, enforced in one ``before_request`` hook.
+
+A view is marked with exactly one of the decorators below; a route without a
+decision is refused (fail closed) and a test walks the URL map to catch it.
+- ``public``: no token (register, login, health).
+- ``user``: a valid bearer token, always (accounts, friends, the feed).
+- ``conversation``: a valid token, except in open mode where the seed's
+  unauthenticated requests are served as the original server did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app, g, request
+
+from backend.errors import Unauthorized
+
+F = TypeVar("F", bound=Callable[..., object])
+DECISIONS = ("public", "user", "conversation")
+
+
+def _mark(decision: str) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        view.auth_decision = decision  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+public = _mark("public")
+user = _mark("user")
+conversation = _mark("conversation")
+
+
+def decision_for(endpoint: str | None) -> str | None:
+    view = current_app.view_functions.get(endpoint) if endpoint else None
+    return getattr(view, "auth_decision", None)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 512 or not token.isascii():
+        raise Unauthorized("unauthorized", "use 'Authorization: Bearer <token>'")
+    return token
+
+
+def authenticate() -> None:
+    """``before_request``: set ``g.user`` (a username, or None where allowed)."""
+    g.user = None
+    if request.url_rule is None:
+        return  # 404/405: Werkzeug's error, rendered as JSON
+    decision = decision_for(request.endpoint)
+    if decision == "public":
+        return
+    if decision not in DECISIONS:
+        raise Unauthorized("unauthorized", "this route has no auth decision")
+    token = bearer_token()
+    if token is None:
+        if decision == "conversation" and current_app.config["OPEN_MODE"]:
+            return
+        raise Unauthorized("unauthorized", "this route needs 'Authorization: Bearer <token>'")
+    g.user = current_app.extensions["pairchat"].accounts.authenticate(token)
+
+
+def current_user() -> str:
+    """The authenticated user of a ``user`` route."""
+    name: str | None = g.get("user")
+    if name is None:
+        raise Unauthorized("unauthorized", "this route needs 'Authorization: Bearer <token>'")
+    return name

@@ -1,0 +1,77 @@
+"""Maps a pair of users to its file in the data folder and keeps files open.
+
+``ConversationStore`` is the only code that turns usernames into paths. It hands
+out one shared :class:`Conversation` per file and keeps at most ``max_open`` of
+them open (least recently used closed first). Reads never create files.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+from backend.storage.conversation import Conversation
+from backend.usernames import canonical_pair, pair_file_name
+
+
+class ConversationStore:
+    def __init__(self, data_dir: Path, *, max_open: int = 512, synchronous: str = "NORMAL") -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._max_open = max_open
+        self._synchronous = synchronous
+        self._lock = threading.Lock()
+        self._open: OrderedDict[Path, Conversation] = OrderedDict()
+
+    def path_for(self, user_one: str, user_two: str) -> Path:
+        """The pair's file: canonical names sorted, joined by ``_``, plus ``.db``."""
+        a, b = canonical_pair(user_one, user_two)
+        return self.data_dir / pair_file_name(a, b)
+
+    def get(self, user_one: str, user_two: str, *, create: bool) -> Conversation | None:
+        """The pair's conversation; ``None`` when it has no file and ``create`` is false."""
+        path = self.path_for(user_one, user_two)
+        with self._lock:
+            conversation = self._open.get(path)
+            if conversation is not None:
+                self._open.move_to_end(path)
+                return conversation
+        if not create and not path.exists():
+            return None
+        conversation = Conversation(path, synchronous=self._synchronous)
+        evicted: list[Conversation] = []
+        with self._lock:
+            existing = self._open.get(path)
+            if existing is not None:
+                return existing
+            self._open[path] = conversation
+            while len(self._open) > self._max_open:
+                evicted.append(self._open.popitem(last=False)[1])
+        for old in evicted:
+            old.close()
+        return conversation
+
+    def forget(self, user_one: str, user_two: str) -> bool:
+        """Erase a pair's conversation (file and WAL). True when there was one."""
+        path = self.path_for(user_one, user_two)
+        with self._lock:
+            conversation = self._open.pop(path, None)
+        if conversation is not None:
+            conversation.close()
+        existed = path.exists()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return existed
+
+    def files(self) -> Iterator[Path]:
+        """Every pair file in the data folder."""
+        return (p for p in sorted(self.data_dir.glob("*_*.db")) if p.is_file())
+
+    def close(self) -> None:
+        with self._lock:
+            conversations = list(self._open.values())
+            self._open.clear()
+        for conversation in conversations:
+            conversation.close()
