@@ -1,0 +1,212 @@
+"""Hostile and malformed input: the right 4xx JSON error, no stray files, still serving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import LiveServer
+
+H = "/get_message_history"
+S = "/send_message/bob"
+C = "/create_conversation_db"
+
+CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
+    # (name, path, request kwargs, status, error code)
+    ("dotdot-slash", H, {"data": {"user_one": "../x", "user_two": "bob"}}, 400, "invalid_username"),
+    ("dotdot", C, {"data": {"user_one": "..", "user_two": "bob"}}, 400, "invalid_username"),
+    (
+        "absolute",
+        C,
+        {"data": {"user_one": "/tmp/evil", "user_two": "bob"}},
+        400,
+        "invalid_username",
+    ),
+    ("underscore-a", C, {"data": {"user_one": "a_b", "user_two": "c"}}, 400, "invalid_username"),
+    ("underscore-b", C, {"data": {"user_one": "a", "user_two": "b_c"}}, 400, "invalid_username"),
+    ("dot", C, {"data": {"user_one": "a.b", "user_two": "c"}}, 400, "invalid_username"),
+    ("10k-name", C, {"data": {"user_one": "a" * 10_000, "user_two": "c"}}, 400, "invalid_username"),
+    ("nul-name", C, {"data": {"user_one": "al\x00ice", "user_two": "c"}}, 400, "invalid_username"),
+    ("nul-message", S, {"data": {"author": "alice", "message": "a\x00b"}}, 400, "invalid_field"),
+    ("same-user", C, {"data": {"user_one": "Alice", "user_two": "alice"}}, 400, "same_user"),
+    ("empty-user", C, {"data": {"user_one": "", "user_two": "bob"}}, 400, "missing_field"),
+    ("missing-user", C, {"data": {"user_one": "alice"}}, 400, "missing_field"),
+    ("no-body", H, {}, 400, "missing_field"),
+    ("missing-author", S, {"data": {"message": "hi"}}, 400, "missing_field"),
+    ("empty-message", S, {"data": {"author": "alice", "message": ""}}, 400, "empty_message"),
+    ("blank-message", S, {"data": {"author": "alice", "message": "  \n\t"}}, 400, "empty_message"),
+    (
+        "long-message",
+        S,
+        {"data": {"author": "alice", "message": "x" * 4001}},
+        400,
+        "message_too_long",
+    ),
+    (
+        "bad-utf8-form",
+        S,
+        {
+            "content": b"author=alice&message=\xff\xfe",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        400,
+        "bad_request",
+    ),
+    (
+        "bad-utf8-json",
+        S,
+        {
+            "content": b'{"author": "alice", "message": "\xff"}',
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+        "bad_request",
+    ),
+    (
+        "lone-surrogate",
+        S,
+        {
+            "content": b'{"author": "alice", "message": "\\ud800"}',
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+        "invalid_field",
+    ),
+    ("json-not-object", S, {"json": ["alice", "hi"]}, 400, "bad_request"),
+    (
+        "json-garbage",
+        S,
+        {"content": b"{nope", "headers": {"content-type": "application/json"}},
+        400,
+        "bad_request",
+    ),
+    ("json-number-name", C, {"json": {"user_one": 5, "user_two": "bob"}}, 400, "missing_field"),
+    (
+        "wrong-content-type",
+        S,
+        {"content": b"<xml/>", "headers": {"content-type": "application/xml"}},
+        415,
+        "unsupported_media_type",
+    ),
+    ("5mb-body", S, {"data": {"author": "alice", "message": "x" * 5_000_000}}, 413, "too_large"),
+    (
+        "bad-after-id",
+        H,
+        {"data": {"user_one": "a", "user_two": "b", "after_id": "abc"}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "negative-after-id",
+        H,
+        {"data": {"user_one": "a", "user_two": "b", "after_id": "-1"}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "huge-after-id",
+        H,
+        {"data": {"user_one": "a", "user_two": "b", "after_id": "9" * 30}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "bool-limit",
+        H,
+        {"json": {"user_one": "a", "user_two": "b", "limit": True}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "zero-limit",
+        H,
+        {"data": {"user_one": "a", "user_two": "b", "limit": "0"}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "nan-wait",
+        H,
+        {"data": {"user_one": "a", "user_two": "b", "wait": "nan"}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "bad-client-id",
+        S,
+        {"data": {"author": "alice", "message": "x", "client_id": "a b/c"}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "bad-recipient",
+        "/send_message/-bob",
+        {"data": {"author": "alice", "message": "x"}},
+        400,
+        "invalid_username",
+    ),
+    (
+        "dotted-recipient",
+        "/send_message/a.db",
+        {"data": {"author": "alice", "message": "x"}},
+        400,
+        "invalid_username",
+    ),
+    (
+        "slashed-recipient",
+        "/send_message/..%2F..%2Fetc",
+        {"data": {"author": "alice", "message": "x"}},
+        404,
+        "not_found",
+    ),
+    ("unknown-route", "/nope", {"data": {}}, 404, "not_found"),
+]
+
+
+@pytest.mark.parametrize("name,path,kwargs,status,code", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_a_json_error(
+    open_server: LiveServer, name: str, path: str, kwargs: dict[str, Any], status: int, code: str
+) -> None:
+    root: Path = open_server.data_dir.parent
+    before = {p for p in root.rglob("*") if p.is_file()}
+    reply = httpx.post(open_server.url + path, timeout=30, **kwargs)
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert body["success"] is False
+    assert body["error"] == code
+    assert body["message"]
+    after = {p for p in root.rglob("*") if p.is_file()}
+    assert {p for p in after - before if p.name != "_accounts.sqlite3"} == set()
+    # and the server keeps serving
+    assert httpx.get(open_server.url + "/healthz").json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("path", [H, S, C, "/register", "/login"])
+def test_get_on_post_routes_is_405_json(open_server: LiveServer, path: str) -> None:
+    reply = httpx.get(open_server.url + path)
+    assert reply.status_code == 405
+    assert reply.json()["error"] == "method_not_allowed"
+
+
+def test_split_names_cannot_share_a_file(open_server: LiveServer) -> None:
+    """The seed let a_b+c and a+b_c share a_b_c.db; here neither name is allowed."""
+    for one, two in (("a_b", "c"), ("a", "b_c")):
+        reply = httpx.post(
+            f"{open_server.url}/send_message/{two}", data={"author": one, "message": "x"}
+        )
+        assert reply.status_code == 400
+    assert not list(open_server.data_dir.glob("*.db"))
+
+
+def test_no_traceback_or_html_in_error_bodies(open_server: LiveServer) -> None:
+    reply = httpx.post(
+        open_server.url + S,
+        content=b"\x00\x01\x02",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert reply.status_code == 400
+    assert "Traceback" not in reply.text and "<html" not in reply.text.lower()

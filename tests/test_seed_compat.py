@@ -1,0 +1,123 @@
+"""A client written against the seed makes exactly the seed's requests and gets its replies."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import LiveServer, bearer, register
+
+
+def seed_session(url: str, first: str, second: str, headers: dict[str, str] | None = None) -> None:
+    """The original client's sequence, form-encoded, with the names as typed."""
+    with httpx.Client(base_url=url, headers=headers or {}) as client:
+        reply = client.post("/create_conversation_db", data={"user_one": first, "user_two": second})
+        assert reply.status_code == 200
+        assert reply.json() == {"success": True}
+        reply = client.post("/send_message/" + second, data={"author": first, "message": "Hello!"})
+        assert reply.status_code == 200
+        assert reply.json()["success"] is True
+        reply = client.post("/get_message_history", data={"user_one": first, "user_two": second})
+        assert reply.status_code == 200
+        history = reply.json()["history"]
+        assert [m["message"] for m in history] == ["Hello!"]
+        message = history[0]
+        assert {"author", "message", "date_sent", "id"} <= set(message)
+        assert message["author"] == first.lower()
+        assert isinstance(message["date_sent"], int)
+
+
+@pytest.mark.parametrize("first,second", [("Alice", "bob"), ("bob", "Alice")])
+def test_open_mode_serves_the_seed_client(open_server: LiveServer, first: str, second: str) -> None:
+    seed_session(open_server.url, first, second)
+    assert sorted(p.name for p in open_server.data_dir.glob("*.db")) == ["alice_bob.db"]
+
+
+def test_auth_mode_serves_the_seed_client_with_a_token(server: LiveServer) -> None:
+    token = register(server.url, "Alice")
+    register(server.url, "bob")
+    seed_session(server.url, "Alice", "bob", bearer(token))
+    assert (server.data_dir / "alice_bob.db").exists()
+
+
+def test_json_bodies_are_accepted_too(open_server: LiveServer) -> None:
+    url = open_server.url
+    reply = httpx.post(f"{url}/send_message/bob", json={"author": "alice", "message": "json"})
+    assert reply.status_code == 200
+    history = httpx.post(
+        f"{url}/get_message_history", json={"user_one": "bob", "user_two": "alice"}
+    )
+    assert [m["message"] for m in history.json()["history"]] == ["json"]
+
+
+def test_create_is_idempotent_and_history_is_oldest_first(open_server: LiveServer) -> None:
+    url = open_server.url
+    for _ in range(3):
+        reply = httpx.post(f"{url}/create_conversation_db", data={"user_one": "a", "user_two": "b"})
+        assert reply.json() == {"success": True}
+    for text in ("one", "two", "three"):
+        httpx.post(f"{url}/send_message/a", data={"author": "b", "message": text})
+    history = httpx.post(f"{url}/get_message_history", data={"user_one": "a", "user_two": "b"})
+    messages = history.json()["history"]
+    assert [m["message"] for m in messages] == ["one", "two", "three"]
+    assert [m["id"] for m in messages] == sorted(m["id"] for m in messages)
+
+
+def test_read_before_create_is_empty_and_creates_no_file(open_server: LiveServer) -> None:
+    url = open_server.url
+    reply = httpx.post(f"{url}/get_message_history", data={"user_one": "x", "user_two": "y"})
+    assert reply.status_code == 200
+    assert reply.json()["history"] == []
+    assert not list(open_server.data_dir.glob("*.db"))
+    reply = httpx.post(f"{url}/send_message/y", data={"author": "x", "message": "later"})
+    assert reply.status_code == 200
+    reply = httpx.post(f"{url}/get_message_history", data={"user_one": "y", "user_two": "x"})
+    assert [m["message"] for m in reply.json()["history"]] == ["later"]
+
+
+def make_seed_file(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    """A file exactly as the original server wrote it."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE conversation (author text, message text, date_sent text)")
+    conn.executemany("INSERT INTO conversation VALUES (?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+
+
+def test_a_seed_schema_file_is_served_and_upgraded_in_place(open_server: LiveServer) -> None:
+    rows = [("Alice", f"old {i}", str(1_600_000_000 + i)) for i in range(50)]
+    make_seed_file(open_server.data_dir / "alice_bob.db", rows)
+    url = open_server.url
+    reply = httpx.post(f"{url}/get_message_history", data={"user_one": "alice", "user_two": "bob"})
+    history = reply.json()["history"]
+    assert [m["id"] for m in history] == list(range(1, 51))
+    assert [m["message"] for m in history] == [r[1] for r in rows]
+    assert history[0]["date_sent"] == 1_600_000_000
+    reply = httpx.post(
+        f"{url}/send_message/alice", data={"author": "bob", "message": "new", "client_id": "c1"}
+    )
+    assert reply.json()["id"] == 51
+    conn = sqlite3.connect(open_server.data_dir / "alice_bob.db")
+    assert conn.execute("SELECT count(*) FROM conversation").fetchone()[0] == 51
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+    # The seed's columns are still there, readable by the original server's query.
+    assert (
+        conn.execute("SELECT author, message, date_sent FROM conversation").fetchall()[:50] == rows
+    )
+    conn.close()
+
+
+def test_an_empty_file_left_by_the_seed_bug_is_repaired(open_server: LiveServer) -> None:
+    (open_server.data_dir / "alice_bob.db").touch()
+    url = open_server.url
+    reply = httpx.post(
+        f"{url}/create_conversation_db", data={"user_one": "alice", "user_two": "bob"}
+    )
+    assert reply.json() == {"success": True}
+    reply = httpx.post(f"{url}/send_message/bob", data={"author": "alice", "message": "fixed"})
+    assert reply.status_code == 200
+    reply = httpx.post(f"{url}/get_message_history", data={"user_one": "alice", "user_two": "bob"})
+    assert [m["message"] for m in reply.json()["history"]] == ["fixed"]
