@@ -1,0 +1,202 @@
+"""Every route x every kind of token, built from the app's URL map.
+
+A route added without an auth decision, or without a row here, fails this test.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import LiveServer, bearer, register
+
+_names = itertools.count()
+Request = tuple[str, str, dict[str, Any]]
+
+
+def _fresh_name() -> str:
+    return f"newbie{next(_names)}"
+
+
+# endpoint -> (auth decision, request maker for alice, expected success status)
+ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
+    "conversations.create_conversation_db": (
+        "conversation",
+        lambda: (
+            "POST",
+            "/create_conversation_db",
+            {"data": {"user_one": "alice", "user_two": "bob"}},
+        ),
+        200,
+    ),
+    "conversations.get_message_history": (
+        "conversation",
+        lambda: (
+            "POST",
+            "/get_message_history",
+            {"data": {"user_one": "bob", "user_two": "alice"}},
+        ),
+        200,
+    ),
+    "conversations.send_message": (
+        "conversation",
+        lambda: ("POST", "/send_message/bob", {"data": {"author": "alice", "message": "hi"}}),
+        200,
+    ),
+    "accounts.register": (
+        "public",
+        lambda: (
+            "POST",
+            "/register",
+            {"data": {"username": _fresh_name(), "password": "long enough"}},
+        ),
+        201,
+    ),
+    "accounts.login": (
+        "public",
+        lambda: ("POST", "/login", {"data": {"username": "alice", "password": "correct horse"}}),
+        200,
+    ),
+    "accounts.logout": ("user", lambda: ("POST", "/logout", {}), 200),
+    "accounts.me": ("user", lambda: ("GET", "/me", {}), 200),
+    "friends.add_friend": (
+        "user",
+        lambda: ("POST", "/add_friend", {"data": {"username": "bob"}}),
+        200,
+    ),
+    "friends.remove_friend": (
+        "user",
+        lambda: ("POST", "/remove_friend", {"data": {"username": "bob"}}),
+        200,
+    ),
+    "friends.block_friend": (
+        "user",
+        lambda: ("POST", "/block_friend", {"data": {"username": "dave"}}),
+        200,
+    ),
+    "friends.unblock_friend": (
+        "user",
+        lambda: ("POST", "/unblock_friend", {"data": {"username": "dave"}}),
+        200,
+    ),
+    "friends.friends": ("user", lambda: ("GET", "/friends", {}), 200),
+    "friends.mark_read": (
+        "user",
+        lambda: ("POST", "/mark_read", {"data": {"username": "bob", "last_read_id": "0"}}),
+        200,
+    ),
+    "friends.updates": ("user", lambda: ("GET", "/updates", {}), 200),
+    "health.healthz": ("public", lambda: ("GET", "/healthz", {}), 200),
+}
+
+KINDS = ["none", "malformed", "revoked", "other", "own"]
+
+
+def expected(decision: str, kind: str, ok: int, open_mode: bool) -> int:
+    if decision == "public":
+        return ok
+    if kind == "none":
+        return ok if decision == "conversation" and open_mode else 401
+    if kind in ("malformed", "revoked"):
+        return 401
+    if kind == "other":
+        return 403 if decision == "conversation" else ok
+    return ok
+
+
+def headers_for(server: LiveServer, kind: str) -> dict[str, str]:
+    def login(name: str) -> str:
+        reply = httpx.post(
+            f"{server.url}/login", data={"username": name, "password": "correct horse"}
+        )
+        token: str = reply.json()["token"]
+        return token
+
+    if kind == "none":
+        return {}
+    if kind == "malformed":
+        return {"Authorization": "Token abc"}
+    if kind == "revoked":
+        token = login("alice")
+        assert httpx.post(f"{server.url}/logout", headers=bearer(token)).status_code == 200
+        return bearer(token)
+    return bearer(login("carol" if kind == "other" else "alice"))
+
+
+def test_every_route_has_a_decision_and_a_row_here(server: LiveServer) -> None:
+    endpoints = {rule.endpoint for rule in server.app.url_map.iter_rules()}
+    assert endpoints == set(ROUTES), "a route was added or removed: decide its auth and add it here"
+    for endpoint, (decision, _, _) in ROUTES.items():
+        view = server.app.view_functions[endpoint]
+        assert getattr(view, "auth_decision", None) == decision, endpoint
+
+
+@pytest.mark.parametrize("open_mode", [False, True], ids=["auth", "open"])
+@pytest.mark.parametrize("endpoint", sorted(ROUTES))
+def test_matrix(live_server: Callable[..., LiveServer], endpoint: str, open_mode: bool) -> None:
+    server = live_server(open_mode=open_mode)
+    for name in ("alice", "bob", "carol", "dave"):
+        register(server.url, name)
+    decision, make, ok = ROUTES[endpoint]
+    for kind in KINDS:
+        method, path, kwargs = make()
+        reply = httpx.request(
+            method, server.url + path, headers=headers_for(server, kind), **kwargs
+        )
+        want = expected(decision, kind, ok, open_mode)
+        assert reply.status_code == want, f"{endpoint} with {kind} token: {reply.text}"
+        assert reply.headers["content-type"] == "application/json"
+        if want >= 400:
+            body = reply.json()
+            assert body["success"] is False and body["error"] and body["message"]
+            assert (
+                ("history" not in body and "alice" not in body["message"].lower()) or kind != "other"
+            )
+
+
+def test_forbidden_reveals_nothing(server: LiveServer, users: dict[str, str]) -> None:
+    httpx.post(
+        f"{server.url}/send_message/bob",
+        data={"author": "alice", "message": "secret"},
+        headers=bearer(users["alice"]),
+    )
+    for data in (
+        {"user_one": "alice", "user_two": "bob"},
+        {"user_one": "alice", "user_two": "nobody"},
+    ):
+        reply = httpx.post(
+            f"{server.url}/get_message_history", data=data, headers=bearer(users["carol"])
+        )
+        assert reply.status_code == 403
+        assert reply.json() == {
+            "success": False,
+            "error": "forbidden",
+            "message": "you can only use your own conversations",
+        }
+
+
+def test_cannot_send_in_someone_elses_name(server: LiveServer, users: dict[str, str]) -> None:
+    reply = httpx.post(
+        f"{server.url}/send_message/bob",
+        data={"author": "alice", "message": "impostor"},
+        headers=bearer(users["carol"]),
+    )
+    assert reply.status_code == 403
+    assert not (server.data_dir / "alice_bob.db").exists()
+
+
+def test_conversation_only_with_an_existing_account(
+    server: LiveServer, users: dict[str, str]
+) -> None:
+    reply = httpx.post(
+        f"{server.url}/send_message/ghost",
+        data={"author": "alice", "message": "anyone?"},
+        headers=bearer(users["alice"]),
+    )
+    assert reply.status_code == 404
+    assert reply.json()["error"] == "unknown_user"
+    assert not list(server.data_dir.glob("*.db"))

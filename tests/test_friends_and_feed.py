@@ -1,0 +1,138 @@
+"""Friends, blocking, unread counts and the per-user change feed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.support import LiveServer, bearer
+
+
+class As:
+    """A tiny client for one user: just enough to make the tests read well."""
+
+    def __init__(self, server: LiveServer, name: str, token: str) -> None:
+        self.name = name
+        self.client = httpx.Client(base_url=server.url, headers=bearer(token), timeout=30)
+
+    def post(self, path: str, **data: Any) -> httpx.Response:
+        return self.client.post(path, data=data)
+
+    def send(self, to: str, text: str) -> httpx.Response:
+        return self.post(f"/send_message/{to}", author=self.name, message=text)
+
+    def friends(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.client.get("/friends").json()
+        return body
+
+    def listed(self) -> dict[str, dict[str, Any]]:
+        return {f["username"]: f for f in self.friends()["friends"]}
+
+    def updates(self, since: str | None = None) -> dict[str, Any]:
+        params = {} if since is None else {"since": since}
+        body: dict[str, Any] = self.client.get("/updates", params=params).json()
+        return body
+
+
+def people(server: LiveServer, users: dict[str, str]) -> dict[str, As]:
+    return {name: As(server, name, token) for name, token in users.items()}
+
+
+def test_added_friends_and_writers_are_listed(server: LiveServer, users: dict[str, str]) -> None:
+    p = people(server, users)
+    assert p["alice"].listed() == {}
+    assert p["alice"].post("/add_friend", username="Bob").status_code == 200
+    assert p["carol"].send("alice", "hi alice").status_code == 200
+    listed = p["alice"].listed()
+    assert set(listed) == {"bob", "carol"}
+    assert listed["bob"]["last_message"] is None and listed["bob"]["unread"] == 0
+    assert listed["carol"]["last_message"]["message"] == "hi alice"
+    assert listed["carol"]["unread"] == 1
+    # most recent activity first
+    assert [f["username"] for f in p["alice"].friends()["friends"]][0] == "carol"
+
+
+def test_unknown_user_is_404(server: LiveServer, users: dict[str, str]) -> None:
+    p = people(server, users)
+    for path in ("/add_friend", "/block_friend", "/remove_friend", "/unblock_friend"):
+        reply = p["alice"].post(path, username="ghost")
+        assert reply.status_code == 404 and reply.json()["error"] == "unknown_user"
+    assert p["alice"].post("/add_friend", username="alice").status_code == 400
+
+
+def test_remove_hides_until_they_write_again(server: LiveServer, users: dict[str, str]) -> None:
+    p = people(server, users)
+    p["bob"].send("alice", "one")
+    assert "bob" in p["alice"].listed()
+    p["alice"].post("/remove_friend", username="bob")
+    assert "bob" not in p["alice"].listed()
+    p["bob"].send("alice", "two")
+    assert "bob" in p["alice"].listed()
+
+
+def test_blocked_sends_are_refused_stored_nowhere_and_unlisted(
+    server: LiveServer, users: dict[str, str]
+) -> None:
+    p = people(server, users)
+    p["dave"].send("carol", "before the block")
+    assert p["carol"].post("/block_friend", username="dave").status_code == 200
+    reply = p["dave"].send("carol", "let me in")
+    assert reply.status_code == 403 and reply.json()["error"] == "blocked"
+    history = (
+        p["carol"].post("/get_message_history", user_one="carol", user_two="dave").json()["history"]
+    )
+    assert [m["message"] for m in history] == ["before the block"]
+    body = p["carol"].friends()
+    assert "dave" not in {f["username"] for f in body["friends"]}
+    assert body["blocked"] == ["dave"]
+    p["carol"].post("/unblock_friend", username="dave")
+    assert p["dave"].send("carol", "thanks").status_code == 200
+    assert "dave" in p["carol"].listed()
+
+
+def test_unread_counts_through_send_and_mark_read(
+    server: LiveServer, users: dict[str, str]
+) -> None:
+    p = people(server, users)
+    ids = [p["bob"].send("alice", f"m{i}").json()["id"] for i in range(5)]
+    p["alice"].send("bob", "my own message does not count")
+    assert p["alice"].listed()["bob"]["unread"] == 5
+    reply = p["alice"].post("/mark_read", username="bob", last_read_id=ids[2])
+    assert reply.json() == {"success": True, "unread": 2}
+    assert p["alice"].listed()["bob"]["unread"] == 2
+    # the marker never moves back
+    assert p["alice"].post("/mark_read", username="bob", last_read_id=ids[0]).json()["unread"] == 2
+    assert p["alice"].post("/mark_read", username="bob", last_read_id=ids[-1]).json()["unread"] == 0
+    assert p["bob"].listed()["alice"]["unread"] == 1
+
+
+def test_change_feed(server: LiveServer, users: dict[str, str]) -> None:
+    p = people(server, users)
+    first = p["alice"].updates()
+    assert first["changed"] == [] and first["cursor"]
+    cursor = first["cursor"]
+    assert p["alice"].updates(cursor)["changed"] == []
+    p["bob"].send("alice", "one")
+    p["carol"].send("alice", "two")
+    p["carol"].send("alice", "three")
+    feed = p["alice"].updates(cursor)
+    changed = {c["username"]: c for c in feed["changed"]}
+    assert set(changed) == {"bob", "carol"}
+    assert changed["carol"]["unread"] == 2 and changed["carol"]["last_id"] == 2
+    assert changed["bob"]["unread"] == 1
+    # nothing new after the new cursor; dave's chat with bob is not alice's business
+    p["dave"].send("bob", "elsewhere")
+    assert p["alice"].updates(feed["cursor"])["changed"] == []
+    # reading moves the feed too (other devices of the same user see the unread drop)
+    p["alice"].post("/mark_read", username="carol", last_read_id=2)
+    after_read = p["alice"].updates(feed["cursor"])["changed"]
+    assert [(c["username"], c["unread"]) for c in after_read] == [("carol", 0)]
+    # without a cursor: everything listed
+    assert {c["username"] for c in p["alice"].updates()["changed"]} == {"bob", "carol"}
+
+
+def test_bad_cursor_is_400(server: LiveServer, users: dict[str, str]) -> None:
+    p = people(server, users)
+    reply = p["alice"].client.get("/updates", params={"since": "yesterday"})
+    assert reply.status_code == 400 and reply.json()["error"] == "invalid_field"
