@@ -50,7 +50,7 @@ def test_added_friends_and_writers_are_listed(server: LiveServer, users: dict[st
     assert listed["carol"]["last_message"]["message"] == "hi alice"
     assert listed["carol"]["unread"] == 1
     # most recent activity first
-    assert [f["username"] for f in p["alice"].friends()["friends"]][0] == "carol"
+    assert next(f["username"] for f in p["alice"].friends()["friends"]) == "carol"
 
 
 def test_unknown_user_is_404(server: LiveServer, users: dict[str, str]) -> None:
