@@ -1,0 +1,40 @@
+"""``pairchat``: the terminal client's entry point (flags, then the app).
+
+``pairchat [--server URL] [--user NAME]``. Flags override ``PAIRCHAT_*``
+environment variables, which override ``config.toml`` in the config folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tui.config import DEFAULT_SERVER, load_config
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pairchat",
+        description="One-to-one chat in the terminal. Keys are listed in the footer.",
+        epilog="Environment: PAIRCHAT_SERVER, PAIRCHAT_USER, PAIRCHAT_PASSWORD "
+        "(signs in without the form), PAIRCHAT_CONFIG_DIR (where config.toml, the "
+        "saved token and the outbox live).",
+    )
+    p.add_argument(
+        "--server", metavar="URL", help=f"the pairchat server (default {DEFAULT_SERVER})"
+    )
+    p.add_argument("--user", metavar="NAME", help="the username to sign in as")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    config = load_config(server=args.server, user=args.user)
+    from tui.app import make_app  # Textual loads only when the app runs
+
+    make_app(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

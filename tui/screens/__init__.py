@@ -1,0 +1,1 @@
+"""Screens: sign in / register, the main chat screen, and its dialogs."""

@@ -1,0 +1,1 @@
+"""Widgets of the main screen: friend list, chat log, status bar."""
