@@ -1,0 +1,1 @@
+"""Tests of the terminal client (tui/): Pilot, snapshots, tmux, against real servers."""

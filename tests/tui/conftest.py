@@ -1,0 +1,75 @@
+"""Fixtures and helpers for the TUI tests: real servers, signed-in apps, waiting helpers.
+
+The servers are the real backend (``live_server``/``server_process`` from
+tests/conftest.py) on 127.0.0.1; nothing here mocks the backend or httpx.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import arrow
+import pytest
+from textual.pilot import Pilot
+
+from tests.support import LiveServer
+from tui.api import PairchatClient
+from tui.app import PairchatApp, make_app
+from tui.config import Config
+from tui.formatting import Clock, system_clock
+
+PASSWORD = "correct horse"  # what tests.support.register uses
+FIXED_NOW = arrow.get("2026-03-14T15:09:26+00:00")
+
+
+def fixed_clock() -> arrow.Arrow:
+    return FIXED_NOW
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def api(url: str, name: str, token: str) -> PairchatClient:
+    """A sync client acting as ``name`` (the other side of the conversation)."""
+    return PairchatClient(url, token=token, username=name)
+
+
+def app_for(
+    url: str,
+    config_dir: Path,
+    *,
+    user: str | None = None,
+    token: str | None = None,
+    clock: Clock = system_clock,
+) -> PairchatApp:
+    """The real app, signed in already when ``token`` is given (as after a restart)."""
+    config = Config(server=url, user=user, config_dir=config_dir)
+    if user and token:
+        config.save_session(user, token)
+    return make_app(config, clock=clock)
+
+
+async def wait_for(
+    pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = 15.0
+) -> None:
+    """Let the app run until ``predicate()`` holds; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+        await pilot.pause(0.05)
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    keys = {" ": "space", "[": "left_square_bracket", "]": "right_square_bracket"}
+    await pilot.press(*[keys.get(ch, ch) for ch in text])
+
+
+def befriend(server: LiveServer, users: dict[str, str], me: str, *others: str) -> None:
+    with api(server.url, me, users[me]) as client:
+        for other in others:
+            client.add_friend(other)
