@@ -1,0 +1,133 @@
+"""Unit tests of the client's plain modules: config, outbox, formatting, the HTTP client."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import arrow
+import pytest
+
+from tests.support import LiveServer, free_port
+from tui.api import ApiError, PairchatClient, ServerUnreachable
+from tui.config import DEFAULT_SERVER, Config, dump_toml, load_config
+from tui.formatting import day_label, message_time, plain, safe, short_activity
+from tui.outbox import Outbox
+
+from .conftest import PASSWORD, fixed_clock
+
+
+def write_config(folder: Path, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.toml").write_text(text, encoding="utf-8")
+
+
+def test_config_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
+    write_config(
+        tmp_path, 'server = "http://file:1"\nuser = "fileuser"\n[keymap]\n"main.search" = "f3"\n'
+    )
+    env = {"PAIRCHAT_CONFIG_DIR": str(tmp_path)}
+    from_file = load_config(env=env)
+    assert (from_file.server, from_file.user) == ("http://file:1", "fileuser")
+    assert from_file.keymap == {"main.search": "f3"}
+    env |= {"PAIRCHAT_SERVER": "http://env:2/", "PAIRCHAT_USER": "envuser"}
+    from_env = load_config(env=env)
+    assert (from_env.server, from_env.user) == ("http://env:2", "envuser")
+    from_flags = load_config(server="http://flag:3", user="flaguser", env=env)
+    assert (from_flags.server, from_flags.user) == ("http://flag:3", "flaguser")
+    defaults = load_config(env={"PAIRCHAT_CONFIG_DIR": str(tmp_path / "empty")})
+    assert (defaults.server, defaults.user, defaults.password) == (DEFAULT_SERVER, None, None)
+    assert load_config(env={**env, "PAIRCHAT_PASSWORD": "pw"}).password == "pw"
+
+
+def test_session_is_saved_owner_only_per_server(tmp_path: Path) -> None:
+    config = Config(server="http://127.0.0.1:1", config_dir=tmp_path / "cfg")
+    config.save_session("alice", 'tok"en\\x')
+    mode = stat.S_IMODE(os.stat(config.session_path).st_mode)
+    assert mode == 0o600
+    assert config.saved_session() == ("alice", 'tok"en\\x')
+    assert Config(server="http://127.0.0.1:2", config_dir=tmp_path / "cfg").saved_session() is None
+    other_user = Config(server="http://127.0.0.1:1", user="bob", config_dir=tmp_path / "cfg")
+    assert other_user.saved_session() is None
+    config.forget_session()
+    assert config.saved_session() is None
+
+
+def test_toml_writer_round_trips() -> None:
+    data = {"a": 'x\ny\t"q"\\', "n": 3, "t": {"http://h:1/": {"k": "v"}, "b": True}}
+    assert tomllib.loads(dump_toml(data)) == data
+
+
+def test_outbox_persists_in_order_and_writes_atomically(tmp_path: Path) -> None:
+    path = tmp_path / "outbox-alice.json"
+    box = Outbox(path)
+    first = box.add("bob", "one")
+    second = box.add("carol", "two [b]x[/b]")
+    assert len(first.client_id) == 32 and first.client_id != second.client_id
+    again = Outbox(path)
+    assert [(i.to, i.text, i.client_id) for i in again] == [
+        ("bob", "one", first.client_id),
+        ("carol", "two [b]x[/b]", second.client_id),
+    ]
+    again.fail(second.client_id, "blocked")
+    again.remove(first.client_id)
+    third = Outbox(path)
+    assert third.next_to_send() is None and len(third) == 1 and third.pending_count == 0
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp files left
+    assert json.loads(path.read_text())["items"][0]["error"] == "blocked"
+
+
+def test_unreadable_outbox_is_kept_aside_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "outbox-alice.json"
+    path.write_text("{not json")
+    box = Outbox(path)
+    assert len(box) == 0
+    assert any(p.name.startswith("outbox-alice.corrupt") for p in tmp_path.iterdir())
+
+
+def test_times_relative_today_dated_before() -> None:
+    now = fixed_clock()
+    assert message_time(now.shift(seconds=-10).int_timestamp, fixed_clock) == "just now"
+    assert message_time(now.shift(minutes=-5).int_timestamp, fixed_clock) == "5 minutes ago"
+    assert message_time(now.shift(days=-2).int_timestamp, fixed_clock) == "Thu 12 Mar 15:09"
+    assert message_time(now.shift(years=-1).int_timestamp, fixed_clock) == "14 Mar 2025 15:09"
+    seed_text = str(now.shift(minutes=-2).int_timestamp)  # seed files may hold text
+    assert message_time(seed_text, fixed_clock) == "2 minutes ago"
+    assert day_label(now.int_timestamp, fixed_clock) == "Today"
+    assert day_label(now.shift(days=-1).int_timestamp, fixed_clock) == "Yesterday"
+    assert day_label(now.shift(days=-3).int_timestamp, fixed_clock) == "Wednesday 11 March 2026"
+    assert short_activity(now.shift(minutes=-7).int_timestamp, fixed_clock) == "7m"
+    assert message_time("not a date", fixed_clock) == "not a date"
+    assert message_time(now.shift(hours=-3).int_timestamp, lambda: now.to("+05:00")).endswith("ago")
+
+
+def test_user_text_is_never_markup_or_terminal_control() -> None:
+    assert plain("[bold]x[/bold]").plain == "[bold]x[/bold]"
+    assert plain("[bold]x[/bold]").spans == []
+    assert safe("a\x1b[2Jb\x07") == "a^[[2Jb^G"
+    assert safe("tab\tand\nnewline") == "tab\tand\nnewline"
+    assert arrow.get(0)  # arrow is importable and sane
+
+
+def test_client_raises_typed_errors(server: LiveServer, users: dict[str, str]) -> None:
+    with PairchatClient(server.url) as client:
+        with pytest.raises(ApiError) as wrong:
+            client.login("alice", "not the password")
+        assert (wrong.value.status, wrong.value.code) == (401, "bad_credentials")
+        session = client.login("alice", PASSWORD)
+        assert session.username == "alice" and session.token and client.token == session.token
+        assert client.me().username == "alice"
+        client.add_friend("bob")
+        sent = client.send("bob", "hi", client_id="c1")
+        assert client.send("bob", "hi", client_id="c1").id == sent.id
+        page = client.history("bob", limit=10)
+        assert [m["message"] for m in page.messages] == ["hi"] and not page.has_more
+        assert [f["username"] for f in client.friends().friends] == ["bob"]
+        assert client.updates().cursor
+    url = f"http://127.0.0.1:{free_port()}"
+    with PairchatClient(url) as client, pytest.raises(ServerUnreachable) as down:
+        client.healthz()
+    assert down.value.url == url and url in str(down.value)
