@@ -58,7 +58,7 @@ def conforms(value: Any, schema: dict[str, Any]) -> None:
     """A small structural check: required keys, types, array items."""
     schema = resolve(schema)
     if value is None:
-        assert schema.get("nullable") or "type" not in schema and "allOf" in schema, schema
+        assert schema.get("nullable") or ("type" not in schema and "allOf" in schema), schema
         return
     for sub in schema.get("allOf", []):
         conforms(value, sub)
