@@ -18,6 +18,7 @@ import arrow
 import click
 
 from backend.app import DEFAULT_DATA_DIR, create_app
+from backend.errors import ApiError
 from backend.http.services import Services
 from backend.usernames import canonical_pair
 
@@ -30,6 +31,13 @@ data_dir_option = click.option(
     envvar="PAIRCHAT_DATA_DIR",
     help="Folder holding the conversation files and the accounts file.",
 )
+
+
+def _pair(user_one: str, user_two: str) -> tuple[str, str]:
+    try:
+        return canonical_pair(user_one, user_two)
+    except ApiError as exc:
+        raise click.UsageError(exc.message) from None
 
 
 def _services(data_dir: Path) -> Services:
@@ -173,7 +181,7 @@ def export(data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
     """Print one conversation as JSON lines or Markdown."""
     services = _services(data_dir)
     try:
-        a, b = canonical_pair(user_one, user_two)
+        a, b = _pair(user_one, user_two)
         conversation = services.conversations.get(a, b, create=False)
         messages: list[dict[str, Any]] = [] if conversation is None else conversation.get_history()
         if fmt == "md":
@@ -197,7 +205,7 @@ def forget(data_dir: Path, user_one: str, user_two: str, yes: bool) -> None:
     """Erase one conversation (its file) for good."""
     services = _services(data_dir)
     try:
-        a, b = canonical_pair(user_one, user_two)
+        a, b = _pair(user_one, user_two)
         if not yes:
             click.confirm(f"Erase the conversation of {a} and {b}?", abort=True)
         found = services.conversations.forget(a, b)
