@@ -1,4 +1,4 @@
-"""``pairchat-server`` as an operator runs it: serve (granian), demo-data, backup, export, forget."""
+"""``pairchat-server`` as operators run it: serve, demo-data, backup, export, forget."""
 
 from __future__ import annotations
 
