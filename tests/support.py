@@ -26,6 +26,12 @@ REPO = Path(__file__).resolve().parent.parent
 FAST_HASH = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024}
 
 
+# One client for the whole suite: building an httpx.Client costs ~50 ms (TLS context),
+# more than most requests here. No keep-alive, so a restarted server never meets a
+# stale pooled connection.
+http = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -37,7 +43,7 @@ def wait_healthy(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if http.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -62,7 +68,9 @@ class LiveServer:
         self.app = create_app(dict(self.config))
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
         self._server.daemon_threads = True  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         wait_healthy(self.url)
         return self
@@ -125,7 +133,7 @@ class ServerProcess:
 
 
 def register(url: str, username: str, password: str = "correct horse") -> str:
-    reply = httpx.post(f"{url}/register", data={"username": username, "password": password})
+    reply = http.post(f"{url}/register", data={"username": username, "password": password})
     assert reply.status_code == 201, reply.text
     token: str = reply.json()["token"]
     return token

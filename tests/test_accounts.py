@@ -4,36 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-
-from tests.support import LiveServer, bearer, register
+from tests.support import LiveServer, bearer, http, register
 
 
 def test_register_login_me_logout(server: LiveServer) -> None:
-    reply = httpx.post(
+    reply = http.post(
         f"{server.url}/register",
         data={"username": "Alice", "password": "wonderland", "display_name": "Alice L."},
     )
     assert reply.status_code == 201
     body = reply.json()
     assert body["success"] is True and body["username"] == "alice" and body["token"]
-    me = httpx.get(f"{server.url}/me", headers=bearer(body["token"])).json()
+    me = http.get(f"{server.url}/me", headers=bearer(body["token"])).json()
     assert me == {"success": True, "username": "alice", "display_name": "Alice L."}
-    login = httpx.post(f"{server.url}/login", data={"username": "ALICE", "password": "wonderland"})
+    login = http.post(f"{server.url}/login", data={"username": "ALICE", "password": "wonderland"})
     assert login.status_code == 200
     token = login.json()["token"]
     assert token != body["token"]
-    assert httpx.post(f"{server.url}/logout", headers=bearer(token)).status_code == 200
-    assert httpx.get(f"{server.url}/me", headers=bearer(token)).status_code == 401
+    assert http.post(f"{server.url}/logout", headers=bearer(token)).status_code == 200
+    assert http.get(f"{server.url}/me", headers=bearer(token)).status_code == 401
     # the other session is untouched
-    assert httpx.get(f"{server.url}/me", headers=bearer(body["token"])).status_code == 200
+    assert http.get(f"{server.url}/me", headers=bearer(body["token"])).status_code == 200
 
 
 def test_taken_names_are_409_case_insensitively(server: LiveServer) -> None:
     register(server.url, "bob")
-    reply = httpx.post(
-        f"{server.url}/register", data={"username": "BOB", "password": "another one"}
-    )
+    reply = http.post(f"{server.url}/register", data={"username": "BOB", "password": "another one"})
     assert reply.status_code == 409
     assert reply.json()["error"] == "username_taken"
 
@@ -46,17 +42,17 @@ def test_bad_registrations(server: LiveServer) -> None:
         ({"username": "bob", "password": "long enough", "display_name": "x" * 65}, "invalid_field"),
     ]
     for data, code in cases:
-        reply = httpx.post(f"{server.url}/register", data=data)
+        reply = http.post(f"{server.url}/register", data=data)
         assert reply.status_code == 400
         assert reply.json()["error"] == code
 
 
 def test_wrong_name_or_password_look_the_same(server: LiveServer) -> None:
     register(server.url, "carol")
-    wrong_password = httpx.post(
+    wrong_password = http.post(
         f"{server.url}/login", data={"username": "carol", "password": "nope nope"}
     )
-    wrong_name = httpx.post(
+    wrong_name = http.post(
         f"{server.url}/login", data={"username": "nobody", "password": "nope nope"}
     )
     assert wrong_password.status_code == wrong_name.status_code == 401
@@ -66,10 +62,10 @@ def test_wrong_name_or_password_look_the_same(server: LiveServer) -> None:
 def test_no_password_or_raw_token_in_the_data_folder(server: LiveServer) -> None:
     password = "hunter2-but-longer"
     token = register(server.url, "dave", password)
-    login = httpx.post(f"{server.url}/login", data={"username": "dave", "password": password})
+    login = http.post(f"{server.url}/login", data={"username": "dave", "password": password})
     tokens = [token, login.json()["token"]]
     register(server.url, "erin")
-    httpx.post(
+    http.post(
         f"{server.url}/send_message/erin",
         data={"author": "dave", "message": "hello"},
         headers=bearer(token),
@@ -88,13 +84,13 @@ def test_failed_logins_are_rate_limited_per_username(
     server = live_server(LOGIN_RATE_LIMIT="3 per minute")
     register(server.url, "frank", "right password")
     statuses = [
-        httpx.post(
+        http.post(
             f"{server.url}/login", data={"username": "frank", "password": "wrong one!"}
         ).status_code
         for _ in range(5)
     ]
     assert statuses == [401, 401, 401, 429, 429]
-    reply = httpx.post(f"{server.url}/login", data={"username": "frank", "password": "wrong one!"})
+    reply = http.post(f"{server.url}/login", data={"username": "frank", "password": "wrong one!"})
     assert reply.json()["error"] == "rate_limited"
 
 
@@ -102,7 +98,7 @@ def test_successful_logins_do_not_count(live_server: Callable[..., LiveServer]) 
     server = live_server(LOGIN_RATE_LIMIT="2 per minute")
     register(server.url, "gina", "right password")
     for _ in range(5):
-        reply = httpx.post(
+        reply = http.post(
             f"{server.url}/login", data={"username": "gina", "password": "right password"}
         )
         assert reply.status_code == 200

@@ -9,10 +9,9 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support import LiveServer, bearer, register
+from tests.support import LiveServer, bearer, http, register
 
 _names = itertools.count()
 Request = tuple[str, str, dict[str, Any]]
@@ -110,7 +109,7 @@ def expected(decision: str, kind: str, ok: int, open_mode: bool) -> int:
 
 def headers_for(server: LiveServer, kind: str) -> dict[str, str]:
     def login(name: str) -> str:
-        reply = httpx.post(
+        reply = http.post(
             f"{server.url}/login", data={"username": name, "password": "correct horse"}
         )
         token: str = reply.json()["token"]
@@ -122,7 +121,7 @@ def headers_for(server: LiveServer, kind: str) -> dict[str, str]:
         return {"Authorization": "Token abc"}
     if kind == "revoked":
         token = login("alice")
-        assert httpx.post(f"{server.url}/logout", headers=bearer(token)).status_code == 200
+        assert http.post(f"{server.url}/logout", headers=bearer(token)).status_code == 200
         return bearer(token)
     return bearer(login("carol" if kind == "other" else "alice"))
 
@@ -144,9 +143,7 @@ def test_matrix(live_server: Callable[..., LiveServer], endpoint: str, open_mode
     decision, make, ok = ROUTES[endpoint]
     for kind in KINDS:
         method, path, kwargs = make()
-        reply = httpx.request(
-            method, server.url + path, headers=headers_for(server, kind), **kwargs
-        )
+        reply = http.request(method, server.url + path, headers=headers_for(server, kind), **kwargs)
         want = expected(decision, kind, ok, open_mode)
         assert reply.status_code == want, f"{endpoint} with {kind} token: {reply.text}"
         assert reply.headers["content-type"] == "application/json"
@@ -157,7 +154,7 @@ def test_matrix(live_server: Callable[..., LiveServer], endpoint: str, open_mode
 
 
 def test_forbidden_reveals_nothing(server: LiveServer, users: dict[str, str]) -> None:
-    httpx.post(
+    http.post(
         f"{server.url}/send_message/bob",
         data={"author": "alice", "message": "secret"},
         headers=bearer(users["alice"]),
@@ -166,7 +163,7 @@ def test_forbidden_reveals_nothing(server: LiveServer, users: dict[str, str]) ->
         {"user_one": "alice", "user_two": "bob"},
         {"user_one": "alice", "user_two": "nobody"},
     ):
-        reply = httpx.post(
+        reply = http.post(
             f"{server.url}/get_message_history", data=data, headers=bearer(users["carol"])
         )
         assert reply.status_code == 403
@@ -178,7 +175,7 @@ def test_forbidden_reveals_nothing(server: LiveServer, users: dict[str, str]) ->
 
 
 def test_cannot_send_in_someone_elses_name(server: LiveServer, users: dict[str, str]) -> None:
-    reply = httpx.post(
+    reply = http.post(
         f"{server.url}/send_message/bob",
         data={"author": "alice", "message": "impostor"},
         headers=bearer(users["carol"]),
@@ -190,7 +187,7 @@ def test_cannot_send_in_someone_elses_name(server: LiveServer, users: dict[str, 
 def test_conversation_only_with_an_existing_account(
     server: LiveServer, users: dict[str, str]
 ) -> None:
-    reply = httpx.post(
+    reply = http.post(
         f"{server.url}/send_message/ghost",
         data={"author": "alice", "message": "anyone?"},
         headers=bearer(users["alice"]),

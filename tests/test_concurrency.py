@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.support import LiveServer
+from tests.support import LiveServer, http
 
 THREADS = 8
 PER_THREAD = 200
@@ -28,7 +28,7 @@ def _send_many(url: str, author: str, recipient: str, worker: int) -> list[tuple
 
 
 def _check_pair(server: LiveServer, a: str, b: str, expected: Counter[str]) -> None:
-    reply = httpx.post(
+    reply = http.post(
         f"{server.url}/get_message_history", data={"user_one": a, "user_two": b}, timeout=30
     )
     history = reply.json()["history"]
@@ -75,11 +75,11 @@ def test_eight_threads_to_eight_pairs(open_server: LiveServer) -> None:
 
 def test_same_client_id_twice_stores_one_row(open_server: LiveServer) -> None:
     data = {"author": "alice", "message": "once", "client_id": "abc-123"}
-    first = httpx.post(f"{open_server.url}/send_message/bob", data=data).json()
-    second = httpx.post(f"{open_server.url}/send_message/bob", data=data).json()
+    first = http.post(f"{open_server.url}/send_message/bob", data=data).json()
+    second = http.post(f"{open_server.url}/send_message/bob", data=data).json()
     assert first["id"] == second["id"]
     assert (first["duplicate"], second["duplicate"]) == (False, True)
-    history = httpx.post(
+    history = http.post(
         f"{open_server.url}/get_message_history", data={"user_one": "alice", "user_two": "bob"}
     )
     assert [m["message"] for m in history.json()["history"]] == ["once"]
@@ -91,7 +91,7 @@ def test_same_client_id_concurrently_stores_one_row(open_server: LiveServer) -> 
     def send(_: int) -> int:
         barrier.wait()
         data = {"author": "alice", "message": "race", "client_id": "same-key"}
-        reply = httpx.post(f"{open_server.url}/send_message/bob", data=data, timeout=30)
+        reply = http.post(f"{open_server.url}/send_message/bob", data=data, timeout=30)
         assert reply.status_code == 200
         sent_id: int = reply.json()["id"]
         return sent_id
@@ -99,7 +99,7 @@ def test_same_client_id_concurrently_stores_one_row(open_server: LiveServer) -> 
     with ThreadPoolExecutor(THREADS) as pool:
         ids = list(pool.map(send, range(THREADS)))
     assert len(set(ids)) == 1
-    history = httpx.post(
+    history = http.post(
         f"{open_server.url}/get_message_history", data={"user_one": "alice", "user_two": "bob"}
     )
     assert len(history.json()["history"]) == 1
@@ -107,7 +107,7 @@ def test_same_client_id_concurrently_stores_one_row(open_server: LiveServer) -> 
 
 def test_client_id_reused_for_other_text_is_a_conflict(open_server: LiveServer) -> None:
     url = f"{open_server.url}/send_message/bob"
-    httpx.post(url, data={"author": "alice", "message": "one", "client_id": "k"})
-    reply = httpx.post(url, data={"author": "alice", "message": "two", "client_id": "k"})
+    http.post(url, data={"author": "alice", "message": "one", "client_id": "k"})
+    reply = http.post(url, data={"author": "alice", "message": "two", "client_id": "k"})
     assert reply.status_code == 409
     assert reply.json()["error"] == "client_id_conflict"

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 
-import httpx
-
-from tests.support import LiveServer
+from tests.support import LiveServer, http
 
 N = 100_000
 
 
 def fill(server: LiveServer, n: int) -> None:
     """Create the pair through the API, then bulk-insert rows through SQLite directly."""
-    httpx.post(
-        f"{server.url}/create_conversation_db", data={"user_one": "alice", "user_two": "bob"}
-    )
+    http.post(f"{server.url}/create_conversation_db", data={"user_one": "alice", "user_two": "bob"})
     conn = sqlite3.connect(server.data_dir / "alice_bob.db")
     conn.executemany(
         "INSERT INTO conversation (author, message, date_sent) VALUES (?, ?, ?)",
@@ -26,7 +22,7 @@ def fill(server: LiveServer, n: int) -> None:
 
 
 def history(server: LiveServer, **fields: object) -> dict[str, object]:
-    reply = httpx.post(
+    reply = http.post(
         f"{server.url}/get_message_history",
         data={"user_one": "alice", "user_two": "bob", **fields},
         timeout=60,
@@ -42,7 +38,7 @@ def test_after_id_on_a_100k_conversation_returns_exactly_the_newer(open_server: 
         body = history(open_server, after_id=after)
         ids = [m["id"] for m in body["history"]]  # type: ignore[attr-defined]
         assert ids == list(range(after + 1, N + 1))
-    httpx.post(f"{open_server.url}/send_message/bob", data={"author": "alice", "message": "new"})
+    http.post(f"{open_server.url}/send_message/bob", data={"author": "alice", "message": "new"})
     body = history(open_server, after_id=N)
     assert [(m["id"], m["message"]) for m in body["history"]] == [(N + 1, "new")]  # type: ignore[attr-defined]
 
@@ -70,7 +66,7 @@ def test_tail_and_before_id_page_backwards_oldest_first(open_server: LiveServer)
 
 
 def test_both_cursors_at_once_is_refused(open_server: LiveServer) -> None:
-    reply = httpx.post(
+    reply = http.post(
         f"{open_server.url}/get_message_history",
         data={"user_one": "alice", "user_two": "bob", "after_id": 1, "before_id": 5},
     )

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support import LiveServer
+from tests.support import LiveServer, http
 
 H = "/get_message_history"
 S = "/send_message/bob"
@@ -172,7 +171,7 @@ def test_bad_input_gets_a_json_error(
 ) -> None:
     root: Path = open_server.data_dir.parent
     before = {p for p in root.rglob("*") if p.is_file()}
-    reply = httpx.post(open_server.url + path, timeout=30, **kwargs)
+    reply = http.post(open_server.url + path, timeout=30, **kwargs)
     assert reply.status_code == status, reply.text
     assert reply.headers["content-type"] == "application/json"
     body = reply.json()
@@ -182,12 +181,12 @@ def test_bad_input_gets_a_json_error(
     after = {p for p in root.rglob("*") if p.is_file()}
     assert {p for p in after - before if p.name != "_accounts.sqlite3"} == set()
     # and the server keeps serving
-    assert httpx.get(open_server.url + "/healthz").json()["status"] == "ok"
+    assert http.get(open_server.url + "/healthz").json()["status"] == "ok"
 
 
 @pytest.mark.parametrize("path", [H, S, C, "/register", "/login"])
 def test_get_on_post_routes_is_405_json(open_server: LiveServer, path: str) -> None:
-    reply = httpx.get(open_server.url + path)
+    reply = http.get(open_server.url + path)
     assert reply.status_code == 405
     assert reply.json()["error"] == "method_not_allowed"
 
@@ -195,7 +194,7 @@ def test_get_on_post_routes_is_405_json(open_server: LiveServer, path: str) -> N
 def test_split_names_cannot_share_a_file(open_server: LiveServer) -> None:
     """The seed let a_b+c and a+b_c share a_b_c.db; here neither name is allowed."""
     for one, two in (("a_b", "c"), ("a", "b_c")):
-        reply = httpx.post(
+        reply = http.post(
             f"{open_server.url}/send_message/{two}", data={"author": one, "message": "x"}
         )
         assert reply.status_code == 400
@@ -203,7 +202,7 @@ def test_split_names_cannot_share_a_file(open_server: LiveServer) -> None:
 
 
 def test_no_traceback_or_html_in_error_bodies(open_server: LiveServer) -> None:
-    reply = httpx.post(
+    reply = http.post(
         open_server.url + S,
         content=b"\x00\x01\x02",
         headers={"content-type": "application/x-www-form-urlencoded"},

@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 
-from tests.support import LiveServer, ServerProcess, bearer, register
+from tests.support import LiveServer, ServerProcess, bearer, http, register
 
 
 def history(
     url: str, token: str | None, after_id: int, wait: float, **extra: Any
 ) -> httpx.Response:
-    return httpx.post(
+    return http.post(
         f"{url}/get_message_history",
         data={"user_one": "alice", "user_two": "bob", "after_id": after_id, "wait": wait, **extra},
         headers=bearer(token) if token else {},
@@ -59,9 +59,9 @@ def test_a_waiter_wakes_on_a_send_in_the_same_process(open_server: LiveServer) -
 
 def test_the_feed_waiter_wakes_on_a_send(server: LiveServer) -> None:
     alice, bob = register(server.url, "alice"), register(server.url, "bob")
-    cursor = httpx.get(f"{server.url}/updates", headers=bearer(alice)).json()["cursor"]
+    cursor = http.get(f"{server.url}/updates", headers=bearer(alice)).json()["cursor"]
     sender = send_later(0.3, lambda: send(server.url, bob, "psst"))
-    reply = httpx.get(
+    reply = http.get(
         f"{server.url}/updates",
         params={"since": cursor, "wait": 20},
         headers=bearer(alice),
@@ -77,7 +77,7 @@ def test_waiters_wake_on_a_send_through_another_worker_process(
     first = server_process()
     second = server_process(data_dir=first.data_dir)
     alice, bob = register(first.url, "alice"), register(first.url, "bob")
-    cursor = httpx.get(f"{first.url}/updates", headers=bearer(alice)).json()["cursor"]
+    cursor = http.get(f"{first.url}/updates", headers=bearer(alice)).json()["cursor"]
     with ThreadPoolExecutor(2) as pool:
         waiting_history = pool.submit(history, first.url, alice, 0, 20)
         waiting_feed = pool.submit(
@@ -146,7 +146,7 @@ def test_a_waiter_that_disconnects_frees_its_slot(live_server: Callable[..., Liv
     for _ in range(2):
         # the client hangs up while the server holds the request
         with contextlib.suppress(httpx.TimeoutException):
-            httpx.post(
+            http.post(
                 f"{server.url}/get_message_history",
                 data={"user_one": "alice", "user_two": "bob", "after_id": 0, "wait": 1},
                 timeout=0.2,

@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
-from tests.support import LiveServer, bearer, register
+from tests.support import LiveServer, bearer, http, register
 
 SPEC = yaml.safe_load((Path(__file__).parent.parent / "docs" / "openapi.yaml").read_text())
 
@@ -124,11 +123,11 @@ def test_replies_match_the_documented_schemas(server: LiveServer) -> None:
         ("/login", "post", "/login", {"data": {"username": "bob", "password": "correct horse"}}),
         ("/healthz", "get", "/healthz", {}),
     ]
-    httpx.post(
+    http.post(
         f"{server.url}/send_message/alice",
         data={"author": "bob", "message": "y"},
         headers=bearer(bob),
     )
     for spec_path, method, path, kwargs in calls:
-        reply = httpx.request(method, server.url + path, headers=bearer(alice), **kwargs)
+        reply = http.request(method, server.url + path, headers=bearer(alice), **kwargs)
         conforms(reply.json(), reply_schema(spec_path, method, reply.status_code))

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import LiveServer, bearer, register
+from tests.support import LiveServer, bearer, http, register
 
 
 def seed_session(url: str, first: str, second: str, headers: dict[str, str] | None = None) -> None:
@@ -45,22 +45,20 @@ def test_auth_mode_serves_the_seed_client_with_a_token(server: LiveServer) -> No
 
 def test_json_bodies_are_accepted_too(open_server: LiveServer) -> None:
     url = open_server.url
-    reply = httpx.post(f"{url}/send_message/bob", json={"author": "alice", "message": "json"})
+    reply = http.post(f"{url}/send_message/bob", json={"author": "alice", "message": "json"})
     assert reply.status_code == 200
-    history = httpx.post(
-        f"{url}/get_message_history", json={"user_one": "bob", "user_two": "alice"}
-    )
+    history = http.post(f"{url}/get_message_history", json={"user_one": "bob", "user_two": "alice"})
     assert [m["message"] for m in history.json()["history"]] == ["json"]
 
 
 def test_create_is_idempotent_and_history_is_oldest_first(open_server: LiveServer) -> None:
     url = open_server.url
     for _ in range(3):
-        reply = httpx.post(f"{url}/create_conversation_db", data={"user_one": "a", "user_two": "b"})
+        reply = http.post(f"{url}/create_conversation_db", data={"user_one": "a", "user_two": "b"})
         assert reply.json() == {"success": True}
     for text in ("one", "two", "three"):
-        httpx.post(f"{url}/send_message/a", data={"author": "b", "message": text})
-    history = httpx.post(f"{url}/get_message_history", data={"user_one": "a", "user_two": "b"})
+        http.post(f"{url}/send_message/a", data={"author": "b", "message": text})
+    history = http.post(f"{url}/get_message_history", data={"user_one": "a", "user_two": "b"})
     messages = history.json()["history"]
     assert [m["message"] for m in messages] == ["one", "two", "three"]
     assert [m["id"] for m in messages] == sorted(m["id"] for m in messages)
@@ -68,13 +66,13 @@ def test_create_is_idempotent_and_history_is_oldest_first(open_server: LiveServe
 
 def test_read_before_create_is_empty_and_creates_no_file(open_server: LiveServer) -> None:
     url = open_server.url
-    reply = httpx.post(f"{url}/get_message_history", data={"user_one": "x", "user_two": "y"})
+    reply = http.post(f"{url}/get_message_history", data={"user_one": "x", "user_two": "y"})
     assert reply.status_code == 200
     assert reply.json()["history"] == []
     assert not list(open_server.data_dir.glob("*.db"))
-    reply = httpx.post(f"{url}/send_message/y", data={"author": "x", "message": "later"})
+    reply = http.post(f"{url}/send_message/y", data={"author": "x", "message": "later"})
     assert reply.status_code == 200
-    reply = httpx.post(f"{url}/get_message_history", data={"user_one": "y", "user_two": "x"})
+    reply = http.post(f"{url}/get_message_history", data={"user_one": "y", "user_two": "x"})
     assert [m["message"] for m in reply.json()["history"]] == ["later"]
 
 
@@ -91,12 +89,12 @@ def test_a_seed_schema_file_is_served_and_upgraded_in_place(open_server: LiveSer
     rows = [("Alice", f"old {i}", str(1_600_000_000 + i)) for i in range(50)]
     make_seed_file(open_server.data_dir / "alice_bob.db", rows)
     url = open_server.url
-    reply = httpx.post(f"{url}/get_message_history", data={"user_one": "alice", "user_two": "bob"})
+    reply = http.post(f"{url}/get_message_history", data={"user_one": "alice", "user_two": "bob"})
     history = reply.json()["history"]
     assert [m["id"] for m in history] == list(range(1, 51))
     assert [m["message"] for m in history] == [r[1] for r in rows]
     assert history[0]["date_sent"] == 1_600_000_000
-    reply = httpx.post(
+    reply = http.post(
         f"{url}/send_message/alice", data={"author": "bob", "message": "new", "client_id": "c1"}
     )
     assert reply.json()["id"] == 51
@@ -113,11 +111,11 @@ def test_a_seed_schema_file_is_served_and_upgraded_in_place(open_server: LiveSer
 def test_an_empty_file_left_by_the_seed_bug_is_repaired(open_server: LiveServer) -> None:
     (open_server.data_dir / "alice_bob.db").touch()
     url = open_server.url
-    reply = httpx.post(
+    reply = http.post(
         f"{url}/create_conversation_db", data={"user_one": "alice", "user_two": "bob"}
     )
     assert reply.json() == {"success": True}
-    reply = httpx.post(f"{url}/send_message/bob", data={"author": "alice", "message": "fixed"})
+    reply = http.post(f"{url}/send_message/bob", data={"author": "alice", "message": "fixed"})
     assert reply.status_code == 200
-    reply = httpx.post(f"{url}/get_message_history", data={"user_one": "alice", "user_two": "bob"})
+    reply = http.post(f"{url}/get_message_history", data={"user_one": "alice", "user_two": "bob"})
     assert [m["message"] for m in reply.json()["history"]] == ["fixed"]

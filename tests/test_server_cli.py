@@ -9,9 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
-from tests.support import REPO, ServerProcess, bearer
+from tests.support import REPO, ServerProcess, bearer, http
 from tests.test_seed_compat import seed_session
 
 
@@ -36,7 +34,7 @@ def test_open_mode_under_granian_answers_the_seed_client(
     proc = server_process("--open")
     seed_session(proc.url, "Alice", "bob")
     assert (proc.data_dir / "alice_bob.db").exists()
-    reply = httpx.post(
+    reply = http.post(
         f"{proc.url}/get_message_history", data={"user_one": "../etc", "user_two": "x"}
     )
     assert reply.status_code == 400 and reply.json()["error"] == "invalid_username"
@@ -44,7 +42,7 @@ def test_open_mode_under_granian_answers_the_seed_client(
 
 def test_auth_is_on_by_default(server_process: Callable[..., ServerProcess]) -> None:
     proc = server_process()
-    reply = httpx.post(
+    reply = http.post(
         f"{proc.url}/get_message_history", data={"user_one": "alice", "user_two": "bob"}
     )
     assert reply.status_code == 401
@@ -60,16 +58,16 @@ def test_demo_data_backup_export_forget(
     again = run_cli("demo-data", "--data-dir", str(data))  # idempotent
     assert again.returncode == 0, again.stderr
     proc = server_process(data_dir=data)
-    token = httpx.post(
+    token = http.post(
         f"{proc.url}/login", data={"username": "alice", "password": "alice-pairchat"}
     ).json()["token"]
-    history = httpx.post(
+    history = http.post(
         f"{proc.url}/get_message_history",
         data={"user_one": "alice", "user_two": "bob"},
         headers=bearer(token),
     ).json()["history"]
     assert len(history) == 3
-    httpx.post(
+    http.post(
         f"{proc.url}/send_message/bob",
         data={"author": "alice", "message": "while serving"},
         headers=bearer(token),

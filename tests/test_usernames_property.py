@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.errors import BadRequest
 from backend.storage.conversations import ConversationStore
-from tests.support import LiveServer
+from tests.support import LiveServer, http
 
 valid_names = st.from_regex(r"[A-Za-z0-9]{1,10}(-[A-Za-z0-9]{1,10}){0,2}", fullmatch=True)
 any_text = st.text(min_size=0, max_size=60) | st.sampled_from(
@@ -67,11 +66,11 @@ def test_over_http_bad_names_are_400_and_write_nothing(
     root: Path = open_server.data_dir.parent
     before = {p for p in root.rglob("*") if p.is_file()}
     replies = [
-        httpx.post(
+        http.post(
             f"{open_server.url}/send_message/{quote(two, safe='') or 'x'}",
             data={"author": one, "message": "hi"},
         ),
-        httpx.post(
+        http.post(
             f"{open_server.url}/create_conversation_db", json={"user_one": one, "user_two": two}
         ),
     ]
