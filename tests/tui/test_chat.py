@@ -34,7 +34,8 @@ async def test_open_bob_send_and_receive(
         friends = app.screen.query_one(FriendList)
         await wait_for(pilot, lambda: {"bob", "carol"} <= set(friends.friends), "friends listed")
         assert app.focused is friends
-        assert app.screen.query_one(StatusBar).connection_text == "connected"
+        status = app.screen.query_one(StatusBar)
+        await wait_for(pilot, lambda: status.connection_text == "connected", "connected")
         friends.highlight("bob")
         await pilot.press("enter")
         log = app.screen.query_one(ChatLog)

@@ -195,10 +195,11 @@ class MainScreen(Screen[None]):
                         me = await client.me()
                         self.session = me
                         self.status.display_name = me.display_name
-                    self.post_message(FriendsLoaded(await client.friends()))
+                    friends = await client.friends()
+                    self.connection.ok()
+                    self.post_message(FriendsLoaded(friends))
                     updates = await client.updates()
                     cursor = updates.cursor
-                    self.connection.ok()
                     self.post_message(FriendsChanged(updates.changed, initial=True))
                 else:
                     started = time.monotonic()

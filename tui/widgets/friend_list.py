@@ -146,5 +146,10 @@ class FriendList(OptionList):
         return None
 
     def highlight(self, username: str) -> None:
-        if username in self.friends:
+        if username in self.friends and username not in self._option_ids():
+            self.redraw()
+        if username in self._option_ids():
             self.highlighted = self.get_option_index(username)
+
+    def _option_ids(self) -> set[str]:
+        return {option.id for option in self.options if option.id is not None}

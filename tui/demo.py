@@ -1,0 +1,130 @@
+"""``python -m tui.demo`` (``just demo``): the server with demo accounts, plus the TUI.
+
+1. ``backend.cli demo-data`` creates alice, bob and carol (passwords
+   ``<name>-pairchat``), their friendships and a short conversation (idempotent);
+2. the server is started on the embedded default (port 5000, ``<repo>/conversations``)
+   unless a pairchat server already answers there, which is then reused;
+3. the TUI runs signed in as alice (``--user bob`` for a second terminal), with a
+   demo-only config folder so the user's own token and outbox are untouched;
+4. when the TUI quits, the server this command started (and only that one) stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import platformdirs
+
+from tui.config import APP_NAME, Config
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO / "conversations"
+DEMO_USERS = ("alice", "bob", "carol")
+
+
+def demo_password(user: str) -> str:
+    return f"{user}-pairchat"
+
+
+def is_pairchat(url: str) -> bool:
+    try:
+        reply = httpx.get(f"{url}/healthz", timeout=1.0)
+        body = reply.json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return reply.status_code == 200 and isinstance(body, dict) and body.get("status") == "ok"
+
+
+def port_busy(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
+    cmd += ["--data-dir", str(DATA_DIR)]
+    with log_path.open("ab") as log:
+        return subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if is_pairchat(url):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tui.demo", description="pairchat demo: server + TUI as a demo user."
+    )
+    parser.add_argument("--user", default="alice", choices=DEMO_USERS)
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    url = f"http://127.0.0.1:{args.port}"
+    demo_dir = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "demo"
+
+    subprocess.run(
+        [sys.executable, "-m", "backend.cli", "demo-data", "--data-dir", str(DATA_DIR)],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    proc: subprocess.Popen[bytes] | None = None
+    if is_pairchat(url):
+        print(f"Using the pairchat server already running at {url}.")
+    elif port_busy(args.port):
+        print(f"Port {args.port} is in use by something that is not pairchat.", file=sys.stderr)
+        print("Stop it, or run: python -m tui.demo --port 5001", file=sys.stderr)
+        return 1
+    else:
+        log_path = demo_dir / "server.log"
+        print(f"Starting the pairchat server at {url} (log: {log_path})…")
+        proc = start_server(args.port, log_path)
+        if not wait_healthy(url, proc):
+            stop_server(proc)
+            print(f"The server did not start; see {log_path}", file=sys.stderr)
+            return 1
+    try:
+        from tui.app import make_app
+
+        config = Config(
+            server=url,
+            user=args.user,
+            password=os.environ.get("PAIRCHAT_PASSWORD") or demo_password(args.user),
+            config_dir=demo_dir / args.user,
+        )
+        make_app(config).run()
+    finally:
+        if proc is not None:
+            stop_server(proc)
+            print(f"Stopped the server this demo started (pid {proc.pid}).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
