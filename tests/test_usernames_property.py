@@ -19,12 +19,16 @@ any_text = st.text(min_size=0, max_size=60) | st.sampled_from(
 )
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> ConversationStore:
+    return ConversationStore(tmp_path_factory.mktemp("names") / "data")
+
+
 @settings(max_examples=400)
 @given(one=any_text, two=any_text)
 def test_any_two_strings_map_inside_the_folder_or_are_refused(
-    tmp_path_factory: pytest.TempPathFactory, one: str, two: str
+    store: ConversationStore, one: str, two: str
 ) -> None:
-    store = _store(tmp_path_factory)
     try:
         path = store.path_for(one, two)
     except BadRequest:
@@ -36,24 +40,13 @@ def test_any_two_strings_map_inside_the_folder_or_are_refused(
 @settings(max_examples=300)
 @given(a=valid_names, b=valid_names, c=valid_names, d=valid_names)
 def test_mapping_is_symmetric_and_one_to_one(
-    tmp_path_factory: pytest.TempPathFactory, a: str, b: str, c: str, d: str
+    store: ConversationStore, a: str, b: str, c: str, d: str
 ) -> None:
-    store = _store(tmp_path_factory)
     if a.lower() == b.lower() or c.lower() == d.lower():
         return
     assert store.path_for(a, b) == store.path_for(b, a) == store.path_for(a.upper(), b.lower())
     same_pair = {a.lower(), b.lower()} == {c.lower(), d.lower()}
     assert (store.path_for(a, b) == store.path_for(c, d)) == same_pair
-
-
-_stores: dict[int, ConversationStore] = {}
-
-
-def _store(factory: pytest.TempPathFactory) -> ConversationStore:
-    key = id(factory)
-    if key not in _stores:
-        _stores[key] = ConversationStore(factory.mktemp("names") / "data")
-    return _stores[key]
 
 
 @settings(
