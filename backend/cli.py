@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import click
 from backend.app import DEFAULT_DATA_DIR, create_app
 from backend.errors import ApiError
 from backend.http.services import Services
+from backend.storage.conversation import Conversation
 from backend.usernames import canonical_pair
 
 log = logging.getLogger("pairchat")
@@ -40,10 +43,15 @@ def _pair(user_one: str, user_two: str) -> tuple[str, str]:
         raise click.UsageError(exc.message) from None
 
 
-def _services(data_dir: Path) -> Services:
+@contextmanager
+def _services(data_dir: Path) -> Iterator[Services]:
+    """The app's services over ``data_dir`` for one operator command, closed after."""
     app = create_app({"DATA_DIR": str(data_dir), "WATCH_INTERVAL": 0})
-    found: Services = app.extensions["pairchat"]
-    return found
+    services: Services = app.extensions["pairchat"]
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,12 +146,9 @@ def demo_data(data_dir: Path) -> None:
     """Create the demo accounts (alice, bob, carol) and a short conversation."""
     from backend.demo import create_demo_data
 
-    services = _services(data_dir)
-    try:
+    with _services(data_dir) as services:
         for name, password in create_demo_data(services).items():
             click.echo(f"{name:6} password: {password}")
-    finally:
-        services.close()
 
 
 @cli.command()
@@ -151,14 +156,11 @@ def demo_data(data_dir: Path) -> None:
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 def backup(data_dir: Path, dest: Path) -> None:
     """Consistent copy of every file into DEST, safe while the server runs."""
-    services = _services(data_dir)
-    try:
+    with _services(data_dir) as services:
         dest.mkdir(parents=True, exist_ok=True)
         services.account_store.backup_to(dest / services.account_store.path.name)
         count = 0
         for path in services.conversations.files():
-            from backend.storage.conversation import Conversation
-
             conversation = Conversation(path)
             try:
                 conversation.backup_to(dest / path.name)
@@ -166,8 +168,6 @@ def backup(data_dir: Path, dest: Path) -> None:
                 conversation.close()
             count += 1
         click.echo(f"backed up the accounts file and {count} conversation(s) to {dest}")
-    finally:
-        services.close()
 
 
 @cli.command()
@@ -179,8 +179,7 @@ def backup(data_dir: Path, dest: Path) -> None:
 )
 def export(data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
     """Print one conversation as JSON lines or Markdown."""
-    services = _services(data_dir)
-    try:
+    with _services(data_dir) as services:
         a, b = _pair(user_one, user_two)
         conversation = services.conversations.get(a, b, create=False)
         messages: list[dict[str, Any]] = [] if conversation is None else conversation.get_history()
@@ -192,8 +191,6 @@ def export(data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
             else:
                 when = arrow.get(float(message["date_sent"])).isoformat()
                 click.echo(f"- **{message['author']}** ({when}): {message['message']}")
-    finally:
-        services.close()
 
 
 @cli.command()
@@ -203,15 +200,12 @@ def export(data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def forget(data_dir: Path, user_one: str, user_two: str, yes: bool) -> None:
     """Erase one conversation (its file) for good."""
-    services = _services(data_dir)
-    try:
+    with _services(data_dir) as services:
         a, b = _pair(user_one, user_two)
         if not yes:
             click.confirm(f"Erase the conversation of {a} and {b}?", abort=True)
         found = services.conversations.forget(a, b)
         click.echo(f"erased {a}_{b}.db" if found else f"no conversation between {a} and {b}")
-    finally:
-        services.close()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from backend.storage.database import connect, immediate, migrate, storage_unavailable
+from backend.storage.database import backup, connect, immediate, migrate, storage_unavailable
 
 ACCOUNTS_FILE = "_accounts.sqlite3"
 T = TypeVar("T")
@@ -305,11 +305,4 @@ class AccountStore:
         )
 
     def backup_to(self, dest: Path) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            target = sqlite3.connect(dest)
-            try:
-                conn.backup(target)
-            finally:
-                target.close()
-
-        self._read(work)
+        self._read(lambda conn: backup(conn, dest))

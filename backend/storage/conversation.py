@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import Conflict
-from backend.storage.database import connect, immediate, migrate, storage_unavailable
+from backend.storage.database import backup, connect, immediate, migrate, storage_unavailable
 
 Message = dict[str, Any]
 
@@ -233,11 +233,4 @@ class Conversation:
     def backup_to(self, dest: Path) -> None:
         """A consistent copy with SQLite's online backup API (safe while serving)."""
 
-        def work(conn: sqlite3.Connection) -> None:
-            target = sqlite3.connect(dest)
-            try:
-                conn.backup(target)
-            finally:
-                target.close()
-
-        self._run(work)
+        self._run(lambda conn: backup(conn, dest))

@@ -86,3 +86,12 @@ def storage_unavailable(exc: sqlite3.Error) -> Unavailable:
     else:
         why = "storage failed"
     return Unavailable("unavailable", f"{why}; nothing was stored, try again later")
+
+
+def backup(conn: sqlite3.Connection, dest: Path) -> None:
+    """A consistent copy of ``conn``'s database with SQLite's online backup API."""
+    target = sqlite3.connect(dest)
+    try:
+        conn.backup(target)
+    finally:
+        target.close()
