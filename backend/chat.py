@@ -117,10 +117,15 @@ class Chat:
         stored = conversation.add_message(
             sender, message, int(arrow.utcnow().timestamp()), client_id
         )
-        if not stored.duplicate:
+        if not stored.duplicate or self._feed_missed(to, sender, stored.id):
             self.store.record_message(sender, to, stored.id, int(stored.date_sent))
             self.notifier.notify(keys_for_message(sender, to))
         return stored
+
+    def _feed_missed(self, owner: str, peer: str, message_id: int) -> bool:
+        """A retried send whose first try stored the message but died before the feed saw it."""
+        contact = self.store.contact(owner, peer)
+        return contact is None or contact.last_id < message_id
 
     # -- friends -------------------------------------------------------------
     def _other(self, me: str, other: object) -> str:

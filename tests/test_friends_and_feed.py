@@ -136,3 +136,23 @@ def test_bad_cursor_is_400(server: LiveServer, users: dict[str, str]) -> None:
     p = people(server, users)
     reply = p["alice"].client.get("/updates", params={"since": "yesterday"})
     assert reply.status_code == 400 and reply.json()["error"] == "invalid_field"
+
+
+def test_a_retry_after_a_crash_mid_send_still_reaches_the_feed(
+    server: LiveServer, users: dict[str, str]
+) -> None:
+    """The first try stored the row, then the process died before the feed write."""
+    p = people(server, users)
+    conversation = server.services.conversations.get("alice", "bob", create=True)
+    conversation.add_message("bob", "survived", 1_700_000_000, "retry-1")
+    assert "bob" not in p["alice"].listed()
+    reply = p["bob"].post(
+        "/send_message/alice", author="bob", message="survived", client_id="retry-1"
+    )
+    assert reply.json()["duplicate"] is True
+    assert p["alice"].listed()["bob"]["unread"] == 1
+    again = p["bob"].post(
+        "/send_message/alice", author="bob", message="survived", client_id="retry-1"
+    )
+    assert again.json()["id"] == reply.json()["id"]
+    assert p["alice"].listed()["bob"]["unread"] == 1
