@@ -11,7 +11,7 @@ import random
 
 class Backoff:
     def __init__(
-        self, base: float = 1.0, cap: float = 30.0, factor: float = 2.0, jitter: float = 0.1
+        self, base: float = 1.0, cap: float = 10.0, factor: float = 2.0, jitter: float = 0.1
     ) -> None:
         self.base = base
         self.cap = cap

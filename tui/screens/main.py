@@ -459,7 +459,9 @@ class MainScreen(Screen[None]):
         self.outbox.add(self.open_peer, text)
         event.input.value = ""
         self.chat_log.set_pending(self.outbox.for_peer(self.open_peer))
-        self.chat_log.scroll_to(y=self.chat_log.max_scroll_y, animate=False, immediate=True)
+        self.chat_log.scroll_to(
+            y=self.chat_log.max_scroll_y, animate=False, immediate=True, force=True
+        )
         self.status.pending = self.outbox.pending_count
         self._outbox_wakeup.set()
 

@@ -245,7 +245,7 @@ class ChatLog(ScrollView, can_focus=True):
         except ValueError:
             return
         target = max(0, line - max(1, self.scrollable_content_region.height // 3))
-        self.scroll_to(y=target, animate=False, immediate=True)
+        self.scroll_to(y=target, animate=False, immediate=True, force=True)
 
     # -- rendering ---------------------------------------------------------------
     def refresh_times(self) -> None:
@@ -315,8 +315,10 @@ class ChatLog(ScrollView, can_focus=True):
         anchor_offset = 0
         if keep == "top" and self._line_keys:
             top = min(int(self.scroll_offset.y), len(self._line_keys) - 1)
-            anchor_key = self._line_keys[top]
-            anchor_offset = top - self._line_keys.index(anchor_key)
+            keyed = [i for i in range(top, len(self._line_keys)) if self._line_keys[i]]
+            if keyed:
+                anchor_key = self._line_keys[keyed[0]]
+                anchor_offset = top - self._line_keys.index(anchor_key)
         lines: list[Strip] = []
         keys: list[str] = []
         entries = self.entries()
@@ -342,9 +344,11 @@ class ChatLog(ScrollView, can_focus=True):
         self._line_keys = keys
         self.virtual_size = Size(width, len(lines))
         if keep == "end":
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
         elif anchor_key is not None and anchor_key in keys:
-            self.scroll_to(y=keys.index(anchor_key) + anchor_offset, animate=False, immediate=True)
+            self.scroll_to(
+                y=keys.index(anchor_key) + anchor_offset, animate=False, immediate=True, force=True
+            )
         self.refresh()
 
     def on_resize(self, event: Resize) -> None:

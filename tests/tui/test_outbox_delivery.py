@@ -1,0 +1,127 @@
+"""Never lose a message: the server goes away, comes back, the app restarts.
+
+These use the real ``pairchat-server`` program in a child process, so stopping it
+really closes every connection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from tests.support import ServerProcess, register
+from tui.screens.main import MainScreen
+from tui.widgets.chat_log import ChatLog
+from tui.widgets.friend_list import FriendList
+from tui.widgets.status_bar import StatusBar
+
+from .conftest import api, app_for, type_text, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+def start_with_users(
+    server_process: Callable[..., ServerProcess],
+) -> tuple[ServerProcess, dict[str, str]]:
+    proc = server_process()
+    users = {name: register(proc.url, name) for name in ("alice", "bob")}
+    with api(proc.url, "alice", users["alice"]) as alice:
+        alice.add_friend("bob")
+    return proc, users
+
+
+def history(proc: ServerProcess, users: dict[str, str]) -> list[str]:
+    with api(proc.url, "bob", users["bob"]) as bob:
+        return [m["message"] for m in bob.history("alice").messages]
+
+
+def outbox_texts(folder: Path) -> list[str]:
+    path = folder / "outbox-alice.json"
+    if not path.exists():
+        return []
+    return [item["text"] for item in json.loads(path.read_text())["items"]]
+
+
+async def test_offline_send_is_delivered_exactly_once_when_the_server_returns(
+    server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    proc, users = start_with_users(server_process)
+    app = app_for(proc.url, tmp_path, user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        friends = app.screen.query_one(FriendList)
+        await wait_for(pilot, lambda: "bob" in friends.friends, "bob listed")
+        await pilot.press("enter")
+        log = app.screen.query_one(ChatLog)
+        await wait_for(pilot, lambda: log.peer == "bob", "bob's chat open")
+
+        proc.stop()
+        await type_text(pilot, "typed while the server is down")
+        await pilot.press("enter")
+        assert app.screen.query_one("#message", Input).value == ""
+        await wait_for(pilot, lambda: log.pending, "the message shown as pending")
+        assert any("pending" in line for line in log.text_lines())
+        assert outbox_texts(tmp_path) == ["typed while the server is down"]
+        status = app.screen.query_one(StatusBar)
+        await wait_for(
+            pilot,
+            lambda: "reconnecting" in status.connection_text or status.state == "offline",
+            "the status line to show the outage",
+        )
+        assert status.pending == 1
+
+        proc.start()
+        await wait_for(
+            pilot,
+            lambda: history(proc, users) == ["typed while the server is down"],
+            "delivery after the server came back",
+            timeout=40,
+        )
+        await wait_for(pilot, lambda: not log.pending, "the pending marker to clear")
+        await wait_for(pilot, lambda: status.connection_text == "connected", "connected again")
+        shown = [line for line in log.text_lines() if "typed while the server is down" in line]
+        assert len(shown) == 1
+        assert outbox_texts(tmp_path) == []
+        assert status.pending == 0
+    assert history(proc, users) == ["typed while the server is down"]
+
+
+async def test_the_outbox_survives_an_app_restart(
+    server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    proc, users = start_with_users(server_process)
+    first = app_for(proc.url, tmp_path, user="alice", token=users["alice"])
+    async with first.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(first.screen, MainScreen), "the main screen")
+        friends = first.screen.query_one(FriendList)
+        await wait_for(pilot, lambda: "bob" in friends.friends, "bob listed")
+        await pilot.press("enter")
+        proc.stop()
+        await type_text(pilot, "one")
+        await pilot.press("enter")
+        await type_text(pilot, "two")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: outbox_texts(tmp_path) == ["one", "two"], "saved outbox")
+    # Quit while offline; start again, still offline: the saved token and outbox are used.
+    second = app_for(proc.url, tmp_path)
+    async with second.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(second.screen, MainScreen), "signed in again")
+        status = second.screen.query_one(StatusBar)
+        assert status.pending == 2
+        proc.start()
+        await wait_for(
+            pilot, lambda: history(proc, users) == ["one", "two"], "delivery in order", timeout=40
+        )
+        await wait_for(pilot, lambda: status.pending == 0, "the outbox drained")
+        await pilot.press("enter")  # open bob: each message once, none pending
+        log = second.screen.query_one(ChatLog)
+        await wait_for(pilot, lambda: log.peer == "bob" and log.message_ids, "bob's chat")
+        texts = [line.strip() for line in log.text_lines()]
+        assert texts.count("one") == 1 and texts.count("two") == 1
+        assert not log.pending
+    assert outbox_texts(tmp_path) == []
+    assert history(proc, users) == ["one", "two"]
