@@ -23,8 +23,8 @@ TARGET_ONE_PAIR = Target(">=", 0.5, "x")
 
 
 async def run(settings: Settings) -> Table:
-    seconds = settings.pick(2.0, 0.7)
-    rounds = settings.count(3, 1)
+    seconds = settings.pick(1.0, 0.7)
+    rounds = settings.count(5, 1)
     with Server(settings.data_dir("throughput"), open_mode=True) as server:
         host, port = server.host, server.port
         setup = Connection(host, port)
