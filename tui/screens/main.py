@@ -507,7 +507,10 @@ class MainScreen(Screen[None]):
         self.app.push_screen(AddFriendDialog(), added)
 
     def action_block(self) -> None:
-        peer = self.open_peer or self.friend_list.highlighted_username
+        if self.friend_list.has_focus or self.open_peer is None:
+            peer = self.friend_list.highlighted_username
+        else:
+            peer = self.open_peer
         if peer is None:
             self.notify("Choose a friend to block first.", markup=False)
             return
