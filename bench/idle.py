@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from bench import api
 from bench.client import Connection
 from bench.delivery import Watch, chat_once
-from bench.report import Table, Target, fmt, ms, ratio
+from bench.report import Table, Target, fmt, ms, ratio, us
 from bench.server import Server
 from bench.settings import Settings
 
@@ -161,6 +161,12 @@ async def run(settings: Settings, clients: int | None = None) -> Table:
         f"(waits expiring) during the {idle_window:g} s window; {state.changed} spurious "
         f"changes seen by idle clients; {server_threads:,} OS threads in the worker"
     )
+    if repolls:
+        per = (cpu - base_cpu) / 100 * idle_window / repolls
+        table.note(
+            f"server CPU per re-poll (an expired wait and the next request), derived: "
+            f"{us(per)}; idle cost ~ clients / wait x that"
+        )
     table.note(
         f"--threads {threads}: long-polls may hold {capacity:,} of them (all but "
         f"{THREAD_RESERVE}); past that a wait answers at once"
