@@ -88,9 +88,7 @@ class Connection:
         """Sleep ``delay`` seconds, or less if another loop reaches the server meanwhile."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.online.wait(), timeout=delay)
-        if self.state != "connected":
-            self.state = "offline"
-            self.screen.post_message(ConnectionChanged("offline"))
+        # Past the retry time the status line reads "offline" until a loop gets through.
 
 
 class MainScreen(Screen[None]):
