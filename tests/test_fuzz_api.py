@@ -1,0 +1,107 @@
+"""Property-based fuzzing of every route in docs/openapi.yaml with schemathesis.
+
+Schemathesis generates requests from the spec (valid ones and invalid ones) and
+sends them over real HTTP to the real app on 127.0.0.1, signed in with a real
+bearer token. Every reply must be documented: no 5xx, a documented status, JSON,
+a body that matches the route's schema (errors match ``Error``) and the security
+headers. (Schemathesis's ``negative_data_rejection`` is not used: the server
+deliberately ignores fields a route does not read, e.g. ``display_name`` on
+/login, which the spec's shared ``Credentials`` schema lists.)
+
+CI runs a short profile; ``PAIRCHAT_SOAK=1`` (``just soak``) runs the long one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.support import REPO, LiveServer, bearer, http, register
+
+SOAK = os.environ.get("PAIRCHAT_SOAK") == "1"
+EXAMPLES = 300 if SOAK else 25
+SPEC = REPO / "docs" / "openapi.yaml"
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+schema = schemathesis.openapi.from_path(SPEC)
+schema.config.generation.update(max_examples=EXAMPLES)
+
+RUN: Counter[str] = Counter()
+STATUSES: Counter[int] = Counter()
+_fresh = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    """One real server for every operation, with a signed-in user and a few others to meet."""
+    folder: Path = tmp_path_factory.mktemp("fuzz") / "data"
+    server = LiveServer(
+        folder,
+        # short waits: a generated `wait` must not hold a case for 30 s
+        {"MAX_WAIT": 0.05, "LOGIN_RATE_LIMIT": "1000000 per minute"},
+    ).start()
+    token = register(server.url, "fuzzer")
+    for name in ("alice", "bob"):
+        register(server.url, name)
+    # something to read: a conversation, a friend, a feed entry
+    http.post(
+        f"{server.url}/send_message/alice",
+        data={"author": "fuzzer", "message": "hello"},
+        headers=bearer(token),
+    )
+    http.post(f"{server.url}/add_friend", data={"username": "bob"}, headers=bearer(token))
+    yield server, token
+    server.stop()
+    total = sum(RUN.values())
+    per_operation = ", ".join(f"{label}={n}" for label, n in sorted(RUN.items()))
+    statuses = dict(sorted(STATUSES.items()))
+    fivexx = sum(n for status, n in STATUSES.items() if status >= 500)
+    print(
+        f"\nfuzz summary: {total} cases over {len(RUN)} operations "
+        f"(max_examples={EXAMPLES}); statuses {statuses}; 5xx={fivexx}\n  {per_operation}"
+    )
+
+
+def _token_for(case: Any, token: str, url: str) -> str:
+    """/logout revokes the token it carries: give it a fresh account's token."""
+    if case.operation.label == "POST /logout":
+        return register(url, f"logout{next(_fresh)}")
+    return token
+
+
+@pytest.mark.slow  # short profile in CI; `just soak` runs the long one
+@schema.parametrize()
+@settings(
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    print_blob=True,
+)
+def test_every_route_answers_as_documented(case: Any, fuzz_server: tuple[LiveServer, str]) -> None:
+    server, token = fuzz_server
+    headers = bearer(_token_for(case, token, server.url))
+    response = case.call(base_url=server.url, headers=headers, timeout=30)
+    RUN[case.operation.label] += 1
+    STATUSES[response.status_code] += 1
+    assert response.status_code < 500, (response.status_code, response.text)
+    case.validate_response(response, checks=CHECKS, headers=headers)
+    sent = {name.lower() for name in response.headers}
+    assert {"x-content-type-options", "cache-control", "content-security-policy"} <= sent
