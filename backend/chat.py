@@ -8,8 +8,9 @@ method here and render the result. ``viewer`` is the authenticated username, or
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import arrow
 
@@ -22,6 +23,7 @@ from backend.storage.conversations import ConversationStore
 from backend.usernames import canonical_pair, canonical_username
 
 MAX_MESSAGE_LENGTH = 4000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,20 +82,16 @@ class Chat:
         a, b = self._pair(viewer, one, two, ("user_one", "user_two"))
         if after_id is not None and before_id is not None:
             raise BadRequest("invalid_field", "give 'after_id' or 'before_id', not both")
-        key = pair_key(a, b)
-        deadline = time.monotonic() + min(wait, self.max_wait)
-        while True:
-            seen = self.notifier.version(key)
+
+        def query() -> Page:
             conversation = self.conversations.get(a, b, create=False)
             if conversation is None:
-                page = Page([], False)
-            else:
-                page = conversation.page(after_id=after_id, before_id=before_id, limit=limit)
-            remaining = deadline - time.monotonic()
-            if page.messages or after_id is None or remaining <= 0:
-                return page
-            if not self.notifier.wait(key, seen, remaining) and self.notifier.version(key) == seen:
-                return page
+                return Page([], False)
+            return conversation.page(after_id=after_id, before_id=before_id, limit=limit)
+
+        if after_id is None:
+            return query()
+        return self._long_poll(pair_key(a, b), wait, query, lambda page: bool(page.messages))
 
     def send(
         self,
@@ -175,17 +173,32 @@ class Chat:
 
     def updates(self, me: str, since: str | None, wait: float = 0.0) -> Feed:
         start = _cursor(since)
-        key = user_key(me)
+
+        def query() -> Feed:
+            seq, contacts = self.store.contacts(me, start)
+            return Feed(str(seq), [_change(c) for c in contacts if since is not None or _listed(c)])
+
+        if since is None:
+            return query()
+        return self._long_poll(user_key(me), wait, query, lambda feed: bool(feed.changed))
+
+    def _long_poll(
+        self, key: str, wait: float, query: Callable[[], T], ready: Callable[[T], bool]
+    ) -> T:
+        """Run ``query`` until ``ready`` or the (capped) wait ends, sleeping between changes.
+
+        The key's version is read *before* each query, so a change that lands
+        between the query and the wait wakes it at once (no lost wake-up).
+        """
         deadline = time.monotonic() + min(wait, self.max_wait)
         while True:
             seen = self.notifier.version(key)
-            seq, contacts = self.store.contacts(me, start)
-            changed = [_change(c) for c in contacts if since is not None or _listed(c)]
+            result = query()
             remaining = deadline - time.monotonic()
-            if changed or since is None or remaining <= 0:
-                return Feed(str(seq), changed)
-            if not self.notifier.wait(key, seen, remaining) and self.notifier.version(key) == seen:
-                return Feed(str(seq), changed)
+            if ready(result) or remaining <= 0 or self.notifier.closed:
+                return result
+            if not self.notifier.wait(key, seen, remaining):
+                return result
 
 
 def _listed(contact: Contact) -> bool:

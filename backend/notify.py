@@ -84,6 +84,10 @@ class Notifier:
         finally:
             self._slots.release()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def waiting(self) -> int:
         with self._lock:
             return sum(count for _, count in self._conditions.values())

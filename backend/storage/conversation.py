@@ -39,11 +39,14 @@ def _v1_client_id(conn: sqlite3.Connection) -> None:
 MIGRATIONS = [_v1_client_id]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_COLUMNS = "rowid, author, message, date_sent"
+_COLUMNS = "rowid, author, message, date_sent, client_id"
 
 
 def _message(row: tuple[Any, ...]) -> Message:
-    return {"id": row[0], "author": row[1], "message": row[2], "date_sent": _date(row[3])}
+    message = {"id": row[0], "author": row[1], "message": row[2], "date_sent": _date(row[3])}
+    if row[4] is not None:
+        message["client_id"] = row[4]  # lets a sender match a polled copy to its pending one
+    return message
 
 
 def _date(value: Any) -> Any:
