@@ -13,15 +13,13 @@ from typing import Any
 from argon2 import PasswordHasher
 from flask import Flask, Response, request
 from flask.typing import ResponseReturnValue
-from flask_limiter import Limiter
-from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from backend.accounts import Accounts
 from backend.chat import Chat
 from backend.errors import ApiError
 from backend.http import accounts, auth, conversations, friends, health
-from backend.http import request_data as data
+from backend.http.login_throttle import LoginThrottle
 from backend.http.services import Services
 from backend.notify import FeedWatcher, Notifier
 from backend.storage.accounts import AccountStore
@@ -86,7 +84,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         open_mode=bool(app.config["OPEN_MODE"]),
         max_wait=float(app.config["MAX_WAIT"]),
     )
-    bundle = Services(conversation_store, store, account_service, notifier, chat)
+    throttle = LoginThrottle(str(app.config["LOGIN_RATE_LIMIT"]))
+    bundle = Services(conversation_store, store, account_service, notifier, chat, throttle)
     if float(app.config["WATCH_INTERVAL"]) > 0:
         bundle.watcher = FeedWatcher(store, notifier, float(app.config["WATCH_INTERVAL"])).start()
     app.extensions["pairchat"] = bundle
@@ -99,37 +98,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (conversations.bp, accounts.bp, friends.bp, health.bp):
         app.register_blueprint(blueprint)
     app.before_request(auth.authenticate)
-    _limit_failed_logins(app)
     _register_errors(app)
     app.after_request(_security_headers)
     return app
-
-
-def _limit_failed_logins(app: Flask) -> None:
-    """Failed logins only, per client address and per username (Flask-Limiter, in memory)."""
-    limiter = Limiter(
-        key_func=lambda: request.remote_addr or "unknown",
-        app=app,
-        storage_uri="memory://",
-        default_limits=[],
-        headers_enabled=False,
-    )
-
-    def username_key() -> str:
-        try:
-            name = data.raw("username")
-        except ApiError:
-            name = None
-        return f"user:{str(name).lower() if isinstance(name, str) else ''}"
-
-    def failed(response: Response) -> bool:
-        return response.status_code == 401
-
-    rate = app.config["LOGIN_RATE_LIMIT"]
-    view: Any = app.view_functions["accounts.login"]
-    view = limiter.limit(lambda: rate, deduct_when=failed)(view)
-    view = limiter.limit(lambda: rate, key_func=username_key, deduct_when=failed)(view)
-    app.view_functions["accounts.login"] = view
 
 
 def _error(exc: ApiError) -> tuple[dict[str, object], int]:
@@ -151,10 +122,6 @@ def _register_errors(app: Flask) -> None:
     def api_error(exc: ApiError) -> ResponseReturnValue:
         return _error(exc)
 
-    @app.errorhandler(RateLimitExceeded)
-    def rate_limited(exc: RateLimitExceeded) -> ResponseReturnValue:
-        return _error(ApiError("rate_limited", "too many failed logins; wait a minute", 429))
-
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
@@ -173,6 +140,5 @@ def _register_errors(app: Flask) -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    response.headers.update(SECURITY_HEADERS)
     return response

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
+from backend.errors import Unauthorized
 from backend.http import auth
 from backend.http import request_data as data
 from backend.http.services import services
@@ -30,7 +31,14 @@ def register() -> ResponseReturnValue:
 @bp.post("/login")
 @auth.public
 def login() -> ResponseReturnValue:
-    user, token = services().accounts.login(data.raw("username"), data.raw("password"))
+    throttle = services().login_throttle
+    username = data.raw("username")
+    throttle.check(request.remote_addr, username)
+    try:
+        user, token = services().accounts.login(username, data.raw("password"))
+    except Unauthorized:
+        throttle.failed(request.remote_addr, username)
+        raise
     return {
         "success": True,
         "username": user.username,

@@ -8,6 +8,7 @@ from flask import current_app
 
 from backend.accounts import Accounts
 from backend.chat import Chat
+from backend.http.login_throttle import LoginThrottle
 from backend.notify import FeedWatcher, Notifier
 from backend.storage.accounts import AccountStore
 from backend.storage.conversations import ConversationStore
@@ -20,6 +21,7 @@ class Services:
     accounts: Accounts
     notifier: Notifier
     chat: Chat
+    login_throttle: LoginThrottle
     watcher: FeedWatcher | None = None
 
     def close(self) -> None:
