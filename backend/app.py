@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "DATA_DIR": str(DEFAULT_DATA_DIR),
     "OPEN_MODE": False,
     "MAX_CONTENT_LENGTH": 64 * 1024,
-    "MAX_WAIT": 30.0,
+    "MAX_WAIT": 60.0,
     "MAX_WAITERS": 1000,
     "MAX_OPEN_CONVERSATIONS": 512,
     "SQLITE_SYNCHRONOUS": "NORMAL",

@@ -2,9 +2,9 @@
 
 One server process with auth on. Registered users (argon2id at its cheapest
 cost via ``PAIRCHAT_ARGON2_*`` so setup is fast) each hold ``GET /updates?
-since=<cursor>&wait=25`` on their own keep-alive connection and re-poll when it
-returns; their first wait is drawn between 1 and 25 s so re-polls are spread
-out as in a steady state (about clients / 25 re-polls per second). Measured on
+since=<cursor>&wait=50`` on their own keep-alive connection and re-poll when it
+returns; their first wait is drawn between 1 and 50 s so re-polls are spread
+out as in a steady state (about clients / 50 re-polls per second). Measured on
 the same server before (the baseline) and while the clients are held: server
 CPU while nothing is sent (utime + stime of the granian workers from /proc),
 resident memory (VmRSS of the main process and its workers) and the delivery
@@ -27,7 +27,7 @@ from bench.report import Table, Target, fmt, ms, ratio, us
 from bench.server import Server
 from bench.settings import Settings
 
-HOLD_WAIT = 25
+HOLD_WAIT = 50
 THREAD_RESERVE = 64
 PROBE = 64
 """Extra long-polls sent on top of the held ones to show the reserve at work."""

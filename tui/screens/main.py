@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 PAGE = 100
 """Messages fetched when a chat opens and per scrollback page."""
 SEARCH_PAGE = 500
-POLL_WAIT = 25.0
+POLL_WAIT = 50.0
 """Seconds a long-poll may be held by the server."""
 MIN_POLL_INTERVAL = 1.0
 """A poll that comes back empty sooner than this (server without ``wait``) sleeps first."""
