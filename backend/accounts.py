@@ -34,6 +34,7 @@ class Accounts:
         self.hasher = hasher or PasswordHasher()
         # Verifying against this keeps a login for an unknown name as slow as a real one.
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        self._known: set[str] = set()
 
     def register(
         self, username: object, password: object, display_name: object = None
@@ -87,6 +88,16 @@ class Accounts:
         if user is None:
             raise NotFound("unknown_user", f"there is no user '{username}'")
         return user
+
+    def require_exists(self, username: str) -> None:
+        """Like ``require_user`` for the hot paths (every send and poll).
+
+        Accounts are never deleted, so a name once found is remembered for good.
+        """
+        if username in self._known:
+            return
+        self.require_user(username)
+        self._known.add(username)
 
 
 def _password(value: object) -> str:

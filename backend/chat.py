@@ -58,7 +58,7 @@ class Chat:
             return a, b
         if viewer not in (a, b):
             raise Forbidden("forbidden", "you can only use your own conversations")
-        self.accounts.require_user(b if viewer == a else a)
+        self.accounts.require_exists(b if viewer == a else a)
         return a, b
 
     # -- the seed's three operations -----------------------------------------------

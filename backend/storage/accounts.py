@@ -239,16 +239,15 @@ class AccountStore:
 
         def work(conn: sqlite3.Connection) -> int:
             seq = self._next_seq(conn)
-            for owner, peer, unread in ((author, recipient, 0), (recipient, author, 1)):
-                conn.execute(
-                    "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq) "
-                    "VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (owner, peer) DO UPDATE SET "
-                    "last_id = max(last_id, excluded.last_id), "
-                    "last_activity = excluded.last_activity, "
-                    "unread = unread + excluded.unread, hidden = 0, seq = excluded.seq",
-                    (owner, peer, message_id, date_sent, unread, seq),
-                )
+            conn.execute(
+                "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq) "
+                "VALUES (?1, ?2, ?3, ?4, 0, ?5), (?2, ?1, ?3, ?4, 1, ?5) "
+                "ON CONFLICT (owner, peer) DO UPDATE SET "
+                "last_id = max(last_id, excluded.last_id), "
+                "last_activity = excluded.last_activity, "
+                "unread = unread + excluded.unread, hidden = 0, seq = excluded.seq",
+                (author, recipient, message_id, date_sent, seq),
+            )
             return seq
 
         return self._write(work)
