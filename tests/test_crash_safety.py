@@ -52,8 +52,16 @@ class KillableServer:
     The server's output goes to ``log_path`` (``tests.support`` discards it).
     """
 
-    def __init__(self, data_dir: Path, log_path: Path, *args: str, port: int | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *args: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.extra_env = env or {}
         self.log_path = log_path
         self.args = args
         self.port = port or free_port()
@@ -65,6 +73,7 @@ class KillableServer:
             **os.environ,
             "PAIRCHAT_ARGON2_TIME_COST": "1",
             "PAIRCHAT_ARGON2_MEMORY_COST": "1024",
+            **self.extra_env,
         }
         cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *self.args]
@@ -115,11 +124,14 @@ class KillableServer:
 
 @pytest.fixture
 def killable_server(tmp_path: Path) -> Iterator[Callable[..., KillableServer]]:
-    """Factory ``killable_server(data_dir, *args, port=None)``; all are reaped at the end."""
+    """Factory ``killable_server(data_dir, *args, port=None, env=None)``; all reaped at the end."""
     started: list[KillableServer] = []
 
-    def start(data_dir: Path, *args: str, port: int | None = None) -> KillableServer:
-        server = KillableServer(data_dir, tmp_path / "server.log", *args, port=port).start()
+    def start(
+        data_dir: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None
+    ) -> KillableServer:
+        log = tmp_path / "server.log"
+        server = KillableServer(data_dir, log, *args, port=port, env=env).start()
         started.append(server)
         return server
 

@@ -44,12 +44,15 @@ class Row:
     client_id: str | None
 
     def as_message(self) -> dict[str, object]:
-        return {
+        message: dict[str, object] = {
             "id": self.id,
             "author": self.author,
             "message": self.message,
             "date_sent": self.date_sent,
         }
+        if self.client_id is not None:  # a sender matches a polled copy to its pending one
+            message["client_id"] = self.client_id
+        return message
 
 
 def model_page(
