@@ -6,14 +6,15 @@ Config comes from defaults, then ``PAIRCHAT_*`` environment variables
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from backend.accounts import Accounts
 from backend.chat import Chat
@@ -97,10 +98,32 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (conversations.bp, accounts.bp, friends.bp, health.bp):
         app.register_blueprint(blueprint)
+    app.before_request(_read_chunked_body)
     app.before_request(auth.authenticate)
     _register_errors(app)
     app.after_request(_security_headers)
     return app
+
+
+def _read_chunked_body() -> None:
+    """Refuse a chunked body over the limit with 413 (Werkzeug would cut it short).
+
+    A chunked request has no Content-Length for ``MAX_CONTENT_LENGTH`` to check,
+    and the limited stream silently stops at the limit: a long message would be
+    stored truncated. Read up to one byte past the limit and decide.
+    """
+    if request.content_length is not None:
+        return
+    if "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
+    limit = int(current_app.config["MAX_CONTENT_LENGTH"])
+    raw = request.environ["wsgi.input"].read(limit + 1)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge()
+    request.environ["wsgi.input"] = io.BytesIO(raw)
+    request.environ["CONTENT_LENGTH"] = str(len(raw))
+    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
+    request.environ["wsgi.input_terminated"] = False
 
 
 def _error(exc: ApiError) -> tuple[dict[str, object], int]:

@@ -7,6 +7,7 @@ method here and render the result. ``viewer`` is the authenticated username, or
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,13 +16,14 @@ from typing import Any, TypeVar
 import arrow
 
 from backend.accounts import Accounts
-from backend.errors import BadRequest, Forbidden
+from backend.errors import BadRequest, Forbidden, Unavailable
 from backend.notify import Notifier, keys_for_message, pair_key, user_key
 from backend.storage.accounts import AccountStore, Contact
-from backend.storage.conversation import Message, Page, Stored
+from backend.storage.conversation import Conversation, Message, Page, Stored
 from backend.storage.conversations import ConversationStore
 from backend.usernames import canonical_pair, canonical_username
 
+log = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 4000
 T = TypeVar("T")
 
@@ -115,15 +117,31 @@ class Chat:
         stored = conversation.add_message(
             sender, message, int(arrow.utcnow().timestamp()), client_id
         )
-        if not stored.duplicate or self._feed_missed(to, sender, stored.id):
-            self.store.record_message(sender, to, stored.id, int(stored.date_sent))
-            self.notifier.notify(keys_for_message(sender, to))
+        try:
+            if stored.duplicate:
+                self._repair_feed(conversation, sender, to, stored)
+            else:
+                self.store.record_message(sender, to, stored.id, int(stored.date_sent))
+        except Unavailable:
+            # The message is stored: say so. The feed catches up on the next
+            # send in this pair, or on a retry with the same client_id.
+            log.warning("feed not updated for a message of %s to %s", sender, to)
+        self.notifier.notify(keys_for_message(sender, to))
         return stored
 
-    def _feed_missed(self, owner: str, peer: str, message_id: int) -> bool:
-        """A retried send whose first try stored the message but died before the feed saw it."""
-        contact = self.store.contact(owner, peer)
-        return contact is None or contact.last_id < message_id
+    def _repair_feed(
+        self, conversation: Conversation, sender: str, to: str, stored: Stored
+    ) -> None:
+        """A retried send: its first try may have died between the message and the feed.
+
+        Recount the recipient's unread from the file rather than trusting the
+        counter, since newer sends may have overtaken the lost feed write.
+        """
+        contact = self.store.contact(to, sender)
+        marker = contact.read_marker if contact else 0
+        unread = conversation.count_from(sender, marker)
+        if contact is None or contact.last_id < stored.id or contact.unread != unread:
+            self.store.repair_feed(sender, to, stored.id, int(stored.date_sent), unread)
 
     # -- friends -------------------------------------------------------------
     def _other(self, me: str, other: object) -> str:
@@ -158,8 +176,15 @@ class Chat:
         return friends, blocked
 
     def _last_message(self, me: str, peer: str) -> Message | None:
+        """The pair's newest message; a damaged file costs its own row, not the list."""
         conversation = self.conversations.get(me, peer, create=False)
-        return None if conversation is None else conversation.last_message()
+        if conversation is None:
+            return None
+        try:
+            return conversation.last_message()
+        except Unavailable:
+            log.warning("cannot read the last message of %s and %s", me, peer)
+            return None
 
     def mark_read(self, me: str, other: object, last_read_id: int) -> int:
         peer = self._other(me, other)

@@ -6,7 +6,9 @@ temp folder, reached over real HTTP with httpx.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -108,16 +110,23 @@ class ServerProcess:
         }
         cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *self.args]
+        # A session of its own: granian forks workers, and kill() must reach them all.
         self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            cmd,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_healthy(self.url)
         return self
 
     def kill(self) -> None:
-        """SIGKILL: no chance to flush or clean up."""
+        """SIGKILL to the server and its workers: no chance to flush or clean up."""
         if self.proc is not None:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
             self.proc = None
 
@@ -127,8 +136,7 @@ class ServerProcess:
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+                self.kill()
             self.proc = None
 
 

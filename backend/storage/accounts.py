@@ -252,6 +252,27 @@ class AccountStore:
 
         return self._write(work)
 
+    def repair_feed(
+        self, author: str, recipient: str, message_id: int, date_sent: int, unread: int
+    ) -> None:
+        """Like ``record_message`` with the recipient's unread count given, not added."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            seq = self._next_seq(conn)
+            conn.execute(
+                "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq) "
+                "VALUES (?1, ?2, ?3, ?4, 0, ?6), (?2, ?1, ?3, ?4, ?5, ?6) "
+                "ON CONFLICT (owner, peer) DO UPDATE SET "
+                "last_activity = CASE WHEN excluded.last_id > last_id "
+                "THEN excluded.last_activity ELSE last_activity END, "
+                "last_id = max(last_id, excluded.last_id), "
+                "unread = CASE WHEN owner = ?2 THEN excluded.unread ELSE unread END, "
+                "hidden = 0, seq = excluded.seq",
+                (author, recipient, message_id, date_sent, unread, seq),
+            )
+
+        self._write(work)
+
     def set_read_marker(self, owner: str, peer: str, marker: int, unread: int) -> None:
         def work(conn: sqlite3.Connection) -> None:
             seq = self._next_seq(conn)
