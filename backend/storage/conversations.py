@@ -24,6 +24,7 @@ class ConversationStore:
         self._synchronous = synchronous
         self._lock = threading.Lock()
         self._open: OrderedDict[Path, Conversation] = OrderedDict()
+        self._paths: dict[tuple[str, str], Path] = {}
 
     def path_for(self, user_one: str, user_two: str) -> Path:
         """The pair's file: canonical names sorted, joined by ``_``, plus ``.db``."""
@@ -32,17 +33,23 @@ class ConversationStore:
 
     def get(self, user_one: str, user_two: str, *, create: bool) -> Conversation | None:
         """The pair's conversation; ``None`` when it has no file and ``create`` is false."""
-        path = self.path_for(user_one, user_two)
+        key = (user_one, user_two)
         with self._lock:
-            conversation = self._open.get(path)
+            path = self._paths.get(key)
+            conversation = self._open.get(path) if path is not None else None
             if conversation is not None:
-                self._open.move_to_end(path)
+                self._open.move_to_end(conversation.path)
                 return conversation
+        if path is None:
+            path = self.path_for(user_one, user_two)  # validates the names
         if not create and not path.exists():
             return None
         conversation = Conversation(path, synchronous=self._synchronous)
         evicted: list[Conversation] = []
         with self._lock:
+            if len(self._paths) > 4 * self._max_open:
+                self._paths.clear()  # a cache of validated names -> path, kept bounded
+            self._paths[key] = path
             existing = self._open.get(path)
             if existing is not None:
                 return existing
