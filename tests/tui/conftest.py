@@ -19,6 +19,9 @@ from tui.api import PairchatClient
 from tui.app import PairchatApp, make_app
 from tui.config import Config
 from tui.formatting import Clock, system_clock
+from tui.screens.main import MainScreen
+from tui.widgets.chat_log import ChatLog
+from tui.widgets.friend_list import FriendList
 
 PASSWORD = "correct horse"  # what tests.support.register uses
 FIXED_NOW = arrow.get("2026-03-14T15:09:26+00:00")
@@ -62,6 +65,19 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
         await pilot.pause(0.05)
+
+
+async def open_chat(pilot: Pilot[None], app: PairchatApp, peer: str) -> ChatLog:
+    """From sign-in to ``peer``'s chat on screen: the main screen, ``peer`` listed and
+    highlighted, Enter; returns the chat log."""
+    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+    friends = app.screen.query_one(FriendList)
+    await wait_for(pilot, lambda: peer in friends.friends, f"{peer} listed")
+    friends.highlight(peer)
+    await pilot.press("enter")
+    log = app.screen.query_one(ChatLog)
+    await wait_for(pilot, lambda: log.peer == peer, f"{peer}'s chat open")
+    return log
 
 
 async def type_text(pilot: Pilot[None], text: str) -> None:

@@ -14,7 +14,7 @@ from tui.widgets.chat_log import ChatLog
 from tui.widgets.friend_list import FriendList
 from tui.widgets.status_bar import StatusBar
 
-from .conftest import api, app_for, befriend, type_text, wait_for
+from .conftest import api, app_for, befriend, open_chat, type_text, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -143,11 +143,7 @@ async def test_search_within_the_conversation(
     app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
     app.config.keymap = {"main.search": "f3"}  # keys are remapped by binding id
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
-        friends = app.screen.query_one(FriendList)
-        await wait_for(pilot, lambda: "bob" in friends.friends, "bob listed")
-        await pilot.press("enter")
-        log = app.screen.query_one(ChatLog)
+        log = await open_chat(pilot, app, "bob")
         await wait_for(pilot, lambda: len(log.message_ids) > 0, "history loaded")
         assert not log.matches("needle"), "the match is older than the first page"
         await pilot.press("f3")

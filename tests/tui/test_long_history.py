@@ -13,7 +13,7 @@ from tui.screens.main import PAGE, MainScreen
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.friend_list import FriendList
 
-from .conftest import app_for, befriend, wait_for
+from .conftest import app_for, befriend, open_chat, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -71,11 +71,7 @@ async def test_resize_rewraps_the_messages(
     server.services.chat.send("bob", "bob", "alice", words)
     app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
-        friends = app.screen.query_one(FriendList)
-        await wait_for(pilot, lambda: "bob" in friends.friends, "bob listed")
-        await pilot.press("enter")
-        log = app.screen.query_one(ChatLog)
+        log = await open_chat(pilot, app, "bob")
         await wait_for(pilot, lambda: log.message_ids, "history loaded")
         narrow = log.text_lines()
         assert max(len(line) for line in narrow) <= log.scrollable_content_region.width

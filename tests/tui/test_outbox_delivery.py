@@ -16,10 +16,9 @@ from textual.widgets import Input
 from tests.support import ServerProcess, register
 from tui.screens.main import MainScreen
 from tui.widgets.chat_log import ChatLog
-from tui.widgets.friend_list import FriendList
 from tui.widgets.status_bar import StatusBar
 
-from .conftest import api, app_for, type_text, wait_for
+from .conftest import api, app_for, open_chat, type_text, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -52,12 +51,7 @@ async def test_offline_send_is_delivered_exactly_once_when_the_server_returns(
     proc, users = start_with_users(server_process)
     app = app_for(proc.url, tmp_path, user="alice", token=users["alice"])
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
-        friends = app.screen.query_one(FriendList)
-        await wait_for(pilot, lambda: "bob" in friends.friends, "bob listed")
-        await pilot.press("enter")
-        log = app.screen.query_one(ChatLog)
-        await wait_for(pilot, lambda: log.peer == "bob", "bob's chat open")
+        log = await open_chat(pilot, app, "bob")
 
         proc.stop()
         await type_text(pilot, "typed while the server is down")
@@ -96,10 +90,7 @@ async def test_the_outbox_survives_an_app_restart(
     proc, users = start_with_users(server_process)
     first = app_for(proc.url, tmp_path, user="alice", token=users["alice"])
     async with first.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(first.screen, MainScreen), "the main screen")
-        friends = first.screen.query_one(FriendList)
-        await wait_for(pilot, lambda: "bob" in friends.friends, "bob listed")
-        await pilot.press("enter")
+        await open_chat(pilot, first, "bob")
         proc.stop()
         await type_text(pilot, "one")
         await pilot.press("enter")
