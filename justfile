@@ -38,5 +38,5 @@ bench *ARGS:
     uv run --frozen python -m bench {{ARGS}}
 
 # long crash-recovery and fuzz runs (CI runs short versions inside `test`)
-soak:
-    PAIRCHAT_SOAK=1 uv run --frozen pytest -m slow
+soak *ARGS:
+    PAIRCHAT_SOAK=1 uv run --frozen pytest -m slow {{ARGS}}
