@@ -234,10 +234,10 @@ class AccountStore:
         )
         return None if row is None else _contact(row)
 
-    def record_message(self, author: str, recipient: str, message_id: int, date_sent: int) -> int:
+    def record_message(self, author: str, recipient: str, message_id: int, date_sent: int) -> None:
         """Both sides of a stored message enter the feed; the recipient's unread grows."""
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: sqlite3.Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
                 "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq) "
@@ -248,9 +248,8 @@ class AccountStore:
                 "unread = unread + excluded.unread, hidden = 0, seq = excluded.seq",
                 (author, recipient, message_id, date_sent, seq),
             )
-            return seq
 
-        return self._write(work)
+        self._write(work)
 
     def repair_feed(
         self, author: str, recipient: str, message_id: int, date_sent: int, unread: int
@@ -318,11 +317,6 @@ class AccountStore:
             return seq, [(row[0], row[1]) for row in rows]
 
         return self._read(work)
-
-    def usernames(self) -> list[str]:
-        return self._read(
-            lambda conn: [row[0] for row in conn.execute("SELECT username FROM users ORDER BY 1")]
-        )
 
     def backup_to(self, dest: Path) -> None:
         self._read(lambda conn: backup(conn, dest))
