@@ -22,11 +22,12 @@ chat *ARGS:
 test *ARGS: lint
     uv run --frozen pytest {{ARGS}}
 
-# ruff check, ruff format --check and mypy
+# ruff check, ruff format --check, mypy and the import contracts (layers, see pyproject.toml)
 lint:
     uv run --frozen ruff check .
     uv run --frozen ruff format --check .
     uv run --frozen mypy
+    uv run --frozen lint-imports
 
 # format the code in place
 fmt:
