@@ -1,25 +1,41 @@
-"""The Textual application: composes screens, owns config, client, clock and outbox.
+"""The Textual application: composes screens; owns config, HTTP client and clock.
 
 Build it with :func:`make_app` (the CLI, the demo and the tests all do): the app
 gets its configuration and HTTP client from outside and never reads globals. It
 starts on the main screen when a token is saved for the server (a restart stays
 signed in, even offline), and otherwise on the sign-in screen (which signs in by
-itself when ``PAIRCHAT_PASSWORD`` is set).
+itself when ``PAIRCHAT_PASSWORD`` is set). Each signed-in session gets its own
+:class:`~tui.core.sync.SyncCore`, run by the main screen.
+
+With ``signals=True`` (the real program), SIGTERM and SIGHUP end the app the
+normal way, so the terminal is restored (no alternate screen or mouse reporting
+left behind) and drafts are saved.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from tui.api import AsyncPairchatClient, Session
+from tui.client.http import PairchatClient
+from tui.client.models import Session
 from tui.config import Config
+from tui.core.drafts import Drafts
+from tui.core.outbox import Outbox
+from tui.core.sync import SyncCore
 from tui.formatting import Clock, system_clock
-from tui.outbox import Outbox
+from tui.screens.help import HelpScreen, binding_rows
 from tui.screens.main import MainScreen
 from tui.screens.signin import SignInScreen
+from tui.widgets.chat_log import ChatLog
+from tui.widgets.chat_pane import ChatPane, SearchBar
+from tui.widgets.composer import Composer
+from tui.widgets.friend_list import FriendList
 
 
 class PairchatApp(App[None]):
@@ -28,21 +44,31 @@ class PairchatApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
+        Binding("f1", "help", "Help", id="app.help"),
     ]
 
     def __init__(
-        self, config: Config, client: AsyncPairchatClient, clock: Clock = system_clock
+        self,
+        config: Config,
+        client: PairchatClient,
+        clock: Clock = system_clock,
+        *,
+        signals: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
         self.client = client
         self.clock = clock
+        self.signals = signals
         self.animation_level = "none"
-        self.outbox: Outbox | None = None
 
     def on_mount(self) -> None:
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
+        if self.signals:
+            loop = asyncio.get_running_loop()
+            for number in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(number, self.exit)
         saved = self.config.saved_session()
         if saved is not None and not self.config.password:
             username, token = saved
@@ -53,8 +79,15 @@ class PairchatApp(App[None]):
             self.push_screen(SignInScreen())
 
     def _main(self, session: Session) -> MainScreen:
-        self.outbox = Outbox(self.config.outbox_path(session.username))
-        return MainScreen(session, self.outbox)
+        name = session.username.lower()
+        core = SyncCore(
+            self.client,
+            session,
+            outbox=Outbox(self.config.outbox_path(name)),
+            drafts=Drafts(self.config.drafts_path(name)),
+            poll_wait=self.config.poll_wait,
+        )
+        return MainScreen(core)
 
     def on_sign_in_screen_signed_in(self, message: SignInScreen.SignedIn) -> None:
         session = message.session
@@ -62,19 +95,49 @@ class PairchatApp(App[None]):
             self.config.save_session(session.username, session.token)
         self.switch_screen(self._main(session))
 
-    def session_expired(self) -> None:
-        """The server refused our token: forget it and ask to sign in again."""
+    def session_ended(self, notice: str) -> None:
+        """The server refused our token, or we signed out: forget it, ask to sign in again."""
         self.config.forget_session()
         self.client.token = None
         self.config.password = None
-        self.switch_screen(SignInScreen("Your session has ended. Please sign in again."))
+        self.switch_screen(SignInScreen(notice))
+
+    @work(exclusive=True, group="sign-out", exit_on_error=False)
+    async def sign_out(self, core: SyncCore) -> None:
+        revoked = await core.sign_out()
+        notice = (
+            "Signed out."
+            if revoked
+            else (
+                "Signed out on this computer; the server could not be reached to revoke the token."
+            )
+        )
+        self.session_ended(notice)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        keymap = self.config.keymap
+        sections = [
+            ("Everywhere", binding_rows(self.BINDINGS, keymap)),
+            ("Main screen", binding_rows(MainScreen.BINDINGS, keymap)),
+            ("Friend list", binding_rows(FriendList.BINDINGS, keymap)),
+            ("Message box", binding_rows(Composer.BINDINGS, keymap)),
+            ("Messages", binding_rows([*ChatPane.BINDINGS, *ChatLog.BINDINGS], keymap)),
+            ("Search", binding_rows(SearchBar.BINDINGS, keymap)),
+        ]
+        self.push_screen(HelpScreen(sections))
 
     async def on_unmount(self) -> None:
         await self.client.aclose()
 
 
 def make_app(
-    config: Config, client: AsyncPairchatClient | None = None, clock: Clock = system_clock
+    config: Config,
+    client: PairchatClient | None = None,
+    clock: Clock = system_clock,
+    *,
+    signals: bool = False,
 ) -> PairchatApp:
     """The app for ``config`` (a client for ``config.server`` unless one is given)."""
-    return PairchatApp(config, client or AsyncPairchatClient(config.server), clock=clock)
+    return PairchatApp(config, client or PairchatClient(config.server), clock, signals=signals)

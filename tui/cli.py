@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(server=args.server, user=args.user)
     from tui.app import make_app  # Textual loads only when the app runs
 
-    make_app(config).run()
+    make_app(config, signals=True).run()
     return 0
 
 

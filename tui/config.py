@@ -7,7 +7,11 @@ or ``PAIRCHAT_CONFIG_DIR``):
   of binding id -> keys). Read with :mod:`tomllib`; the client never rewrites it.
 - ``session.toml`` — the sign-in token per server, owner-only (0600), so a restart
   stays signed in.
-- ``outbox-<user>.json`` — messages typed but not yet delivered (see :mod:`tui.outbox`).
+- ``outbox-<user>.json`` — messages typed but not yet delivered (:mod:`tui.core.outbox`);
+- ``drafts-<user>.json`` — what was typed in each chat and not sent (:mod:`tui.core.drafts`).
+
+Settings of ``config.toml``: ``server``, ``user``, ``layout`` (``"compact"`` for one
+line per message; the default is ``"cozy"``), and ``[keymap]``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class Config:
     password: str | None = None
     config_dir: Path = field(default_factory=lambda: default_config_dir())
     keymap: dict[str, str] = field(default_factory=dict)
+    compact: bool = False
+    poll_wait: float = 50.0
+    """Seconds the server may hold the change feed's long-poll."""
 
     @property
     def session_path(self) -> Path:
@@ -42,6 +49,9 @@ class Config:
 
     def outbox_path(self, username: str) -> Path:
         return self.config_dir / f"outbox-{username.lower()}.json"
+
+    def drafts_path(self, username: str) -> Path:
+        return self.config_dir / f"drafts-{username.lower()}.json"
 
     # -- the saved session -----------------------------------------------------
     def saved_session(self) -> tuple[str, str] | None:
@@ -100,12 +110,14 @@ def load_config(
         return value if isinstance(value, str) and value else None
 
     keymap = file.get("keymap", {})
+    layout = pick(None, "PAIRCHAT_LAYOUT", "layout") or "cozy"
     return Config(
         server=(pick(server, "PAIRCHAT_SERVER", "server") or DEFAULT_SERVER).rstrip("/"),
         user=pick(user, "PAIRCHAT_USER", "user"),
         password=env.get("PAIRCHAT_PASSWORD") or None,
         config_dir=folder,
         keymap={str(k): str(v) for k, v in keymap.items()} if isinstance(keymap, dict) else {},
+        compact=layout.lower() == "compact",
     )
 
 

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             password=os.environ.get("PAIRCHAT_PASSWORD") or demo_password(args.user),
             config_dir=demo_dir / args.user,
         )
-        make_app(config).run()
+        make_app(config, signals=True).run()
     finally:
         if proc is not None:
             stop_server(proc)

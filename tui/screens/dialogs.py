@@ -1,36 +1,35 @@
-"""Modal dialogs of the main screen: add a friend, confirm a block, unblock someone.
+"""Modal dialogs of the main screen: add a friend, block, unblock, unsent messages, sign out.
 
-Each dialog does its own request in a worker, shows errors inline, and
-dismisses with the username it acted on (or ``None`` when cancelled with Escape).
+Each dialog asks the sync core to act (in a worker), shows errors inline, and
+dismisses with what it acted on (or ``None`` when cancelled with Escape). Each
+has its own footer, so the keys shown are the dialog's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets import Button, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.api import ApiError, ServerUnreachable
-from tui.formatting import plain, safe
+from tui.client.http import ApiError, ServerUnreachable
+from tui.core.sync import SyncCore
 from tui.screens.signin import describe_error
-
-if TYPE_CHECKING:
-    from tui.app import PairchatApp
+from tui.text import fit, one_line
 
 
 class _Dialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
-    @property
-    def papp(self) -> PairchatApp:
-        return cast("PairchatApp", self.app)
+    def __init__(self, core: SyncCore) -> None:
+        super().__init__()
+        self.core = core
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -39,11 +38,11 @@ class _Dialog(ModalScreen[str | None]):
         self.query_one(".dialog-error", Static).update(text)
 
     @work(exclusive=True, group="dialog", exit_on_error=False)
-    async def _act(self, username: str, request: Callable[[str], Awaitable[bool]]) -> None:
+    async def _act(self, username: str, request: Callable[[str], Awaitable[None]]) -> None:
         try:
             await request(username)
         except (ApiError, ServerUnreachable) as exc:
-            self.show_error(describe_error(exc, self.papp.client.base_url))
+            self.show_error(describe_error(exc, self.core.client.base_url))
             return
         self.dismiss(username)
 
@@ -53,8 +52,8 @@ class AddFriendDialog(_Dialog):
         with Vertical(classes="dialog"):
             yield Static("Add a friend", classes="dialog-title")
             yield Input(placeholder="their username", id="friend-name")
-            yield Static("Enter to add · Escape to cancel", classes="dialog-hint")
             yield Static("", classes="dialog-error", markup=False)
+        yield Footer()
 
     @on(Input.Submitted, "#friend-name")
     def _submit(self, event: Input.Submitted) -> None:
@@ -62,19 +61,21 @@ class AddFriendDialog(_Dialog):
         if not name:
             self.show_error("Type a username.")
             return
-        self.show_error("Adding…")
-        self._act(name, self.papp.client.add_friend)
+        self.show_error("Adding\u2026")
+        self._act(name, self.core.add_friend)
 
 
 class BlockDialog(_Dialog):
-    def __init__(self, username: str, label: str) -> None:
-        super().__init__()
+    def __init__(self, core: SyncCore, username: str) -> None:
+        super().__init__(core)
         self.username = username
-        self.label = label
 
     def compose(self) -> ComposeResult:
+        label = one_line(self.core.label(self.username))
         with Vertical(classes="dialog"):
-            yield Static(plain(f"Block {self.label} (@{self.username})?"), classes="dialog-title")
+            yield Static(
+                Text(fit(f"Block {label} (@{self.username})?", 56)), classes="dialog-title"
+            )
             yield Static(
                 "Their messages to you will be refused and they leave your list. "
                 "F6 lists blocked people to unblock them.",
@@ -84,14 +85,15 @@ class BlockDialog(_Dialog):
                 yield Button("Block", id="block", variant="error")
                 yield Button("Cancel", id="cancel")
             yield Static("", classes="dialog-error", markup=False)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
 
     @on(Button.Pressed, "#block")
     def _block(self) -> None:
-        self.show_error("Blocking…")
-        self._act(self.username, self.papp.client.block_friend)
+        self.show_error("Blocking\u2026")
+        self._act(self.username, self.core.block)
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
@@ -99,25 +101,109 @@ class BlockDialog(_Dialog):
 
 
 class UnblockDialog(_Dialog):
-    def __init__(self, blocked: list[str]) -> None:
-        super().__init__()
-        self.blocked = blocked
-
     def compose(self) -> ComposeResult:
+        blocked = sorted(self.core.blocked)
         with Vertical(classes="dialog"):
             yield Static("Blocked people", classes="dialog-title")
-            if self.blocked:
+            if blocked:
                 yield OptionList(
-                    *[Option(plain(name), id=name) for name in self.blocked], id="blocked-list"
+                    *[Option(Text(one_line(name)), id=name) for name in blocked],
+                    id="blocked-list",
                 )
-                yield Static("Enter to unblock · Escape to close", classes="dialog-hint")
+                yield Static("Enter unblocks the highlighted person.", classes="dialog-hint")
             else:
                 yield Static("You have not blocked anyone.", classes="dialog-hint")
             yield Static("", classes="dialog-error", markup=False)
+        yield Footer()
 
     @on(OptionList.OptionSelected, "#blocked-list")
     def _unblock(self, event: OptionList.OptionSelected) -> None:
         name = event.option.id
         if name:
-            self.show_error(f"Unblocking {safe(name)}…")
-            self._act(name, self.papp.client.unblock_friend)
+            self.show_error(f"Unblocking {one_line(name)}\u2026")
+            self._act(name, self.core.unblock)
+
+
+class UnsentDialog(_Dialog):
+    """Messages the server refused for good: retry (Enter) or discard (Delete) each."""
+
+    BINDINGS = [
+        Binding("enter", "retry", "Retry", id="unsent.retry"),
+        Binding("delete,d", "discard", "Discard", id="unsent.discard"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Messages not sent", classes="dialog-title")
+            yield OptionList(id="unsent-list")
+            yield Static(
+                "Enter: send again (after unblocking, say) \u00b7 Delete: discard it",
+                classes="dialog-hint",
+            )
+            yield Static("", classes="dialog-error", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._fill()
+
+    def _fill(self) -> None:
+        options = self.query_one("#unsent-list", OptionList)
+        failed = [item for item in self.core.outbox.items if item.failed]
+        options.set_options(
+            Option(Text(fit(one_line(f"to {i.to}: {i.text} \u2014 {i.error}"), 54)), id=i.client_id)
+            for i in failed
+        )
+        if failed:
+            options.highlighted = 0
+            options.focus()
+        else:
+            self.show_error("Nothing left here.")
+
+    def _selected(self) -> str | None:
+        option = self.query_one("#unsent-list", OptionList).highlighted_option
+        return option.id if option is not None else None
+
+    def action_retry(self) -> None:
+        client_id = self._selected()
+        if client_id:
+            self.core.retry(client_id)
+            self._fill()
+
+    def action_discard(self) -> None:
+        client_id = self._selected()
+        if client_id:
+            self.core.discard(client_id)
+            self._fill()
+
+
+class SignOutDialog(_Dialog):
+    def compose(self) -> ComposeResult:
+        waiting = self.core.outbox.pending_count
+        note = (
+            f" {waiting} message{'s' if waiting != 1 else ''} waiting to be sent stay in the "
+            "outbox and go out when you sign in again."
+            if waiting
+            else ""
+        )
+        with Vertical(classes="dialog"):
+            yield Static(f"Sign out of pairchat as {self.core.me}?", classes="dialog-title")
+            yield Static(
+                "The token is revoked on the server and deleted from this computer." + note,
+                classes="dialog-hint",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Sign out", id="sign-out", variant="warning")
+                yield Button("Cancel", id="cancel")
+            yield Static("", classes="dialog-error", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, "#sign-out")
+    def _sign_out(self) -> None:
+        self.dismiss(self.core.me)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)

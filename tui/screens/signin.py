@@ -18,8 +18,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from tui.api import ApiError, ServerUnreachable, Session
-from tui.formatting import safe
+from tui.client.http import ApiError, ServerUnreachable
+from tui.client.models import Session
+from tui.text import one_line
 
 if TYPE_CHECKING:
     from tui.app import PairchatApp
@@ -36,8 +37,8 @@ def describe_error(exc: Exception, url: str) -> str:
             return "That username is taken. Choose another, or sign in."
         if exc.code == "rate_limited":
             return "Too many failed attempts. Wait a minute and try again."
-        return safe(exc.message or exc.code)
-    return safe(str(exc))
+        return one_line(exc.message or exc.code)
+    return one_line(str(exc))
 
 
 class SignInScreen(Screen[None]):
@@ -61,7 +62,7 @@ class SignInScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         config = self.papp.config
         with Vertical(id="signin-form"):
-            yield Static(f"pairchat · {safe(config.server)}", id="signin-title", markup=False)
+            yield Static(f"pairchat · {one_line(config.server)}", id="signin-title", markup=False)
             with Horizontal(classes="signin-row"):
                 yield Label("Username", classes="signin-label")
                 yield Input(value=config.user or "", placeholder="e.g. alice", id="username")

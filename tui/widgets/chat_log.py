@@ -1,57 +1,62 @@
-"""The chat pane's message view: a Line-API ``ScrollView`` over a message model.
+"""The chat pane's message view: a Line-API ``ScrollView`` over the core's conversation.
 
-No widget per message: the model (messages by id, plus the outbox's pending
-items for this peer) is rendered to ``Strip`` lines, one cached block per
-message and width, and ``render_line`` only crops the visible ones. So opening
-a chat is cheap however long the conversation is, and a resize re-wraps text
-(the blocks are re-rendered at the new width), which ``RichLog`` cannot do.
+No widget per message: :class:`~tui.widgets.chat_layout.ChatLayout` maps rows to
+blocks, and ``render_line`` draws only the visible rows, from an LRU cache of
+rendered blocks (as Textual's ``Log`` does). So the cost of a frame, of a new
+message or of a key press follows what is on screen, not what is loaded.
 
-Without colour, my messages are told apart by ``MY_MARKER`` (a right-pointing
-quote) and the "me" label; pending and failed messages say so in words; day
-separators split days.
-Search highlights matches in reverse video. Reaching the top posts
-:class:`ChatLog.NeedOlder` so the screen can load the previous page.
+What the reader can trust:
+
+- it *follows* the newest message while the view is at the bottom, across
+  resizes; scrolled up, it stays put and counts what arrived below
+  (``new_below``, shown by the pane as "N new ↓");
+- it reports :class:`Seen` only for messages that were on screen while this chat
+  was shown on the active screen of a focused terminal, and the core marks only
+  those read;
+- opening a chat with unread messages draws a "new" line where they start and
+  shows it;
+- every message has its HH:MM, days are split by a line, and user text is drawn
+  through :func:`~tui.text.display_text` (visible controls, stable widths); links
+  are OSC 8 hyperlinks, so a URL folded over two lines is still one link.
+
+Without colour, my messages are marked with ``MY_MARKER`` and "me"; pending and refused ones
+say so in words.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import dataclass
-from typing import Any
+from datetime import date, datetime
 
-from rich.padding import Padding
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.events import Resize
 from textual.geometry import Size
-from textual.message import Message
+from textual.message import Message as TextualMessage
+from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.formatting import Clock, day_key, day_label, message_time, safe, system_clock
-from tui.outbox import OutboxItem
+from tui.core.conversation import Conversation, Merge
+from tui.core.outbox import OutboxItem
+from tui.formatting import Clock, clock_time, day_label, system_clock
+from tui.text import fit, url_spans
+from tui.widgets.chat_layout import BODY_INDENT, COMPACT_INDENT, Block, ChatLayout
 
 MY_MARKER = "\u203a"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One row of the model: a stored message or a pending/failed outbox item."""
-
-    key: str
-    author: str
-    text: str
-    date_sent: Any
-    mine: bool
-    id: int | None = None
-    state: str = "sent"  # "sent", "pending" or "failed"
-    error: str | None = None
+BOLD = Style(bold=True)
+DIM = Style(dim=True)
+ITALIC = Style(italic=True)
+MATCH = Style(reverse=True)
+CURRENT_MATCH = Style(reverse=True, bold=True)
+NO_CHAT = "Choose a friend on the left (\u2191 \u2193, Enter)."
 
 
 class ChatLog(ScrollView, can_focus=True):
-    """Scrollable, virtual view of one conversation."""
+    """Scrollable, virtual view of the open conversation."""
 
     DEFAULT_CSS = """
     ChatLog {
@@ -65,317 +70,429 @@ class ChatLog(ScrollView, can_focus=True):
         Binding("up", "scroll_up", "Scroll up", show=False, id="chat.scroll_up"),
         Binding("down", "scroll_down", "Scroll down", show=False, id="chat.scroll_down"),
         Binding("home", "scroll_home", "Oldest", show=False, id="chat.scroll_home"),
-        Binding("end", "scroll_end", "Newest", show=False, id="chat.scroll_end"),
+        Binding("end", "scroll_end", "Newest", id="chat.scroll_end"),
+        Binding("question_mark", "app.help", "Help", show=False, id="chat.help"),
     ]
 
-    class NeedOlder(Message):
+    new_below: reactive[int] = reactive(0)
+    """Messages from the peer that arrived below the view while it was scrolled up."""
+
+    class NeedOlder(TextualMessage):
         """The view reached its top and older messages exist on the server."""
 
-        def __init__(self, peer: str, before_id: int) -> None:
+        def __init__(self, peer: str) -> None:
             super().__init__()
             self.peer = peer
-            self.before_id = before_id
+
+    class Seen(TextualMessage):
+        """Messages up to ``message_id`` were on screen in the focused chat."""
+
+        def __init__(self, peer: str, message_id: int) -> None:
+            super().__init__()
+            self.peer = peer
+            self.message_id = message_id
 
     def __init__(
         self,
         me: str,
         *,
         clock: Clock = system_clock,
+        compact: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.me = me
+        self.me = me.lower()
         self.clock = clock
-        self.peer: str | None = None
-        self.peer_label = ""
-        self.has_more_older = False
+        self.chat_layout = ChatLayout(self.me, clock().tzinfo, compact=compact)
+        self.conversation: Conversation | None = None
+        self.follow = True
         self.loading_older = False
-        self.placeholder = "Choose a friend on the left (Up/Down, Enter)."
-        self._messages: dict[int, dict[str, Any]] = {}
-        self._ids: list[int] = []
-        self._pending: list[OutboxItem] = []
-        self._labels: dict[str, str] = {}
-        self._blocks: dict[tuple[str, int, str, bool, bool], list[Strip]] = {}
-        self._lines: list[Strip] = []
-        self._line_keys: list[str] = []
-        self._width = 0
         self.search_term = ""
-        self.current_match: str | None = None
+        self.current_match: int | None = None
+        self.rendered = 0
+        """Blocks rendered to strips so far (the cache misses): read by tests and the bench."""
+        self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(4096)
+        self._today: date = clock().date()
+        self._seen_up_to = 0
+        self._reported = 0
 
-    # -- model ------------------------------------------------------------------
+    # -- what is shown -------------------------------------------------------------------
+    @property
+    def peer(self) -> str | None:
+        return self.conversation.peer if self.conversation is not None else None
+
+    @property
+    def has_more_older(self) -> bool:
+        return self.conversation is not None and self.conversation.has_more_older
+
     @property
     def message_ids(self) -> list[int]:
-        return list(self._ids)
-
-    @property
-    def last_id(self) -> int:
-        return self._ids[-1] if self._ids else 0
-
-    @property
-    def first_id(self) -> int | None:
-        return self._ids[0] if self._ids else None
+        return [m.id for m in self.conversation.messages] if self.conversation else []
 
     @property
     def pending(self) -> list[OutboxItem]:
-        return list(self._pending)
+        return [block.item for block in self.chat_layout.tail if block.item is not None]
 
-    def entries(self) -> list[Entry]:
-        out = [self._entry(self._messages[i]) for i in self._ids]
-        out += [self._pending_entry(item) for item in self._pending]
-        return out
+    @property
+    def placeholder(self) -> str:
+        chat = self.conversation
+        if chat is None:
+            return NO_CHAT
+        if chat.unavailable:
+            return chat.unavailable
+        if not chat.loaded:
+            return "Loading\u2026"
+        return "No messages yet. Say hello below."
 
-    def _entry(self, message: dict[str, Any]) -> Entry:
-        author = safe(message.get("author", "?"))
-        return Entry(
-            key=f"m{message['id']}",
-            author=author,
-            text=str(message.get("message", "")),
-            date_sent=message.get("date_sent"),
-            mine=author.lower() == self.me.lower(),
-            id=int(message["id"]),
-        )
-
-    def _pending_entry(self, item: OutboxItem) -> Entry:
-        return Entry(
-            key=f"p{item.client_id}",
-            author=self.me,
-            text=item.text,
-            date_sent=int(item.created),
-            mine=True,
-            state="failed" if item.failed else "pending",
-            error=item.error,
-        )
-
-    def open(self, peer: str, label: str = "") -> None:
-        """Show an empty view for ``peer`` until its history arrives."""
-        self.peer = peer
-        self.peer_label = label or peer
-        self.placeholder = "Loading…"
-        self._messages.clear()
-        self._ids.clear()
-        self._pending.clear()
-        self._labels.clear()
-        self._blocks.clear()  # keyed by message id: ids repeat across conversations
-        self.has_more_older = False
+    # -- changes from the core (through the pane) -------------------------------------------
+    def show(self, conversation: Conversation | None) -> None:
+        """A newly opened chat (still loading) or none."""
+        self.conversation = conversation
         self.loading_older = False
         self.search_term = ""
         self.current_match = None
-        self._rebuild(keep="end")
+        self.chat_layout.reset([], None)
+        self.chat_layout.set_pending([])
+        self._cache.clear()
+        self._seen_up_to = self._reported = 0
+        self.new_below = 0
+        self._update_size(follow=True)
 
-    def set_history(self, messages: list[dict[str, Any]], has_more: bool) -> None:
-        """The newest page of the open conversation (replaces what is shown)."""
-        self._messages.clear()
-        self._ids.clear()
-        self._merge(messages)
-        self.has_more_older = has_more
-        self.placeholder = "No messages yet. Say hello below."
-        self._rebuild(keep="end")
+    def loaded(self) -> None:
+        """The conversation's newest page arrived: lay it out and show where unread starts."""
+        chat = self.conversation
+        if chat is None:
+            return
+        self.chat_layout.width = self._content_width() or self.chat_layout.width
+        self.chat_layout.reset(chat.messages, chat.first_unread_id)
+        self._seen_up_to = (chat.first_unread_id - 1) if chat.first_unread_id else chat.last_id
+        self._update_size(follow=True)
+        if chat.first_unread_id is not None:
+            self._show_new_line()
+        self._after_change()
 
-    def add_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Newer messages (a poll or a send's reply); returns those that were new."""
-        at_end = self._at_end()
-        added = self._merge(messages)
-        if added:
-            self._drop_delivered_pending(added)
-            self._rebuild(keep="end" if at_end else "top")
-        return added
-
-    def add_older(self, messages: list[dict[str, Any]], has_more: bool) -> None:
-        """An older page (scrollback): keeps the current view where it is."""
-        self.has_more_older = has_more
-        self.loading_older = False
-        self._merge(messages)
-        self._rebuild(keep="top")
+    def added(self, merge: Merge) -> None:
+        """Messages merged into the conversation (newer, older, or both)."""
+        chat = self.conversation
+        if chat is None or not chat.loaded:
+            return
+        if merge.reordered:
+            self.chat_layout.reset(chat.messages, chat.first_unread_id)
+            self._update_size(follow=self.follow)
+        else:
+            if merge.newer:
+                self.chat_layout.append(merge.newer)
+            if merge.older:
+                self.loading_older = False
+                anchor = self._top_anchor()
+                self.chat_layout.prepend(merge.older)
+                self._update_size(follow=self.follow, anchor=anchor)
+            else:
+                self._update_size(follow=self.follow)
+        if not merge:
+            self.loading_older = False
+            self.refresh()
+        self._after_change()
 
     def set_pending(self, items: list[OutboxItem]) -> None:
-        at_end = self._at_end()
-        self._pending = [item for item in items if item.to == self.peer]
-        self._rebuild(keep="end" if at_end else "top")
-
-    def _merge(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        added: list[dict[str, Any]] = []
-        for message in messages:
-            try:
-                message_id = int(message["id"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            if message_id in self._messages:
-                continue
-            self._messages[message_id] = message
-            added.append(message)
-        if added:
-            if self._ids and min(int(m["id"]) for m in added) > self._ids[-1]:
-                self._ids.extend(sorted(int(m["id"]) for m in added))
-            else:
-                self._ids = sorted(self._messages)
-        return added
-
-    def _drop_delivered_pending(self, added: list[dict[str, Any]]) -> None:
-        """A poll may bring my message back before its send reply: show it once."""
-        for message in added:
-            client_id = message.get("client_id")
-            for item in list(self._pending):
-                if (client_id and item.client_id == client_id) or (
-                    not client_id
-                    and str(message.get("author", "")).lower() == self.me.lower()
-                    and item.text == message.get("message")
-                ):
-                    self._pending.remove(item)
-                    break
-
-    # -- search ---------------------------------------------------------------
-    def matches(self, term: str) -> list[int]:
-        """Ids of loaded messages containing ``term`` (case-insensitive), oldest first."""
-        needle = term.casefold()
-        messages = self._messages
-        return [i for i in self._ids if needle in str(messages[i].get("message", "")).casefold()]
+        self.chat_layout.set_pending(items)
+        self._update_size(follow=self.follow)
 
     def set_search(self, term: str, current: int | None) -> None:
         self.search_term = term
-        self.current_match = None if current is None else f"m{current}"
-        self._rebuild(keep="top")
-        if self.current_match is not None:
-            self.scroll_to_key(self.current_match)
-
-    def scroll_to_key(self, key: str) -> None:
-        try:
-            line = self._line_keys.index(key)
-        except ValueError:
-            return
-        target = max(0, line - max(1, self.scrollable_content_region.height // 3))
-        self.scroll_to(y=target, animate=False, immediate=True, force=True)
-
-    # -- rendering ---------------------------------------------------------------
-    def refresh_times(self) -> None:
-        """Relative times ("5 minutes ago") age: recompute labels and redraw."""
-        self._labels.clear()
-        self._rebuild(keep="end" if self._at_end() else "top")
-
-    def _at_end(self) -> bool:
-        return self.scroll_offset.y >= self.max_scroll_y - 1
-
-    def _label(self, entry: Entry) -> str:
-        if entry.state == "pending":
-            return "pending…"
-        if entry.state == "failed":
-            return f"NOT SENT: {entry.error}"
-        label = self._labels.get(entry.key)
-        if label is None:
-            label = message_time(entry.date_sent, self.clock)
-            self._labels[entry.key] = label
-        return label
-
-    def _render_text(self, renderable: Any, width: int) -> list[Strip]:
-        console = self.app.console
-        options = console.options.update_width(width).update(highlight=False)
-        lines = console.render_lines(renderable, options, pad=True)
-        return [Strip(line, width) for line in lines]
-
-    def _block(self, entry: Entry, width: int) -> list[Strip]:
-        label = self._label(entry)
-        is_current = entry.key == self.current_match
-        has_term = bool(self.search_term) and self.search_term.casefold() in entry.text.casefold()
-        cache_key = (entry.key, width, label, is_current, has_term)
-        cached = self._blocks.get(cache_key)
-        if cached is not None:
-            return cached
-        who = "me" if entry.mine else entry.author
-        header = Text(no_wrap=True, overflow="ellipsis")
-        header.append(f"{MY_MARKER} " if entry.mine else "  ")
-        header.append(who, style="bold")
-        header.append(f" · {label}", style="dim" if entry.state == "sent" else "italic")
-        if is_current:
-            header.append("  ◆ match", style="bold")
-        body = Text(safe(entry.text), no_wrap=False, overflow="fold")
-        if has_term:
-            pattern = re.compile(re.escape(self.search_term), re.IGNORECASE)
-            body.highlight_regex(pattern, "bold reverse" if is_current else "reverse")
-        lines = self._render_text(header, width)
-        lines += self._render_text(Padding(body, (0, 0, 0, 2)), width)
-        self._blocks[cache_key] = lines
-        return lines
-
-    def _separator(self, label: str, width: int) -> Strip:
-        text = f"── {label} "
-        text = text + "─" * max(0, width - len(text))
-        return Strip([Segment(text[:width], Style(dim=True))], min(width, len(text)))
-
-    def _rebuild(self, keep: str = "top") -> None:
-        """Re-lay out the lines from the model; ``keep`` the "top" message or the "end"."""
-        width = self.scrollable_content_region.width
-        if width <= 0:
-            self._width = 0
-            return
-        if width != self._width:
-            self._blocks.clear()
-            self._width = width
-        anchor_key: str | None = None
-        anchor_offset = 0
-        if keep == "top" and self._line_keys:
-            top = min(int(self.scroll_offset.y), len(self._line_keys) - 1)
-            keyed = [i for i in range(top, len(self._line_keys)) if self._line_keys[i]]
-            if keyed:
-                anchor_key = self._line_keys[keyed[0]]
-                anchor_offset = top - self._line_keys.index(anchor_key)
-        lines: list[Strip] = []
-        keys: list[str] = []
-        entries = self.entries()
-        if not entries:
-            for strip in self._render_text(Text(self.placeholder, style="dim"), width):
-                lines.append(strip)
-                keys.append("")
-        elif self.has_more_older:
-            hint = Text("  \u2191 PageUp for older messages", style="dim")
-            lines.append(self._render_text(hint, width)[0])
-            keys.append("")
-        previous_day = None
-        for entry in entries:
-            day = day_key(entry.date_sent, self.clock)
-            if day != previous_day:
-                lines.append(self._separator(day_label(entry.date_sent, self.clock), width))
-                keys.append(entry.key)
-                previous_day = day
-            block = self._block(entry, width)
-            lines.extend(block)
-            keys.extend([entry.key] * len(block))
-        self._lines = lines
-        self._line_keys = keys
-        self.virtual_size = Size(width, len(lines))
-        if keep == "end":
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
-        elif anchor_key is not None and anchor_key in keys:
-            self.scroll_to(
-                y=keys.index(anchor_key) + anchor_offset, animate=False, immediate=True, force=True
-            )
+        self.current_match = current
+        if current is not None:
+            block = self.chat_layout.block_of_message(current)
+            row = self.chat_layout.first_row_of(block) if block is not None else None
+            if row is not None:
+                target = 1 + row - max(1, self.scrollable_content_region.height // 3)
+                self.follow = False
+                self.scroll_to(y=max(0, target), animate=False, immediate=True, force=True)
         self.refresh()
 
-    def on_resize(self, event: Resize) -> None:
-        if self.scrollable_content_region.width != self._width:
-            self._rebuild(keep="end" if self._at_end() or not self._width else "top")
+    def set_compact(self, compact: bool) -> None:
+        if compact != self.chat_layout.compact:
+            anchor = self._top_anchor()
+            self._cache.clear()
+            self.chat_layout.relayout(self.chat_layout.width, compact)
+            self._update_size(follow=self.follow, anchor=anchor)
 
-    def render_line(self, y: int) -> Strip:
-        index = self.scroll_offset.y + y
-        width = self.scrollable_content_region.width
-        style = self.rich_style
-        if index >= len(self._lines):
-            return Strip.blank(width, style)
-        return self._lines[index].crop_extend(0, width, style).apply_style(style)
+    def refresh_day(self) -> None:
+        """At midnight "Today" becomes "Yesterday": redraw the day lines."""
+        today = self.clock().date()
+        if today != self._today:
+            self._today = today
+            self._cache.clear()
+            self.refresh()
+
+    # -- scrolling ---------------------------------------------------------------------------
+    def _content_width(self) -> int:
+        return self.scrollable_content_region.width
+
+    def _top_anchor(self) -> tuple[Block, int] | None:
+        if self.follow:
+            return None
+        return self.chat_layout.row(max(0, int(self.scroll_offset.y) - 1))
+
+    def _update_size(self, follow: bool, anchor: tuple[Block, int] | None = None) -> None:
+        width = self._content_width()
+        self.virtual_size = Size(max(1, width), 1 + self.chat_layout.height)
+        if follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+            self.follow = True
+        elif anchor is not None:
+            row = self.chat_layout.first_row_of(anchor[0])
+            if row is not None:
+                y = 1 + row + anchor[1]
+                self.scroll_to(y=y, animate=False, immediate=True, force=True)
+        self.refresh()
+
+    def _show_new_line(self) -> None:
+        rows = self.chat_layout.rows
+        new_row = next((i for i, (b, _) in enumerate(rows) if b.kind == "new"), None)
+        if new_row is None:
+            return
+        height = self.scrollable_content_region.height
+        if 1 + new_row < self.max_scroll_y:
+            # The unread messages do not fit: start at the "new" line, leave them below.
+            self.scroll_to(y=max(0, new_row), animate=False, immediate=True, force=True)
+            self.follow = self.scroll_offset.y >= self.max_scroll_y
+        del height
+
+    def on_resize(self, event: Resize) -> None:
+        width = self._content_width()
+        anchor = self._top_anchor()
+        if width != self.chat_layout.width and width > 0:
+            self._cache.clear()
+            self.chat_layout.relayout(width)
+        self._update_size(follow=self.follow, anchor=anchor)
+        self._after_change()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value < 1 and old_value >= 1:
+        self.follow = new_value >= self.max_scroll_y
+        if new_value < 1 <= old_value:
             self.request_older()
+        self._after_change()
 
     def request_older(self) -> bool:
-        """Ask the screen for the previous page, if there is one and none is on its way."""
-        if self.peer and self.has_more_older and not self.loading_older and self._ids:
+        """Ask for the previous page, if there is one and none is on its way."""
+        chat = self.conversation
+        if chat is not None and chat.has_more_older and not self.loading_older and chat.messages:
             self.loading_older = True
-            self.post_message(self.NeedOlder(self.peer, self._ids[0]))
+            self.refresh()
+            self.post_message(self.NeedOlder(chat.peer))
             return True
         return False
 
+    def action_scroll_end(self) -> None:
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+
+    # -- what was seen -------------------------------------------------------------------------
+    def _after_change(self) -> None:
+        if self.is_mounted:
+            self.call_after_refresh(self.report_seen)
+
+    @property
+    def attentive(self) -> bool:
+        """Shown to the user now: the open chat, on the active screen, in a focused terminal."""
+        return (
+            self.conversation is not None
+            and self.conversation.loaded
+            and self.is_mounted
+            and self.screen.is_active
+            and self.app.app_focus
+            and self.display
+        )
+
+    def visible_ids(self) -> list[int]:
+        top = int(self.scroll_offset.y)
+        height = self.scrollable_content_region.height
+        ids = []
+        for index in range(max(0, top - 1), top - 1 + height):
+            row = self.chat_layout.row(index)
+            if row is not None and row[0].message_id is not None and row[1] == row[0].height - 1:
+                ids.append(row[0].message_id)  # whole message on screen: its last row is
+        return ids
+
+    def report_seen(self) -> None:
+        chat = self.conversation
+        if chat is None or not self.attentive:
+            return
+        visible = self.visible_ids()
+        newest = max(visible, default=0)
+        if newest > self._seen_up_to:
+            self._seen_up_to = newest
+        if newest > self._reported:
+            self._reported = newest
+            self.post_message(self.Seen(chat.peer, newest))
+        self.new_below = 0 if self.follow else self._unseen_below(chat)
+
+    def _unseen_below(self, chat: Conversation) -> int:
+        count = 0
+        for message in reversed(chat.messages):
+            if message.id <= self._seen_up_to:
+                break
+            if message.author.lower() != self.me:
+                count += 1
+        return count
+
+    # -- rendering -----------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_offset.y) + y
+        width = self._content_width()
+        style = self.rich_style
+        if index == 0:
+            strip = self._top_line(width)
+        else:
+            row = self.chat_layout.row(index - 1)
+            if row is None:
+                return Strip.blank(width, style)
+            block, line = row
+            strips = self._strips(block, width)
+            strip = strips[line] if line < len(strips) else Strip.blank(width)
+        return strip.crop_extend(0, width, style).apply_style(style)
+
+    def _top_line(self, width: int) -> Strip:
+        chat = self.conversation
+        if chat is None or not (self.chat_layout.blocks or self.chat_layout.tail):
+            return Strip([Segment(fit(self.placeholder, width), DIM)])
+        if self.loading_older:
+            text = "  loading older messages\u2026"
+        elif chat.has_more_older:
+            text = "  \u2191 PageUp for older messages"
+        else:
+            text = "  \u2500\u2500 start of the conversation \u2500\u2500"
+        return Strip([Segment(fit(text, width), DIM)])
+
+    def _strips(self, block: Block, width: int) -> list[Strip]:
+        term = self.search_term
+        has_term = bool(term) and term.casefold() in block.text.casefold()
+        variant: tuple[object, ...]
+        if block.kind == "day":
+            variant = (day_label(block.when, self._today_dt()),)
+        else:
+            variant = (term if has_term else "", block.message_id == self.current_match)
+        key = (block.key, width, self.chat_layout.compact, *variant)
+        strips = self._cache.get(key)
+        if strips is None:
+            self.rendered += 1
+            strips = self._render_block(block, width, has_term)
+            self._cache[key] = strips
+        return strips
+
+    def _today_dt(self) -> datetime:
+        return self.clock().datetime
+
+    def _render_block(self, block: Block, width: int, has_term: bool) -> list[Strip]:
+        if block.kind == "day":
+            return [_rule(day_label(block.when, self._today_dt()), width, DIM)]
+        if block.kind == "new":
+            return [_rule("new", width, BOLD)]
+        who = "me" if block.mine else block.author
+        marker = f"{MY_MARKER} " if block.mine else "  "
+        status: list[tuple[str, Style]]
+        if block.kind == "pending" and block.item is not None and block.item.failed:
+            status = [(f" \u00b7 NOT SENT: {block.item.error} (F7: retry or discard)", BOLD)]
+        elif block.kind == "pending":
+            status = [(" \u00b7 pending\u2026", ITALIC)]
+        else:
+            status = [(f" \u00b7 {clock_time(block.when)}", DIM)]
+        if block.message_id is not None and block.message_id == self.current_match:
+            status.append(("  \u25c6 match", BOLD))
+        styles = self._body_styles(block, has_term)
+        if self.chat_layout.compact:
+            time_text = "--:--" if block.kind == "pending" else clock_time(block.when)
+            head = [(f"{time_text} ", DIM), (who, BOLD), (": ", Style())]
+            strips = []
+            for number, (start, end) in enumerate(block.lines):
+                prefix = head if number == 0 else [(" " * COMPACT_INDENT, Style())]
+                strips.append(_line(prefix, block.text, start, end, styles, width))
+            if block.kind == "pending":
+                strips[-1] = _append(strips[-1], status, width)
+            return strips
+        header = _fit_parts([(marker, Style()), (who, BOLD), *status], width)
+        strips = [header]
+        indent = [(" " * BODY_INDENT, Style())]
+        for start, end in block.lines:
+            strips.append(_line(indent, block.text, start, end, styles, width))
+        return strips
+
+    def _body_styles(self, block: Block, has_term: bool) -> list[tuple[int, int, Style]]:
+        styles = [(a, b, Style(link=url, underline=True)) for a, b, url in url_spans(block.text)]
+        if has_term:
+            current = block.message_id is not None and block.message_id == self.current_match
+            style = CURRENT_MATCH if current else MATCH
+            pattern = re.compile(re.escape(self.search_term), re.IGNORECASE)
+            styles += [(m.start(), m.end(), style) for m in pattern.finditer(block.text)]
+        return styles
+
+    # -- for tests and debugging ---------------------------------------------------------------
     def text_lines(self) -> list[str]:
-        """The laid-out text (tests and debugging)."""
-        return [strip.text.rstrip() for strip in self._lines]
+        """Every laid-out row as text (renders them all: tests only)."""
+        width = self._content_width() or 80
+        lines = [self._top_line(width).text.rstrip()]
+        for block, line in [*self.chat_layout.rows, *self.chat_layout.tail_rows]:
+            strips = self._strips(block, width)
+            lines.append(strips[line].text.rstrip() if line < len(strips) else "")
+        return lines
+
+    def screen_lines(self) -> list[str]:
+        """The rows on screen now, as text."""
+        height = self.scrollable_content_region.height
+        return [self.render_line(y).text.rstrip() for y in range(height)]
+
+
+def _rule(label: str, width: int, style: Style) -> Strip:
+    text = f"\u2500\u2500 {label} "
+    text = fit(text + "\u2500" * max(0, width - len(text)), width)
+    return Strip([Segment(text, style)])
+
+
+def _fit_parts(parts: list[tuple[str, Style]], width: int) -> Strip:
+    segments = []
+    used = 0
+    for text, style in parts:
+        room = width - used
+        if room <= 0:
+            break
+        piece = fit(text, room)
+        segments.append(Segment(piece, style))
+        used += Segment(piece).cell_length
+        if piece != text:
+            break
+    return Strip(segments)
+
+
+def _append(strip: Strip, parts: list[tuple[str, Style]], width: int) -> Strip:
+    room = width - strip.cell_length
+    tail = _fit_parts(parts, room) if room > 0 else Strip([])
+    return Strip([*strip, *tail])
+
+
+def _line(
+    prefix: list[tuple[str, Style]],
+    text: str,
+    start: int,
+    end: int,
+    styles: list[tuple[int, int, Style]],
+    width: int,
+) -> Strip:
+    segments = [Segment(piece, style) for piece, style in prefix]
+    if not styles:
+        segments.append(Segment(text[start:end]))
+        return Strip(segments)
+    cuts = {start, end}
+    for a, b, _ in styles:
+        if a < end and b > start:
+            cuts.update((max(a, start), min(b, end)))
+    points = sorted(cuts)
+    for a, b in itertools.pairwise(points):
+        style = Style()
+        for s_start, s_end, s_style in styles:
+            if s_start <= a and b <= s_end:
+                style += s_style
+        segments.append(Segment(text[a:b], style))
+    return Strip(segments)

@@ -1,8 +1,8 @@
-"""The status line: who I am, the connection state, and how many messages wait to be sent.
+"""The status line: who I am, whether the server is reachable, what waits to be sent.
 
-The state comes from the main screen's loops (``connected``, ``reconnecting``
-with the time of the next attempt, ``offline`` while an attempt after a failure
-is in flight). A one-second timer only redraws the countdown: no I/O here.
+It draws the core's connection state (``connected``, ``connecting``, ``offline``
+while the server cannot be reached, ``server trouble`` with the time of the next
+try) and the outbox counts. A one-second timer only redraws a countdown: no I/O.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.formatting import safe
+from tui.core.connection import ConnectionState
+from tui.text import one_line
 
 
 class StatusBar(Static):
@@ -24,9 +25,9 @@ class StatusBar(Static):
     }
     """
 
-    state: reactive[str] = reactive("connecting")
-    retry_at: reactive[float | None] = reactive(None)
+    connection: reactive[ConnectionState] = reactive(ConnectionState("connecting"))
     pending: reactive[int] = reactive(0)
+    failed: reactive[int] = reactive(0)
     note: reactive[str] = reactive("")
 
     def __init__(self, username: str, display_name: str = "", **kwargs: object) -> None:
@@ -39,48 +40,51 @@ class StatusBar(Static):
         self._draw()
 
     def _tick(self) -> None:
-        if self.state == "reconnecting":
+        if self.connection.retry_at is not None:
             self._draw()
 
-    def set_state(self, state: str, retry_at: float | None = None) -> None:
-        self.state = state
-        self.retry_at = retry_at
+    @property
+    def state(self) -> str:
+        return self.connection.state
 
     @property
     def connection_text(self) -> str:
-        if self.state == "reconnecting" and self.retry_at is not None:
-            seconds = max(0, round(self.retry_at - time.monotonic()))
-            if seconds <= 0:
-                return "offline"
-            return f"reconnecting in {seconds} s"
-        return self.state
+        state = self.connection
+        if state.state == "trouble":
+            seconds = max(0, round((state.retry_at or 0) - time.monotonic()))
+            return f"server trouble, retrying in {seconds} s"
+        if state.state == "offline":
+            return "offline, reconnecting\u2026"
+        return state.state
 
     def render_text(self) -> Text:
-        who = safe(self.username)
+        who = one_line(self.username)
         if self.display_name and self.display_name != self.username:
-            who = f"{who} ({safe(self.display_name)})"
+            who = f"{who} ({one_line(self.display_name)})"
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" ")
         text.append(who, style="bold")
-        text.append(" · ")
-        marker = {"connected": "● ", "connecting": "○ "}.get(self.state, "\u00d7 ")
+        text.append(" \u00b7 ")
+        marker = {"connected": "\u25cf ", "connecting": "\u25cb "}.get(self.state, "\u00d7 ")
         text.append(marker + self.connection_text)
         if self.pending:
-            text.append(f" · {self.pending} pending")
+            text.append(f" \u00b7 {self.pending} pending")
+        if self.failed:
+            text.append(f" \u00b7 {self.failed} not sent (F7)", style="bold")
         if self.note:
-            text.append(f" · {self.note}")
+            text.append(f" \u00b7 {self.note}")
         return text
 
     def _draw(self) -> None:
         self.update(self.render_text())
 
-    def watch_state(self) -> None:
-        self._draw()
-
-    def watch_retry_at(self) -> None:
+    def watch_connection(self) -> None:
         self._draw()
 
     def watch_pending(self) -> None:
+        self._draw()
+
+    def watch_failed(self) -> None:
         self._draw()
 
     def watch_note(self) -> None:

@@ -1,0 +1,246 @@
+"""The pairchat HTTP client: every route of docs/api.md, once, over httpx, no Textual.
+
+This is the one place that knows URLs, field names and error shapes. It is
+asyncio-native (cancelling the task that awaits a request aborts it at once, so
+switching chats or quitting never waits on a long-poll); scripts and tests that
+want plain blocking calls wrap it in :class:`tui.client.blocking.BlockingClient`,
+which runs these same methods on a private event loop.
+
+Errors: a JSON error reply raises :class:`ApiError` (``status``, ``code``,
+``message``); a connection failure or timeout raises :class:`ServerUnreachable`
+(with the URL that was tried); a reply that cannot be read raises
+:class:`~tui.client.models.BadReply` inside an :class:`ApiError` (``bad_reply``).
+Replies are parsed into the typed models of :mod:`tui.client.models` here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from tui.client.models import (
+    BadReply,
+    Feed,
+    FriendList,
+    Page,
+    Sent,
+    Session,
+    raw,
+    success,
+    unread_count,
+)
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds for connect and read on ordinary requests."""
+LONG_POLL_MARGIN = 10.0
+"""Extra read time allowed on top of a ``wait`` the server may hold a request for."""
+
+
+class ServerUnreachable(Exception):
+    """The server could not be reached (refused, reset, timed out, DNS)."""
+
+    def __init__(self, url: str, reason: str = "") -> None:
+        super().__init__(f"cannot reach the server at {url}" + (f" ({reason})" if reason else ""))
+        self.url = url
+        self.reason = reason
+
+
+class ApiError(Exception):
+    """The server answered with an error: ``status`` plus the JSON ``error`` code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying later as is (server trouble or rate limit, not bad input)."""
+        return self.status >= 500 or self.status == 429
+
+
+def _fields(**values: Any) -> dict[str, str]:
+    """Form fields, leaving out the optional ones not given."""
+    return {k: str(v) for k, v in values.items() if v is not None}
+
+
+class PairchatClient:
+    """The asyncio client: one method per route, typed replies."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        username: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.username = username
+        self.timeout = timeout
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        # Created lazily, inside the running event loop that will use it.
+        if self._http is None:
+            limits = httpx.Limits(max_connections=8, max_keepalive_connections=4)
+            self._http = httpx.AsyncClient(
+                timeout=self.timeout, transport=self._transport, limits=limits
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> PairchatClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- the one request path ------------------------------------------------------
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Mapping[str, Any]], T],
+        *,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        wait: float | None = None,
+        auth: bool = True,
+    ) -> T:
+        headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
+        timeout = max(self.timeout, wait + LONG_POLL_MARGIN) if wait else self.timeout
+        try:
+            response = await self._client().request(
+                method,
+                self.base_url + path,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, type(exc).__name__) from exc
+        return self._read(response, parse)
+
+    @staticmethod
+    def _read(response: httpx.Response, parse: Callable[[Mapping[str, Any]], T]) -> T:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400 or not isinstance(body, dict):
+            if isinstance(body, dict):
+                raise ApiError(
+                    response.status_code,
+                    str(body.get("error", "error")),
+                    str(body.get("message", response.reason_phrase)),
+                )
+            if response.status_code < 400:
+                raise ApiError(response.status_code, "bad_reply", "the reply was not JSON")
+            raise ApiError(response.status_code, "http_error", response.reason_phrase)
+        try:
+            return parse(body)
+        except BadReply as exc:
+            raise ApiError(response.status_code, "bad_reply", str(exc)) from exc
+
+    def _me(self) -> str:
+        if not self.username:
+            raise ValueError("sign in first: the client does not know its username")
+        return self.username
+
+    def _remember(self, session: Session) -> Session:
+        self.token = session.token or self.token
+        self.username = session.username
+        return session
+
+    # -- accounts ------------------------------------------------------------------
+    async def register(
+        self, username: str, password: str, display_name: str | None = None
+    ) -> Session:
+        data = _fields(username=username, password=password, display_name=display_name or None)
+        return self._remember(
+            await self._call("POST", "/register", Session.parse, data=data, auth=False)
+        )
+
+    async def login(self, username: str, password: str) -> Session:
+        data = _fields(username=username, password=password)
+        return self._remember(
+            await self._call("POST", "/login", Session.parse, data=data, auth=False)
+        )
+
+    async def logout(self) -> bool:
+        return await self._call("POST", "/logout", success)
+
+    async def me(self) -> Session:
+        session = await self._call("GET", "/me", Session.parse)
+        self.username = session.username
+        return session
+
+    async def healthz(self) -> dict[str, Any]:
+        return await self._call("GET", "/healthz", raw, auth=False)
+
+    # -- conversations ---------------------------------------------------------------
+    async def create_conversation(self, other: str) -> bool:
+        data = _fields(user_one=self._me(), user_two=other)
+        return await self._call("POST", "/create_conversation_db", success, data=data)
+
+    async def history(
+        self,
+        other: str,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        limit: int | None = None,
+        wait: float | None = None,
+    ) -> Page:
+        data = _fields(
+            user_one=self._me(),
+            user_two=other,
+            after_id=after_id,
+            before_id=before_id,
+            limit=limit,
+            wait=wait or None,
+        )
+        return await self._call("POST", "/get_message_history", Page.parse, data=data, wait=wait)
+
+    async def send(self, to: str, text: str, client_id: str | None = None) -> Sent:
+        data = _fields(author=self._me(), message=text, client_id=client_id)
+        return await self._call("POST", f"/send_message/{to}", Sent.parse, data=data)
+
+    # -- friends and the change feed ---------------------------------------------------
+    async def friends(self) -> FriendList:
+        return await self._call("GET", "/friends", FriendList.parse)
+
+    async def add_friend(self, username: str) -> bool:
+        return await self._call("POST", "/add_friend", success, data={"username": username})
+
+    async def remove_friend(self, username: str) -> bool:
+        return await self._call("POST", "/remove_friend", success, data={"username": username})
+
+    async def block_friend(self, username: str) -> bool:
+        return await self._call("POST", "/block_friend", success, data={"username": username})
+
+    async def unblock_friend(self, username: str) -> bool:
+        return await self._call("POST", "/unblock_friend", success, data={"username": username})
+
+    async def mark_read(self, username: str, last_read_id: int) -> int:
+        data = _fields(username=username, last_read_id=last_read_id)
+        return await self._call("POST", "/mark_read", unread_count, data=data)
+
+    async def updates(self, since: str | None = None, wait: float | None = None) -> Feed:
+        params = _fields(since=since or None, wait=wait or None)
+        return await self._call("GET", "/updates", Feed.parse, params=params, wait=wait)

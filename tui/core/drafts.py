@@ -1,0 +1,61 @@
+"""Per-chat drafts: what was typed in a chat and not sent, kept across chat switches and restarts.
+
+The composer reports its text on every change; this keeps it in memory and
+writes changed chats to ``drafts-<user>.json`` when asked (the core flushes a
+second after typing stops, on every chat switch and on quit). Only the chats
+changed here are written, merged into what is on disk, so two instances on one
+config folder keep each other's drafts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tui.core.store import SharedJsonFile
+
+
+class Drafts:
+    def __init__(self, path: Path) -> None:
+        self.file = SharedJsonFile(path)
+        data = self.file.read().get("drafts", {})
+        self._drafts: dict[str, str] = (
+            {str(k): str(v) for k, v in data.items() if v} if isinstance(data, dict) else {}
+        )
+        self._dirty: set[str] = set()
+
+    def get(self, peer: str) -> str:
+        return self._drafts.get(peer, "")
+
+    def set(self, peer: str, text: str) -> None:
+        if self._drafts.get(peer, "") == text:
+            return
+        if text:
+            self._drafts[peer] = text
+        else:
+            self._drafts.pop(peer, None)
+        self._dirty.add(peer)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._dirty)
+
+    def flush(self) -> None:
+        """Write the chats changed since the last flush."""
+        if not self._dirty:
+            return
+        changed = {peer: self._drafts.get(peer, "") for peer in self._dirty}
+
+        def apply(data: dict[str, Any]) -> None:
+            drafts = data.get("drafts")
+            if not isinstance(drafts, dict):
+                drafts = {}
+            for peer, text in changed.items():
+                if text:
+                    drafts[peer] = text
+                else:
+                    drafts.pop(peer, None)
+            data["drafts"] = drafts
+
+        self.file.update(apply)
+        self._dirty -= set(changed)

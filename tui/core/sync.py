@@ -1,0 +1,511 @@
+"""The headless sync core: the connection, the one long-poll, the outbox, the client model.
+
+One :class:`SyncCore` per signed-in user owns everything the client knows:
+friends and their unread counts, who is blocked, the open chat's loaded
+:class:`~tui.core.conversation.Conversation`, read markers, drafts, the outbox and
+the connection state. Screens and widgets read it and call its intents
+(:meth:`open_chat`, :meth:`send`, :meth:`seen`, …); after each change it calls
+its subscribers with a typed event of :mod:`tui.core.events`. It imports no
+Textual: it can be driven by a test, a script, or another front end.
+
+:meth:`run` runs three loops in one task group until the session ends:
+
+- the **feed loop** holds the client's only long-poll, ``GET /updates`` with
+  ``wait``. The feed reports every conversation that changed, including the open
+  one; when it says the open chat has a newer ``last_id`` than what is loaded,
+  the loop fetches ``get_message_history`` with ``after_id`` (no ``wait``). So a
+  signed-in client holds one request on the server, not one per open chat;
+- the **sender** drains the outbox in order, each message with its ``client_id``
+  so a retry after a lost reply stores nothing twice;
+- the **marker** tells the server what was read: only messages that were on
+  screen in the focused chat (the view reports them with :meth:`seen`).
+
+Failures go through :class:`~tui.core.connection.Connection`: unreachable →
+a probe about every second (the feed asks with ``wait=0`` until it gets through),
+server trouble → exponential backoff; a 401 ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from typing import Any
+
+from tui.client.http import ApiError, PairchatClient, ServerUnreachable
+from tui.client.models import Change, Friend, FriendList, Message, Session
+from tui.core.connection import Connection
+from tui.core.conversation import Conversation, Merge
+from tui.core.drafts import Drafts
+from tui.core.events import (
+    ChatLoaded,
+    ChatOpened,
+    ConnectionChanged,
+    Event,
+    FriendsChanged,
+    MessagesAdded,
+    OutboxChanged,
+    ProfileLoaded,
+    SendRefused,
+    SessionEnded,
+)
+from tui.core.outbox import Outbox, OutboxItem
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 4000
+"""The server's limit, in characters (docs/api.md)."""
+PAGE = 100
+"""Messages fetched when a chat opens and per scrollback page."""
+SEARCH_PAGE = 1000
+"""Messages per request while searching back through a conversation (the server's maximum)."""
+CATCH_UP_PAGE = 500
+POLL_WAIT = 50.0
+"""Seconds the server may hold the feed's long-poll (it caps it at 60)."""
+MIN_POLL_INTERVAL = 1.0
+"""A long-poll that comes back empty sooner than this (a server without ``wait``) sleeps first."""
+OUTBOX_RECHECK = 5.0
+"""Seconds between looks at the outbox file for items another instance added."""
+DRAFT_SAVE_DELAY = 1.0
+
+
+class _SessionOver(Exception):
+    """Raised inside the loops when the server refuses our token: ends :meth:`run`."""
+
+
+def describe(exc: Exception) -> str:
+    """A short sentence for a person from a client error."""
+    if isinstance(exc, ApiError):
+        return exc.message or exc.code
+    return str(exc)
+
+
+def friend_sort_key(friend: Friend) -> tuple[int, float, str]:
+    """Most recent activity first; friends never talked to last, by name."""
+    try:
+        when = float(friend.last_activity) if friend.last_activity is not None else None
+    except (TypeError, ValueError):
+        when = None
+    label = (friend.display_name or friend.username).casefold()
+    return (1, 0.0, label) if when is None else (0, -when, label)
+
+
+class SyncCore:
+    def __init__(
+        self,
+        client: PairchatClient,
+        session: Session,
+        *,
+        outbox: Outbox,
+        drafts: Drafts,
+        poll_wait: float = POLL_WAIT,
+    ) -> None:
+        self.client = client
+        self.session = session
+        self.me = session.username.lower()
+        self.outbox = outbox
+        self.drafts = drafts
+        self.poll_wait = poll_wait
+        self.friends: dict[str, Friend] = {}
+        self.blocked: set[str] = set()
+        self.chat: Conversation | None = None
+        self.connection = Connection(lambda state: self._publish(ConnectionChanged(state)))
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._cursor: str | None = None
+        self._seen: dict[str, int] = {}
+        self._told: dict[str, int] = {}
+        self._outbox_wakeup = asyncio.Event()
+        self._marker_wakeup = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+        self._tail_task: asyncio.Task[None] | None = None
+        self._draft_timer: asyncio.TimerHandle | None = None
+
+    # -- publishing -------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        self._subscribers.append(callback)
+
+    def _publish(self, event: Event) -> None:
+        for callback in list(self._subscribers):
+            callback(event)
+
+    # -- reading the model ---------------------------------------------------------------
+    @property
+    def open_peer(self) -> str | None:
+        return self.chat.peer if self.chat is not None else None
+
+    def ordered_friends(self) -> list[Friend]:
+        return sorted(self.friends.values(), key=friend_sort_key)
+
+    def label(self, username: str) -> str:
+        friend = self.friends.get(username)
+        return (friend.display_name if friend else "") or username
+
+    def pending_for(self, peer: str) -> list[OutboxItem]:
+        return self.outbox.for_peer(peer)
+
+    def next_unread(self) -> str | None:
+        """The next friend with unread messages, in list order, after the open chat."""
+        ordered = self.ordered_friends()
+        names = [f.username for f in ordered]
+        current = self.open_peer
+        start = names.index(current) + 1 if current in names else 0
+        for friend in ordered[start:] + ordered[:start]:
+            if friend.unread and friend.username != current:
+                return friend.username
+        return None
+
+    # -- running ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run the loops until the session ends (a 401 or :meth:`sign_out`) or cancellation."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                group.create_task(self._feed_loop())
+                group.create_task(self._sender_loop())
+                group.create_task(self._marker_loop())
+        except* _SessionOver:
+            self._publish(SessionEnded("Your session has ended. Please sign in again."))
+        finally:
+            self._group = None
+            self.flush_drafts()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        if self._group is None:
+            coro.close()
+            return None
+        return self._group.create_task(coro)
+
+    async def _retry_after(self, exc: Exception) -> None:
+        if isinstance(exc, ApiError) and exc.status == 401:
+            raise _SessionOver from exc
+        await self.connection.recover(exc)
+
+    # -- the feed loop ---------------------------------------------------------------------
+    async def _feed_loop(self) -> None:
+        while True:
+            try:
+                if self._cursor is None:
+                    await self._load_everything()
+                else:
+                    await self._poll_feed()
+                await self._catch_up()
+            except (ApiError, ServerUnreachable) as exc:
+                if isinstance(exc, ApiError) and exc.status == 400:
+                    self._cursor = None  # a cursor the server no longer knows: start over
+                await self._retry_after(exc)
+
+    async def _load_everything(self) -> None:
+        if not self.session.display_name:
+            self.session = await self.client.me()
+            self._publish(ProfileLoaded())
+        listing = await self.client.friends()
+        feed = await self.client.updates()
+        self.connection.ok()
+        self._set_friends(listing)
+        self._cursor = feed.cursor
+        self._apply(feed.changes, initial=True)
+
+    async def _poll_feed(self) -> None:
+        # Until a request gets through after a failure, probe without holding.
+        wait = self.poll_wait if self.connection.current.state == "connected" else 0.0
+        started = time.monotonic()
+        feed = await self.client.updates(since=self._cursor, wait=wait)
+        self.connection.ok()
+        self._cursor = feed.cursor or self._cursor
+        if feed.changes:
+            self._apply(feed.changes)
+        elif wait and time.monotonic() - started < MIN_POLL_INTERVAL:
+            await asyncio.sleep(MIN_POLL_INTERVAL)
+
+    def _set_friends(self, listing: FriendList) -> None:
+        self.blocked = set(listing.blocked)
+        self.friends = {f.username: f for f in listing.friends}
+        self._publish(FriendsChanged())
+
+    def _apply(self, changes: tuple[Change, ...], initial: bool = False) -> None:
+        rose: list[Friend] = []
+        for change in changes:
+            name = change.username
+            if change.blocked:
+                self.blocked.add(name)
+            else:
+                self.blocked.discard(name)
+            if not change.listed:
+                self.friends.pop(name, None)
+                continue
+            before = self.friends.get(name) or Friend(username=name)
+            after = replace(
+                before,
+                display_name=change.display_name or before.display_name,
+                unread=change.unread,
+                last_id=max(before.last_id, change.last_id),
+                last_activity=change.last_activity or before.last_activity,
+            )
+            self.friends[name] = after
+            if not initial and after.unread > before.unread and name != self.open_peer:
+                rose.append(after)
+        self._publish(FriendsChanged(tuple(rose)))
+
+    async def _catch_up(self) -> None:
+        """Fetch what the feed says the open chat has and the view has not (``after_id``)."""
+        chat = self.chat
+        while chat is not None and chat.loaded and not chat.unavailable and chat is self.chat:
+            friend = self.friends.get(chat.peer)
+            if friend is None or friend.last_id <= chat.last_id:
+                return
+            page = await self.client.history(chat.peer, after_id=chat.last_id, limit=CATCH_UP_PAGE)
+            self.connection.ok()
+            if chat is not self.chat:
+                return
+            self._merge(chat, page.messages)
+            if not page.has_more and not page.messages:
+                return
+
+    def _merge(self, chat: Conversation, messages: tuple[Message, ...] | list[Message]) -> Merge:
+        merge = chat.merge(messages)
+        if merge:
+            self._publish(MessagesAdded(chat.peer, merge))
+        return merge
+
+    # -- the open chat -------------------------------------------------------------------------
+    def open_chat(self, peer: str) -> None:
+        """Show ``peer``'s conversation: an empty one at once, its newest page when it arrives."""
+        if self.chat is not None and self.chat.peer == peer:
+            return
+        self.flush_drafts()
+        if self._tail_task is not None:
+            self._tail_task.cancel()
+        self.chat = Conversation(peer, self.me)
+        self._publish(ChatOpened(peer))
+        self._tail_task = self._spawn(self._load_tail(self.chat))
+
+    def close_chat(self) -> None:
+        if self.chat is None:
+            return
+        self.flush_drafts()
+        if self._tail_task is not None:
+            self._tail_task.cancel()
+        self.chat = None
+        self._publish(ChatOpened(None))
+
+    async def _load_tail(self, chat: Conversation) -> None:
+        friend = self.friends.get(chat.peer)
+        unread = friend.unread if friend else 0
+        limit = max(PAGE, min(SEARCH_PAGE, unread + 50))
+        while chat is self.chat:
+            try:
+                page = await self.client.history(chat.peer, limit=limit)
+            except ApiError as exc:
+                if exc.status in (403, 404):
+                    chat.unavailable = describe(exc)
+                    chat.loaded = True
+                    self._publish(ChatLoaded(chat.peer))
+                    return
+                await self._retry_after(exc)
+                continue
+            except ServerUnreachable as exc:
+                await self._retry_after(exc)
+                continue
+            self.connection.ok()
+            if chat is not self.chat:
+                return
+            chat.merge(page.messages)
+            chat.has_more_older = page.has_more
+            chat.loaded = True
+            chat.mark_first_unread(unread)
+            self._publish(ChatLoaded(chat.peer))
+            with contextlib.suppress(ApiError, ServerUnreachable):
+                await self._catch_up()  # anything the feed announced while the page was on its way
+            return
+
+    async def load_older(self, peer: str) -> int:
+        """Fetch the page before the oldest loaded message; how many were added."""
+        chat = self.chat
+        if chat is None or chat.peer != peer or not chat.has_more_older or chat.first_id is None:
+            return 0
+        page = await self.client.history(peer, before_id=chat.first_id, limit=PAGE)
+        if chat is not self.chat:
+            return 0
+        chat.has_more_older = page.has_more
+        merge = self._merge(chat, page.messages)
+        if not merge:  # nothing new, but has_more_older changed: the view redraws its top line
+            self._publish(MessagesAdded(chat.peer, merge))
+        return len(merge.older)
+
+    async def search(
+        self, peer: str, term: str, before_id: int | None, progress: Callable[[int], None]
+    ) -> Message | None:
+        """The newest message containing ``term`` (case-insensitive) older than ``before_id``.
+
+        Looks at the loaded messages first, then fetches older pages (which stay
+        loaded, so the match is shown in context). Cancel the awaiting task to stop.
+        """
+        chat = self.chat
+        needle = term.casefold()
+        if chat is None or chat.peer != peer or not needle:
+            return None
+        scanned = 0
+        for message in reversed(chat.messages):
+            if before_id is None or message.id < before_id:
+                scanned += 1
+                if needle in message.text.casefold():
+                    return message
+        while chat is self.chat and chat.has_more_older and chat.first_id is not None:
+            page = await self.client.history(peer, before_id=chat.first_id, limit=SEARCH_PAGE)
+            if chat is not self.chat:
+                return None
+            chat.has_more_older = page.has_more
+            self._merge(chat, page.messages)
+            scanned += len(page.messages)
+            progress(scanned)
+            for message in reversed(page.messages):
+                if needle in message.text.casefold():
+                    return message
+        return None
+
+    # -- reading ----------------------------------------------------------------------------
+    def seen(self, peer: str, message_id: int) -> None:
+        """The view showed ``peer``'s messages up to ``message_id`` in the focused chat."""
+        if message_id > self._seen.get(peer, 0):
+            self._seen[peer] = message_id
+            self._marker_wakeup.set()
+
+    async def _marker_loop(self) -> None:
+        while True:
+            await self._marker_wakeup.wait()
+            self._marker_wakeup.clear()
+            for peer, seen in list(self._seen.items()):
+                friend = self.friends.get(peer)
+                if seen <= self._told.get(peer, 0) or friend is None or not friend.unread:
+                    continue
+                try:
+                    unread = await self.client.mark_read(peer, seen)
+                except (ApiError, ServerUnreachable) as exc:
+                    self._marker_wakeup.set()  # try again after the pause
+                    await self._retry_after(exc)
+                    break
+                self.connection.ok()
+                self._told[peer] = seen
+                current = self.friends.get(peer)
+                if current is not None and current.unread != unread:
+                    self.friends[peer] = replace(current, unread=unread)
+                    self._publish(FriendsChanged())
+
+    # -- sending ---------------------------------------------------------------------------
+    def send(self, peer: str, text: str) -> OutboxItem:
+        """Queue ``text`` for ``peer``: on disk before this returns, sent in order."""
+        if not text.strip():
+            raise ValueError("a message cannot be empty")
+        if len(text) > MAX_MESSAGE:
+            raise ValueError(f"a message is at most {MAX_MESSAGE} characters")
+        item = self.outbox.add(peer, text)
+        self._publish(OutboxChanged(frozenset({peer})))
+        self._outbox_wakeup.set()
+        return item
+
+    def retry(self, client_id: str) -> None:
+        item = self.outbox.get(client_id)
+        if item is not None:
+            self.outbox.retry(client_id)
+            self._publish(OutboxChanged(frozenset({item.to})))
+            self._outbox_wakeup.set()
+
+    def discard(self, client_id: str) -> OutboxItem | None:
+        item = self.outbox.remove(client_id)
+        if item is not None:
+            self._publish(OutboxChanged(frozenset({item.to})))
+        return item
+
+    async def _sender_loop(self) -> None:
+        while True:
+            if self.outbox.reload_if_changed():
+                self._publish(OutboxChanged(frozenset(i.to for i in self.outbox.items)))
+            item = self.outbox.next_to_send()
+            if item is None:
+                self._outbox_wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._outbox_wakeup.wait(), OUTBOX_RECHECK)
+                continue
+            try:
+                sent = await self.client.send(item.to, item.text, item.client_id)
+            except ApiError as exc:
+                if exc.status == 401 or exc.transient:
+                    await self._retry_after(exc)
+                    continue
+                self.outbox.fail(item.client_id, describe(exc))
+                self._publish(OutboxChanged(frozenset({item.to})))
+                self._publish(SendRefused(item))
+                continue
+            except ServerUnreachable as exc:
+                await self._retry_after(exc)
+                continue
+            self.connection.ok()
+            self.outbox.remove(item.client_id)
+            self._delivered(
+                item, Message(sent.id, self.me, item.text, sent.date_sent, item.client_id)
+            )
+
+    def _delivered(self, item: OutboxItem, message: Message) -> None:
+        friend = self.friends.get(item.to) or Friend(username=item.to)
+        if message.id >= friend.last_id:
+            when = message.date_sent if message.date_sent is not None else int(item.created)
+            self.friends[item.to] = replace(friend, last_id=message.id, last_activity=when)
+            self._publish(FriendsChanged())
+        chat = self.chat
+        if chat is not None and chat.peer == item.to and chat.loaded:
+            self._merge(chat, [message])
+        self._publish(OutboxChanged(frozenset({item.to})))
+
+    # -- drafts ------------------------------------------------------------------------------
+    def draft(self, peer: str) -> str:
+        return self.drafts.get(peer)
+
+    def set_draft(self, peer: str, text: str) -> None:
+        self.drafts.set(peer, text)
+        if self.drafts.dirty and self._draft_timer is None:
+            loop = asyncio.get_running_loop()
+            self._draft_timer = loop.call_later(DRAFT_SAVE_DELAY, self.flush_drafts)
+
+    def flush_drafts(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.cancel()
+            self._draft_timer = None
+        try:
+            self.drafts.flush()
+        except OSError:
+            log.exception("could not save drafts")
+
+    # -- friends and the session ---------------------------------------------------------------
+    async def add_friend(self, username: str) -> None:
+        await self.client.add_friend(username)
+        name = username.lower()
+        self.friends.setdefault(name, Friend(username=name))
+        self._publish(FriendsChanged())
+
+    async def block(self, username: str) -> None:
+        await self.client.block_friend(username)
+        self.blocked.add(username)
+        self.friends.pop(username, None)
+        if self.open_peer == username:
+            self.close_chat()
+        self._publish(FriendsChanged())
+
+    async def unblock(self, username: str) -> None:
+        await self.client.unblock_friend(username)
+        self.blocked.discard(username)
+        self._publish(FriendsChanged())
+
+    async def sign_out(self) -> bool:
+        """Revoke the token on the server; False when it could not be reached (the caller
+        forgets the token locally either way)."""
+        self.flush_drafts()
+        try:
+            await self.client.logout()
+        except (ApiError, ServerUnreachable):
+            return False
+        finally:
+            self.client.token = None
+        return True

@@ -1,0 +1,81 @@
+"""The help screen (F1, or ``?`` outside a text field): every key, where it works.
+
+Built from the ``BINDINGS`` of the classes themselves, with the user's keymap
+(``[keymap]`` in config.toml, by binding id) applied, so it cannot drift from
+what the keys really do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+EXTRA = {
+    "Message box": [
+        ("alt+enter, shift+enter", "New line (where the terminal sends them)"),
+        ("tab / shift+tab", "Next / previous pane"),
+    ],
+}
+
+
+def key_label(keys: str) -> str:
+    names = {
+        "question_mark": "?",
+        "pageup": "PageUp",
+        "pagedown": "PageDown",
+        "enter": "Enter",
+        "escape": "Esc",
+        "delete": "Delete",
+    }
+    out = []
+    for key in keys.split(","):
+        key = key.strip()
+        parts = [names.get(p, p.capitalize() if len(p) > 1 else p) for p in key.split("+")]
+        out.append("+".join(parts))
+    return ", ".join(out)
+
+
+def binding_rows(
+    bindings: Iterable[BindingType], keymap: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    rows = []
+    for binding in bindings:
+        if not isinstance(binding, Binding) or not binding.description:
+            continue
+        keys = keymap.get(binding.id or "", binding.key)
+        rows.append((key_label(keys), binding.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,f1,q", "close", "Close", id="help.close"),
+    ]
+
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+        table.add_column("key", style="bold", no_wrap=True)
+        table.add_column("what it does")
+        for title, rows in self.sections:
+            table.add_row(Text(title, style="bold underline"), "")
+            for keys, description in [*rows, *EXTRA.get(title, [])]:
+                table.add_row(keys, description)
+            table.add_row("", "")
+        with VerticalScroll(classes="dialog help"):
+            yield Static("pairchat keys", classes="dialog-title")
+            yield Static(table)
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

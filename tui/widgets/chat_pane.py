@@ -1,0 +1,303 @@
+"""The chat pane (right): title, message log, "N new ↓", search bar, notices and composer.
+
+It owns the widgets of one open chat and turns their events into the core's
+intents: Enter → :meth:`SyncCore.send` (with the chat the text was typed in),
+every edit → :meth:`SyncCore.set_draft`, what the log showed →
+:meth:`SyncCore.seen`, the top of the log → an older page, Ctrl+F → a search that
+runs in a worker (Esc cancels it; typing goes on meanwhile). The main screen
+passes it the core's events for the open chat (:meth:`chat_opened`, …).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message as TextualMessage
+from textual.widgets import Input, Static, TextArea
+
+from tui.client.http import ApiError, ServerUnreachable
+from tui.client.models import Message
+from tui.core.conversation import Merge
+from tui.core.sync import MAX_MESSAGE, SyncCore, describe
+from tui.formatting import Clock
+from tui.text import fit, one_line
+from tui.widgets.chat_log import ChatLog
+from tui.widgets.composer import Composer
+
+MESSAGE_HINT = "Enter sends \u00b7 Alt+Enter or Ctrl+J: new line \u00b7 Ctrl+E: $EDITOR"
+
+
+class SearchBar(Input):
+    """The search field; Escape closes it (and stops a search in progress)."""
+
+    BINDINGS = [Binding("escape", "close", "Close search", id="search.close")]
+
+    def action_close(self) -> None:
+        pane = self.ancestors_with_self[1]
+        if isinstance(pane, ChatPane):
+            pane.close_search(refocus=True)
+
+
+class ChatPane(Vertical):
+    BINDINGS = [
+        Binding("ctrl+f", "search", "Search", id="chat.search"),
+    ]
+
+    class Note(TextualMessage):
+        """A line for the status bar (search progress and results); empty clears it."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(
+        self, core: SyncCore, *, clock: Clock, compact: bool = False, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self.core = core
+        self.clock = clock
+        self.compact = compact
+        self._search_term = ""
+        self._search_match: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="chat-title", markup=False)
+        yield ChatLog(self.core.me, clock=self.clock, compact=self.compact, id="log")
+        yield Static("", id="new-marker", markup=False)
+        yield SearchBar(placeholder="Search this chat: Enter for the next older match", id="search")
+        yield Static("", id="composer-notice", markup=False)
+        yield Composer(max_length=MAX_MESSAGE, id="composer")
+
+    @property
+    def chat_log(self) -> ChatLog:
+        return self.query_one(ChatLog)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    def on_mount(self) -> None:
+        self.query_one("#search").display = False
+        self.query_one("#new-marker").display = False
+        self.query_one("#composer-notice").display = False
+        composer = self.composer
+        composer.disabled = True
+        composer.recall_source = self._my_texts
+        self.watch(self.chat_log, "new_below", self._show_new_marker)
+        self._set_title()
+
+    def _my_texts(self) -> list[str]:
+        peer = self.composer.peer
+        chat = self.core.chat
+        pending = [i.text for i in reversed(self.core.pending_for(peer))] if peer else []
+        sent = chat.my_texts() if chat is not None and chat.peer == peer else []
+        return list(dict.fromkeys([*pending, *sent]))
+
+    # -- the core's events for the open chat --------------------------------------------
+    def chat_opened(self, peer: str | None) -> None:
+        composer = self.composer
+        if composer.peer is not None:
+            self.core.set_draft(composer.peer, composer.text)
+            self.core.flush_drafts()
+        self.close_search(refocus=False)
+        self.chat_log.show(self.core.chat)
+        composer.peer = peer
+        composer.load_text(self.core.draft(peer) if peer else "")
+        composer.move_cursor(composer.document.end)
+        composer.disabled = peer is None
+        self._notice("")
+        if peer is not None:
+            self.chat_log.set_pending(self.core.pending_for(peer))
+        self._set_title()
+
+    def chat_loaded(self) -> None:
+        self.chat_log.loaded()
+        self._set_title()
+
+    def messages_added(self, merge: Merge) -> None:
+        self.chat_log.added(merge)
+
+    def outbox_changed(self) -> None:
+        peer = self.core.open_peer
+        if peer is not None:
+            self.chat_log.set_pending(self.core.pending_for(peer))
+
+    def friends_changed(self) -> None:
+        self._set_title()
+
+    def _set_title(self) -> None:
+        title = self.query_one("#chat-title", Static)
+        peer = self.core.open_peer
+        width = title.size.width or 50
+        if peer is None:
+            title.update(" No chat open")
+            return
+        label = one_line(self.core.label(peer))
+        text = f" {label} (@{peer})" if label != peer else f" @{peer}"
+        title.update(fit(text, width))
+
+    def on_resize(self) -> None:
+        self._set_title()
+
+    def _show_new_marker(self, count: int) -> None:
+        marker = self.query_one("#new-marker", Static)
+        marker.display = count > 0
+        noun = "message" if count == 1 else "messages"
+        marker.update(f" \u2193 {count} new {noun} below (End)")
+
+    def _notice(self, text: str) -> None:
+        notice = self.query_one("#composer-notice", Static)
+        notice.display = bool(text)
+        notice.update(text)
+
+    # -- composing ------------------------------------------------------------------------
+    @on(Composer.Submitted)
+    def _submitted(self, event: Composer.Submitted) -> None:
+        event.stop()
+        self.core.send(event.peer, event.text)
+        if event.peer == event.composer.peer:
+            self.core.set_draft(event.peer, event.composer.text)
+        if event.peer == self.core.open_peer:
+            self.chat_log.action_scroll_end()
+
+    @on(Composer.TooLong)
+    def _too_long(self, event: Composer.TooLong) -> None:
+        event.stop()
+        self._notice(
+            f"Too long by {event.over} characters (the limit is {MAX_MESSAGE}): "
+            "nothing was sent. Shorten it or split it."
+        )
+
+    @on(TextArea.Changed, "#composer")
+    def _changed(self, event: TextArea.Changed) -> None:
+        composer = self.composer
+        if composer.peer is not None:
+            self.core.set_draft(composer.peer, composer.text)
+        over = len(composer.text) - MAX_MESSAGE
+        if over > 0:
+            self._notice(f"{over} characters too long (the limit is {MAX_MESSAGE})")
+        else:
+            self._notice("")
+
+    @on(Composer.EditorRequested)
+    def _editor(self, event: Composer.EditorRequested) -> None:
+        event.stop()
+        composer = self.composer
+        if composer.peer is None:
+            return
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        with tempfile.TemporaryDirectory(prefix="pairchat-") as folder:
+            path = Path(folder) / "message.txt"
+            path.write_text(composer.text, encoding="utf-8")
+            try:
+                with self.app.suspend():
+                    subprocess.run([*shlex.split(editor), str(path)], check=False)
+            except Exception as exc:  # SuspendNotSupported, editor not found, …
+                self.app.notify(f"Cannot open {editor}: {exc}", severity="error", markup=False)
+                return
+            text = path.read_text(encoding="utf-8")
+        composer.load_text(text[:-1] if text.endswith("\n") else text)
+        composer.move_cursor(composer.document.end)
+        composer.focus()
+
+    # -- the log's requests ---------------------------------------------------------------
+    @on(ChatLog.Seen)
+    def _seen(self, event: ChatLog.Seen) -> None:
+        self.core.seen(event.peer, event.message_id)
+
+    @on(ChatLog.NeedOlder)
+    def _need_older(self, event: ChatLog.NeedOlder) -> None:
+        self._load_older(event.peer)
+
+    @work(exclusive=True, group="older", exit_on_error=False)
+    async def _load_older(self, peer: str) -> None:
+        try:
+            await self.core.load_older(peer)
+        except (ApiError, ServerUnreachable) as exc:
+            self.chat_log.loading_older = False
+            self.chat_log.refresh()
+            self.app.notify(f"Could not load older messages: {describe(exc)}", markup=False)
+
+    def scroll_older(self) -> None:
+        log = self.chat_log
+        if log.scroll_offset.y <= 0:
+            log.request_older()
+        else:
+            log.scroll_page_up(animate=False)
+
+    def scroll_newer(self) -> None:
+        self.chat_log.scroll_page_down(animate=False)
+
+    # -- search ---------------------------------------------------------------------------
+    def action_search(self) -> None:
+        if self.core.open_peer is None:
+            self.app.notify("Open a chat to search it.", markup=False)
+            return
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.focus()
+
+    def close_search(self, refocus: bool) -> None:
+        self.workers.cancel_group(self, "search")
+        search = self.query_one("#search", Input)
+        was_open = search.display
+        search.display = False
+        search.value = ""
+        self._search_term = ""
+        self._search_match = None
+        self._status_note("")
+        if self.chat_log.search_term:
+            self.chat_log.set_search("", None)
+        if refocus and was_open and not self.composer.disabled:
+            self.composer.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        term = event.value.strip()
+        peer = self.core.open_peer
+        if not term or peer is None:
+            return
+        if term != self._search_term:
+            self._search_term = term
+            self._search_match = None
+        self._status_note("searching\u2026")
+        self._search(peer, term, self._search_match)
+
+    @work(exclusive=True, group="search", exit_on_error=False)
+    async def _search(self, peer: str, term: str, before: int | None) -> None:
+        def progress(scanned: int) -> None:
+            self._status_note(f"searching\u2026 {scanned:,} messages back (Esc stops)")
+
+        try:
+            found = await self.core.search(peer, term, before, progress)
+        except (ApiError, ServerUnreachable) as exc:
+            self._status_note(f"search stopped: {describe(exc)}")
+            return
+        self._show_match(term, found)
+
+    def _show_match(self, term: str, found: Message | None) -> None:
+        if term != self._search_term:
+            return
+        if found is None:
+            where = "older" if self._search_match is not None else "in this chat"
+            self._status_note(f"no {where} match for \u201c{one_line(term)}\u201d")
+            return
+        self._search_match = found.id
+        chat = self.core.chat
+        needle = term.casefold()
+        ids = [m.id for m in chat.messages if needle in m.text.casefold()] if chat else []
+        position = len(ids) - ids.index(found.id) if found.id in ids else 1
+        self._status_note(f"match {position} of {len(ids)} loaded (newest first)")
+        self.chat_log.set_search(term, found.id)
+
+    def _status_note(self, text: str) -> None:
+        self.post_message(self.Note(text))

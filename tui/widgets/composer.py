@@ -1,0 +1,171 @@
+"""The composer: a multi-line input that sends on Enter and never loses or misroutes text.
+
+- **Enter sends**; Alt+Enter and Ctrl+J insert a newline (Shift+Enter too, where
+  the terminal reports it). It grows to a few lines, then scrolls.
+- **Keys are handled in the order they arrive.** Textual runs a bound key's
+  action only after the key has bubbled up to the app, so an ``Input`` applies
+  Enter *after* the characters typed behind it in one burst (``one⏎two`` sent
+  ``onetwo``). Here Enter and the newline keys are handled in ``_on_key``, in the
+  widget's own queue, between the characters around them; the text is captured
+  when Enter is read, with the chat it was typed for.
+- **A paste is text, never a send**: a bracketed paste inserts every line.
+- **Nothing is dropped for being long**: over the server's limit the text stays
+  and :class:`TooLong` says by how much.
+- ↑ in an empty composer recalls what I sent in this chat (↓ goes back);
+  Ctrl+E asks for ``$EDITOR`` (:class:`EditorRequested`).
+
+The composer belongs to one chat at a time (``peer``); the pane swaps drafts
+when the chat changes. What is drawn goes through
+:func:`~tui.text.same_width`, so emoji sequences cannot shift the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.strip import Strip
+from textual.widgets import TextArea
+
+from tui.text import same_width
+
+SEND_KEYS = frozenset({"enter"})
+NEWLINE_KEYS = frozenset({"alt+enter", "ctrl+j", "shift+enter", "newline"})
+
+
+class Composer(TextArea):
+    DEFAULT_CSS = """
+    Composer {
+        height: auto;
+        min-height: 3;
+        max-height: 7;
+    }
+    """
+
+    BINDINGS = [
+        # Enter and the newline keys are read in _on_key (in order); these entries
+        # name them for the footer and the help screen.
+        Binding("enter", "send", "Send", id="composer.send"),
+        Binding("ctrl+j", "newline", "Newline", id="composer.newline"),
+        Binding("ctrl+e", "editor", "Editor", id="composer.editor"),
+        Binding("up", "recall_older", "Earlier message", show=False, id="composer.recall"),
+        Binding("down", "recall_newer", "Later message", show=False, id="composer.recall_newer"),
+    ]
+
+    class Submitted(Message):
+        """Enter with text: send ``text`` to ``peer`` (both read when Enter was pressed)."""
+
+        def __init__(self, composer: Composer, peer: str, text: str) -> None:
+            super().__init__()
+            self.composer = composer
+            self.peer = peer
+            self.text = text
+
+    class TooLong(Message):
+        def __init__(self, over: int) -> None:
+            super().__init__()
+            self.over = over
+
+    class EditorRequested(Message):
+        pass
+
+    def __init__(self, *, max_length: int, id: str | None = None) -> None:
+        super().__init__(
+            id=id,
+            soft_wrap=True,
+            tab_behavior="focus",
+            show_line_numbers=False,
+            compact=False,
+            highlight_cursor_line=False,
+        )
+        self.max_length = max_length
+        self.peer: str | None = None
+        self.recall_source: Callable[[], list[str]] = list
+        self._recall_index: int | None = None
+        self._recalled = ""
+
+    # -- keys, in order ----------------------------------------------------------------
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key in SEND_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.submit()
+            return
+        if event.key in NEWLINE_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.insert_text("\n")
+            return
+        await super()._on_key(event)
+
+    def insert_text(self, text: str) -> None:
+        start, end = self.selection
+        result = self.replace(text, start, end, maintain_selection_offset=False)
+        self.move_cursor(result.end_location)
+
+    def submit(self) -> None:
+        text = self.text
+        if self.peer is None or not text.strip():
+            return
+        if len(text) > self.max_length:
+            self.post_message(self.TooLong(len(text) - self.max_length))
+            return
+        self.post_message(self.Submitted(self, self.peer, text))
+        self._recall_index = None
+        self.clear()
+
+    def action_send(self) -> None:
+        self.submit()
+
+    def action_newline(self) -> None:
+        self.insert_text("\n")
+
+    def action_editor(self) -> None:
+        self.post_message(self.EditorRequested())
+
+    # -- recall ------------------------------------------------------------------------
+    def _recalling(self) -> bool:
+        return self._recall_index is not None and self.text == self._recalled
+
+    def action_recall_older(self) -> None:
+        if self.text and not self._recalling():
+            self.action_cursor_up()
+            return
+        if self._recalling() and self.cursor_location[0] > 0:
+            self.action_cursor_up()
+            return
+        texts = self.recall_source()
+        index = 0 if not self._recalling() else (self._recall_index or 0) + 1
+        if index < len(texts):
+            self._show_recalled(index, texts[index])
+
+    def action_recall_newer(self) -> None:
+        if not self._recalling() or self.cursor_location[0] < self.document.line_count - 1:
+            self.action_cursor_down()
+            return
+        index = (self._recall_index or 0) - 1
+        if index < 0:
+            self._recall_index = None
+            self.clear()
+            return
+        texts = self.recall_source()
+        if index < len(texts):
+            self._show_recalled(index, texts[index])
+
+    def _show_recalled(self, index: int, text: str) -> None:
+        self._recall_index = index
+        self._recalled = text
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    # -- drawing -----------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        if all(s.text.isascii() and s.text.isprintable() for s in strip if s.text):
+            return strip
+        return Strip(
+            [Segment(same_width(s.text), s.style, s.control) for s in strip], strip.cell_length
+        )
