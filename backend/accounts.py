@@ -1,8 +1,10 @@
-"""Accounts: registration, password checks, bearer tokens.
+"""The accounts service: registration, password checks, bearer tokens.
 
 Passwords are hashed with argon2id (argon2-cffi); tokens are 256-bit random
 strings from ``secrets`` of which only the SHA-256 is stored — a token is
 already high-entropy, so a fast hash is enough and lookups stay an index seek.
+``parse_password`` and ``parse_display_name`` are the field rules the HTTP edge
+applies before calling in (docs/design.md, "Auth").
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ import arrow
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from backend.errors import BadRequest, Conflict, NotFound, Unauthorized
+from backend.errors import (
+    BadCredentials,
+    InvalidField,
+    InvalidInput,
+    MissingField,
+    Unauthenticated,
+    UnknownUser,
+    UsernameTaken,
+)
 from backend.storage.accounts import AccountStore, User
-from backend.usernames import canonical_username
+from backend.usernames import Username, canonical_username
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
@@ -37,24 +47,23 @@ class Accounts:
         self._known: set[str] = set()
 
     def register(
-        self, username: object, password: object, display_name: object = None
+        self, username: Username, password: str, display_name: str | None = None
     ) -> tuple[User, str]:
-        name = canonical_username(username)
-        secret = _password(password)
-        shown = _display_name(display_name)
-        hashed = self.hasher.hash(secret)
-        if not self.store.add_user(name, shown, hashed, _now()):
-            raise Conflict("username_taken", f"the username '{name}' is taken")
-        user = User(name, shown, hashed)
-        return user, self._issue_token(name)
+        """A new account and its first token; ``password`` passed ``parse_password``."""
+        hashed = self.hasher.hash(password)
+        if not self.store.add_user(username, display_name, hashed, _now()):
+            raise UsernameTaken(f"the username '{username}' is taken")
+        user = User(username, display_name, hashed)
+        return user, self._issue_token(username)
 
-    def login(self, username: object, password: object) -> tuple[User, str]:
-        failure = Unauthorized("bad_credentials", "wrong username or password")
+    def login(self, username: str, password: str) -> tuple[User, str]:
+        """A new token for the account; a malformed name is just a wrong login."""
+        failure = BadCredentials("wrong username or password")
         try:
             name = canonical_username(username)
-        except BadRequest:
+        except InvalidInput:
             raise failure from None
-        if not isinstance(password, str) or not password:
+        if not password:
             raise failure
         user = self.store.user(name)
         stored = user.password_hash if user is not None else self._dummy_hash
@@ -72,24 +81,24 @@ class Accounts:
         self.store.add_token(token_hash(token), username, _now())
         return token
 
-    def authenticate(self, token: str) -> str:
-        """The username a token belongs to, or ``Unauthorized``."""
+    def authenticate(self, token: str) -> Username:
+        """The username a token belongs to, or ``Unauthenticated``."""
         digest = token_hash(token)
         found = self.store.token_user(digest)
         if found is None or not hmac.compare_digest(found[0], digest):
-            raise Unauthorized("unauthorized", "the token is unknown or revoked; log in again")
-        return found[1]
+            raise Unauthenticated("the token is unknown or revoked; log in again")
+        return Username(found[1])
 
     def logout(self, token: str) -> None:
         self.store.delete_token(token_hash(token))
 
-    def require_user(self, username: str) -> User:
+    def require_user(self, username: Username) -> User:
         user = self.store.user(username)
         if user is None:
-            raise NotFound("unknown_user", f"there is no user '{username}'")
+            raise UnknownUser(f"there is no user '{username}'")
         return user
 
-    def require_exists(self, username: str) -> None:
+    def require_exists(self, username: Username) -> None:
         """Like ``require_user`` for the hot paths (every send and poll).
 
         Accounts are never deleted, so a name once found is remembered for good.
@@ -100,23 +109,19 @@ class Accounts:
         self._known.add(username)
 
 
-def _password(value: object) -> str:
+def parse_password(value: object) -> str:
     if not isinstance(value, str) or not value:
-        raise BadRequest("missing_field", "'password' is required")
+        raise MissingField("'password' is required")
     if not MIN_PASSWORD <= len(value) <= MAX_PASSWORD or "\x00" in value:
-        raise BadRequest(
-            "invalid_field", f"a password is {MIN_PASSWORD}-{MAX_PASSWORD} characters, no NUL"
-        )
+        raise InvalidField(f"a password is {MIN_PASSWORD}-{MAX_PASSWORD} characters, no NUL")
     return value
 
 
-def _display_name(value: object) -> str | None:
+def parse_display_name(value: object) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_DISPLAY_NAME or not value.isprintable():
-        raise BadRequest(
-            "invalid_field", f"'display_name' is up to {MAX_DISPLAY_NAME} printable characters"
-        )
+        raise InvalidField(f"'display_name' is up to {MAX_DISPLAY_NAME} printable characters")
     return value.strip() or None
 
 

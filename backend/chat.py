@@ -1,8 +1,10 @@
-"""The chat service: conversations, friends and the change feed, with authorization.
+"""The chat service: conversations, friends and the change feed.
 
-Plain Python over the storage layer; the HTTP views parse a request, call one
-method here and render the result. ``viewer`` is the authenticated username, or
-``None`` in open mode (the seed's unauthenticated behaviour).
+Plain Python over the storage layer: the HTTP edge parses a request into typed
+values (``Username``, ``Pair``, a checked message text), decides who may act
+(``backend/http/auth.py``) and calls one method here. ``require_accounts`` is
+true for a signed-in request — then every user named must have an account —
+and false only for open mode's anonymous seed client (docs/design.md, "Auth").
 """
 
 from __future__ import annotations
@@ -11,17 +13,25 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import arrow
 
 from backend.accounts import Accounts
-from backend.errors import BadRequest, Forbidden, Unavailable
+from backend.errors import (
+    Blocked,
+    EmptyMessage,
+    InvalidField,
+    MessageTooLong,
+    MissingField,
+    SameUser,
+    StorageUnavailable,
+)
 from backend.notify import Notifier, keys_for_message, pair_key, user_key
 from backend.storage.accounts import AccountStore, Contact
 from backend.storage.conversation import Conversation, Message, Page, Stored
 from backend.storage.conversations import ConversationStore
-from backend.usernames import canonical_pair, canonical_username
+from backend.usernames import Pair, Username
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 4000
@@ -29,9 +39,27 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Friend:
+    username: str
+    display_name: str | None
+    unread: int
+    last_message: Message | None
+
+
+@dataclass(frozen=True)
+class Friends:
+    """``GET /friends``: the list, most recent activity first, and who is blocked."""
+
+    listed: list[Friend]
+    blocked: list[str]
+
+
+@dataclass(frozen=True)
 class Feed:
-    cursor: str
-    changed: list[dict[str, Any]]
+    """``GET /updates``: the counter to pass back next time and the contacts that moved."""
+
+    cursor: int
+    changed: list[Contact]
 
 
 class Chat:
@@ -41,92 +69,80 @@ class Chat:
         accounts: Accounts,
         notifier: Notifier,
         *,
-        open_mode: bool = False,
         max_wait: float = 30.0,
     ) -> None:
         self.conversations = conversations
         self.accounts = accounts
         self.store: AccountStore = accounts.store
         self.notifier = notifier
-        self.open_mode = open_mode
         self.max_wait = max_wait
 
-    # -- authorization ---------------------------------------------------------
-    def _pair(
-        self, viewer: str | None, one: object, two: object, fields: tuple[str, str]
-    ) -> tuple[str, str]:
-        a, b = canonical_pair(one, two, fields)
-        if viewer is None:
-            return a, b
-        if viewer not in (a, b):
-            raise Forbidden("forbidden", "you can only use your own conversations")
-        self.accounts.require_exists(b if viewer == a else a)
-        return a, b
+    def _require_accounts(self, pair: Pair) -> None:
+        self.accounts.require_exists(pair.low)
+        self.accounts.require_exists(pair.high)
 
     # -- the seed's three operations -----------------------------------------------
-    def create_conversation(self, viewer: str | None, one: object, two: object) -> None:
-        a, b = self._pair(viewer, one, two, ("user_one", "user_two"))
-        conversation = self.conversations.get(a, b, create=True)
+    def create_conversation(self, pair: Pair, *, require_accounts: bool = True) -> None:
+        if require_accounts:
+            self._require_accounts(pair)
+        conversation = self.conversations.get(pair.low, pair.high, create=True)
         assert conversation is not None
         conversation.initialise_table()
 
     def history(
         self,
-        viewer: str | None,
-        one: object,
-        two: object,
+        pair: Pair,
         *,
+        require_accounts: bool = True,
         after_id: int | None = None,
         before_id: int | None = None,
         limit: int | None = None,
         wait: float = 0.0,
     ) -> Page:
-        a, b = self._pair(viewer, one, two, ("user_one", "user_two"))
+        if require_accounts:
+            self._require_accounts(pair)
         if after_id is not None and before_id is not None:
-            raise BadRequest("invalid_field", "give 'after_id' or 'before_id', not both")
+            raise InvalidField("give 'after_id' or 'before_id', not both")
 
         def query() -> Page:
-            conversation = self.conversations.get(a, b, create=False)
+            conversation = self.conversations.get(pair.low, pair.high, create=False)
             if conversation is None:
                 return Page([], False)
             return conversation.page(after_id=after_id, before_id=before_id, limit=limit)
 
         if after_id is None:
             return query()
-        return self._long_poll(pair_key(a, b), wait, query, lambda page: bool(page.messages))
+        return self._long_poll(pair_key(*pair), wait, query, lambda page: bool(page.messages))
 
     def send(
         self,
-        viewer: str | None,
-        author: object,
-        recipient: object,
-        text: object,
+        author: Username,
+        recipient: Username,
+        text: str,
         client_id: str | None = None,
+        *,
+        require_accounts: bool = True,
     ) -> Stored:
-        sender = canonical_username(author, "author")
-        if viewer is not None and viewer != sender:
-            raise Forbidden("forbidden", "you can only send as yourself")
-        a, b = self._pair(viewer, sender, recipient, ("author", "username"))
-        to = b if sender == a else a
-        message = _message_text(text)
-        block = self.store.contact(to, sender)
+        """Store ``text`` (checked by ``parse_message``) from ``author`` to ``recipient``."""
+        pair = Pair.of(author, recipient)
+        if require_accounts:
+            self._require_accounts(pair)
+        block = self.store.contact(recipient, author)
         if block is not None and block.blocked:
-            raise Forbidden("blocked", f"'{to}' does not accept your messages")
-        conversation = self.conversations.get(a, b, create=True)
+            raise Blocked(f"'{recipient}' does not accept your messages")
+        conversation = self.conversations.get(pair.low, pair.high, create=True)
         assert conversation is not None
-        stored = conversation.add_message(
-            sender, message, int(arrow.utcnow().timestamp()), client_id
-        )
+        stored = conversation.add_message(author, text, int(arrow.utcnow().timestamp()), client_id)
         try:
             if stored.duplicate:
-                self._repair_feed(conversation, sender, to, stored)
+                self._repair_feed(conversation, author, recipient, stored)
             else:
-                self.store.record_message(sender, to, stored.id, int(stored.date_sent))
-        except Unavailable:
+                self.store.record_message(author, recipient, stored.id, int(stored.date_sent))
+        except StorageUnavailable:
             # The message is stored: say so. The feed catches up on the next
             # send in this pair, or on a retry with the same client_id.
-            log.warning("feed not updated for a message of %s to %s", sender, to)
-        self.notifier.notify(keys_for_message(sender, to))
+            log.warning("feed not updated for a message of %s to %s", author, recipient)
+        self.notifier.notify(keys_for_message(author, recipient))
         return stored
 
     def _repair_feed(
@@ -144,36 +160,32 @@ class Chat:
             self.store.repair_feed(sender, to, stored.id, int(stored.date_sent), unread)
 
     # -- friends -------------------------------------------------------------
-    def _other(self, me: str, other: object) -> str:
-        peer = canonical_username(other)
+    def _check_peer(self, me: Username, peer: Username) -> None:
         if peer == me:
-            raise BadRequest("same_user", "that is you")
+            raise SameUser("that is you")
         self.accounts.require_user(peer)
-        return peer
 
-    def set_friend(self, me: str, other: object, **flags: int) -> None:
-        peer = self._other(me, other)
+    def set_friend(self, me: Username, peer: Username, **flags: int) -> None:
+        """Set ``added``/``blocked``/``hidden`` (0 or 1) on my side of ``peer``."""
+        self._check_peer(me, peer)
         self.store.set_flags(me, peer, **flags)
         self.notifier.notify([user_key(me)])
 
-    def friends(self, me: str) -> tuple[list[dict[str, Any]], list[str]]:
+    def friends(self, me: Username) -> Friends:
         _, contacts = self.store.contacts(me)
-        listed = [c for c in contacts if _listed(c)]
+        shown = [c for c in contacts if listed(c)]
         blocked = sorted(c.peer for c in contacts if c.blocked)
-        listed.sort(key=lambda c: (c.last_activity or 0, c.seq), reverse=True)
-        friends = []
-        for contact in listed:
-            friends.append(
-                {
-                    "username": contact.peer,
-                    "display_name": contact.display_name,
-                    "unread": contact.unread,
-                    "last_message": self._last_message(me, contact.peer)
-                    if contact.last_id
-                    else None,
-                }
+        shown.sort(key=lambda c: (c.last_activity or 0, c.seq), reverse=True)
+        friends = [
+            Friend(
+                c.peer,
+                c.display_name,
+                c.unread,
+                self._last_message(me, c.peer) if c.last_id else None,
             )
-        return friends, blocked
+            for c in shown
+        ]
+        return Friends(friends, blocked)
 
     def _last_message(self, me: str, peer: str) -> Message | None:
         """The pair's newest message; a damaged file costs its own row, not the list."""
@@ -182,12 +194,13 @@ class Chat:
             return None
         try:
             return conversation.last_message()
-        except Unavailable:
+        except StorageUnavailable:
             log.warning("cannot read the last message of %s and %s", me, peer)
             return None
 
-    def mark_read(self, me: str, other: object, last_read_id: int) -> int:
-        peer = self._other(me, other)
+    def mark_read(self, me: Username, peer: Username, last_read_id: int) -> int:
+        """Move my read marker (forward only); my unread count with ``peer`` after it."""
+        self._check_peer(me, peer)
         contact = self.store.contact(me, peer)
         marker = max(last_read_id, contact.read_marker if contact else 0)
         conversation = self.conversations.get(me, peer, create=False)
@@ -196,12 +209,12 @@ class Chat:
         self.notifier.notify([user_key(me)])
         return unread
 
-    def updates(self, me: str, since: str | None, wait: float = 0.0) -> Feed:
-        start = _cursor(since)
+    def updates(self, me: Username, since: int | None, wait: float = 0.0) -> Feed:
+        """My contacts changed after the cursor ``since``; without one, every listed one."""
 
         def query() -> Feed:
-            seq, contacts = self.store.contacts(me, start)
-            return Feed(str(seq), [_change(c) for c in contacts if since is not None or _listed(c)])
+            seq, contacts = self.store.contacts(me, since or 0)
+            return Feed(seq, [c for c in contacts if since is not None or listed(c)])
 
         if since is None:
             return query()
@@ -226,41 +239,19 @@ class Chat:
                 return result
 
 
-def _listed(contact: Contact) -> bool:
+def listed(contact: Contact) -> bool:
+    """Whether the owner's friend list shows this peer."""
     return not contact.blocked and not contact.hidden and (contact.added or contact.last_id > 0)
 
 
-def _change(contact: Contact) -> dict[str, Any]:
-    return {
-        "username": contact.peer,
-        "display_name": contact.display_name,
-        "last_id": contact.last_id,
-        "unread": contact.unread,
-        "last_activity": contact.last_activity,
-        "listed": _listed(contact),
-        "blocked": contact.blocked,
-    }
-
-
-def _cursor(since: str | None) -> int:
-    if since is None or since == "":
-        return 0
-    if not since.isdigit() or len(since) > 18:
-        raise BadRequest("invalid_field", "'since' must be a cursor returned by /updates")
-    return int(since)
-
-
-def _message_text(text: object) -> str:
+def parse_message(text: object) -> str:
+    """A message as sent (never trimmed), or why it cannot be one."""
     if not isinstance(text, str) or text == "":
-        raise BadRequest(
-            "empty_message" if text == "" else "missing_field", "'message' is required"
-        )
+        raise (EmptyMessage if text == "" else MissingField)("'message' is required")
     if not text.strip():
-        raise BadRequest("empty_message", "a message cannot be only whitespace")
+        raise EmptyMessage("a message cannot be only whitespace")
     if len(text) > MAX_MESSAGE_LENGTH:
-        raise BadRequest(
-            "message_too_long", f"a message is at most {MAX_MESSAGE_LENGTH} characters"
-        )
+        raise MessageTooLong(f"a message is at most {MAX_MESSAGE_LENGTH} characters")
     if "\x00" in text:
-        raise BadRequest("invalid_field", "a message cannot contain NUL characters")
+        raise InvalidField("a message cannot contain NUL characters")
     return text

@@ -2,7 +2,9 @@
 
 ``pairchat-server`` alone (or ``serve``) runs the API under granian, a
 production WSGI server; ``--dev`` uses Flask's development server instead.
-Options may also come from ``PAIRCHAT_*`` environment variables.
+Settings are read once: flags > ``PAIRCHAT_*`` environment > defaults
+(``backend.settings``); the operator commands build their services with
+``build_services`` directly, no Flask app in between.
 """
 
 from __future__ import annotations
@@ -11,47 +13,60 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import arrow
 import click
+from click.core import ParameterSource
 
-from backend.app import DEFAULT_DATA_DIR, create_app
-from backend.errors import ApiError
-from backend.http.services import Services
+from backend.app import create_app
+from backend.errors import PairchatError
+from backend.http import replies
+from backend.services import build_services
+from backend.settings import THREAD_RESERVE, Settings, SettingsError
 from backend.storage.conversation import Conversation
-from backend.usernames import canonical_pair
+from backend.usernames import Pair, canonical_pair
 
 log = logging.getLogger("pairchat")
+DEFAULTS = Settings()
+
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DATA_DIR,
+    default=DEFAULTS.data_dir,
     show_default=True,
-    envvar="PAIRCHAT_DATA_DIR",
-    help="Folder holding the conversation files and the accounts file.",
+    help="Folder holding the conversation files and the accounts file [env PAIRCHAT_DATA_DIR].",
 )
 
 
-def _pair(user_one: str, user_two: str) -> tuple[str, str]:
+def settings_from(ctx: click.Context, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults < ``PAIRCHAT_*`` in ``environ`` < the flags given on the command line."""
+    given = {
+        name: value
+        for name, value in ctx.params.items()
+        if name in _SETTING_NAMES and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }
+    try:
+        return Settings.from_env(os.environ if environ is None else environ, **given)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+_SETTING_NAMES = set(Settings.__dataclass_fields__)
+
+
+def _pair(user_one: str, user_two: str) -> Pair:
     try:
         return canonical_pair(user_one, user_two)
-    except ApiError as exc:
+    except PairchatError as exc:
         raise click.UsageError(exc.message) from None
 
 
-@contextmanager
-def _services(data_dir: Path) -> Iterator[Services]:
-    """The app's services over ``data_dir`` for one operator command, closed after."""
-    app = create_app({"DATA_DIR": str(data_dir), "WATCH_INTERVAL": 0})
-    services: Services = app.extensions["pairchat"]
-    try:
-        yield services
-    finally:
-        services.close()
+def _operator_settings(ctx: click.Context) -> Settings:
+    # One-off commands: no watcher thread for other workers' sends.
+    return settings_from(ctx).replace(watch_interval=0)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,78 +90,75 @@ def main(argv: list[str] | None = None) -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="PAIRCHAT_HOST")
-@click.option("--port", default=5000, show_default=True, type=int, envvar="PAIRCHAT_PORT")
+@click.option(
+    "--host", default=DEFAULTS.host, show_default=True, help="Address [env PAIRCHAT_HOST]."
+)
+@click.option(
+    "--port", default=DEFAULTS.port, show_default=True, type=int, help="[env PAIRCHAT_PORT]"
+)
 @data_dir_option
 @click.option(
     "--open",
     "open_mode",
     is_flag=True,
-    envvar="PAIRCHAT_OPEN_MODE",
-    help="Seed mode: conversation routes need no token (logged loudly).",
+    help="Seed mode: conversation routes need no token (logged loudly) [env PAIRCHAT_OPEN_MODE].",
 )
 @click.option("--dev", is_flag=True, help="Flask's development server (debugging only).")
 @click.option(
     "--workers",
-    default=1,
+    default=DEFAULTS.workers,
     show_default=True,
     type=int,
-    envvar="PAIRCHAT_WORKERS",
-    help="Worker processes (wake-ups cross processes through the accounts file).",
+    help="Worker processes (wake-ups cross processes through the accounts file) "
+    "[env PAIRCHAT_WORKERS].",
 )
 @click.option(
     "--threads",
-    default=1100,
+    default=DEFAULTS.threads,
     show_default=True,
     type=int,
-    envvar="PAIRCHAT_THREADS",
-    help="Blocking threads per worker; long-polls may hold all but 64 of them.",
+    help=f"Blocking threads per worker; long-polls may hold all but {THREAD_RESERVE} of them "
+    "[env PAIRCHAT_THREADS].",
 )
-def serve(
-    host: str, port: int, data_dir: Path, open_mode: bool, dev: bool, workers: int, threads: int
-) -> None:
+@click.pass_context
+def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
     """Run the API server."""
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    reserve = 64
-    if threads <= reserve:
-        raise click.BadParameter(f"--threads must be more than {reserve}")
-    os.environ["PAIRCHAT_DATA_DIR"] = str(data_dir)
-    os.environ["PAIRCHAT_OPEN_MODE"] = "true" if open_mode else "false"
-    os.environ["PAIRCHAT_MAX_WAITERS"] = str(threads - reserve)
-    if open_mode:
+    settings = settings_from(ctx)
+    settings = settings.replace(data_dir=settings.data_dir.resolve())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.open_mode:
         log.warning("=" * 72)
         log.warning("OPEN MODE: no authentication on conversation routes. Local use only.")
         log.warning("=" * 72)
-    log.info("pairchat serving %s on http://%s:%d", data_dir, host, port)
+    log.info("pairchat serving %s on http://%s:%d", settings.data_dir, settings.host, settings.port)
     if dev:
-        create_app().run(host=host, port=port, threaded=True)
+        create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
         return
     from granian import Granian
     from granian.constants import Interfaces
 
     Granian(
         "backend.app:create_app",
-        factory=True,
-        address=host,
-        port=port,
+        address=settings.host,
+        port=settings.port,
         interface=Interfaces.WSGI,
-        workers=workers,
-        blocking_threads=threads,
-        backpressure=threads,
+        workers=settings.workers,
+        blocking_threads=settings.threads,
+        backpressure=settings.threads,
         backlog=2048,
         respawn_failed_workers=True,
         websockets=False,
-    ).serve()
+    ).serve(target_loader=partial(create_app, settings), wrap_loader=False)
 
 
 @cli.command("demo-data")
 @data_dir_option
-def demo_data(data_dir: Path) -> None:
+@click.pass_context
+def demo_data(ctx: click.Context, data_dir: Path) -> None:
     """Create the demo accounts (alice, bob, carol) and a short conversation."""
     from backend.demo import create_demo_data
 
-    with _services(data_dir) as services:
+    with build_services(_operator_settings(ctx)) as services:
         for name, password in create_demo_data(services).items():
             click.echo(f"{name:6} password: {password}")
 
@@ -154,9 +166,10 @@ def demo_data(data_dir: Path) -> None:
 @cli.command()
 @data_dir_option
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-def backup(data_dir: Path, dest: Path) -> None:
+@click.pass_context
+def backup(ctx: click.Context, data_dir: Path, dest: Path) -> None:
     """Consistent copy of every file into DEST, safe while the server runs."""
-    with _services(data_dir) as services:
+    with build_services(_operator_settings(ctx)) as services:
         dest.mkdir(parents=True, exist_ok=True)
         services.account_store.backup_to(dest / services.account_store.path.name)
         count = 0
@@ -177,20 +190,21 @@ def backup(data_dir: Path, dest: Path) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "md"]), default="jsonl", show_default=True
 )
-def export(data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
+@click.pass_context
+def export(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
     """Print one conversation as JSON lines or Markdown."""
-    with _services(data_dir) as services:
-        a, b = _pair(user_one, user_two)
-        conversation = services.conversations.get(a, b, create=False)
-        messages: list[dict[str, Any]] = [] if conversation is None else conversation.get_history()
+    pair = _pair(user_one, user_two)
+    with build_services(_operator_settings(ctx)) as services:
+        conversation = services.conversations.get(pair.low, pair.high, create=False)
+        messages = [] if conversation is None else conversation.get_history()
         if fmt == "md":
-            click.echo(f"# {a} and {b}\n")
+            click.echo(f"# {pair.low} and {pair.high}\n")
         for message in messages:
             if fmt == "jsonl":
-                click.echo(json.dumps(message, ensure_ascii=False))
+                click.echo(json.dumps(replies.message(message), ensure_ascii=False))
             else:
-                when = arrow.get(float(message["date_sent"])).isoformat()
-                click.echo(f"- **{message['author']}** ({when}): {message['message']}")
+                when = arrow.get(float(message.date_sent)).isoformat()
+                click.echo(f"- **{message.author}** ({when}): {message.message}")
 
 
 @cli.command()
@@ -198,10 +212,11 @@ def export(data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
 @click.argument("user_one")
 @click.argument("user_two")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def forget(data_dir: Path, user_one: str, user_two: str, yes: bool) -> None:
+@click.pass_context
+def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes: bool) -> None:
     """Erase one conversation (its file) for good."""
-    with _services(data_dir) as services:
-        a, b = _pair(user_one, user_two)
+    a, b = _pair(user_one, user_two)
+    with build_services(_operator_settings(ctx)) as services:
         if not yes:
             click.confirm(f"Erase the conversation of {a} and {b}?", abort=True)
         found = services.conversations.forget(a, b)

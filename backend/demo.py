@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import contextlib
 
-from backend.errors import Conflict
-from backend.http.services import Services
+from backend.errors import UsernameTaken
+from backend.services import Services
+from backend.usernames import Username
 
 DEMO_USERS = {
-    "alice": "Alice Liddell",
-    "bob": "Bob Builder",
-    "carol": "Carol Danvers",
+    Username("alice"): "Alice Liddell",
+    Username("bob"): "Bob Builder",
+    Username("carol"): "Carol Danvers",
 }
 DEMO_CONVERSATION = [
-    ("bob", "alice", "hey alice, pairchat is up"),
-    ("alice", "bob", "nice! one SQLite file per pair, right?"),
-    ("bob", "alice", "yes: alice_bob.db. try PageUp for older messages"),
-    ("carol", "alice", "ping me when you're free"),
+    (Username("bob"), Username("alice"), "hey alice, pairchat is up"),
+    (Username("alice"), Username("bob"), "nice! one SQLite file per pair, right?"),
+    (Username("bob"), Username("alice"), "yes: alice_bob.db. try PageUp for older messages"),
+    (Username("carol"), Username("alice"), "ping me when you're free"),
 ]
 
 
@@ -27,7 +28,7 @@ def demo_password(username: str) -> str:
 def create_demo_data(services: Services) -> dict[str, str]:
     """Idempotent: existing demo accounts are kept, the conversation is added once."""
     for name, shown in DEMO_USERS.items():
-        with contextlib.suppress(Conflict):
+        with contextlib.suppress(UsernameTaken):
             services.accounts.register(name, demo_password(name), shown)
     chat = services.chat
     for owner in DEMO_USERS:
@@ -35,5 +36,5 @@ def create_demo_data(services: Services) -> dict[str, str]:
             if owner != peer:
                 chat.set_friend(owner, peer, added=1, hidden=0)
     for number, (author, recipient, text) in enumerate(DEMO_CONVERSATION):
-        chat.send(author, author, recipient, text, client_id=f"demo-{number}")
+        chat.send(author, recipient, text, client_id=f"demo-{number}")
     return {name: demo_password(name) for name in DEMO_USERS}

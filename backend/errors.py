@@ -1,50 +1,88 @@
-"""Errors the service raises, independent of Flask.
+"""Domain errors: what storage and the services refuse, with no HTTP in them.
 
-Every error maps to one JSON reply of DESIGN.md: ``{"success": false,
-"error": code, "message": text}`` with ``status``. The storage and account
-layers raise these; the HTTP layer renders them in one error handler.
+Each class names one kind of refusal and carries a message for people. Which
+HTTP status and which wire ``error`` code a class becomes is decided at the
+edge, in one table (``backend/http/errors.py``); the reply's shape is in
+docs/design.md ("Errors"). A new refusal is a class here plus a row there.
 """
 
 from __future__ import annotations
 
 
-class ApiError(Exception):
-    """Base class: a code for programs, a message for people, an HTTP status."""
+class PairchatError(Exception):
+    """Base class: a refusal the caller can act on; nothing was changed."""
 
-    status = 400
-
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.code = code
         self.message = message
-        if status is not None:
-            self.status = status
-
-    def to_json(self) -> dict[str, object]:
-        return {"success": False, "error": self.code, "message": self.message}
 
 
-class BadRequest(ApiError):
-    status = 400
+# -- bad input -------------------------------------------------------------------
+class InvalidInput(PairchatError):
+    """The request itself is wrong (sent again unchanged, it fails again)."""
 
 
-class Unauthorized(ApiError):
-    status = 401
+class MissingField(InvalidInput):
+    pass
 
 
-class Forbidden(ApiError):
-    status = 403
+class InvalidField(InvalidInput):
+    pass
 
 
-class NotFound(ApiError):
-    status = 404
+class InvalidUsername(InvalidInput):
+    pass
 
 
-class Conflict(ApiError):
-    status = 409
+class SameUser(InvalidInput):
+    """A conversation (or a friendship) needs two different users."""
 
 
-class Unavailable(ApiError):
-    """Storage cannot be written (disk full, read-only folder): nothing was stored."""
+class EmptyMessage(InvalidInput):
+    pass
 
-    status = 503
+
+class MessageTooLong(InvalidInput):
+    pass
+
+
+# -- who is asking ---------------------------------------------------------------
+class Unauthenticated(PairchatError):
+    """No token, or one that is unknown or revoked."""
+
+
+class BadCredentials(Unauthenticated):
+    """A login with a wrong username or password (never says which)."""
+
+
+class Forbidden(PairchatError):
+    """Not this user's conversation, or not their name to send as."""
+
+
+class Blocked(Forbidden):
+    """The recipient blocked the sender."""
+
+
+class RateLimited(PairchatError):
+    pass
+
+
+# -- what exists -----------------------------------------------------------------
+class UnknownUser(PairchatError):
+    pass
+
+
+class Conflict(PairchatError):
+    """The request clashes with what is stored."""
+
+
+class UsernameTaken(Conflict):
+    pass
+
+
+class ClientIdConflict(Conflict):
+    """A ``client_id`` already used by this author for a different text."""
+
+
+class StorageUnavailable(PairchatError):
+    """Storage cannot be read or written (disk full, read-only, damaged): nothing was stored."""

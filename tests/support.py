@@ -1,12 +1,20 @@
-"""Test support: a real pairchat server on 127.0.0.1 (in a thread or a process).
+"""Test support: the real pairchat app over real SQLite files in a temp folder.
 
-No mocks: the servers here are the real Flask app over real SQLite files in a
-temp folder, reached over real HTTP with httpx.
+Two ways to reach it, both without mocks of our own code:
+- ``LiveServer``: the app under Werkzeug's threaded server on 127.0.0.1 (and
+  ``ServerProcess``: the ``pairchat-server`` program itself), over real HTTP;
+- ``InProcessServer``: the same app called through Flask's test client, no
+  socket, no thread: the fast tier (``just test-fast``).
+Tests talk to either with the httpx client ``http`` (or ``client()``): its
+transport sends a request for an in-process server's made-up host through the
+test client and everything else over the network, so one test body runs in
+both tiers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -18,20 +26,66 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from backend import create_app
+from backend.app import create_app
+from backend.services import Services, build_services
+from backend.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 # argon2id stays argon2id in tests, with its cheapest parameters: registration
 # cost is not what these tests measure.
-FAST_HASH = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024}
+FAST_HASH = {"argon2_time_cost": 1, "argon2_memory_cost": 1024}
+
+
+def settings_for(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test server: defaults (not the environment), a cheap hash, ``overrides``."""
+    return Settings(data_dir=data_dir, **{**FAST_HASH, **overrides})
+
+
+# -- the transport -----------------------------------------------------------------
+_IN_PROCESS: dict[str, Flask] = {}  # made-up host -> app
+
+
+class Transport(httpx.BaseTransport):
+    """In-process hosts through Flask's test client; the rest over real HTTP."""
+
+    def __init__(self) -> None:
+        # No keep-alive, so a restarted server never meets a stale pooled connection.
+        self._network = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        app = _IN_PROCESS.get(request.url.host)
+        if app is None:
+            return self._network.handle_request(request)
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
+        reply = app.test_client().open(
+            request.url.raw_path.decode("ascii"),
+            method=request.method,
+            headers=headers,
+            data=request.read(),
+        )
+        return httpx.Response(
+            reply.status_code,
+            headers=reply.headers.to_wsgi_list(),
+            content=reply.get_data(),
+            request=request,
+        )
+
+    def close(self) -> None:
+        self._network.close()
+
+
+def client(**kwargs: Any) -> httpx.Client:
+    """An httpx client (``base_url``, ``headers``, …) that reaches both kinds of server."""
+    kwargs.setdefault("timeout", 60)
+    return httpx.Client(transport=Transport(), **kwargs)
 
 
 # One client for the whole suite: building an httpx.Client costs ~50 ms (TLS context),
-# more than most requests here. No keep-alive, so a restarted server never meets a
-# stale pooled connection.
-http = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
+# more than most requests here.
+http = client()
 
 
 def free_port() -> int:
@@ -54,20 +108,49 @@ def wait_healthy(url: str, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+# -- servers -----------------------------------------------------------------------
+class InProcessServer:
+    """The real app through Flask's test client: same files, same code, no socket."""
+
+    _numbers = itertools.count()
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.host = f"app{next(self._numbers)}.inprocess.test"
+        self.url = f"http://{self.host}"
+        self.services: Services | None = None
+        self.app: Flask | None = None
+
+    def start(self) -> InProcessServer:
+        self.services = build_services(self.settings)
+        self.app = create_app(services=self.services)
+        _IN_PROCESS[self.host] = self.app
+        return self
+
+    def stop(self) -> None:
+        if self.services is not None:
+            _IN_PROCESS.pop(self.host, None)
+            self.services.close()
+            self.services = None
+
+
 class LiveServer:
     """The real app under Werkzeug's threaded server, in a thread of the test process."""
 
-    def __init__(self, data_dir: Path, config: dict[str, Any] | None = None) -> None:
-        self.data_dir = data_dir
-        self.config = {"DATA_DIR": str(data_dir), **FAST_HASH, **(config or {})}
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self.app: Any = None
+        self.services: Services | None = None
+        self.app: Flask | None = None
 
     def start(self) -> LiveServer:
-        self.app = create_app(dict(self.config))
+        self.services = build_services(self.settings)
+        self.app = create_app(services=self.services)
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._thread = threading.Thread(
@@ -80,16 +163,16 @@ class LiveServer:
     def stop(self) -> None:
         if self._server is None:
             return
-        self.app.extensions["pairchat"].close()
+        assert self.services is not None
+        self.services.close()
         self._server.shutdown()
         self._server.server_close()
         assert self._thread is not None
         self._thread.join(timeout=10)
         self._server = None
 
-    @property
-    def services(self) -> Any:
-        return self.app.extensions["pairchat"]
+
+Server = InProcessServer | LiveServer
 
 
 class ServerProcess:

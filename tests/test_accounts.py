@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.support import LiveServer, bearer, http, register
+import pytest
+
+from tests.support import Server, bearer, http, register
+
+pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
 
-def test_register_login_me_logout(server: LiveServer) -> None:
+def test_register_login_me_logout(server: Server) -> None:
     reply = http.post(
         f"{server.url}/register",
         data={"username": "Alice", "password": "wonderland", "display_name": "Alice L."},
@@ -27,14 +31,14 @@ def test_register_login_me_logout(server: LiveServer) -> None:
     assert http.get(f"{server.url}/me", headers=bearer(body["token"])).status_code == 200
 
 
-def test_taken_names_are_409_case_insensitively(server: LiveServer) -> None:
+def test_taken_names_are_409_case_insensitively(server: Server) -> None:
     register(server.url, "bob")
     reply = http.post(f"{server.url}/register", data={"username": "BOB", "password": "another one"})
     assert reply.status_code == 409
     assert reply.json()["error"] == "username_taken"
 
 
-def test_bad_registrations(server: LiveServer) -> None:
+def test_bad_registrations(server: Server) -> None:
     cases = [
         ({"username": "a_b", "password": "long enough"}, "invalid_username"),
         ({"username": "bob", "password": "short"}, "invalid_field"),
@@ -47,7 +51,7 @@ def test_bad_registrations(server: LiveServer) -> None:
         assert reply.json()["error"] == code
 
 
-def test_wrong_name_or_password_look_the_same(server: LiveServer) -> None:
+def test_wrong_name_or_password_look_the_same(server: Server) -> None:
     register(server.url, "carol")
     wrong_password = http.post(
         f"{server.url}/login", data={"username": "carol", "password": "nope nope"}
@@ -59,7 +63,7 @@ def test_wrong_name_or_password_look_the_same(server: LiveServer) -> None:
     assert wrong_password.json() == wrong_name.json()
 
 
-def test_no_password_or_raw_token_in_the_data_folder(server: LiveServer) -> None:
+def test_no_password_or_raw_token_in_the_data_folder(server: Server) -> None:
     password = "hunter2-but-longer"
     token = register(server.url, "dave", password)
     login = http.post(f"{server.url}/login", data={"username": "dave", "password": password})
@@ -79,9 +83,9 @@ def test_no_password_or_raw_token_in_the_data_folder(server: LiveServer) -> None
 
 
 def test_failed_logins_are_rate_limited_per_username(
-    live_server: Callable[..., LiveServer],
+    app_server: Callable[..., Server],
 ) -> None:
-    server = live_server(LOGIN_RATE_LIMIT="3 per minute")
+    server = app_server(login_rate_limit="3 per minute")
     register(server.url, "frank", "right password")
     statuses = [
         http.post(
@@ -94,8 +98,8 @@ def test_failed_logins_are_rate_limited_per_username(
     assert reply.json()["error"] == "rate_limited"
 
 
-def test_successful_logins_do_not_count(live_server: Callable[..., LiveServer]) -> None:
-    server = live_server(LOGIN_RATE_LIMIT="2 per minute")
+def test_successful_logins_do_not_count(app_server: Callable[..., Server]) -> None:
+    server = app_server(login_rate_limit="2 per minute")
     register(server.url, "gina", "right password")
     for _ in range(5):
         reply = http.post(

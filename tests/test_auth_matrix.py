@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveServer, bearer, http, register
+from tests.support import Server, bearer, http, register
+
+pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
 _names = itertools.count()
 Request = tuple[str, str, dict[str, Any]]
@@ -107,7 +109,7 @@ def expected(decision: str, kind: str, ok: int, open_mode: bool) -> int:
     return ok
 
 
-def headers_for(server: LiveServer, kind: str) -> dict[str, str]:
+def headers_for(server: Server, kind: str) -> dict[str, str]:
     def login(name: str) -> str:
         reply = http.post(
             f"{server.url}/login", data={"username": name, "password": "correct horse"}
@@ -126,7 +128,7 @@ def headers_for(server: LiveServer, kind: str) -> dict[str, str]:
     return bearer(login("carol" if kind == "other" else "alice"))
 
 
-def test_every_route_has_a_decision_and_a_row_here(server: LiveServer) -> None:
+def test_every_route_has_a_decision_and_a_row_here(server: Server) -> None:
     endpoints = {rule.endpoint for rule in server.app.url_map.iter_rules()}
     assert endpoints == set(ROUTES), "a route was added or removed: decide its auth and add it here"
     for endpoint, (decision, _, _) in ROUTES.items():
@@ -136,8 +138,8 @@ def test_every_route_has_a_decision_and_a_row_here(server: LiveServer) -> None:
 
 @pytest.mark.parametrize("open_mode", [False, True], ids=["auth", "open"])
 @pytest.mark.parametrize("endpoint", sorted(ROUTES))
-def test_matrix(live_server: Callable[..., LiveServer], endpoint: str, open_mode: bool) -> None:
-    server = live_server(open_mode=open_mode)
+def test_matrix(app_server: Callable[..., Server], endpoint: str, open_mode: bool) -> None:
+    server = app_server(open_mode=open_mode)
     for name in ("alice", "bob", "carol", "dave"):
         register(server.url, name)
     decision, make, ok = ROUTES[endpoint]
@@ -153,7 +155,7 @@ def test_matrix(live_server: Callable[..., LiveServer], endpoint: str, open_mode
             assert "history" not in body and "friends" not in body
 
 
-def test_forbidden_reveals_nothing(server: LiveServer, users: dict[str, str]) -> None:
+def test_forbidden_reveals_nothing(server: Server, users: dict[str, str]) -> None:
     http.post(
         f"{server.url}/send_message/bob",
         data={"author": "alice", "message": "secret"},
@@ -174,7 +176,7 @@ def test_forbidden_reveals_nothing(server: LiveServer, users: dict[str, str]) ->
         }
 
 
-def test_cannot_send_in_someone_elses_name(server: LiveServer, users: dict[str, str]) -> None:
+def test_cannot_send_in_someone_elses_name(server: Server, users: dict[str, str]) -> None:
     reply = http.post(
         f"{server.url}/send_message/bob",
         data={"author": "alice", "message": "impostor"},
@@ -184,9 +186,7 @@ def test_cannot_send_in_someone_elses_name(server: LiveServer, users: dict[str, 
     assert not (server.data_dir / "alice_bob.db").exists()
 
 
-def test_conversation_only_with_an_existing_account(
-    server: LiveServer, users: dict[str, str]
-) -> None:
+def test_conversation_only_with_an_existing_account(server: Server, users: dict[str, str]) -> None:
     reply = http.post(
         f"{server.url}/send_message/ghost",
         data={"author": "alice", "message": "anyone?"},

@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.support import LiveServer, bearer
+from tests.support import Server, bearer, client
+
+pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
 
 class As:
     """A tiny client for one user: just enough to make the tests read well."""
 
-    def __init__(self, server: LiveServer, name: str, token: str) -> None:
+    def __init__(self, server: Server, name: str, token: str) -> None:
         self.name = name
-        self.client = httpx.Client(base_url=server.url, headers=bearer(token), timeout=30)
+        self.client = client(base_url=server.url, headers=bearer(token), timeout=30)
 
     def post(self, path: str, **data: Any) -> httpx.Response:
         return self.client.post(path, data=data)
@@ -35,11 +38,11 @@ class As:
         return body
 
 
-def people(server: LiveServer, users: dict[str, str]) -> dict[str, As]:
+def people(server: Server, users: dict[str, str]) -> dict[str, As]:
     return {name: As(server, name, token) for name, token in users.items()}
 
 
-def test_added_friends_and_writers_are_listed(server: LiveServer, users: dict[str, str]) -> None:
+def test_added_friends_and_writers_are_listed(server: Server, users: dict[str, str]) -> None:
     p = people(server, users)
     assert p["alice"].listed() == {}
     assert p["alice"].post("/add_friend", username="Bob").status_code == 200
@@ -53,7 +56,7 @@ def test_added_friends_and_writers_are_listed(server: LiveServer, users: dict[st
     assert next(f["username"] for f in p["alice"].friends()["friends"]) == "carol"
 
 
-def test_unknown_user_is_404(server: LiveServer, users: dict[str, str]) -> None:
+def test_unknown_user_is_404(server: Server, users: dict[str, str]) -> None:
     p = people(server, users)
     for path in ("/add_friend", "/block_friend", "/remove_friend", "/unblock_friend"):
         reply = p["alice"].post(path, username="ghost")
@@ -61,7 +64,7 @@ def test_unknown_user_is_404(server: LiveServer, users: dict[str, str]) -> None:
     assert p["alice"].post("/add_friend", username="alice").status_code == 400
 
 
-def test_remove_hides_until_they_write_again(server: LiveServer, users: dict[str, str]) -> None:
+def test_remove_hides_until_they_write_again(server: Server, users: dict[str, str]) -> None:
     p = people(server, users)
     p["bob"].send("alice", "one")
     assert "bob" in p["alice"].listed()
@@ -72,7 +75,7 @@ def test_remove_hides_until_they_write_again(server: LiveServer, users: dict[str
 
 
 def test_blocked_sends_are_refused_stored_nowhere_and_unlisted(
-    server: LiveServer, users: dict[str, str]
+    server: Server, users: dict[str, str]
 ) -> None:
     p = people(server, users)
     p["dave"].send("carol", "before the block")
@@ -91,9 +94,7 @@ def test_blocked_sends_are_refused_stored_nowhere_and_unlisted(
     assert "dave" in p["carol"].listed()
 
 
-def test_unread_counts_through_send_and_mark_read(
-    server: LiveServer, users: dict[str, str]
-) -> None:
+def test_unread_counts_through_send_and_mark_read(server: Server, users: dict[str, str]) -> None:
     p = people(server, users)
     ids = [p["bob"].send("alice", f"m{i}").json()["id"] for i in range(5)]
     p["alice"].send("bob", "my own message does not count")
@@ -107,7 +108,7 @@ def test_unread_counts_through_send_and_mark_read(
     assert p["bob"].listed()["alice"]["unread"] == 1
 
 
-def test_change_feed(server: LiveServer, users: dict[str, str]) -> None:
+def test_change_feed(server: Server, users: dict[str, str]) -> None:
     p = people(server, users)
     first = p["alice"].updates()
     assert first["changed"] == [] and first["cursor"]
@@ -132,14 +133,14 @@ def test_change_feed(server: LiveServer, users: dict[str, str]) -> None:
     assert {c["username"] for c in p["alice"].updates()["changed"]} == {"bob", "carol"}
 
 
-def test_bad_cursor_is_400(server: LiveServer, users: dict[str, str]) -> None:
+def test_bad_cursor_is_400(server: Server, users: dict[str, str]) -> None:
     p = people(server, users)
     reply = p["alice"].client.get("/updates", params={"since": "yesterday"})
     assert reply.status_code == 400 and reply.json()["error"] == "invalid_field"
 
 
 def test_a_retry_after_a_crash_mid_send_still_reaches_the_feed(
-    server: LiveServer, users: dict[str, str]
+    server: Server, users: dict[str, str]
 ) -> None:
     """The first try stored the row, then the process died before the feed write."""
     p = people(server, users)

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.support import REPO, LiveServer, bearer, http, register
+from tests.support import REPO, LiveServer, bearer, http, register, settings_for
 
 SOAK = os.environ.get("PAIRCHAT_SOAK") == "1"
 EXAMPLES = 300 if SOAK else 25
@@ -55,9 +55,8 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live
     """One real server for every operation, with a signed-in user and a few others to meet."""
     folder: Path = tmp_path_factory.mktemp("fuzz") / "data"
     server = LiveServer(
-        folder,
         # short waits: a generated `wait` must not hold a case for 30 s
-        {"MAX_WAIT": 0.05, "LOGIN_RATE_LIMIT": "1000000 per minute"},
+        settings_for(folder, max_wait=0.05, login_rate_limit="1000000 per minute"),
     ).start()
     token = register(server.url, "fuzzer")
     for name in ("alice", "bob"):

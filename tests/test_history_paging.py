@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 
-from tests.support import LiveServer, http
+import pytest
+
+from tests.support import Server, http
+
+pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
 N = 100_000
 
 
-def fill(server: LiveServer, n: int) -> None:
+def fill(server: Server, n: int) -> None:
     """Create the pair through the API, then bulk-insert rows through SQLite directly."""
     http.post(f"{server.url}/create_conversation_db", data={"user_one": "alice", "user_two": "bob"})
     conn = sqlite3.connect(server.data_dir / "alice_bob.db")
@@ -21,7 +25,7 @@ def fill(server: LiveServer, n: int) -> None:
     conn.close()
 
 
-def history(server: LiveServer, **fields: object) -> dict[str, object]:
+def history(server: Server, **fields: object) -> dict[str, object]:
     reply = http.post(
         f"{server.url}/get_message_history",
         data={"user_one": "alice", "user_two": "bob", **fields},
@@ -32,7 +36,7 @@ def history(server: LiveServer, **fields: object) -> dict[str, object]:
     return body
 
 
-def test_after_id_on_a_100k_conversation_returns_exactly_the_newer(open_server: LiveServer) -> None:
+def test_after_id_on_a_100k_conversation_returns_exactly_the_newer(open_server: Server) -> None:
     fill(open_server, N)
     for after in (0, 1, 50_000, N - 3, N, N + 10):
         body = history(open_server, after_id=after)
@@ -43,7 +47,7 @@ def test_after_id_on_a_100k_conversation_returns_exactly_the_newer(open_server: 
     assert [(m["id"], m["message"]) for m in body["history"]] == [(N + 1, "new")]  # type: ignore[attr-defined]
 
 
-def test_after_id_with_limit_pages_forward(open_server: LiveServer) -> None:
+def test_after_id_with_limit_pages_forward(open_server: Server) -> None:
     fill(open_server, 25)
     body = history(open_server, after_id=10, limit=5)
     assert [m["id"] for m in body["history"]] == [11, 12, 13, 14, 15]  # type: ignore[attr-defined]
@@ -53,7 +57,7 @@ def test_after_id_with_limit_pages_forward(open_server: LiveServer) -> None:
     assert body["has_more"] is False
 
 
-def test_tail_and_before_id_page_backwards_oldest_first(open_server: LiveServer) -> None:
+def test_tail_and_before_id_page_backwards_oldest_first(open_server: Server) -> None:
     fill(open_server, 25)
     body = history(open_server, limit=10)
     assert [m["id"] for m in body["history"]] == list(range(16, 26))  # type: ignore[attr-defined]
@@ -65,7 +69,7 @@ def test_tail_and_before_id_page_backwards_oldest_first(open_server: LiveServer)
     assert body["has_more"] is False
 
 
-def test_both_cursors_at_once_is_refused(open_server: LiveServer) -> None:
+def test_both_cursors_at_once_is_refused(open_server: Server) -> None:
     reply = http.post(
         f"{open_server.url}/get_message_history",
         data={"user_one": "alice", "user_two": "bob", "after_id": 1, "before_id": 5},

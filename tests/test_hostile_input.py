@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveServer, http
+from tests.support import Server, http
+
+pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
 H = "/get_message_history"
 S = "/send_message/bob"
@@ -167,7 +169,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
 
 @pytest.mark.parametrize("name,path,kwargs,status,code", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_gets_a_json_error(
-    open_server: LiveServer, name: str, path: str, kwargs: dict[str, Any], status: int, code: str
+    open_server: Server, name: str, path: str, kwargs: dict[str, Any], status: int, code: str
 ) -> None:
     root: Path = open_server.data_dir.parent
     before = {p for p in root.rglob("*") if p.is_file()}
@@ -185,13 +187,13 @@ def test_bad_input_gets_a_json_error(
 
 
 @pytest.mark.parametrize("path", [H, S, C, "/register", "/login"])
-def test_get_on_post_routes_is_405_json(open_server: LiveServer, path: str) -> None:
+def test_get_on_post_routes_is_405_json(open_server: Server, path: str) -> None:
     reply = http.get(open_server.url + path)
     assert reply.status_code == 405
     assert reply.json()["error"] == "method_not_allowed"
 
 
-def test_split_names_cannot_share_a_file(open_server: LiveServer) -> None:
+def test_split_names_cannot_share_a_file(open_server: Server) -> None:
     """The seed let a_b+c and a+b_c share a_b_c.db; here neither name is allowed."""
     for one, two in (("a_b", "c"), ("a", "b_c")):
         reply = http.post(
@@ -201,7 +203,7 @@ def test_split_names_cannot_share_a_file(open_server: LiveServer) -> None:
     assert not list(open_server.data_dir.glob("*.db"))
 
 
-def test_no_traceback_or_html_in_error_bodies(open_server: LiveServer) -> None:
+def test_no_traceback_or_html_in_error_bodies(open_server: Server) -> None:
     reply = http.post(
         open_server.url + S,
         content=b"\x00\x01\x02",

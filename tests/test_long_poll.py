@@ -131,7 +131,7 @@ def test_a_thousand_interleaved_sends_and_waits_lose_and_duplicate_nothing(
 def test_wait_is_capped_and_wait_zero_answers_at_once(
     live_server: Callable[..., LiveServer],
 ) -> None:
-    server = live_server(open_mode=True, MAX_WAIT=1.0)
+    server = live_server(open_mode=True, max_wait=1.0)
     started = time.monotonic()
     reply = history(server.url, None, after_id=0, wait=3600)
     assert reply.status_code == 200 and reply.json()["history"] == []
@@ -141,7 +141,7 @@ def test_wait_is_capped_and_wait_zero_answers_at_once(
 
 
 def test_a_waiter_that_disconnects_frees_its_slot(live_server: Callable[..., LiveServer]) -> None:
-    server = live_server(open_mode=True, MAX_WAIT=1.0, MAX_WAITERS=2)
+    server = live_server(open_mode=True, max_wait=1.0, max_waiters=2)
     notifier = server.services.notifier
     for _ in range(2):
         # the client hangs up while the server holds the request
@@ -165,7 +165,7 @@ def test_a_waiter_that_disconnects_frees_its_slot(live_server: Callable[..., Liv
 def test_past_the_waiter_limit_a_wait_answers_at_once(
     live_server: Callable[..., LiveServer],
 ) -> None:
-    server = live_server(open_mode=True, MAX_WAIT=5.0, MAX_WAITERS=1)
+    server = live_server(open_mode=True, max_wait=5.0, max_waiters=1)
     with ThreadPoolExecutor(1) as pool:
         held = pool.submit(history, server.url, None, 0, 5)
         deadline = time.monotonic() + 5

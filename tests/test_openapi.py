@@ -6,14 +6,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.support import LiveServer, bearer, http, register
+from tests.support import Server, bearer, http, register
+
+pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
 SPEC = yaml.safe_load((Path(__file__).parent.parent / "docs" / "openapi.yaml").read_text())
 
 
-def app_routes(server: LiveServer) -> set[tuple[str, str]]:
+def app_routes(server: Server) -> set[tuple[str, str]]:
     routes = set()
     for rule in server.app.url_map.iter_rules():
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
@@ -26,11 +29,11 @@ def spec_routes() -> set[tuple[str, str]]:
     return {(path, method) for path, item in SPEC["paths"].items() for method in item}
 
 
-def test_every_route_is_documented_and_nothing_else(server: LiveServer) -> None:
+def test_every_route_is_documented_and_nothing_else(server: Server) -> None:
     assert app_routes(server) == spec_routes()
 
 
-def test_public_routes_are_exactly_those_without_security(server: LiveServer) -> None:
+def test_public_routes_are_exactly_those_without_security(server: Server) -> None:
     documented_public = {
         path
         for path, item in SPEC["paths"].items()
@@ -88,7 +91,7 @@ def reply_schema(path: str, method: str, status: int) -> dict[str, Any]:
     return schema
 
 
-def test_replies_match_the_documented_schemas(server: LiveServer) -> None:
+def test_replies_match_the_documented_schemas(server: Server) -> None:
     alice, bob = register(server.url, "alice"), register(server.url, "bob")
     calls = [
         (

@@ -99,7 +99,7 @@ def test_no_token_or_password_in_the_server_output(
 def every_kind_of_reply(
     live_server: Callable[..., LiveServer],
 ) -> Iterator[dict[str, httpx.Response]]:
-    server = live_server(LOGIN_RATE_LIMIT="1 per minute")
+    server = live_server(login_rate_limit="1 per minute")
     (server.data_dir / "alice_carol.db").write_bytes(b"this is no database" * 100)
     alice = register(server.url, "alice")
     register(server.url, "bob")
@@ -264,7 +264,7 @@ def test_failed_logins_are_limited_per_address_across_usernames(
     live_server: Callable[..., LiveServer],
 ) -> None:
     """Guessing many accounts from one address is stopped too, not just one account."""
-    server = live_server(LOGIN_RATE_LIMIT="3 per minute")
+    server = live_server(login_rate_limit="3 per minute")
     token = register(server.url, "alice", "right password")
     register(server.url, "bob", "bobs password")
     statuses = [

@@ -5,22 +5,23 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support import LiveServer, bearer, http, register
+from tests.support import Server, bearer, client, http, register
+
+pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
 
 def seed_session(url: str, first: str, second: str, headers: dict[str, str] | None = None) -> None:
     """The original client's sequence, form-encoded, with the names as typed."""
-    with httpx.Client(base_url=url, headers=headers or {}) as client:
-        reply = client.post("/create_conversation_db", data={"user_one": first, "user_two": second})
+    with client(base_url=url, headers=headers or {}) as seed:
+        reply = seed.post("/create_conversation_db", data={"user_one": first, "user_two": second})
         assert reply.status_code == 200
         assert reply.json() == {"success": True}
-        reply = client.post("/send_message/" + second, data={"author": first, "message": "Hello!"})
+        reply = seed.post("/send_message/" + second, data={"author": first, "message": "Hello!"})
         assert reply.status_code == 200
         assert reply.json()["success"] is True
-        reply = client.post("/get_message_history", data={"user_one": first, "user_two": second})
+        reply = seed.post("/get_message_history", data={"user_one": first, "user_two": second})
         assert reply.status_code == 200
         history = reply.json()["history"]
         assert [m["message"] for m in history] == ["Hello!"]
@@ -31,19 +32,19 @@ def seed_session(url: str, first: str, second: str, headers: dict[str, str] | No
 
 
 @pytest.mark.parametrize("first,second", [("Alice", "bob"), ("bob", "Alice")])
-def test_open_mode_serves_the_seed_client(open_server: LiveServer, first: str, second: str) -> None:
+def test_open_mode_serves_the_seed_client(open_server: Server, first: str, second: str) -> None:
     seed_session(open_server.url, first, second)
     assert sorted(p.name for p in open_server.data_dir.glob("*.db")) == ["alice_bob.db"]
 
 
-def test_auth_mode_serves_the_seed_client_with_a_token(server: LiveServer) -> None:
+def test_auth_mode_serves_the_seed_client_with_a_token(server: Server) -> None:
     token = register(server.url, "Alice")
     register(server.url, "bob")
     seed_session(server.url, "Alice", "bob", bearer(token))
     assert (server.data_dir / "alice_bob.db").exists()
 
 
-def test_json_bodies_are_accepted_too(open_server: LiveServer) -> None:
+def test_json_bodies_are_accepted_too(open_server: Server) -> None:
     url = open_server.url
     reply = http.post(f"{url}/send_message/bob", json={"author": "alice", "message": "json"})
     assert reply.status_code == 200
@@ -51,7 +52,7 @@ def test_json_bodies_are_accepted_too(open_server: LiveServer) -> None:
     assert [m["message"] for m in history.json()["history"]] == ["json"]
 
 
-def test_create_is_idempotent_and_history_is_oldest_first(open_server: LiveServer) -> None:
+def test_create_is_idempotent_and_history_is_oldest_first(open_server: Server) -> None:
     url = open_server.url
     for _ in range(3):
         reply = http.post(f"{url}/create_conversation_db", data={"user_one": "a", "user_two": "b"})
@@ -64,7 +65,7 @@ def test_create_is_idempotent_and_history_is_oldest_first(open_server: LiveServe
     assert [m["id"] for m in messages] == sorted(m["id"] for m in messages)
 
 
-def test_read_before_create_is_empty_and_creates_no_file(open_server: LiveServer) -> None:
+def test_read_before_create_is_empty_and_creates_no_file(open_server: Server) -> None:
     url = open_server.url
     reply = http.post(f"{url}/get_message_history", data={"user_one": "x", "user_two": "y"})
     assert reply.status_code == 200
@@ -85,7 +86,7 @@ def make_seed_file(path: Path, rows: list[tuple[str, str, str]]) -> None:
     conn.close()
 
 
-def test_a_seed_schema_file_is_served_and_upgraded_in_place(open_server: LiveServer) -> None:
+def test_a_seed_schema_file_is_served_and_upgraded_in_place(open_server: Server) -> None:
     rows = [("Alice", f"old {i}", str(1_600_000_000 + i)) for i in range(50)]
     make_seed_file(open_server.data_dir / "alice_bob.db", rows)
     url = open_server.url
@@ -108,7 +109,7 @@ def test_a_seed_schema_file_is_served_and_upgraded_in_place(open_server: LiveSer
     conn.close()
 
 
-def test_an_empty_file_left_by_the_seed_bug_is_repaired(open_server: LiveServer) -> None:
+def test_an_empty_file_left_by_the_seed_bug_is_repaired(open_server: Server) -> None:
     (open_server.data_dir / "alice_bob.db").touch()
     url = open_server.url
     reply = http.post(

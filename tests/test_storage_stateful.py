@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from backend.errors import Conflict
-from backend.storage.conversation import Conversation
+from backend.storage.conversation import Conversation, Message
 from backend.storage.conversations import ConversationStore
 
 SOAK = os.environ.get("PAIRCHAT_SOAK") == "1"
@@ -43,21 +43,13 @@ class Row:
     date_sent: int
     client_id: str | None
 
-    def as_message(self) -> dict[str, object]:
-        message: dict[str, object] = {
-            "id": self.id,
-            "author": self.author,
-            "message": self.message,
-            "date_sent": self.date_sent,
-        }
-        if self.client_id is not None:  # a sender matches a polled copy to its pending one
-            message["client_id"] = self.client_id
-        return message
+    def as_message(self) -> Message:
+        return Message(self.id, self.author, self.message, self.date_sent, self.client_id)
 
 
 def model_page(
     rows: list[Row], after_id: int | None, before_id: int | None, limit: int | None
-) -> tuple[list[dict[str, object]], bool]:
+) -> tuple[list[Message], bool]:
     """What a page must be, straight from the contract in docs/api.md."""
     if after_id is not None:
         chosen = [r for r in rows if r.id > after_id]

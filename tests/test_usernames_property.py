@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.errors import BadRequest
+from backend.errors import InvalidInput
 from backend.storage.conversations import ConversationStore
-from tests.support import LiveServer, http
+from tests.support import Server, http
 
 valid_names = st.from_regex(r"[A-Za-z0-9]{1,10}(-[A-Za-z0-9]{1,10}){0,2}", fullmatch=True)
 any_text = st.text(min_size=0, max_size=60) | st.sampled_from(
@@ -31,7 +31,7 @@ def test_any_two_strings_map_inside_the_folder_or_are_refused(
 ) -> None:
     try:
         path = store.path_for(one, two)
-    except BadRequest:
+    except InvalidInput:
         return
     assert path.parent == store.data_dir
     assert path.name.endswith(".db") and path.name.count("_") == 1
@@ -49,12 +49,13 @@ def test_mapping_is_symmetric_and_one_to_one(
     assert (store.path_for(a, b) == store.path_for(c, d)) == same_pair
 
 
+@pytest.mark.both_tiers
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(one=any_text, two=any_text)
 def test_over_http_bad_names_are_400_and_write_nothing(
-    open_server: LiveServer, one: str, two: str
+    open_server: Server, one: str, two: str
 ) -> None:
     root: Path = open_server.data_dir.parent
     before = {p for p in root.rglob("*") if p.is_file()}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
-from backend.errors import Unauthorized
-from backend.http import auth
+from backend.accounts import parse_display_name, parse_password
+from backend.errors import BadCredentials
+from backend.http import auth, replies
 from backend.http import request_data as data
-from backend.http.services import services
+from backend.http.context import services
 
 bp = Blueprint("accounts", __name__)
 
@@ -17,34 +18,26 @@ bp = Blueprint("accounts", __name__)
 @auth.public
 def register() -> ResponseReturnValue:
     user, token = services().accounts.register(
-        data.raw("username"), data.raw("password"), data.raw("display_name")
+        data.username("username"),
+        data.parsed("password", parse_password),
+        data.parsed("display_name", parse_display_name),
     )
-    body = {
-        "success": True,
-        "username": user.username,
-        "display_name": user.display_name,
-        "token": token,
-    }
-    return body, 201
+    return replies.account(user, token), 201
 
 
 @bp.post("/login")
 @auth.public
 def login() -> ResponseReturnValue:
+    # Read leniently: a malformed name or password is a wrong login (401), not a 400.
+    username = data.text_or_empty("username")
     throttle = services().login_throttle
-    username = data.raw("username")
     throttle.check(request.remote_addr, username)
     try:
-        user, token = services().accounts.login(username, data.raw("password"))
-    except Unauthorized:
+        user, token = services().accounts.login(username, data.text_or_empty("password"))
+    except BadCredentials:
         throttle.failed(request.remote_addr, username)
         raise
-    return {
-        "success": True,
-        "username": user.username,
-        "display_name": user.display_name,
-        "token": token,
-    }
+    return replies.account(user, token)
 
 
 @bp.post("/logout")
@@ -54,11 +47,10 @@ def logout() -> ResponseReturnValue:
     token = auth.bearer_token()
     assert token is not None
     services().accounts.logout(token)
-    return {"success": True}
+    return replies.success()
 
 
 @bp.get("/me")
 @auth.user
 def me() -> ResponseReturnValue:
-    user = services().accounts.require_user(auth.current_user())
-    return {"success": True, "username": user.username, "display_name": user.display_name}
+    return replies.account(services().accounts.require_user(auth.current_user()))

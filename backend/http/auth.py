@@ -5,7 +5,9 @@ decision is refused (fail closed) and a test walks the URL map to catch it.
 - ``public``: no token (register, login, health).
 - ``user``: a valid bearer token, always (accounts, friends, the feed).
 - ``conversation``: a valid token, except in open mode where the seed's
-  unauthenticated requests are served as the original server did.
+  unauthenticated requests are served as the original server did. The view
+  then names the pair (``allow_pair``) or the author (``allow_author``) it acts
+  on: a signed-in user may only use their own (docs/design.md, "Auth").
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import TypeVar
 
 from flask import current_app, g, request
 
-from backend.errors import Unauthorized
+from backend.errors import Forbidden, Unauthenticated
+from backend.http.context import services
+from backend.usernames import Pair, Username
 
 F = TypeVar("F", bound=Callable[..., object])
 DECISIONS = ("public", "user", "conversation")
@@ -46,7 +50,7 @@ def bearer_token() -> str | None:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 512 or not token.isascii():
-        raise Unauthorized("unauthorized", "use 'Authorization: Bearer <token>'")
+        raise Unauthenticated("use 'Authorization: Bearer <token>'")
     return token
 
 
@@ -59,18 +63,46 @@ def authenticate() -> None:
     if decision == "public":
         return
     if decision not in DECISIONS:
-        raise Unauthorized("unauthorized", "this route has no auth decision")
+        raise Unauthenticated("this route has no auth decision")
     token = bearer_token()
     if token is None:
-        if decision == "conversation" and current_app.config["OPEN_MODE"]:
+        if decision == "conversation" and services().settings.open_mode:
             return
-        raise Unauthorized("unauthorized", "this route needs 'Authorization: Bearer <token>'")
-    g.user = current_app.extensions["pairchat"].accounts.authenticate(token)
+        raise Unauthenticated("this route needs 'Authorization: Bearer <token>'")
+    g.user = services().accounts.authenticate(token)
 
 
-def current_user() -> str:
+def current_user() -> Username:
     """The authenticated user of a ``user`` route."""
-    name: str | None = g.get("user")
+    name: Username | None = g.get("user")
     if name is None:
-        raise Unauthorized("unauthorized", "this route needs 'Authorization: Bearer <token>'")
+        raise Unauthenticated("this route needs 'Authorization: Bearer <token>'")
     return name
+
+
+def allow_pair(pair: Pair) -> bool:
+    """A ``conversation`` route acting on ``pair``: may this request?
+
+    True when signed in as one of the pair (anyone else: ``Forbidden``, and
+    nothing about the conversation is read); False for open mode's anonymous
+    seed client, which may name any pair.
+    """
+    viewer: Username | None = g.get("user")
+    if viewer is None:
+        return False
+    if viewer not in pair:
+        raise Forbidden("you can only use your own conversations")
+    return True
+
+
+def allow_author(author: Username) -> bool:
+    """``send_message``: True when signed in as ``author`` (else ``Forbidden``).
+
+    False for open mode's anonymous seed client, which may send as anyone.
+    """
+    viewer: Username | None = g.get("user")
+    if viewer is None:
+        return False
+    if viewer != author:
+        raise Forbidden("you can only send as yourself")
+    return True

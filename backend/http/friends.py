@@ -5,17 +5,17 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from backend.errors import BadRequest
-from backend.http import auth
+from backend.errors import MissingField
+from backend.http import auth, replies
 from backend.http import request_data as data
-from backend.http.services import services
+from backend.http.context import services
 
 bp = Blueprint("friends", __name__)
 
 
 def _set(**flags: int) -> ResponseReturnValue:
-    services().chat.set_friend(auth.current_user(), data.raw("username"), **flags)
-    return {"success": True}
+    services().chat.set_friend(auth.current_user(), data.username("username"), **flags)
+    return replies.success()
 
 
 @bp.post("/add_friend")
@@ -45,8 +45,7 @@ def unblock_friend() -> ResponseReturnValue:
 @bp.get("/friends")
 @auth.user
 def friends() -> ResponseReturnValue:
-    listed, blocked = services().chat.friends(auth.current_user())
-    return {"friends": listed, "blocked": blocked}
+    return replies.friends(services().chat.friends(auth.current_user()))
 
 
 @bp.post("/mark_read")
@@ -54,15 +53,13 @@ def friends() -> ResponseReturnValue:
 def mark_read() -> ResponseReturnValue:
     last_read_id = data.integer("last_read_id")
     if last_read_id is None:
-        raise BadRequest("missing_field", "'last_read_id' is required")
-    unread = services().chat.mark_read(auth.current_user(), data.raw("username"), last_read_id)
-    return {"success": True, "unread": unread}
+        raise MissingField("'last_read_id' is required")
+    unread = services().chat.mark_read(auth.current_user(), data.username("username"), last_read_id)
+    return replies.success(unread=unread)
 
 
 @bp.get("/updates")
 @auth.user
 def updates() -> ResponseReturnValue:
-    feed = services().chat.updates(
-        auth.current_user(), data.text("since", required=False), data.seconds("wait")
-    )
-    return {"cursor": feed.cursor, "changed": feed.changed}
+    feed = services().chat.updates(auth.current_user(), data.cursor("since"), data.seconds("wait"))
+    return replies.feed(feed)

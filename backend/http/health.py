@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from backend.http import auth
+from backend.http import auth, replies
 
 bp = Blueprint("health", __name__)
 
@@ -13,4 +13,4 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 @auth.public
 def healthz() -> ResponseReturnValue:
-    return {"success": True, "status": "ok"}
+    return replies.health()

@@ -1,8 +1,11 @@
-"""Reading a request's fields: form or JSON bodies (query string on GET), strictly.
+"""Reading a request's fields into typed values: validation at the edge.
 
-Form bodies are decoded as strict UTF-8 (a non-UTF-8 body is a 400, never
-silently "repaired"); JSON must be an object. Typed getters turn a bad value
-into the 400 JSON error of DESIGN.md.
+Form or JSON bodies (query string on GET), strictly: form bodies are decoded as
+strict UTF-8 (a non-UTF-8 body is a 400, never silently "repaired"); JSON must
+be an object. Each getter returns a typed value (``Username``, ``Pair``, ``int``,
+seconds, a checked text) or raises the domain error that says what is wrong, so
+views hand the services values that already follow docs/design.md. A field with
+a rule of its own is ``parsed(name, rule)`` with the rule kept by its service.
 """
 
 from __future__ import annotations
@@ -10,15 +13,20 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from flask import g, request
 
-from backend.errors import ApiError, BadRequest
+from backend.errors import InvalidField, MissingField
+from backend.http.errors import MalformedBody, UnsupportedBody
+from backend.usernames import Pair, Username, canonical_username
 
 MAX_FIELDS = 32
 MAX_INT = 2**63 - 1
+_CURSOR_RE = re.compile(r"[0-9]{1,18}\Z")
+T = TypeVar("T")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
@@ -43,9 +51,9 @@ def _parse() -> dict[str, Any]:
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise BadRequest("bad_request", "the body is not valid UTF-8 JSON") from None
+            raise MalformedBody("the body is not valid UTF-8 JSON") from None
         if not isinstance(data, dict):
-            raise BadRequest("bad_request", "a JSON body must be an object")
+            raise MalformedBody("a JSON body must be an object")
         found.update(data)
     elif mimetype in ("application/x-www-form-urlencoded", ""):
         try:
@@ -58,18 +66,14 @@ def _parse() -> dict[str, Any]:
                 max_num_fields=MAX_FIELDS,
             )
         except (UnicodeDecodeError, ValueError):
-            raise BadRequest("bad_request", "the form body is not valid UTF-8 form data") from None
+            raise MalformedBody("the form body is not valid UTF-8 form data") from None
         for name, value in pairs:
             found.setdefault(name, value)
     elif mimetype == "multipart/form-data":
         for name, value in request.form.items():
             found.setdefault(name, value)
     else:
-        raise ApiError(
-            "unsupported_media_type",
-            "send a form (application/x-www-form-urlencoded) or a JSON object",
-            415,
-        )
+        raise UnsupportedBody("send a form (application/x-www-form-urlencoded) or a JSON object")
     for name, value in found.items():
         if isinstance(value, str):
             _check_text(name, value)
@@ -80,23 +84,38 @@ def _check_text(name: str, value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadRequest("invalid_field", f"'{name}' is not valid Unicode text") from None
+        raise InvalidField(f"'{name}' is not valid Unicode text") from None
 
 
 def text(name: str, *, required: bool = True) -> str | None:
     value = fields().get(name)
     if value is None or (value == "" and not required):
         if required:
-            raise BadRequest("missing_field", f"'{name}' is required")
+            raise MissingField(f"'{name}' is required")
         return None
     if not isinstance(value, str):
-        raise BadRequest("invalid_field", f"'{name}' must be a string")
+        raise InvalidField(f"'{name}' must be a string")
     return value
 
 
-def raw(name: str) -> Any:
-    """A field as sent (a string or a JSON value); validation is the caller's."""
-    return fields().get(name)
+def text_or_empty(name: str) -> str:
+    """A string field, or ``""`` when it is absent or not a string (login's lenient read)."""
+    value = fields().get(name)
+    return value if isinstance(value, str) else ""
+
+
+def parsed(name: str, rule: Callable[[object], T]) -> T:
+    """A field put through its service's ``rule`` (which raises what is wrong)."""
+    return rule(fields().get(name))
+
+
+def username(name: str) -> Username:
+    return canonical_username(fields().get(name), name)
+
+
+def pair(one: str = "user_one", two: str = "user_two") -> Pair:
+    """Two usernames, canonical and sorted; ``SameUser`` if they are one."""
+    return Pair.of(username(one), username(two))
 
 
 def integer(name: str, *, minimum: int = 0, maximum: int = MAX_INT) -> int | None:
@@ -104,15 +123,15 @@ def integer(name: str, *, minimum: int = 0, maximum: int = MAX_INT) -> int | Non
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise BadRequest("invalid_field", f"'{name}' must be a whole number")
+        raise InvalidField(f"'{name}' must be a whole number")
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value.strip()):
         number = int(value.strip())
     else:
-        raise BadRequest("invalid_field", f"'{name}' must be a whole number")
+        raise InvalidField(f"'{name}' must be a whole number")
     if not minimum <= number <= maximum:
-        raise BadRequest("invalid_field", f"'{name}' must be between {minimum} and {maximum}")
+        raise InvalidField(f"'{name}' must be between {minimum} and {maximum}")
     return number
 
 
@@ -126,10 +145,20 @@ def seconds(name: str) -> float:
             raise ValueError
         number = float(value)
     except (TypeError, ValueError):
-        raise BadRequest("invalid_field", f"'{name}' must be a number of seconds") from None
+        raise InvalidField(f"'{name}' must be a number of seconds") from None
     if math.isnan(number) or number < 0:
-        raise BadRequest("invalid_field", f"'{name}' must be a number of seconds >= 0")
+        raise InvalidField(f"'{name}' must be a number of seconds >= 0")
     return number
+
+
+def cursor(name: str) -> int | None:
+    """A feed cursor as ``/updates`` returned it (a string of digits), or None if absent."""
+    value = text(name, required=False)
+    if value is None:
+        return None
+    if not _CURSOR_RE.match(value):
+        raise InvalidField(f"'{name}' must be a cursor returned by /updates")
+    return int(value)
 
 
 def client_id() -> str | None:
@@ -137,5 +166,5 @@ def client_id() -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not _CLIENT_ID_RE.match(value):
-        raise BadRequest("invalid_field", "'client_id' is 1-64 letters, digits, '-' or '_'")
+        raise InvalidField("'client_id' is 1-64 letters, digits, '-' or '_'")
     return value

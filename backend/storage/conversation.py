@@ -3,7 +3,8 @@
 The seed's table stays readable (``conversation(author, message, date_sent)``);
 a message's ``id`` is SQLite's ``rowid``, so files made by the original server
 open without migration. pairchat's additions are versioned with
-``PRAGMA user_version``: version 1 adds ``client_id`` and its unique index.
+``PRAGMA user_version``: version 1 adds ``client_id`` and its unique index
+(docs/architecture.md says how to add a version).
 Never VACUUM these files: without an INTEGER PRIMARY KEY column, VACUUM may
 renumber rowids, and ids are what clients hold as cursors.
 """
@@ -14,12 +15,23 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from backend.errors import Conflict
+from backend.errors import ClientIdConflict
 from backend.storage.database import backup, connect, immediate, migrate, storage_unavailable
 
-Message = dict[str, Any]
+DateSent = int | float | str
+
+
+class Message(NamedTuple):
+    """One stored message. Its wire shape is built at the HTTP edge (``http/replies.py``)."""
+
+    id: int
+    author: str
+    message: str
+    date_sent: DateSent
+    client_id: str | None  # lets a sender match a polled copy to its pending one
+
 
 _SEED_TABLE = "CREATE TABLE IF NOT EXISTS conversation (author text, message text, date_sent text)"
 
@@ -43,13 +55,10 @@ _COLUMNS = "rowid, author, message, date_sent, client_id"
 
 
 def _message(row: tuple[Any, ...]) -> Message:
-    message = {"id": row[0], "author": row[1], "message": row[2], "date_sent": _date(row[3])}
-    if row[4] is not None:
-        message["client_id"] = row[4]  # lets a sender match a polled copy to its pending one
-    return message
+    return Message(row[0], row[1], row[2], _date(row[3]), row[4])
 
 
-def _date(value: Any) -> Any:
+def _date(value: Any) -> DateSent:
     """Seed files stored timestamps as text: serve numbers as numbers."""
     if isinstance(value, str):
         try:
@@ -65,7 +74,7 @@ class Stored:
     """The outcome of a send: the row's id and date, and whether it already existed."""
 
     id: int
-    date_sent: Any
+    date_sent: DateSent
     duplicate: bool
 
 
@@ -144,9 +153,8 @@ class Conversation:
                     ).fetchone()
                     if row is not None:
                         if row[1] != message:
-                            raise Conflict(
-                                "client_id_conflict",
-                                "this client_id was already used for a different message",
+                            raise ClientIdConflict(
+                                "this client_id was already used for a different message"
                             )
                         return Stored(row[0], _date(row[2]), duplicate=True)
                 cursor = conn.execute(
@@ -214,7 +222,7 @@ class Conversation:
 
     def last_id(self) -> int:
         last = self.last_message()
-        return 0 if last is None else int(last["id"])
+        return 0 if last is None else last.id
 
     def count_from(self, author: str, after_id: int) -> int:
         """Messages by ``author`` (any case, as seed files may hold it) newer than ``after_id``."""

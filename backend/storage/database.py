@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from backend.errors import Unavailable
+from backend.errors import StorageUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
 Migration = Callable[[sqlite3.Connection], None]
@@ -72,8 +72,8 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
-def storage_unavailable(exc: sqlite3.Error) -> Unavailable:
-    """Translate an SQLite failure into the 503 reply of DESIGN.md."""
+def storage_unavailable(exc: sqlite3.Error) -> StorageUnavailable:
+    """Translate an SQLite failure into the domain's ``StorageUnavailable`` (why, in words)."""
     text = str(exc).lower()
     if "full" in text:
         why = "the data folder is full"
@@ -85,7 +85,7 @@ def storage_unavailable(exc: sqlite3.Error) -> Unavailable:
         why = "this conversation's file is damaged"
     else:
         why = "storage failed"
-    return Unavailable("unavailable", f"{why}; nothing was stored, try again later")
+    return StorageUnavailable(f"{why}; nothing was stored, try again later")
 
 
 def backup(conn: sqlite3.Connection, dest: Path) -> None:

@@ -11,7 +11,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from backend.errors import ApiError
+from backend.errors import RateLimited
 
 
 class LoginThrottle:
@@ -20,16 +20,15 @@ class LoginThrottle:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     @staticmethod
-    def _keys(address: str | None, username: object) -> list[tuple[str, str]]:
-        name = username.lower() if isinstance(username, str) else ""
-        return [("address", address or "unknown"), ("username", name)]
+    def _keys(address: str | None, username: str) -> list[tuple[str, str]]:
+        return [("address", address or "unknown"), ("username", username.lower())]
 
-    def check(self, address: str | None, username: object) -> None:
-        """Refuse with 429 once either key has used up its failures."""
+    def check(self, address: str | None, username: str) -> None:
+        """``RateLimited`` once either key has used up its failures."""
         for key in self._keys(address, username):
             if not self._limiter.test(self._item, *key):
-                raise ApiError("rate_limited", "too many failed logins; wait a minute", 429)
+                raise RateLimited("too many failed logins; wait a minute")
 
-    def failed(self, address: str | None, username: object) -> None:
+    def failed(self, address: str | None, username: str) -> None:
         for key in self._keys(address, username):
             self._limiter.hit(self._item, *key)

@@ -1,0 +1,117 @@
+"""The one place where errors become replies: status and wire code per error class.
+
+Storage and the services raise the domain errors of ``backend.errors`` (they
+know nothing of HTTP); this table decides what each one is on the wire, next to
+the codes for Werkzeug's own errors (unknown route, wrong method, body too
+large). Every reply is ``{"success": false, "error": code, "message": text}``
+(docs/design.md, "Errors"); a new error class needs a row here, and a test
+checks that none is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from backend.errors import (
+    BadCredentials,
+    Blocked,
+    ClientIdConflict,
+    EmptyMessage,
+    Forbidden,
+    InvalidField,
+    InvalidInput,
+    InvalidUsername,
+    MessageTooLong,
+    MissingField,
+    PairchatError,
+    RateLimited,
+    SameUser,
+    StorageUnavailable,
+    Unauthenticated,
+    UnknownUser,
+    UsernameTaken,
+)
+from backend.http import replies
+
+log = logging.getLogger("pairchat")
+
+
+class MalformedBody(InvalidInput):
+    """A body that is not UTF-8 form data or a JSON object."""
+
+
+class UnsupportedBody(PairchatError):
+    """A body that is neither a form nor JSON."""
+
+
+ERRORS: dict[type[PairchatError], tuple[int, str]] = {
+    MalformedBody: (400, "bad_request"),
+    MissingField: (400, "missing_field"),
+    InvalidField: (400, "invalid_field"),
+    InvalidUsername: (400, "invalid_username"),
+    SameUser: (400, "same_user"),
+    EmptyMessage: (400, "empty_message"),
+    MessageTooLong: (400, "message_too_long"),
+    Unauthenticated: (401, "unauthorized"),
+    BadCredentials: (401, "bad_credentials"),
+    Forbidden: (403, "forbidden"),
+    Blocked: (403, "blocked"),
+    UnknownUser: (404, "unknown_user"),
+    UsernameTaken: (409, "username_taken"),
+    ClientIdConflict: (409, "client_id_conflict"),
+    UnsupportedBody: (415, "unsupported_media_type"),
+    RateLimited: (429, "rate_limited"),
+    StorageUnavailable: (503, "unavailable"),
+}
+
+# Werkzeug's HTTP errors (raised before or around our views).
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def status_and_code(exc: PairchatError) -> tuple[int, str] | None:
+    """The row for ``exc``'s class, or for the nearest base class that has one."""
+    for cls in type(exc).__mro__:
+        row = ERRORS.get(cls)
+        if row is not None:
+            return row
+    return None
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(PairchatError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _domain_error(exc: PairchatError) -> ResponseReturnValue:
+    row = status_and_code(exc)
+    if row is None:
+        return _unexpected(exc)
+    status, code = row
+    return replies.error(code, exc.message), status
+
+
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    status = exc.code or 500
+    if status == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        message = f"the request body is larger than {limit} bytes"
+    else:
+        message = exc.description or exc.name
+    return replies.error(HTTP_CODES.get(status, "http_error"), message), status
+
+
+def _unexpected(exc: Exception) -> ResponseReturnValue:
+    log.exception("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    return replies.error("internal_error", "the server failed; nothing was changed"), 500

@@ -1,0 +1,90 @@
+"""Every reply body, built here and nowhere else (the wire shapes of docs/api.md).
+
+Storage and the services return plain data (``Message``, ``Page``, ``Stored``,
+``Contact``, ``Friends``, ``Feed``, ``User``); views hand it to one function
+here. The seed routes keep the seed's exact keys and only ever gain new ones.
+No Flask: the CLI's ``export`` prints messages in the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.chat import Feed, Friend, Friends, listed
+from backend.storage.accounts import Contact, User
+from backend.storage.conversation import Message, Page, Stored
+
+JSON = dict[str, Any]
+
+
+def success(**extra: Any) -> JSON:
+    return {"success": True, **extra}
+
+
+def error(code: str, message: str) -> JSON:
+    return {"success": False, "error": code, "message": message}
+
+
+def health() -> JSON:
+    return success(status="ok")
+
+
+# -- accounts --------------------------------------------------------------------
+def account(user: User, token: str | None = None) -> JSON:
+    """``/me`` (no token), ``/register`` and ``/login`` (a new token)."""
+    body = success(username=user.username, display_name=user.display_name)
+    if token is not None:
+        body["token"] = token
+    return body
+
+
+# -- conversations ---------------------------------------------------------------
+def message(item: Message) -> JSON:
+    body: JSON = {
+        "id": item.id,
+        "author": item.author,
+        "message": item.message,
+        "date_sent": item.date_sent,
+    }
+    if item.client_id is not None:
+        body["client_id"] = item.client_id
+    return body
+
+
+def history(page: Page) -> JSON:
+    return {"history": [message(item) for item in page.messages], "has_more": page.has_more}
+
+
+def sent(stored: Stored) -> JSON:
+    return success(id=stored.id, date_sent=stored.date_sent, duplicate=stored.duplicate)
+
+
+# -- friends and the feed --------------------------------------------------------
+def friend(item: Friend) -> JSON:
+    last = item.last_message
+    return {
+        "username": item.username,
+        "display_name": item.display_name,
+        "unread": item.unread,
+        "last_message": None if last is None else message(last),
+    }
+
+
+def friends(found: Friends) -> JSON:
+    return {"friends": [friend(item) for item in found.listed], "blocked": found.blocked}
+
+
+def change(contact: Contact) -> JSON:
+    return {
+        "username": contact.peer,
+        "display_name": contact.display_name,
+        "last_id": contact.last_id,
+        "unread": contact.unread,
+        "last_activity": contact.last_activity,
+        "listed": listed(contact),
+        "blocked": contact.blocked,
+    }
+
+
+def feed(found: Feed) -> JSON:
+    return {"cursor": str(found.cursor), "changed": [change(c) for c in found.changed]}

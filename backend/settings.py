@@ -1,0 +1,137 @@
+"""Server settings: one typed, frozen object, read once.
+
+Precedence: command-line flags > ``PAIRCHAT_<NAME>`` environment variables >
+the defaults below. ``Settings.from_env`` reads the environment (and takes the
+flags as keyword overrides); nothing else in the backend reads ``os.environ``.
+The object goes to ``build_services`` and ``create_app``, and the CLI hands it
+to granian's workers directly. docs/architecture.md says how to add one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import UnionType
+from typing import Any, get_args, get_type_hints
+
+from limits import parse as parse_rate_limit
+
+ENV_PREFIX = "PAIRCHAT_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / "conversations"
+SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
+# Worker threads no long-poll may take: sends and logins always find one.
+THREAD_RESERVE = 64
+
+
+class SettingsError(ValueError):
+    """A setting with a value the server cannot run with; the text names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where the data lives and who may use it
+    data_dir: Path = DEFAULT_DATA_DIR
+    open_mode: bool = False  # the seed's unauthenticated conversation routes
+    # the production server (granian)
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    threads: int = 1100  # blocking threads per worker
+    # requests
+    max_content_length: int = 64 * 1024  # bytes of a request body
+    max_wait: float = 60.0  # long-poll cap, seconds
+    max_waiters: int | None = None  # held long-polls at once; None: threads - THREAD_RESERVE
+    login_rate_limit: str = "10 per minute"  # failed logins, per address and per username
+    # storage
+    max_open_conversations: int = 512
+    sqlite_synchronous: str = "NORMAL"  # FULL survives power loss, not just crashes
+    watch_interval: float = 0.025  # seconds between checks for other workers' sends; 0: off
+    # argon2id cost; tests lower it (the hash stays argon2id, just cheaper)
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "sqlite_synchronous", self.sqlite_synchronous.upper())
+        if self.sqlite_synchronous not in SYNCHRONOUS_MODES:
+            raise SettingsError("sqlite_synchronous must be NORMAL, FULL or EXTRA")
+        if self.threads <= THREAD_RESERVE:
+            raise SettingsError(f"threads must be more than {THREAD_RESERVE}")
+        if self.workers < 1:
+            raise SettingsError("workers must be at least 1")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError("port must be 0-65535")
+        if self.max_waiters is not None and self.max_waiters < 0:
+            raise SettingsError("max_waiters must be 0 or more")
+        if not (self.max_wait >= 0 and self.watch_interval >= 0):  # NaN fails too
+            raise SettingsError("max_wait and watch_interval must be 0 or more")
+        if self.max_content_length < 1 or self.max_open_conversations < 1:
+            raise SettingsError("max_content_length and max_open_conversations must be positive")
+        try:
+            parse_rate_limit(self.login_rate_limit)
+        except ValueError:
+            raise SettingsError(
+                f"login_rate_limit {self.login_rate_limit!r} is not a rate like '10 per minute'"
+            ) from None
+
+    @property
+    def waiter_slots(self) -> int:
+        """How many long-polls may be held at once (past it, ``wait`` answers at once)."""
+        return self.threads - THREAD_RESERVE if self.max_waiters is None else self.max_waiters
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **flags: Any) -> Settings:
+        """Defaults, then ``PAIRCHAT_<NAME>`` from ``environ``, then ``flags`` (by field name)."""
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            name = ENV_PREFIX + field.name.upper()
+            raw = environ.get(name, "").strip()
+            if raw:
+                values[field.name] = _parse(name, raw, hints[field.name])
+        unknown = set(flags) - set(hints)
+        if unknown:
+            raise SettingsError(f"no such setting: {', '.join(sorted(unknown))}")
+        values.update(flags)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, raw: str, kind: Any) -> Any:
+    if isinstance(kind, UnionType):  # ``int | None``: an empty value never gets here
+        kind = next(arg for arg in get_args(kind) if arg is not type(None))
+    parser = _PARSERS[kind]
+    try:
+        return parser(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: {_EXPECTED[kind]}") from None
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+_PARSERS: dict[Any, Callable[[str], Any]] = {
+    bool: _boolean,
+    int: int,
+    float: float,
+    str: str,
+    Path: Path,
+}
+_EXPECTED = {
+    bool: "expected true or false",
+    int: "expected a whole number",
+    float: "expected a number",
+    str: "expected text",
+    Path: "expected a path",
+}
