@@ -22,6 +22,10 @@ chat *ARGS:
 test *ARGS: lint
     uv run --frozen pytest {{ARGS}}
 
+# the fast loop (under a minute): the in-process tier and the unit tests, no live servers
+test-fast *ARGS:
+    uv run --frozen pytest -m "not live" {{ARGS}}
+
 # ruff check, ruff format --check, mypy and the import contracts (layers, see pyproject.toml)
 lint:
     uv run --frozen ruff check .

@@ -139,6 +139,14 @@ def test_bad_cursor_is_400(server: Server, users: dict[str, str]) -> None:
     assert reply.status_code == 400 and reply.json()["error"] == "invalid_field"
 
 
+def test_a_cursor_of_other_digits_is_400_not_500(server: Server, users: dict[str, str]) -> None:
+    """``"²".isdigit()`` is true but ``int("²")`` fails: it used to be a 500."""
+    p = people(server, users)
+    for since in ("²", "٣", "1" * 19, "-1"):
+        reply = p["alice"].client.get("/updates", params={"since": since})
+        assert reply.status_code == 400 and reply.json()["error"] == "invalid_field", since
+
+
 def test_a_retry_after_a_crash_mid_send_still_reaches_the_feed(
     server: Server, users: dict[str, str]
 ) -> None:

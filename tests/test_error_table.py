@@ -1,0 +1,43 @@
+"""Unit: the one table at the HTTP edge covers every domain error and matches docs/api.md."""
+
+from __future__ import annotations
+
+import re
+
+import backend.app  # noqa: F401  (loads every module that defines an error class)
+from backend.errors import PairchatError, StorageUnavailable
+from backend.http.errors import ERRORS, HTTP_CODES, status_and_code
+from tests.support import REPO
+
+
+def _backend_subclasses(cls: type) -> set[type]:
+    found = {sub for sub in cls.__subclasses__() if sub.__module__.startswith("backend.")}
+    for sub in list(found):
+        found |= _backend_subclasses(sub)
+    return found
+
+
+def test_every_error_a_service_can_raise_has_a_row() -> None:
+    classes = _backend_subclasses(PairchatError)
+    leaves = {cls for cls in classes if not _backend_subclasses(cls)}
+    missing = {cls.__name__ for cls in leaves if cls not in ERRORS}
+    assert not missing, f"add a row to backend/http/errors.py ERRORS for {sorted(missing)}"
+
+
+def test_a_subclass_without_a_row_takes_its_base_class_row() -> None:
+    class DiskOnFire(StorageUnavailable):
+        pass
+
+    assert status_and_code(DiskOnFire("smoke")) == (503, "unavailable")
+
+
+def test_the_documented_codes_are_exactly_the_table() -> None:
+    """docs/api.md's error table lists each status with its codes; the edge emits no others."""
+    text = (REPO / "docs" / "api.md").read_text()
+    documented: dict[int, set[str]] = {}
+    for status, codes in re.findall(r"^\s*\| (\d{3}) \| ([^|]+) \|", text, flags=re.M):
+        documented[int(status)] = set(re.findall(r"`([a-z_]+)`", codes))
+    emitted: dict[int, set[str]] = {}
+    for status, code in [*ERRORS.values(), *HTTP_CODES.items()]:
+        emitted.setdefault(status, set()).add(code)
+    assert emitted == documented
