@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from backend import cli
 from backend.settings import THREAD_RESERVE, Settings, SettingsError
+from tests.support import REPO
 
 
 def test_defaults_need_no_environment() -> None:
@@ -72,3 +73,9 @@ def test_a_bad_flag_is_a_usage_error_before_anything_starts(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert f"threads must be more than {THREAD_RESERVE}" in result.output
     assert not (tmp_path / "data").exists()
+
+
+def test_every_setting_is_documented_for_operators() -> None:
+    text = (REPO / "docs" / "deploy.md").read_text()
+    missing = [f"PAIRCHAT_{name.upper()}" for name in Settings.__dataclass_fields__]
+    assert [name for name in missing if f"`{name}`" not in text] == []
