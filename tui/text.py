@@ -181,7 +181,8 @@ def _wrap_paragraph(paragraph: str, offset: int, width: int, lines: list[tuple[i
             else:
                 line_start = chunk_start
                 line_cells = chunk_cells
-    lines.append((offset + line_start, offset + len(paragraph)))
+    if line_start < len(paragraph) or not lines or lines[-1][1] < offset:
+        lines.append((offset + line_start, offset + len(paragraph)))
 
 
 def url_spans(text: str) -> list[tuple[int, int, str]]:

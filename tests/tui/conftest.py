@@ -6,17 +6,21 @@ tests/conftest.py) on 127.0.0.1; nothing here mocks the backend or httpx.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import arrow
 import pytest
+from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
 from tests.support import LiveServer
-from tui.api import PairchatClient
 from tui.app import PairchatApp, make_app
+from tui.client.blocking import BlockingClient
 from tui.config import Config
 from tui.formatting import Clock, system_clock
 from tui.screens.main import MainScreen
@@ -36,9 +40,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def api(url: str, name: str, token: str) -> PairchatClient:
-    """A sync client acting as ``name`` (the other side of the conversation)."""
-    return PairchatClient(url, token=token, username=name)
+def api(url: str, name: str, token: str) -> BlockingClient:
+    """A blocking client acting as ``name`` (the other side of the conversation)."""
+    return BlockingClient(url, token, username=name)
 
 
 def app_for(
@@ -48,9 +52,10 @@ def app_for(
     user: str | None = None,
     token: str | None = None,
     clock: Clock = system_clock,
+    compact: bool = False,
 ) -> PairchatApp:
     """The real app, signed in already when ``token`` is given (as after a restart)."""
-    config = Config(server=url, user=user, config_dir=config_dir)
+    config = Config(server=url, user=user, config_dir=config_dir, compact=compact)
     if user and token:
         config.save_session(user, token)
     return make_app(config, clock=clock)
@@ -82,6 +87,60 @@ async def open_chat(pilot: Pilot[None], app: PairchatApp, peer: str) -> ChatLog:
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
     await pilot.press(*text)  # single characters are translated to key names
+
+
+KEY_NAMES = {"\r": "enter", "\n": "ctrl+j", " ": "space"}
+
+
+async def burst(pilot: Pilot[None], text: str) -> None:
+    """Keys as a fast typist or an unbracketed paste delivers them: all queued at once,
+    before the app handles any (``pilot.press`` waits for the app between keys)."""
+    driver = pilot.app._driver
+    assert driver is not None
+    for char in text:
+        key = KEY_NAMES.get(char) or (char if char.isalnum() else _character_to_key(char))
+        event = events.Key(key, char if char not in "\r\n" else None)
+        event.set_sender(pilot.app)
+        driver.send_message(event)
+    await pilot.pause()
+
+
+async def paste(pilot: Pilot[None], text: str) -> None:
+    """A bracketed paste, as the terminal reports it."""
+    driver = pilot.app._driver
+    assert driver is not None
+    event = events.Paste(text)
+    event.set_sender(pilot.app)
+    driver.send_message(event)
+    await pilot.pause()
+
+
+def screen_text(app: PairchatApp) -> list[str]:
+    """The whole screen as the user sees it, one string per row."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def fill(
+    server: LiveServer,
+    users: dict[str, str],
+    count: int,
+    *,
+    pair: tuple[str, str] = ("alice", "bob"),
+    text: str = "message {n}",
+    start: int | None = None,
+) -> None:
+    """Store ``count`` messages in the pair's file fast, as the seed server would have:
+    rows of the seed's ``conversation`` table, which the contract keeps readable."""
+    one, two = pair
+    with api(server.url, one, users[one]) as client:
+        client.create_conversation(two)
+    first = int(time.time()) - count if start is None else start
+    rows = [(two if n % 2 else one, text.format(n=n), str(first + n)) for n in range(count)]
+    path = server.data_dir / f"{'_'.join(sorted(pair))}.db"
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db, db:
+        db.executemany(
+            "INSERT INTO conversation (author, message, date_sent) VALUES (?, ?, ?)", rows
+        )
 
 
 def befriend(server: LiveServer, users: dict[str, str], me: str, *others: str) -> None:

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
 
 from tests.support import ServerProcess, register
 from tui.screens.main import MainScreen
 from tui.widgets.chat_log import ChatLog
+from tui.widgets.composer import Composer
 from tui.widgets.status_bar import StatusBar
 
 from .conftest import api, app_for, open_chat, type_text, wait_for
@@ -35,7 +35,7 @@ def start_with_users(
 
 def history(proc: ServerProcess, users: dict[str, str]) -> list[str]:
     with api(proc.url, "bob", users["bob"]) as bob:
-        return [m["message"] for m in bob.history("alice").messages]
+        return [m.text for m in bob.history("alice").messages]
 
 
 def outbox_texts(folder: Path) -> list[str]:
@@ -56,7 +56,7 @@ async def test_offline_send_is_delivered_exactly_once_when_the_server_returns(
         proc.stop()
         await type_text(pilot, "typed while the server is down")
         await pilot.press("enter")
-        assert app.screen.query_one("#message", Input).value == ""
+        assert app.screen.query_one(Composer).text == ""
         await wait_for(pilot, lambda: log.pending, "the message shown as pending")
         assert any("pending" in line for line in log.text_lines())
         assert outbox_texts(tmp_path) == ["typed while the server is down"]

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from tests.support import LiveServer
-from tui.outbox import OutboxItem
+from tui.client.models import Message
+from tui.core.conversation import Conversation
+from tui.core.outbox import OutboxItem
 from tui.screens.main import MainScreen
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.friend_list import FriendList
@@ -21,35 +23,43 @@ from tui.widgets.friend_list import FriendList
 from .conftest import FIXED_NOW, app_for, befriend, fixed_clock, wait_for
 
 NOW = FIXED_NOW.int_timestamp
-MESSAGES: list[dict[str, Any]] = [
-    {"id": 1, "author": "bob", "message": "last year's hello", "date_sent": NOW - 400 * 86400},
-    {"id": 2, "author": "alice", "message": "yesterday: see you", "date_sent": NOW - 86400},
-    {
-        "id": 3,
-        "author": "bob",
-        "message": "[bold]not markup[/bold] \x1b[2J",
-        "date_sent": NOW - 3600,
-    },
-    {
-        "id": 4,
-        "author": "alice",
-        "message": "a long line that has to wrap inside the chat pane, " * 3,
-        "date_sent": NOW - 300,
-    },
-    {"id": 5, "author": "bob", "message": "just now", "date_sent": NOW - 5},
+MESSAGES = [
+    Message(1, "bob", "last year's hello", NOW - 400 * 86400),
+    Message(2, "alice", "yesterday: see you", NOW - 86400),
+    Message(3, "bob", "[bold]not markup[/bold] \x1b[2J", NOW - 3600),
+    Message(4, "alice", "a long line that has to wrap inside the chat pane, " * 3, NOW - 300),
+    Message(
+        5,
+        "bob",
+        "wide: \u4e2d\u6587\u5b57 \u2764\ufe0f \U0001f44d\U0001f3fd "
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 end",
+        NOW - 200,
+    ),
+    Message(6, "bob", "bidi \u202eevil\u202c and zero\u200bwidth", NOW - 100),
+    Message(
+        7, "bob", "see https://example.org/a/really/long/path/that/folds/over/lines ok", NOW - 5
+    ),
 ]
 
 
 class ChatLogHarness(App[None]):
-    """The chat log alone, on a fixed model."""
+    """The chat log alone, on a fixed conversation."""
+
+    def __init__(self, compact: bool = False) -> None:
+        super().__init__()
+        self.compact = compact
 
     def compose(self) -> ComposeResult:
-        yield ChatLog("alice", clock=fixed_clock, id="log")
+        yield ChatLog("alice", clock=fixed_clock, compact=self.compact, id="log")
 
     def on_mount(self) -> None:
         log = self.query_one(ChatLog)
-        log.open("bob", "Bob")
-        log.set_history(MESSAGES, has_more=True)
+        chat = Conversation("bob", "alice")
+        chat.merge(MESSAGES)
+        chat.has_more_older = True
+        chat.loaded = True
+        log.show(chat)
+        log.loaded()
         pending = OutboxItem(to="bob", text="on its way", client_id="c1", created=NOW)
         failed = OutboxItem(to="bob", text="refused", client_id="c2", created=NOW, error="blocked")
         log.set_pending([pending, failed])
@@ -58,10 +68,16 @@ class ChatLogHarness(App[None]):
 def no_blink(pilot: Pilot[Any]) -> None:
     for field in pilot.app.query(Input):
         field.cursor_blink = False
+    for area in pilot.app.query(TextArea):
+        area.cursor_blink = False
 
 
 def test_snapshot_chat_log(snap_compare: Any) -> None:
     assert snap_compare(ChatLogHarness(), terminal_size=(80, 24))
+
+
+def test_snapshot_chat_log_compact(snap_compare: Any) -> None:
+    assert snap_compare(ChatLogHarness(compact=True), terminal_size=(80, 24))
 
 
 def test_snapshot_sign_in(snap_compare: Any, tmp_path: Path) -> None:
@@ -86,6 +102,7 @@ def test_snapshot_main_screen(snap_compare: Any, server: LiveServer, tmp_path: P
         await pilot.press("enter")
         log = app.screen.query_one(ChatLog)
         await wait_for(pilot, lambda: log.placeholder.startswith("No messages"), "chat open")
+        app.screen.query_one(FriendList).focus()
         no_blink(pilot)
         await pilot.pause()
 

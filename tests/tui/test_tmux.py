@@ -88,7 +88,7 @@ def test_pairchat_in_tmux_at_80x24(
     screen = tmux.wait_for("\u203a me")
     deadline = time.monotonic() + 20
     with api(proc.url, "bob", users["bob"]) as bob:
-        while "typed in tmux" not in [m["message"] for m in bob.history("alice").messages]:
+        while "typed in tmux" not in [m.text for m in bob.history("alice").messages]:
             assert time.monotonic() < deadline, "the message typed in tmux was not stored"
             time.sleep(0.1)
     lines = tmux.screen().splitlines()

@@ -12,10 +12,12 @@ import arrow
 import pytest
 
 from tests.support import LiveServer, free_port
-from tui.api import ApiError, PairchatClient, ServerUnreachable
+from tui.client.blocking import BlockingClient
+from tui.client.http import ApiError, ServerUnreachable
 from tui.config import DEFAULT_SERVER, Config, dump_toml, load_config
-from tui.formatting import day_label, message_time, plain, safe, short_activity
-from tui.outbox import Outbox
+from tui.core.outbox import Outbox
+from tui.formatting import clock_time, day_label, short_activity, to_local
+from tui.text import display_text, one_line
 
 from .conftest import PASSWORD, fixed_clock
 
@@ -68,7 +70,7 @@ def test_outbox_persists_in_order_and_writes_atomically(tmp_path: Path) -> None:
     second = box.add("carol", "two [b]x[/b]")
     assert len(first.client_id) == 32 and first.client_id != second.client_id
     again = Outbox(path)
-    assert [(i.to, i.text, i.client_id) for i in again] == [
+    assert [(i.to, i.text, i.client_id) for i in again.items] == [
         ("bob", "one", first.client_id),
         ("carol", "two [b]x[/b]", second.client_id),
     ]
@@ -76,7 +78,7 @@ def test_outbox_persists_in_order_and_writes_atomically(tmp_path: Path) -> None:
     again.remove(first.client_id)
     third = Outbox(path)
     assert third.next_to_send() is None and len(third) == 1 and third.pending_count == 0
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, path.name + ".lock"]
     assert json.loads(path.read_text())["items"][0]["error"] == "blocked"
 
 
@@ -88,32 +90,36 @@ def test_unreadable_outbox_is_kept_aside_not_overwritten(tmp_path: Path) -> None
     assert any(p.name.startswith("outbox-alice.corrupt") for p in tmp_path.iterdir())
 
 
-def test_times_relative_today_dated_before() -> None:
+def test_times_are_hh_mm_under_day_separators() -> None:
     now = fixed_clock()
-    assert message_time(now.shift(seconds=-10).int_timestamp, fixed_clock) == "just now"
-    assert message_time(now.shift(minutes=-5).int_timestamp, fixed_clock) == "5 minutes ago"
-    assert message_time(now.shift(days=-2).int_timestamp, fixed_clock) == "Thu 12 Mar 15:09"
-    assert message_time(now.shift(years=-1).int_timestamp, fixed_clock) == "14 Mar 2025 15:09"
-    seed_text = str(now.shift(minutes=-2).int_timestamp)  # seed files may hold text
-    assert message_time(seed_text, fixed_clock) == "2 minutes ago"
-    assert day_label(now.int_timestamp, fixed_clock) == "Today"
-    assert day_label(now.shift(days=-1).int_timestamp, fixed_clock) == "Yesterday"
-    assert day_label(now.shift(days=-3).int_timestamp, fixed_clock) == "Wednesday 11 March 2026"
+    zone = now.tzinfo
+
+    def local(seconds: object):  # type: ignore[no-untyped-def]
+        return to_local(seconds, zone)
+
+    today = now.datetime
+    assert clock_time(local(now.shift(minutes=-5).int_timestamp)) == "15:04"
+    assert clock_time(local(now.shift(hours=-5).int_timestamp)) == "10:09"
+    assert clock_time(local(str(now.int_timestamp))) == "15:09"  # seed files may hold text
+    assert clock_time(local("2026-03-14T08:00:00+00:00")) == "08:00"
+    assert clock_time(local("not a date")) == "--:--"
+    assert day_label(local(now.int_timestamp), today) == "Today"
+    assert day_label(local(now.shift(days=-1).int_timestamp), today) == "Yesterday"
+    assert day_label(local(now.shift(days=-3).int_timestamp), today) == "Wednesday 11 March 2026"
     assert short_activity(now.shift(minutes=-7).int_timestamp, fixed_clock) == "7m"
-    assert message_time("not a date", fixed_clock) == "not a date"
-    assert message_time(now.shift(hours=-3).int_timestamp, lambda: now.to("+05:00")).endswith("ago")
+    five = now.to("+05:00")
+    assert clock_time(to_local(now.int_timestamp, five.tzinfo)) == "20:09"
 
 
-def test_user_text_is_never_markup_or_terminal_control() -> None:
-    assert plain("[bold]x[/bold]").plain == "[bold]x[/bold]"
-    assert plain("[bold]x[/bold]").spans == []
-    assert safe("a\x1b[2Jb\x07") == "a^[[2Jb^G"
-    assert safe("tab\tand\nnewline") == "tab\tand\nnewline"
+def test_user_text_is_never_terminal_control() -> None:
+    assert display_text("a\x1b[2Jb\x07") == "a^[[2Jb^G"
+    assert display_text("tab\tand\nnewline") == "tab    and\nnewline"
+    assert one_line("two\nlines") == "two\u23celines"
     assert arrow.get(0)  # arrow is importable and sane
 
 
 def test_client_raises_typed_errors(server: LiveServer, users: dict[str, str]) -> None:
-    with PairchatClient(server.url) as client:
+    with BlockingClient(server.url) as client:
         with pytest.raises(ApiError) as wrong:
             client.login("alice", "not the password")
         assert (wrong.value.status, wrong.value.code) == (401, "bad_credentials")
@@ -124,10 +130,10 @@ def test_client_raises_typed_errors(server: LiveServer, users: dict[str, str]) -
         sent = client.send("bob", "hi", client_id="c1")
         assert client.send("bob", "hi", client_id="c1").id == sent.id
         page = client.history("bob", limit=10)
-        assert [m["message"] for m in page.messages] == ["hi"] and not page.has_more
-        assert [f["username"] for f in client.friends().friends] == ["bob"]
+        assert [m.text for m in page.messages] == ["hi"] and not page.has_more
+        assert [f.username for f in client.friends().friends] == ["bob"]
         assert client.updates().cursor
     url = f"http://127.0.0.1:{free_port()}"
-    with PairchatClient(url) as client, pytest.raises(ServerUnreachable) as down:
+    with BlockingClient(url) as client, pytest.raises(ServerUnreachable) as down:
         client.healthz()
     assert down.value.url == url and url in str(down.value)

@@ -7,7 +7,7 @@ to what is on disk *now*, never to a copy read at start, so one instance never
 overwrites what the other wrote. Writes are atomic (temp file, fsync,
 ``os.replace``) and owner-only (0600).
 
-An unreadable file is moved aside (``*.corrupt-<time>``), never overwritten.
+An unreadable file is moved aside (``<name>.corrupt-<time>``), never overwritten.
 """
 
 from __future__ import annotations
@@ -68,9 +68,7 @@ class SharedJsonFile:
             return {}
         except (OSError, ValueError):
             with contextlib.suppress(OSError):
-                os.replace(
-                    self.path, self.path.with_name(f"{self.path.name}.corrupt-{time.time_ns()}")
-                )
+                os.replace(self.path, self.path.with_suffix(f".corrupt-{time.time_ns()}"))
             self._stamp = None
             return {}
         return data if isinstance(data, dict) else {}

@@ -53,7 +53,7 @@ class AddFriendDialog(_Dialog):
             yield Static("Add a friend", classes="dialog-title")
             yield Input(placeholder="their username", id="friend-name")
             yield Static("", classes="dialog-error", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(Input.Submitted, "#friend-name")
     def _submit(self, event: Input.Submitted) -> None:
@@ -85,7 +85,7 @@ class BlockDialog(_Dialog):
                 yield Button("Block", id="block", variant="error")
                 yield Button("Cancel", id="cancel")
             yield Static("", classes="dialog-error", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -114,7 +114,7 @@ class UnblockDialog(_Dialog):
             else:
                 yield Static("You have not blocked anyone.", classes="dialog-hint")
             yield Static("", classes="dialog-error", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(OptionList.OptionSelected, "#blocked-list")
     def _unblock(self, event: OptionList.OptionSelected) -> None:
@@ -141,7 +141,7 @@ class UnsentDialog(_Dialog):
                 classes="dialog-hint",
             )
             yield Static("", classes="dialog-error", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._fill()
@@ -162,6 +162,10 @@ class UnsentDialog(_Dialog):
     def _selected(self) -> str | None:
         option = self.query_one("#unsent-list", OptionList).highlighted_option
         return option.id if option is not None else None
+
+    @on(OptionList.OptionSelected, "#unsent-list")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.action_retry()
 
     def action_retry(self) -> None:
         client_id = self._selected()
@@ -195,7 +199,7 @@ class SignOutDialog(_Dialog):
                 yield Button("Sign out", id="sign-out", variant="warning")
                 yield Button("Cancel", id="cancel")
             yield Static("", classes="dialog-error", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

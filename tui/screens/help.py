@@ -72,10 +72,20 @@ class HelpScreen(ModalScreen[None]):
             for keys, description in [*rows, *EXTRA.get(title, [])]:
                 table.add_row(keys, description)
             table.add_row("", "")
-        with VerticalScroll(classes="dialog help"):
-            yield Static("pairchat keys", classes="dialog-title")
-            yield Static(table)
-        yield Footer()
+        with VerticalScroll(classes="dialog help", id="help-keys"):
+            yield Static("pairchat keys (\u2191 \u2193 PageDown to scroll)", classes="dialog-title")
+            yield Static(table, id="help-table")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#help-keys").focus()
+
+    def text(self) -> str:
+        """Everything listed, as plain text (tests)."""
+        return "\n".join(
+            f"{title}: " + "; ".join(f"{keys} {what}" for keys, what in rows)
+            for title, rows in self.sections
+        )
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -51,17 +51,19 @@ if TYPE_CHECKING:
 
 class MainScreen(Screen[None]):
     BINDINGS = [
+        # The footer shows the keys of the focused widget first; screen-wide keys that
+        # belong to one place (F2 in the friend list, Esc in the chat) are shown there.
         Binding("ctrl+n", "next_unread", "Next unread", id="main.next_unread"),
-        Binding("f2", "add_friend", "Add friend", id="main.add_friend"),
-        Binding("f4", "block", "Block", id="main.block"),
-        Binding("f6", "unblock", "Unblock", id="main.unblock"),
         Binding("f7", "unsent", "Unsent", id="main.unsent"),
+        Binding("f2", "add_friend", "Add friend", show=False, id="main.add_friend"),
+        Binding("f4", "block", "Block", show=False, id="main.block"),
+        Binding("f6", "unblock", "Unblock", show=False, id="main.unblock"),
         Binding("f8", "toggle_compact", "Compact view", show=False, id="main.compact"),
         Binding("f9", "sign_out", "Sign out", show=False, id="main.sign_out"),
-        Binding("pageup", "older", "Older", priority=True, id="main.page_up"),
-        Binding("pagedown", "newer", "Newer", show=False, priority=True, id="main.page_down"),
-        Binding("escape", "escape", "Friends", id="main.escape"),
-        Binding("tab", "app.focus_next", "Next pane", id="main.focus_next"),
+        Binding("pageup", "older", "Older", show=False, id="main.page_up"),
+        Binding("pagedown", "newer", "Newer", show=False, id="main.page_down"),
+        Binding("escape", "escape", "Friends", show=False, id="main.escape"),
+        Binding("tab", "app.focus_next", "Next pane", show=False, id="main.focus_next"),
     ]
 
     def __init__(self, core: SyncCore) -> None:
@@ -79,7 +81,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             yield FriendList(clock=app.clock, id="friends")
             yield ChatPane(self.core, clock=app.clock, compact=app.config.compact, id="chat")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def friend_list(self) -> FriendList:

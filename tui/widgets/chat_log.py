@@ -70,7 +70,10 @@ class ChatLog(ScrollView, can_focus=True):
         Binding("up", "scroll_up", "Scroll up", show=False, id="chat.scroll_up"),
         Binding("down", "scroll_down", "Scroll down", show=False, id="chat.scroll_down"),
         Binding("home", "scroll_home", "Oldest", show=False, id="chat.scroll_home"),
+        Binding("pageup", "screen.older", "Older", id="chat.older"),
+        Binding("pagedown", "screen.newer", "Newer", show=False, id="chat.newer"),
         Binding("end", "scroll_end", "Newest", id="chat.scroll_end"),
+        Binding("escape", "screen.escape", "Friends", id="chat.friends"),
         Binding("question_mark", "app.help", "Help", show=False, id="chat.help"),
     ]
 
@@ -232,9 +235,17 @@ class ChatLog(ScrollView, can_focus=True):
         return self.scrollable_content_region.width
 
     def _top_anchor(self) -> tuple[Block, int] | None:
+        """The first message at or below the top of the view, and the top's offset from
+        its first row (day lines may be merged away when older messages arrive)."""
         if self.follow:
             return None
-        return self.chat_layout.row(max(0, int(self.scroll_offset.y) - 1))
+        top = max(0, int(self.scroll_offset.y) - 1)
+        layout = self.chat_layout
+        for index in range(top, min(layout.height, top + 200)):
+            row = layout.row(index)
+            if row is not None and row[0].message_id is not None:
+                return row[0], top - (index - row[1])
+        return None
 
     def _update_size(self, follow: bool, anchor: tuple[Block, int] | None = None) -> None:
         width = self._content_width()

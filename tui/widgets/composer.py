@@ -51,6 +51,13 @@ class Composer(TextArea):
         Binding("enter", "send", "Send", id="composer.send"),
         Binding("ctrl+j", "newline", "Newline", id="composer.newline"),
         Binding("ctrl+e", "editor", "Editor", id="composer.editor"),
+        Binding("escape", "screen.escape", "Friends", id="composer.friends"),
+        # TextArea selects with F6/F7; here they keep their meaning on the main screen.
+        Binding("f6", "screen.unblock", "Unblock", show=False, id="composer.unblock"),
+        Binding("f7", "screen.unsent", "Unsent", show=False, id="composer.unsent"),
+        # PageUp/PageDown scroll the messages, not the few lines of the message box.
+        Binding("pageup", "screen.older", "Older", show=False, id="composer.older"),
+        Binding("pagedown", "screen.newer", "Newer", show=False, id="composer.newer"),
         Binding("up", "recall_older", "Earlier message", show=False, id="composer.recall"),
         Binding("down", "recall_newer", "Later message", show=False, id="composer.recall_newer"),
     ]

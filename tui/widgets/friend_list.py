@@ -27,6 +27,10 @@ class FriendList(OptionList):
 
     BINDINGS = [
         Binding("enter", "select", "Open chat", id="friends.open"),
+        # Shown here (they act on the highlighted friend); the screen runs them.
+        Binding("f2", "screen.add_friend", "Add friend", id="friends.add"),
+        Binding("f4", "screen.block", "Block", id="friends.block"),
+        Binding("f6", "screen.unblock", "Unblock", id="friends.unblock"),
         Binding("question_mark", "app.help", "Help", show=False, id="friends.help"),
     ]
 

@@ -1,0 +1,83 @@
+"""Keys a user can find: the footer follows the focus (dialogs too), F1 and ? list every key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import LiveServer
+from tui.screens.dialogs import AddFriendDialog
+from tui.screens.help import HelpScreen
+from tui.screens.main import MainScreen
+from tui.widgets.chat_log import ChatLog
+from tui.widgets.composer import Composer
+from tui.widgets.friend_list import FriendList
+
+from .conftest import app_for, befriend, open_chat, screen_text, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+def footer(app: object) -> str:
+    return screen_text(app)[-1]  # type: ignore[arg-type]
+
+
+async def test_the_footer_shows_the_keys_of_what_has_focus(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    befriend(server, users, "alice", "bob")
+    app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        await wait_for(pilot, lambda: app.focused is app.screen.query_one(FriendList), "list")
+        await pilot.pause()
+        in_list = footer(app)
+        assert "Open chat" in in_list and "Add friend" in in_list and "Send" not in in_list
+
+        await open_chat(pilot, app, "bob")
+        assert app.focused is app.screen.query_one(Composer)
+        await pilot.pause()
+        composing = footer(app)
+        for hint in ("Send", "Newline", "Friends", "Help", "Quit"):
+            assert hint in composing, (hint, composing)
+        assert "Open chat" not in composing
+
+        await pilot.press("escape", "tab")
+        assert app.focused is app.screen.query_one(ChatLog)
+        await pilot.pause()
+        reading = footer(app)
+        assert "Older" in reading and "Newest" in reading and "Send" not in reading
+
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddFriendDialog), "a dialog")
+        await pilot.pause()
+        in_dialog = footer(app)
+        assert "Cancel" in in_dialog and "Next unread" not in in_dialog
+
+
+async def test_f1_and_question_mark_list_every_key_with_the_users_keymap(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    befriend(server, users, "alice", "bob")
+    app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
+    app.config.keymap = {"main.next_unread": "ctrl+u"}
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        await pilot.pause()
+        assert "pairchat keys" in "\n".join(screen_text(app))
+        assert isinstance(app.screen, HelpScreen)
+        shown = app.screen.text()
+        for words in ("Send", "Newline", "Next unread", "Search", "Sign out", "Unsent"):
+            assert words in shown, words
+        assert "Ctrl+u Next unread" in shown, "the remapped key, not the default"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "closed")
+
+        await open_chat(pilot, app, "bob")
+        await pilot.press("question_mark")  # in the message box it is text
+        assert app.screen.query_one(Composer).text == "?"
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help from F1")
