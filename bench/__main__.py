@@ -26,7 +26,7 @@ from bench import delivery, history, idle, throughput
 from bench.report import Table, summary
 from bench.settings import Settings
 
-Benchmark = Callable[[Settings], Awaitable[Table]]
+Benchmark = Callable[[Settings], Awaitable[Table | list[Table]]]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -38,9 +38,12 @@ def _tui_benchmark() -> Benchmark | str:
 
     if not callable(getattr(tui.app, "make_app", None)):
         return "tui/app.py has no make_app() factory yet"
-    from bench import tui_open
+    from bench import tui_live, tui_open
 
-    return tui_open.run
+    async def both(settings: Settings) -> list[Table]:
+        return [await tui_open.run(settings), await tui_live.run(settings)]
+
+    return both
 
 
 def _pending(title: str, why: str) -> Table:
@@ -95,18 +98,20 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Table]:
         if bench is None:
             raise SystemExit(f"unknown benchmark {key!r}; choose from a,b,c,d,e")
         started = time.perf_counter()
+        measured: Table | list[Table]
         if isinstance(bench, str):
-            table = _pending("(e) TUI opening a long conversation", bench)
+            measured = _pending("(e) TUI opening a long conversation", bench)
         else:
             try:
-                table = await bench(settings)
+                measured = await bench(settings)
             except Exception as exc:  # report and go on with the next benchmark
                 traceback.print_exc()
-                table = Table(f"({key}) failed", ["error"])
-                table.add(f"{type(exc).__name__}: {exc}")
-        table.note(f"measured in {time.perf_counter() - started:.0f} s")
-        tables.append(table)
-        print(table.render(args.markdown), end="\n\n", flush=True)
+                measured = Table(f"({key}) failed", ["error"])
+                measured.add(f"{type(exc).__name__}: {exc}")
+        for table in measured if isinstance(measured, list) else [measured]:
+            table.note(f"measured in {time.perf_counter() - started:.0f} s")
+            tables.append(table)
+            print(table.render(args.markdown), end="\n\n", flush=True)
     return tables
 
 

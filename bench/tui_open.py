@@ -33,7 +33,7 @@ from bench.settings import Settings
 REPEATS = 3
 """Fresh child processes per size; the table shows the medians."""
 BASELINE = 100
-"""One page (``tui.screens.main.PAGE``): the same drawing work as any longer chat's tail."""
+"""One page (``tui.core.sync.PAGE``): the same drawing work as any longer chat's tail."""
 TARGET_OPEN_100K = Target("<=", 300, " ms")
 TARGET_RSS_100K = Target("<=", 150, " MiB")
 
@@ -158,7 +158,7 @@ async def _child(url: str, reader: str, peer: str, token: str, size: int, config
         listed = time.perf_counter()
         log = app.screen.query_one(ChatLog)
         await pilot.press("enter")
-        await until(pilot, lambda: any(newest in line for line in log.text_lines()), "newest")
+        await until(pilot, lambda: any(newest in line for line in log.screen_lines()), "newest")
         shown = time.perf_counter()
         rss = _kib("VmRSS") / 1024
         peak = _kib("VmHWM") / 1024

@@ -1,14 +1,17 @@
-"""Smoke test of the real ``pairchat`` program in tmux (80x24) against the real server.
+"""The real ``pairchat`` program in tmux (80x24) against the real server, as a user drives it.
 
 tmux runs on its own socket, so the user's tmux sessions are never touched, and
-only the tmux server this test started is killed.
+only the tmux server each test started is killed. Keys go through ``send-keys``
+(a whole burst in one call, as a fast typist or an unbracketed paste delivers
+them) and ``paste-buffer -p`` (a bracketed paste).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
-import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +24,7 @@ from tests.support import ServerProcess, register
 
 from .conftest import PASSWORD, api
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+PROGRAM = Path(sys.executable).with_name("pairchat")
 
 
 class Tmux:
@@ -34,16 +37,27 @@ class Tmux:
         )
         return done.stdout
 
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "smoke")
+    def start(self, name: str, command: str, size: tuple[int, int] = (80, 24)) -> None:
+        width, height = size
+        self.run("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), command)
 
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", "smoke", *keys)
+    def screen(self, name: str = "smoke") -> str:
+        return self.run("capture-pane", "-p", "-t", name)
 
-    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+    def keys(self, *keys: str, name: str = "smoke") -> None:
+        self.run("send-keys", "-t", name, *keys)
+
+    def paste(self, text: str, name: str = "smoke") -> None:
+        self.run("set-buffer", "-b", "p", text)
+        self.run("paste-buffer", "-p", "-d", "-b", "p", "-t", name)
+
+    def flag(self, fmt: str, name: str = "smoke") -> str:
+        return self.run("display", "-p", "-t", name, fmt).strip()
+
+    def wait_for(self, text: str, name: str = "smoke", timeout: float = 20.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
-            screen = self.screen()
+            screen = self.screen(name)
             if text in screen:
                 return screen
             if time.monotonic() > deadline:
@@ -58,41 +72,144 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
     session.run("kill-server")
 
 
-def test_pairchat_in_tmux_at_80x24(
-    server_process: Callable[..., ServerProcess], tmux: Tmux, tmp_path: Path
-) -> None:
+def client_command(url: str, config: Path, pid_file: Path | None = None, **env: str) -> str:
+    """The shell command that runs the real client as alice, then says EXITED."""
+    assert PROGRAM.exists(), "the console script is installed"
+    variables = {
+        "PAIRCHAT_CONFIG_DIR": str(config),
+        "PAIRCHAT_PASSWORD": PASSWORD,
+        "TERM": "xterm-256color",
+        **env,
+    }
+    exports = " ".join(shlex.quote(f"{key}={value}") for key, value in variables.items())
+    run = f"env {exports} {shlex.quote(str(PROGRAM))} --server {url} --user alice"
+    if pid_file is not None:  # exec: the pid written is the client's own
+        run = f"sh -c {shlex.quote(f'echo $$ > {pid_file}; exec {run}')}"
+    return f"{run}; echo EXITED; sleep 30"
+
+
+def stored(proc: ServerProcess, users: dict[str, str]) -> list[str]:
+    with api(proc.url, "bob", users["bob"]) as bob:
+        return [m.text for m in bob.history("alice").messages]
+
+
+def wait_stored(proc: ServerProcess, users: dict[str, str], count: int) -> list[str]:
+    deadline = time.monotonic() + 20
+    while len(texts := stored(proc, users)) < count:
+        assert time.monotonic() < deadline, f"only {texts} were stored"
+        time.sleep(0.1)
+    time.sleep(0.5)  # and nothing more arrives
+    return stored(proc, users)
+
+
+@pytest.fixture
+def chat_server(
+    server_process: Callable[..., ServerProcess],
+) -> tuple[ServerProcess, dict[str, str]]:
     proc = server_process()
     users = {name: register(proc.url, name) for name in ("alice", "bob")}
     with api(proc.url, "alice", users["alice"]) as alice:
         alice.add_friend("bob")
     with api(proc.url, "bob", users["bob"]) as bob:
         bob.send("alice", "hello from bob")
-    program = Path(sys.executable).with_name("pairchat")
-    assert program.exists(), "the console script is installed"
-    env = {
-        "PAIRCHAT_CONFIG_DIR": str(tmp_path / "cfg"),
-        "PAIRCHAT_PASSWORD": PASSWORD,
-        "TERM": "xterm-256color",
-    }
-    exports = " ".join(shlex.quote(f"{key}={value}") for key, value in env.items())
-    command = f"env {exports} {shlex.quote(str(program))} --server {proc.url} --user alice"
-    command += "; echo EXITED; sleep 30"
-    tmux.run("new-session", "-d", "-s", "smoke", "-x", "80", "-y", "24", command)
+    return proc, users
 
+
+def test_pairchat_in_tmux_at_80x24(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    proc, users = chat_server
+    tmux.start("smoke", client_command(proc.url, tmp_path / "cfg"))
     screen = tmux.wait_for("connected")
     assert "alice" in screen and "(1)" in screen, screen
     tmux.keys("Enter")  # open bob's chat
-    screen = tmux.wait_for("hello from bob")
+    tmux.wait_for("hello from bob")
     tmux.keys("-l", "typed in tmux")
     tmux.keys("Enter")
-    screen = tmux.wait_for("\u203a me")
-    deadline = time.monotonic() + 20
-    with api(proc.url, "bob", users["bob"]) as bob:
-        while "typed in tmux" not in [m.text for m in bob.history("alice").messages]:
-            assert time.monotonic() < deadline, "the message typed in tmux was not stored"
-            time.sleep(0.1)
+    tmux.wait_for("\u203a me")
+    assert wait_stored(proc, users, 2) == ["hello from bob", "typed in tmux"]
     lines = tmux.screen().splitlines()
     assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
-    assert "Quit" in lines[-1], "the footer shows key hints"
+    assert "Quit" in lines[-1] and "Send" in lines[-1], "the footer shows the composer's keys"
     tmux.keys("C-q")
     tmux.wait_for("EXITED")
+
+
+def test_burst_typing_and_bracketed_paste_in_the_real_terminal(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    proc, users = chat_server
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\nprintf "written in the editor\\n" > "$1"\n')
+    editor.chmod(0o755)
+    tmux.start("smoke", client_command(proc.url, tmp_path / "cfg", EDITOR=str(editor)))
+    tmux.wait_for("connected")
+    tmux.keys("Enter")
+    tmux.wait_for("hello from bob")
+
+    tmux.keys("one", "Enter", "two", "Enter", "three", "Enter")  # one burst
+    assert wait_stored(proc, users, 4) == ["hello from bob", "one", "two", "three"]
+
+    tmux.paste("pasted line 1\npasted line 2\npasted line 3")
+    screen = tmux.wait_for("pasted line 3")
+    assert "pasted line 1" in screen and "pasted line 2" in screen
+    time.sleep(0.5)
+    assert len(stored(proc, users)) == 4, "a paste never sends by itself"
+    tmux.keys("Enter")
+    texts = wait_stored(proc, users, 5)
+    assert texts[-1] == "pasted line 1\npasted line 2\npasted line 3"
+
+    tmux.keys("C-e")  # compose in $EDITOR (the app suspends, then resumes)
+    tmux.wait_for("written in the editor")
+    tmux.keys("Enter")
+    assert wait_stored(proc, users, 6)[-1] == "written in the editor"
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_restores_the_terminal(
+    chat_server: tuple[ServerProcess, dict[str, str]],
+    tmux: Tmux,
+    tmp_path: Path,
+    signal_number: int,
+) -> None:
+    proc, _ = chat_server
+    pid_file = tmp_path / "client.pid"
+    tmux.start("smoke", client_command(proc.url, tmp_path / "cfg", pid_file))
+    tmux.wait_for("connected")
+    assert tmux.flag("#{alternate_on}") == "1", "the TUI runs in the alternate screen"
+    os.kill(int(pid_file.read_text()), signal_number)
+    tmux.wait_for("EXITED")
+    assert tmux.flag("#{alternate_on}") == "0"
+    assert tmux.flag("#{mouse_any_flag}#{mouse_button_flag}#{mouse_sgr_flag}") == "000"
+
+
+def test_two_instances_sharing_a_config_folder_lose_nothing(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    proc, users = chat_server
+    config = tmp_path / "shared-cfg"
+    for name in ("one", "two"):
+        tmux.start(name, client_command(proc.url, config))
+        tmux.wait_for("connected", name=name)
+        tmux.keys("Enter", name=name)
+        tmux.wait_for("hello from bob", name=name)
+    proc.stop()
+    for name in ("one", "two"):
+        tmux.wait_for("offline", name=name)
+        tmux.keys(f"offline from {name}", "Enter", name=name)
+        tmux.wait_for("pending", name=name)
+    for name in ("one", "two"):
+        tmux.keys("C-q", name=name)
+        tmux.wait_for("EXITED", name=name)
+    outbox = json.loads((config / "outbox-alice.json").read_text())
+    assert sorted(item["text"] for item in outbox["items"]) == [
+        "offline from one",
+        "offline from two",
+    ]
+    proc.start()
+    tmux.start("three", client_command(proc.url, config))
+    texts = wait_stored(proc, users, 3)
+    assert texts[0] == "hello from bob"
+    assert sorted(texts[1:]) == ["offline from one", "offline from two"]

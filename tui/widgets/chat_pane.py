@@ -67,6 +67,7 @@ class ChatPane(Vertical):
         self.compact = compact
         self._search_term = ""
         self._search_match: int | None = None
+        self._notice_text = ""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="chat-title", markup=False)
@@ -154,6 +155,9 @@ class ChatPane(Vertical):
         marker.update(f" \u2193 {count} new {noun} below (End)")
 
     def _notice(self, text: str) -> None:
+        if text == self._notice_text:  # on every key: no layout unless it changes
+            return
+        self._notice_text = text
         notice = self.query_one("#composer-notice", Static)
         notice.display = bool(text)
         notice.update(text)
