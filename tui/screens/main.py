@@ -102,6 +102,10 @@ class MainScreen(Screen[None]):
         self.set_interval(60.0, self._minute)
         self.run_worker(self.core.run(), name="sync core", group="core", exit_on_error=True)
 
+    def on_resize(self) -> None:
+        # On a narrow terminal the chat gets the room: the list shrinks to names.
+        self.friend_list.styles.width = 26 if self.size.width >= 72 else 18
+
     def _minute(self) -> None:
         # Redraw only (ages in the list, "Today" after midnight): no I/O here.
         self.friend_list.redraw()

@@ -32,7 +32,7 @@ from tui.text import fit, one_line
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import Composer
 
-MESSAGE_HINT = "Enter sends \u00b7 Alt+Enter or Ctrl+J: new line \u00b7 Ctrl+E: $EDITOR"
+MESSAGE_HINT = "Enter sends, Alt+Enter or Ctrl+J for a new line"
 
 
 class SearchBar(Input):
@@ -111,6 +111,7 @@ class ChatPane(Vertical):
         self.close_search(refocus=False)
         self.chat_log.show(self.core.chat)
         composer.peer = peer
+        composer.placeholder = f"Message @{peer} \u00b7 {MESSAGE_HINT}" if peer else ""
         composer.load_text(self.core.draft(peer) if peer else "")
         composer.move_cursor(composer.document.end)
         composer.disabled = peer is None
