@@ -137,3 +137,72 @@ def test_client_raises_typed_errors(server: LiveServer, users: dict[str, str]) -
     with BlockingClient(url) as client, pytest.raises(ServerUnreachable) as down:
         client.healthz()
     assert down.value.url == url and url in str(down.value)
+
+
+def test_wrap_never_exceeds_the_width_and_keeps_every_character() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from rich.cells import cell_len
+
+    from tui.text import wrap
+
+    alphabet = st.sampled_from([*"ab cd\u4e2d\u6587 \U0001f44d-/\n", "https://x.org/"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(alphabet, max_size=60).map("".join), st.integers(1, 30))
+    def check(text: str, width: int) -> None:
+        lines = wrap(text, width)
+        for start, end in lines:
+            assert cell_len(text[start:end]) <= max(width, 2)  # a wide char on a 1-cell line
+        kept = "".join(text[a:b] for a, b in lines)
+        assert kept.replace(" ", "") == text.replace(" ", "").replace("\n", "")
+
+    check()
+
+
+def test_same_width_drawing_keeps_every_grapheme_width() -> None:
+    from rich.cells import cell_len
+
+    from tui.text import same_width
+
+    for text in (
+        "a\u2764\ufe0fb",
+        "\U0001f44d\U0001f3fdx",
+        "\U0001f468\u200d\U0001f469y",
+        "a\u202eb",
+    ):
+        drawn = same_width(text)
+        assert cell_len(drawn) == cell_len(text)
+        assert not any(c in drawn for c in "\ufe0f\u200d\u202e\U0001f3fd")
+    assert same_width("plain") == "plain"
+
+
+@pytest.mark.anyio
+async def test_a_folded_url_is_one_osc8_link_on_every_line() -> None:
+    from textual.app import App, ComposeResult
+
+    from tui.client.models import Message
+    from tui.core.conversation import Conversation
+    from tui.widgets.chat_log import ChatLog
+
+    url = "https://example.org/a/really/long/path/that/does/not/fit/on/one/line"
+
+    class Harness(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChatLog("alice", clock=fixed_clock)
+
+    app = Harness()
+    async with app.run_test(size=(40, 12)) as pilot:
+        log = app.query_one(ChatLog)
+        chat = Conversation("bob", "alice")
+        chat.merge([Message(1, "bob", f"see {url} now", fixed_clock().int_timestamp)])
+        chat.loaded = True
+        log.show(chat)
+        log.loaded()
+        await pilot.pause()
+        linked = [
+            "".join(s.text for s in log.render_line(y) if s.style and s.style.link == url)
+            for y in range(log.scrollable_content_region.height)
+        ]
+        parts = [part for part in linked if part]
+        assert len(parts) >= 2 and "".join(parts) == url
