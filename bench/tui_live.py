@@ -30,12 +30,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import api
-from bench.client import Connection
-from bench.history import seed
 from bench.report import Table, Target, ms, ratio
 from bench.server import REPO, Server
 from bench.settings import Settings
+from bench.tui_open import prepare_pairs
 
 SIZES = (100, 20_000)
 REPEATS = 2
@@ -43,24 +41,6 @@ INCOMING = 15
 KEYS = 40
 TARGET_INCOMING = Target("<=", 200, " ms")
 TARGET_ECHO = Target("<=", 50, " ms")
-
-
-async def _prepare(server: Server) -> dict[int, tuple[str, str, str, str]]:
-    pairs: dict[int, tuple[str, str, str, str]] = {}
-    names = [n for size in SIZES for n in (f"live{size}", f"peer{size}")]
-    tokens = await api.register_many(server.host, server.port, names, concurrency=4)
-    for size in SIZES:
-        reader, peer = f"live{size}", f"peer{size}"
-        conn = Connection(server.host, server.port, tokens[reader])
-        await api.create_pair(conn, reader, peer)
-        await conn.post("/add_friend", {"username": peer})
-        seed(
-            server.data_dir / f"{min(reader, peer)}_{max(reader, peer)}.db", size - 1, reader, peer
-        )
-        await api.send(conn, reader, peer, f"the newest of {size} messages")
-        await conn.close()
-        pairs[size] = (reader, peer, tokens[reader], tokens[peer])
-    return pairs
 
 
 def _child_run(url: str, pair: tuple[str, str, str, str], size: int) -> dict[str, list[float]]:
@@ -94,7 +74,7 @@ async def run(settings: Settings) -> Table:
         ],
     )
     with Server(settings.data_dir("tui-live"), open_mode=False) as server:
-        pairs = await _prepare(server)
+        pairs = await prepare_pairs(server, SIZES, prefix="live")
         found: dict[int, dict[str, list[float]]] = {s: {"incoming": [], "echo": []} for s in SIZES}
         for _ in range(settings.count(REPEATS, 1)):
             for size in SIZES:  # interleaved

@@ -38,13 +38,16 @@ TARGET_OPEN_100K = Target("<=", 300, " ms")
 TARGET_RSS_100K = Target("<=", 150, " MiB")
 
 
-async def _prepare(server: Server, sizes: list[int]) -> dict[int, tuple[str, str, str]]:
-    """For each size: (reader, peer, reader's token) of a pair holding that many messages."""
-    pairs: dict[int, tuple[str, str, str]] = {}
-    names = [n for size in sizes for n in (f"reader{size}", f"peer{size}")]
+async def prepare_pairs(
+    server: Server, sizes: list[int] | tuple[int, ...], prefix: str = "reader"
+) -> dict[int, tuple[str, str, str, str]]:
+    """For each size: (reader, peer, reader's token, peer's token) of a pair holding
+    that many messages, the reader having added the peer as a friend."""
+    pairs: dict[int, tuple[str, str, str, str]] = {}
+    names = [n for size in sizes for n in (f"{prefix}{size}", f"peer{prefix}{size}")]
     tokens = await api.register_many(server.host, server.port, names, concurrency=4)
     for size in sizes:
-        reader, peer = f"reader{size}", f"peer{size}"
+        reader, peer = f"{prefix}{size}", f"peer{prefix}{size}"
         conn = Connection(server.host, server.port, tokens[reader])
         await api.create_pair(conn, reader, peer)
         await conn.post("/add_friend", {"username": peer})
@@ -53,7 +56,7 @@ async def _prepare(server: Server, sizes: list[int]) -> dict[int, tuple[str, str
         )
         await api.send(conn, reader, peer, f"the newest of {size} messages")
         await conn.close()
-        pairs[size] = (reader, peer, tokens[reader])
+        pairs[size] = (reader, peer, tokens[reader], tokens[peer])
     return pairs
 
 
@@ -84,11 +87,11 @@ async def run(settings: Settings) -> Table:
         ],
     )
     with Server(settings.data_dir("tui"), open_mode=False) as server:
-        pairs = await _prepare(server, sizes)
+        pairs = await prepare_pairs(server, sizes)
         runs: dict[int, list[dict[str, float]]] = {size: [] for size in sizes}
         for _ in range(settings.count(REPEATS, 1)):
             for size in sizes:  # interleaved, so a noisy second hits every size alike
-                reader, peer, token = pairs[size]
+                reader, peer, token, _ = pairs[size]
                 runs[size].append(
                     await asyncio.to_thread(_open_in_child, server.url, reader, peer, token, size)
                 )

@@ -143,6 +143,25 @@ def fill(
         )
 
 
+def stored(server: LiveServer, users: dict[str, str], me: str, other: str) -> list[str]:
+    """The texts of the pair's history as the server has them (asked as ``me``)."""
+    with api(server.url, me, users[me]) as client:
+        return [m.text for m in client.history(other).messages]
+
+
+def unread(server: LiveServer, users: dict[str, str], me: str, other: str) -> int:
+    """``me``'s unread count with ``other``, as the server has it."""
+    with api(server.url, me, users[me]) as client:
+        return next(f.unread for f in client.friends().friends if f.username == other)
+
+
+def read_all(server: LiveServer, users: dict[str, str], me: str, other: str) -> None:
+    """Mark the pair read up to its newest message, as another device of ``me`` would."""
+    with api(server.url, me, users[me]) as client:
+        newest = client.history(other, limit=1).messages
+        client.mark_read(other, newest[-1].id if newest else 0)
+
+
 def befriend(server: LiveServer, users: dict[str, str], me: str, *others: str) -> None:
     with api(server.url, me, users[me]) as client:
         for other in others:

@@ -15,14 +15,9 @@ from tui.widgets.composer import Composer
 from tui.widgets.friend_list import FriendList
 from tui.widgets.status_bar import StatusBar
 
-from .conftest import api, app_for, befriend, open_chat, type_text, wait_for
+from .conftest import api, app_for, befriend, open_chat, stored, type_text, wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-def stored_texts(server: LiveServer, users: dict[str, str], me: str, other: str) -> list[str]:
-    with api(server.url, me, users[me]) as client:
-        return [m.text for m in client.history(other).messages]
 
 
 async def test_open_bob_send_and_receive(
@@ -46,9 +41,7 @@ async def test_open_bob_send_and_receive(
         await type_text(pilot, "hello bob [bold]not markup[/bold]")
         await pilot.press("enter")
         text = "hello bob [bold]not markup[/bold]"
-        await wait_for(
-            pilot, lambda: stored_texts(server, users, "bob", "alice") == [text], "stored"
-        )
+        await wait_for(pilot, lambda: stored(server, users, "bob", "alice") == [text], "stored")
         await wait_for(pilot, lambda: not log.pending, "the pending marker to clear")
         assert sum(line.count(text) for line in log.text_lines()) == 1
         assert any(line.startswith("\u203a me") for line in log.text_lines())

@@ -19,14 +19,19 @@ from tui.widgets.chat_pane import ChatPane
 from tui.widgets.composer import Composer
 from tui.widgets.friend_list import FriendList
 
-from .conftest import api, app_for, befriend, burst, open_chat, paste, type_text, wait_for
+from .conftest import (
+    api,
+    app_for,
+    befriend,
+    burst,
+    open_chat,
+    paste,
+    stored,
+    type_text,
+    wait_for,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-def stored(server: LiveServer, users: dict[str, str], me: str, other: str) -> list[str]:
-    with api(server.url, me, users[me]) as client:
-        return [m.text for m in client.history(other).messages]
 
 
 async def test_a_burst_of_keys_with_enter_stores_each_message_once_in_order(

@@ -28,23 +28,14 @@ from .conftest import (
     fill,
     fixed_clock,
     open_chat,
+    read_all,
     screen_text,
     type_text,
+    unread,
     wait_for,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-def unread(server: LiveServer, users: dict[str, str], me: str, other: str) -> int:
-    with api(server.url, me, users[me]) as client:
-        return next(f.unread for f in client.friends().friends if f.username == other)
-
-
-def read_all(server: LiveServer, users: dict[str, str], me: str, other: str) -> None:
-    with api(server.url, me, users[me]) as client:
-        newest = client.history(other, limit=1).messages
-        client.mark_read(other, newest[-1].id if newest else 0)
 
 
 def on_screen(log: ChatLog, text: str) -> bool:

@@ -60,6 +60,8 @@ MAX_MESSAGE = 4000
 """The server's limit, in characters (docs/api.md)."""
 PAGE = 100
 """Messages fetched when a chat opens and per scrollback page."""
+UNREAD_PAGE = 300
+"""At most this many messages are fetched to open a chat, to reach where its unread start."""
 SEARCH_PAGE = 1000
 """Messages per request while searching back through a conversation (the server's maximum)."""
 CATCH_UP_PAGE = 500
@@ -294,7 +296,7 @@ class SyncCore:
     async def _load_tail(self, chat: Conversation) -> None:
         friend = self.friends.get(chat.peer)
         unread = friend.unread if friend else 0
-        limit = max(PAGE, min(SEARCH_PAGE, unread + 50))
+        limit = max(PAGE, min(UNREAD_PAGE, unread + 50))
         while chat is self.chat:
             try:
                 page = await self.client.history(chat.peer, limit=limit)
