@@ -249,6 +249,8 @@ class SyncCore:
             self.friends[name] = after
             if not initial and after.unread > before.unread and name != self.open_peer:
                 rose.append(after)
+            if after.unread and self._seen.get(name, 0) > self._told.get(name, 0):
+                self._marker_wakeup.set()  # seen before the feed said it was unread
         self._publish(FriendsChanged(tuple(rose)))
 
     async def _catch_up(self) -> None:

@@ -50,7 +50,7 @@ def binding_rows(
         if not isinstance(binding, Binding) or not binding.description:
             continue
         keys = keymap.get(binding.id or "", binding.key)
-        rows.append((key_label(keys), binding.description))
+        rows.append((key_label(keys), binding.tooltip or binding.description))
     return rows
 
 

@@ -72,7 +72,13 @@ class ChatLog(ScrollView, can_focus=True):
         Binding("home", "scroll_home", "Oldest", show=False, id="chat.scroll_home"),
         Binding("pageup", "screen.older", "Older", id="chat.older"),
         Binding("pagedown", "screen.newer", "Newer", show=False, id="chat.newer"),
-        Binding("end", "scroll_end", "Newest", id="chat.scroll_end"),
+        Binding(
+            "end",
+            "scroll_end",
+            "Newest",
+            tooltip="Jump to the newest message",
+            id="chat.scroll_end",
+        ),
         Binding("escape", "screen.escape", "Friends", id="chat.friends"),
         Binding("question_mark", "app.help", "Help", show=False, id="chat.help"),
     ]
@@ -302,6 +308,14 @@ class ChatLog(ScrollView, can_focus=True):
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     # -- what was seen -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        # Back in a focused terminal: what the chat shows is in front of the user again.
+        self.watch(self.app, "app_focus", self._focus_changed, init=False)
+
+    def _focus_changed(self, focused: bool) -> None:
+        if focused:
+            self.report_seen()
+
     def _after_change(self) -> None:
         if self.is_mounted:
             self.call_after_refresh(self.report_seen)

@@ -41,9 +41,7 @@ class SearchBar(Input):
     BINDINGS = [Binding("escape", "close", "Close search", id="search.close")]
 
     def action_close(self) -> None:
-        pane = self.ancestors_with_self[1]
-        if isinstance(pane, ChatPane):
-            pane.close_search(refocus=True)
+        self.query_ancestor(ChatPane).close_search(refocus=True)
 
 
 class ChatPane(Vertical):

@@ -48,9 +48,21 @@ class Composer(TextArea):
     BINDINGS = [
         # Enter and the newline keys are read in _on_key (in order); these entries
         # name them for the footer and the help screen.
-        Binding("enter", "send", "Send", id="composer.send"),
-        Binding("ctrl+j", "newline", "Newline", id="composer.newline"),
-        Binding("ctrl+e", "editor", "Editor", id="composer.editor"),
+        Binding("enter", "send", "Send", tooltip="Send the message", id="composer.send"),
+        Binding(
+            "ctrl+j",
+            "newline",
+            "Newline",
+            tooltip="A new line in the message (also Alt+Enter, Shift+Enter)",
+            id="composer.newline",
+        ),
+        Binding(
+            "ctrl+e",
+            "editor",
+            "Editor",
+            tooltip="Write the message in $VISUAL or $EDITOR",
+            id="composer.editor",
+        ),
         Binding("escape", "screen.escape", "Friends", id="composer.friends"),
         # TextArea selects with F6/F7; here they keep their meaning on the main screen.
         Binding("f6", "screen.unblock", "Unblock", show=False, id="composer.unblock"),
@@ -58,8 +70,22 @@ class Composer(TextArea):
         # PageUp/PageDown scroll the messages, not the few lines of the message box.
         Binding("pageup", "screen.older", "Older", show=False, id="composer.older"),
         Binding("pagedown", "screen.newer", "Newer", show=False, id="composer.newer"),
-        Binding("up", "recall_older", "Earlier message", show=False, id="composer.recall"),
-        Binding("down", "recall_newer", "Later message", show=False, id="composer.recall_newer"),
+        Binding(
+            "up",
+            "recall_older",
+            "Earlier message",
+            show=False,
+            tooltip="In an empty message box: your earlier messages in this chat",
+            id="composer.recall",
+        ),
+        Binding(
+            "down",
+            "recall_newer",
+            "Later message",
+            show=False,
+            tooltip="Back towards the empty box, while recalling",
+            id="composer.recall_newer",
+        ),
     ]
 
     class Submitted(Message):
