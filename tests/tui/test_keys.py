@@ -70,9 +70,9 @@ async def test_f1_and_question_mark_list_every_key_with_the_users_keymap(
         assert "pairchat keys" in "\n".join(screen_text(app))
         assert isinstance(app.screen, HelpScreen)
         shown = app.screen.text()
-        for words in ("Send", "Newline", "Next unread", "Search", "Sign out", "Unsent"):
+        for words in ("Send the message", "A new line", "Search", "Sign out", "refused"):
             assert words in shown, words
-        assert "Ctrl+u Next unread" in shown, "the remapped key, not the default"
+        assert "Ctrl+u Open the next chat with unread" in shown, "the remapped key"
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "closed")
 
