@@ -27,6 +27,7 @@ from tui.client.models import Session
 from tui.config import Config
 from tui.core.drafts import Drafts
 from tui.core.outbox import Outbox
+from tui.core.prefs import Prefs
 from tui.core.sync import SyncCore
 from tui.formatting import Clock, system_clock
 from tui.screens.help import HelpScreen, binding_rows
@@ -85,6 +86,7 @@ class PairchatApp(App[None]):
             session,
             outbox=Outbox(self.config.outbox_path(name)),
             drafts=Drafts(self.config.drafts_path(name)),
+            prefs=Prefs(self.config.prefs_path(name)),
             poll_wait=self.config.poll_wait,
         )
         return MainScreen(core)

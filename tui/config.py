@@ -11,7 +11,8 @@ or ``PAIRCHAT_CONFIG_DIR``):
 - ``drafts-<user>.json`` — what was typed in each chat and not sent (:mod:`tui.core.drafts`).
 
 Settings of ``config.toml``: ``server``, ``user``, ``layout`` (``"compact"`` for one
-line per message; the default is ``"cozy"``), and ``[keymap]``.
+line per message; the default is ``"cozy"``), ``bell`` (``"off"``, ``"other"``,
+``"all"``), ``notify`` (``"off"``, ``"osc9"``, ``"osc777"``) and ``[keymap]``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from tui.alerts import BELL_POLICIES
+from tui.alerts import KINDS as NOTIFY_KINDS
 
 DEFAULT_SERVER = "http://127.0.0.1:5000"
 APP_NAME = "pairchat"
@@ -40,6 +44,10 @@ class Config:
     config_dir: Path = field(default_factory=lambda: default_config_dir())
     keymap: dict[str, str] = field(default_factory=dict)
     compact: bool = False
+    bell: str = "other"
+    """When to ring: ``off``, ``other`` (chats not on screen) or ``all`` (see tui.alerts)."""
+    notify: str = "off"
+    """Desktop notifications by escape sequence: ``off``, ``osc9`` or ``osc777``."""
     poll_wait: float = 50.0
     """Seconds the server may hold the change feed's long-poll."""
 
@@ -52,6 +60,9 @@ class Config:
 
     def drafts_path(self, username: str) -> Path:
         return self.config_dir / f"drafts-{username.lower()}.json"
+
+    def prefs_path(self, username: str) -> Path:
+        return self.config_dir / f"prefs-{username.lower()}.json"
 
     # -- the saved session -----------------------------------------------------
     def saved_session(self) -> tuple[str, str] | None:
@@ -111,6 +122,8 @@ def load_config(
 
     keymap = file.get("keymap", {})
     layout = pick(None, "PAIRCHAT_LAYOUT", "layout") or "cozy"
+    bell = (pick(None, "PAIRCHAT_BELL", "bell") or "other").lower()
+    notify = (pick(None, "PAIRCHAT_NOTIFY", "notify") or "off").lower()
     return Config(
         server=(pick(server, "PAIRCHAT_SERVER", "server") or DEFAULT_SERVER).rstrip("/"),
         user=pick(user, "PAIRCHAT_USER", "user"),
@@ -118,6 +131,8 @@ def load_config(
         config_dir=folder,
         keymap={str(k): str(v) for k, v in keymap.items()} if isinstance(keymap, dict) else {},
         compact=layout.lower() == "compact",
+        bell=bell if bell in BELL_POLICIES else "other",
+        notify=notify if notify in NOTIFY_KINDS else "off",
     )
 
 

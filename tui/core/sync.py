@@ -53,6 +53,7 @@ from tui.core.events import (
     SessionEnded,
 )
 from tui.core.outbox import Outbox, OutboxItem
+from tui.core.prefs import Prefs
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class SyncCore:
         *,
         outbox: Outbox,
         drafts: Drafts,
+        prefs: Prefs,
         poll_wait: float = POLL_WAIT,
     ) -> None:
         self.client = client
@@ -110,6 +112,7 @@ class SyncCore:
         self.me = session.username.lower()
         self.outbox = outbox
         self.drafts = drafts
+        self.prefs = prefs
         self.poll_wait = poll_wait
         self.friends: dict[str, Friend] = {}
         self.blocked: set[str] = set()
@@ -247,7 +250,12 @@ class SyncCore:
                 last_activity=change.last_activity or before.last_activity,
             )
             self.friends[name] = after
-            if not initial and after.unread > before.unread and name != self.open_peer:
+            if (
+                not initial
+                and after.unread > before.unread
+                and name != self.open_peer
+                and name not in self.prefs.muted
+            ):
                 rose.append(after)
             if after.unread and self._seen.get(name, 0) > self._told.get(name, 0):
                 self._marker_wakeup.set()  # seen before the feed said it was unread
@@ -481,6 +489,16 @@ class SyncCore:
             self.drafts.flush()
         except OSError:
             log.exception("could not save drafts")
+
+    def is_muted(self, peer: str) -> bool:
+        return peer in self.prefs.muted
+
+    def toggle_mute(self, peer: str) -> bool:
+        """Mute or unmute ``peer``'s chat (no bell, toast or notification); the new state."""
+        muted = not self.is_muted(peer)
+        self.prefs.set_muted(peer, muted)
+        self._publish(FriendsChanged())
+        return muted
 
     # -- friends and the session ---------------------------------------------------------------
     async def add_friend(self, username: str) -> None:

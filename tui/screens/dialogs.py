@@ -1,4 +1,5 @@
-"""Modal dialogs of the main screen: add a friend, block, unblock, unsent messages, sign out.
+"""Modal dialogs of the main screen: add a friend, block, unblock, unsent messages, sign out,
+the chat's links.
 
 Each dialog asks the sync core to act (in a worker), shows errors inline, and
 dismisses with what it acted on (or ``None`` when cancelled with Escape). Each
@@ -7,6 +8,7 @@ has its own footer, so the keys shown are the dialog's.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 
 from rich.text import Text
@@ -210,4 +212,71 @@ class SignOutDialog(_Dialog):
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+def is_remote() -> bool:
+    """Running over SSH (or in a door): a browser opened here would open on the server."""
+    return bool(
+        os.environ.get("SSH_CONNECTION")
+        or os.environ.get("SSH_TTY")
+        or os.environ.get("PAIRCHAT_REMOTE")
+    )
+
+
+class LinksDialog(ModalScreen[None]):
+    """The chat's links, newest first: Enter opens one (copies it when remote), c copies."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="links.close"),
+        Binding("c", "copy", "Copy", id="links.copy"),
+    ]
+
+    def __init__(self, links: list[str]) -> None:
+        super().__init__()
+        self.links = links
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Links in this chat", classes="dialog-title")
+            if self.links:
+                yield OptionList(
+                    *[
+                        Option(Text(fit(one_line(url), 54)), id=str(i))
+                        for i, url in enumerate(self.links)
+                    ],
+                    id="links-list",
+                )
+                verb = "copies" if is_remote() else "opens"
+                yield Static(f"Enter {verb} the link \u00b7 c copies it", classes="dialog-hint")
+            else:
+                yield Static("No links in the loaded messages.", classes="dialog-hint")
+        yield Footer(compact=True)
+
+    def _url(self) -> str | None:
+        options = self.query("#links-list")
+        if not options:
+            return None
+        option = self.query_one("#links-list", OptionList).highlighted_option
+        return self.links[int(option.id)] if option is not None and option.id else None
+
+    @on(OptionList.OptionSelected, "#links-list")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        url = self._url()
+        if url is None:
+            return
+        if is_remote():
+            self.action_copy()
+            return
+        self.app.open_url(url)
+        self.dismiss(None)
+
+    def action_copy(self) -> None:
+        url = self._url()
+        if url is not None:
+            self.app.copy_to_clipboard(url)
+            self.app.notify("Copied the link.", markup=False, timeout=2)
+            self.dismiss(None)
+
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -9,6 +9,7 @@ everything inside the open chat.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, cast
 
 from textual import on
@@ -19,7 +20,9 @@ from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList
 
+from tui.alerts import desktop_notification
 from tui.client.models import Friend
+from tui.core.conversation import Merge
 from tui.core.events import (
     ChatLoaded,
     ChatOpened,
@@ -177,12 +180,12 @@ class MainScreen(Screen[None]):
         core = self.core
         match event:
             case FriendsChanged(rose=rose):
-                self.friend_list.show(core.ordered_friends(), core.open_peer)
+                self._show_friends()
                 self.pane.friends_changed()
                 for friend in rose:
                     self._announce(friend)
             case ChatOpened(peer=peer):
-                self.friend_list.show(core.ordered_friends(), peer)
+                self._show_friends()
                 self.pane.chat_opened(peer)
                 if peer is not None:
                     self._dismiss_toast(peer)
@@ -191,6 +194,7 @@ class MainScreen(Screen[None]):
             case MessagesAdded(peer=peer, merge=merge):
                 if peer == core.open_peer:
                     self.pane.messages_added(merge)
+                    self._ring_for_open_chat(peer, merge)
             case OutboxChanged():
                 self.pane.outbox_changed()
                 self._outbox_counts()
@@ -210,6 +214,10 @@ class MainScreen(Screen[None]):
                 self.status.refresh()
                 self.status.connection = core.connection.current
 
+    def _show_friends(self) -> None:
+        core = self.core
+        self.friend_list.show(core.ordered_friends(), core.open_peer, core.prefs.muted)
+
     def _outbox_counts(self) -> None:
         self.status.pending = self.core.outbox.pending_count
         self.status.failed = self.core.outbox.failed_count
@@ -225,7 +233,25 @@ class MainScreen(Screen[None]):
         )
         self._toasts[friend.username] = toast
         self.app.post_message(Notify(toast))
-        self.app.bell()
+        self._alert(label, f"{count} unread {noun}", ring=self.papp.config.bell != "off")
+
+    def _ring_for_open_chat(self, peer: str, merge: Merge) -> None:
+        """With ``bell = "all"``: ring for the open chat's new messages that are not seen."""
+        if self.papp.config.bell != "all" or self.core.is_muted(peer):
+            return
+        log = self.pane.chat_log
+        theirs = [m for m in merge.newer if m.author.lower() != self.core.me]
+        if theirs and not (log.attentive and log.follow):
+            self._alert(one_line(self.core.label(peer)), one_line(theirs[-1].text), ring=True)
+
+    def _alert(self, title: str, body: str, ring: bool) -> None:
+        if ring:
+            self.app.bell()
+        kind = self.papp.config.notify
+        driver = self.app._driver  # Textual's own channel to the terminal (as copy_to_clipboard)
+        if kind != "off" and driver is not None:
+            in_tmux = bool(os.environ.get("TMUX"))
+            driver.write(desktop_notification(kind, f"pairchat: {title}", body, in_tmux))
 
     def _dismiss_toast(self, peer: str) -> None:
         toast = self._toasts.pop(peer, None)
@@ -265,6 +291,16 @@ class MainScreen(Screen[None]):
 
     def action_newer(self) -> None:
         self.pane.scroll_newer()
+
+    def action_toggle_mute(self) -> None:
+        if self.friend_list.has_focus or self.core.open_peer is None:
+            peer = self.friend_list.highlighted_username
+        else:
+            peer = self.core.open_peer
+        if peer is None:
+            return
+        muted = self.core.toggle_mute(peer)
+        self.notify(f"{'Muted' if muted else 'Unmuted'} {peer}.", markup=False, timeout=3)
 
     def action_toggle_compact(self) -> None:
         self.papp.config.compact = not self.papp.config.compact

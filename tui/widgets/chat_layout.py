@@ -66,6 +66,8 @@ class ChatLayout:
         self.tail_rows: list[tuple[Block, int]] = []
         self.first_unread_id: int | None = None
         self.wrapped = 0
+        self._first_row: dict[str, int] = {}
+        self._by_id: dict[int, Block] = {}
 
     # -- building blocks --------------------------------------------------------------
     def _message_block(self, message: Message) -> Block:
@@ -141,11 +143,21 @@ class ChatLayout:
             block.height = 1 + len(block.lines)
 
     def _index(self) -> None:
-        self.rows = [(block, line) for block in self.blocks for line in range(block.height)]
+        self.rows = []
+        self._first_row = {}
+        for block in self.blocks:
+            self._add_rows(block)
+
+    def _add_rows(self, block: Block) -> None:
+        self._first_row[block.key] = len(self.rows)
+        if block.message_id is not None:
+            self._by_id[block.message_id] = block
+        self.rows.extend((block, line) for line in range(block.height))
 
     # -- changes ---------------------------------------------------------------------------
     def reset(self, messages: list[Message], first_unread_id: int | None) -> None:
         self.first_unread_id = first_unread_id
+        self._by_id = {}
         self.blocks = self._blocks_for(messages, _NO_DAY)
         for block in self.blocks:
             self.measure(block)
@@ -167,7 +179,7 @@ class ChatLayout:
         new = self._blocks_for(messages, self._day(self._last_message_block()))
         for block in new:
             self.measure(block)
-            self.rows.extend((block, line) for line in range(block.height))
+            self._add_rows(block)
         self.blocks.extend(new)
 
     def prepend(self, messages: tuple[Message, ...]) -> None:
@@ -207,16 +219,11 @@ class ChatLayout:
         return None
 
     def first_row_of(self, block: Block) -> int | None:
-        for index, (candidate, line) in enumerate(self.rows):
-            if candidate is block and line == 0:
-                return index
-        return None
+        row = self._first_row.get(block.key)
+        return row if row is not None and self.rows[row][0] is block else None
 
     def block_of_message(self, message_id: int) -> Block | None:
-        for block in self.blocks:
-            if block.kind == "message" and block.message_id == message_id:
-                return block
-        return None
+        return self._by_id.get(message_id)
 
 
 class _NoDay:

@@ -25,6 +25,7 @@ say so in words.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from datetime import date, datetime
@@ -40,6 +41,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.client.models import Message
 from tui.core.conversation import Conversation, Merge
 from tui.core.outbox import OutboxItem
 from tui.formatting import Clock, clock_time, day_label, system_clock
@@ -67,8 +69,36 @@ class ChatLog(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "scroll_up", "Scroll up", show=False, id="chat.scroll_up"),
-        Binding("down", "scroll_down", "Scroll down", show=False, id="chat.scroll_down"),
+        Binding(
+            "up",
+            "select_previous",
+            "Previous message",
+            show=False,
+            tooltip="Select the message above (at the top, older ones load)",
+            id="chat.previous",
+        ),
+        Binding(
+            "down",
+            "select_next",
+            "Next message",
+            show=False,
+            tooltip="Select the message below",
+            id="chat.next",
+        ),
+        Binding(
+            "c",
+            "copy",
+            "Copy",
+            tooltip="Copy the selected message (OSC 52: works over SSH and in tmux)",
+            id="chat.copy",
+        ),
+        Binding(
+            "l",
+            "links",
+            "Links",
+            tooltip="The chat's links, newest first: open one, or copy it",
+            id="chat.links",
+        ),
         Binding("home", "scroll_home", "Oldest", show=False, id="chat.scroll_home"),
         Binding("pageup", "screen.older", "Older", id="chat.older"),
         Binding("pagedown", "screen.newer", "Newer", show=False, id="chat.newer"),
@@ -79,7 +109,7 @@ class ChatLog(ScrollView, can_focus=True):
             tooltip="Jump to the newest message",
             id="chat.scroll_end",
         ),
-        Binding("escape", "screen.escape", "Friends", id="chat.friends"),
+        Binding("escape", "leave", "Friends", id="chat.friends"),
         Binding("question_mark", "app.help", "Help", show=False, id="chat.help"),
     ]
 
@@ -92,6 +122,14 @@ class ChatLog(ScrollView, can_focus=True):
         def __init__(self, peer: str) -> None:
             super().__init__()
             self.peer = peer
+
+    class LinksWanted(TextualMessage):
+        """The user asked for the chat's links (the selected message's first)."""
+
+        def __init__(self, peer: str, selected: int | None) -> None:
+            super().__init__()
+            self.peer = peer
+            self.selected = selected
 
     class Seen(TextualMessage):
         """Messages up to ``message_id`` were on screen in the focused chat."""
@@ -120,6 +158,8 @@ class ChatLog(ScrollView, can_focus=True):
         self.loading_older = False
         self.search_term = ""
         self.current_match: int | None = None
+        self.selected: int | None = None
+        """The message the keys act on (Copy, …), or None."""
         self.rendered = 0
         """Blocks rendered to strips so far (the cache misses): read by tests and the bench."""
         self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(4096)
@@ -162,6 +202,7 @@ class ChatLog(ScrollView, can_focus=True):
         self.loading_older = False
         self.search_term = ""
         self.current_match = None
+        self.selected = None
         self.chat_layout.reset([], None)
         self.chat_layout.set_pending([])
         self._cache.clear()
@@ -305,7 +346,79 @@ class ChatLog(ScrollView, can_focus=True):
         return False
 
     def action_scroll_end(self) -> None:
+        self.selected = None
+        self.refresh()
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+
+    # -- the selected message ------------------------------------------------------------------
+    def _select(self, message_id: int) -> None:
+        self.selected = message_id
+        block = self.chat_layout.block_of_message(message_id)
+        row = self.chat_layout.first_row_of(block) if block is not None else None
+        if block is not None and row is not None:
+            first, last = 1 + row, row + block.height
+            top = int(self.scroll_offset.y)
+            height = self.scrollable_content_region.height
+            if first < top:
+                self.scroll_to(y=first, animate=False, immediate=True, force=True)
+            elif last >= top + height:
+                self.scroll_to(y=last - height + 1, animate=False, immediate=True, force=True)
+        self.refresh()
+
+    def action_select_previous(self) -> None:
+        chat = self.conversation
+        if chat is None or not chat.messages:
+            self.scroll_up(animate=False)
+            return
+        if self.selected is None:
+            visible = self.visible_ids()
+            self._select(max(visible) if visible else chat.messages[-1].id)
+            return
+        index = bisect.bisect_left(chat.messages, self.selected, key=lambda m: m.id)
+        if index > 0:
+            self._select(chat.messages[index - 1].id)
+        else:
+            self.scroll_to(y=0, animate=False, immediate=True, force=True)
+            self.request_older()
+
+    def action_select_next(self) -> None:
+        chat = self.conversation
+        if chat is None or self.selected is None:
+            self.scroll_down(animate=False)
+            return
+        index = bisect.bisect_right(chat.messages, self.selected, key=lambda m: m.id)
+        if index < len(chat.messages):
+            self._select(chat.messages[index].id)
+        else:
+            self.action_scroll_end()
+
+    def selected_message(self) -> Message | None:
+        chat = self.conversation
+        if chat is None or self.selected is None:
+            return None
+        index = bisect.bisect_left(chat.messages, self.selected, key=lambda m: m.id)
+        if index < len(chat.messages) and chat.messages[index].id == self.selected:
+            return chat.messages[index]
+        return None
+
+    def action_copy(self) -> None:
+        message = self.selected_message()
+        if message is None:
+            self.app.notify("Select a message first (\u2191 \u2193).", markup=False, timeout=3)
+            return
+        self.app.copy_to_clipboard(message.text)
+        self.app.notify("Copied the message.", markup=False, timeout=2)
+
+    def action_links(self) -> None:
+        if self.conversation is not None:
+            self.post_message(self.LinksWanted(self.conversation.peer, self.selected))
+
+    async def action_leave(self) -> None:
+        if self.selected is not None:
+            self.selected = None
+            self.refresh()
+            return
+        await self.run_action("screen.escape")
 
     # -- what was seen -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -399,7 +512,11 @@ class ChatLog(ScrollView, can_focus=True):
         if block.kind == "day":
             variant = (day_label(block.when, self._today_dt()),)
         else:
-            variant = (term if has_term else "", block.message_id == self.current_match)
+            variant = (
+                term if has_term else "",
+                block.message_id == self.current_match,
+                block.message_id is not None and block.message_id == self.selected,
+            )
         key = (block.key, width, self.chat_layout.compact, *variant)
         strips = self._cache.get(key)
         if strips is None:
@@ -418,6 +535,9 @@ class ChatLog(ScrollView, can_focus=True):
             return [_rule("new", width, BOLD)]
         who = "me" if block.mine else block.author
         marker = f"{MY_MARKER} " if block.mine else "  "
+        selected = block.message_id is not None and block.message_id == self.selected
+        if selected:
+            marker = "\u25b6 "  # drawn without colour too
         status: list[tuple[str, Style]]
         if block.kind == "pending" and block.item is not None and block.item.failed:
             status = [(f" \u00b7 NOT SENT: {block.item.error} (F7: retry or discard)", BOLD)]
@@ -439,6 +559,8 @@ class ChatLog(ScrollView, can_focus=True):
                 strips[-1] = _append(strips[-1], status, width)
             return strips
         header = _fit_parts([(marker, Style()), (who, BOLD), *status], width)
+        if selected:
+            header = header.apply_style(Style(reverse=True))
         strips = [header]
         indent = [(" " * BODY_INDENT, Style())]
         for start, end in block.lines:

@@ -28,7 +28,8 @@ from tui.client.models import Message
 from tui.core.conversation import Merge
 from tui.core.sync import MAX_MESSAGE, SyncCore, describe
 from tui.formatting import Clock
-from tui.text import fit, one_line
+from tui.screens.dialogs import LinksDialog
+from tui.text import fit, one_line, url_spans
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import Composer
 
@@ -215,6 +216,15 @@ class ChatPane(Vertical):
     @on(ChatLog.Seen)
     def _seen(self, event: ChatLog.Seen) -> None:
         self.core.seen(event.peer, event.message_id)
+
+    @on(ChatLog.LinksWanted)
+    def _links(self, event: ChatLog.LinksWanted) -> None:
+        chat = self.core.chat
+        if chat is None or chat.peer != event.peer:
+            return
+        messages = sorted(chat.messages, key=lambda m: (m.id != event.selected, -m.id))
+        links = [url for m in messages for _, _, url in url_spans(m.text)]
+        self.app.push_screen(LinksDialog(list(dict.fromkeys(links))))
 
     @on(ChatLog.NeedOlder)
     def _need_older(self, event: ChatLog.NeedOlder) -> None:

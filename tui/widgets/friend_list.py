@@ -31,6 +31,13 @@ class FriendList(OptionList):
         Binding("f2", "screen.add_friend", "Add friend", id="friends.add"),
         Binding("f4", "screen.block", "Block", id="friends.block"),
         Binding("f6", "screen.unblock", "Unblock", id="friends.unblock"),
+        Binding(
+            "m",
+            "screen.toggle_mute",
+            "Mute",
+            tooltip="Mute or unmute the highlighted chat: no bell, toast or notification",
+            id="friends.mute",
+        ),
         Binding("question_mark", "app.help", "Help", show=False, id="friends.help"),
     ]
 
@@ -46,13 +53,17 @@ class FriendList(OptionList):
         self.clock = clock
         self.friends: dict[str, Friend] = {}
         self.open_peer: str | None = None
+        self.muted: frozenset[str] = frozenset()
         self._order: list[Friend] = []
 
-    def show(self, ordered: list[Friend], open_peer: str | None) -> None:
-        """Draw ``ordered`` (the core's order), marking ``open_peer``."""
+    def show(
+        self, ordered: list[Friend], open_peer: str | None, muted: frozenset[str] = frozenset()
+    ) -> None:
+        """Draw ``ordered`` (the core's order), marking ``open_peer`` and the muted chats."""
         self._order = ordered
         self.friends = {friend.username: friend for friend in ordered}
         self.open_peer = open_peer
+        self.muted = muted
         self.redraw()
 
     def _prompt(self, friend: Friend, width: int) -> Text:
@@ -67,6 +78,8 @@ class FriendList(OptionList):
         activity = short_activity(friend.last_activity, self.clock)
         if activity:
             second += f" \u00b7 {activity}"
+        if friend.username in self.muted:
+            second += " \u00b7 muted"
         line.append("\n")
         line.append(fit(second, width), style="dim")
         return line
