@@ -55,8 +55,11 @@ class PairchatApp(App[None]):
         clock: Clock = system_clock,
         *,
         signals: bool = False,
+        token: tuple[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.given_session = token
+        """(username, token) handed in by a door; otherwise the saved one is used."""
         self.config = config
         self.client = client
         self.clock = clock
@@ -70,7 +73,7 @@ class PairchatApp(App[None]):
             loop = asyncio.get_running_loop()
             for number in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(number, self.exit)
-        saved = self.config.saved_session()
+        saved = self.given_session or self.config.saved_session()
         if saved is not None and not self.config.password:
             username, token = saved
             self.client.token = token
@@ -140,6 +143,8 @@ def make_app(
     clock: Clock = system_clock,
     *,
     signals: bool = False,
+    token: tuple[str, str] | None = None,
 ) -> PairchatApp:
     """The app for ``config`` (a client for ``config.server`` unless one is given)."""
-    return PairchatApp(config, client or PairchatClient(config.server), clock, signals=signals)
+    client = client or PairchatClient(config.server)
+    return PairchatApp(config, client, clock, signals=signals, token=token)

@@ -50,6 +50,8 @@ class Config:
     """Desktop notifications by escape sequence: ``off``, ``osc9`` or ``osc777``."""
     poll_wait: float = 50.0
     """Seconds the server may hold the change feed's long-poll."""
+    remember_session: bool = True
+    """Save the token in ``session.toml`` (a door keeps it in memory only)."""
 
     @property
     def session_path(self) -> Path:
@@ -79,6 +81,8 @@ class Config:
         return username, token
 
     def save_session(self, username: str, token: str) -> None:
+        if not self.remember_session:
+            return
         data = _read_toml(self.session_path)
         sessions = data.get("sessions")
         if not isinstance(sessions, dict):
