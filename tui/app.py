@@ -30,6 +30,7 @@ from tui.core.outbox import Outbox
 from tui.core.prefs import Prefs
 from tui.core.sync import SyncCore
 from tui.formatting import Clock, system_clock
+from tui.screens.claim import ClaimScreen
 from tui.screens.help import HelpScreen, binding_rows
 from tui.screens.main import MainScreen
 from tui.screens.signin import SignInScreen
@@ -56,8 +57,11 @@ class PairchatApp(App[None]):
         *,
         signals: bool = False,
         token: tuple[str, str] | None = None,
+        ticket: str | None = None,
     ) -> None:
         super().__init__()
+        self.ticket = ticket
+        """An SSH door's one-time ticket for an unknown key: start on the claim screen."""
         self.given_session = token
         """(username, token) handed in by a door; otherwise the saved one is used."""
         self.config = config
@@ -79,6 +83,8 @@ class PairchatApp(App[None]):
             self.client.token = token
             self.client.username = username
             self.push_screen(self._main(Session(username, "")))
+        elif self.ticket:
+            self.push_screen(ClaimScreen(self.ticket))
         else:
             self.push_screen(SignInScreen())
 
@@ -144,7 +150,8 @@ def make_app(
     *,
     signals: bool = False,
     token: tuple[str, str] | None = None,
+    ticket: str | None = None,
 ) -> PairchatApp:
     """The app for ``config`` (a client for ``config.server`` unless one is given)."""
     client = client or PairchatClient(config.server)
-    return PairchatApp(config, client, clock, signals=signals, token=token)
+    return PairchatApp(config, client, clock, signals=signals, token=token, ticket=ticket)

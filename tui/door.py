@@ -31,7 +31,9 @@ def main() -> int:
     user = os.environ.get("PAIRCHAT_USER") or None
     from tui.app import make_app  # Textual loads only when the app runs
 
-    app = make_app(config, signals=True, token=(user, token) if user and token else None)
+    ticket = os.environ.get("PAIRCHAT_DOOR_TICKET") or None
+    given = (user, token) if user and token else None
+    app = make_app(config, signals=True, token=given, ticket=ticket)
     app.run()
     return 0
 

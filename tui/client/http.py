@@ -25,9 +25,11 @@ from tui.client.models import (
     BadReply,
     Feed,
     FriendList,
+    LinkCode,
     Page,
     Sent,
     Session,
+    SshKey,
     raw,
     success,
     unread_count,
@@ -189,6 +191,31 @@ class PairchatClient:
         session = await self._call("GET", "/me", Session.parse)
         self.username = session.username
         return session
+
+    # -- the SSH door's identity (docs/doors.md) --------------------------------------
+    async def door_claim(self, ticket: str, username: str, display_name: str = "") -> Session:
+        """Claim ``username`` for the SSH key behind a door's one-time ``ticket``."""
+        data = _fields(ticket=ticket, username=username, display_name=display_name or None)
+        return self._remember(
+            await self._call("POST", "/door/claim", Session.parse, data=data, auth=False)
+        )
+
+    async def door_link(self, ticket: str, code: str) -> Session:
+        """Add the ticket's SSH key to the account that made the one-time ``code``."""
+        data = _fields(ticket=ticket, code=code)
+        return self._remember(
+            await self._call("POST", "/door/link", Session.parse, data=data, auth=False)
+        )
+
+    async def link_code(self) -> LinkCode:
+        return await self._call("POST", "/keys/link_code", LinkCode.parse)
+
+    async def keys(self) -> tuple[SshKey, ...]:
+        return await self._call("GET", "/keys", SshKey.parse_list)
+
+    async def remove_key(self, fingerprint: str) -> bool:
+        data = _fields(fingerprint=fingerprint)
+        return await self._call("POST", "/keys/remove", success, data=data)
 
     async def healthz(self) -> dict[str, Any]:
         return await self._call("GET", "/healthz", raw, auth=False)

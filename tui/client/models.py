@@ -201,6 +201,37 @@ class Feed:
         return cls(_str(data, "cursor"), tuple(Change.parse(c) for c in _list(data, "changed")))
 
 
+@dataclass(frozen=True)
+class LinkCode:
+    """A one-time code that lets another SSH key join this account."""
+
+    code: str
+    expires_in: int
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> LinkCode:
+        code = _str(data, "code")
+        if not code:
+            raise BadReply("'code' is missing")
+        return cls(code, _int(data, "expires_in", 0))
+
+
+@dataclass(frozen=True)
+class SshKey:
+    fingerprint: str
+    comment: str = ""
+    added: DateSent = None
+
+    @classmethod
+    def parse(cls, data: Any) -> SshKey:
+        data = _mapping(data, "a key")
+        return cls(_str(data, "fingerprint"), _str(data, "comment"), _date(data.get("added")))
+
+    @staticmethod
+    def parse_list(data: Mapping[str, Any]) -> tuple[SshKey, ...]:
+        return tuple(SshKey.parse(k) for k in _list(data, "keys"))
+
+
 def unread_count(data: Mapping[str, Any]) -> int:
     return _int(data, "unread", 0)
 

@@ -36,6 +36,7 @@ from tui.core.events import (
     SessionEnded,
 )
 from tui.core.sync import SyncCore
+from tui.screens.account import AccountScreen
 from tui.screens.dialogs import (
     AddFriendDialog,
     BlockDialog,
@@ -88,6 +89,14 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="Sign out: the token is revoked and deleted",
             id="main.sign_out",
+        ),
+        Binding(
+            "f10",
+            "account",
+            "Account",
+            show=False,
+            tooltip="Your account: SSH keys (add one with a code, remove one)",
+            id="main.account",
         ),
         Binding(
             "pageup",
@@ -339,6 +348,9 @@ class MainScreen(Screen[None]):
 
     def action_unsent(self) -> None:
         self.app.push_screen(UnsentDialog(self.core))
+
+    def action_account(self) -> None:
+        self.app.push_screen(AccountScreen(self.core))
 
     def action_sign_out(self) -> None:
         def confirmed(username: str | None) -> None:

@@ -1,0 +1,109 @@
+"""The account screen (F10): SSH keys (list, remove, add one with a one-time code).
+
+A signed-in user adds another SSH key by making a code here and typing it on the
+new machine's first ``ssh`` screen ("Link this key"). Keys are listed by
+fingerprint; Delete removes the highlighted one. On a server without the SSH
+door the key routes do not exist, and the screen says so.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.client.http import ApiError, ServerUnreachable
+from tui.client.models import SshKey
+from tui.core.sync import SyncCore, describe
+from tui.text import fit, one_line
+
+
+class AccountScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="account.close"),
+        Binding("delete", "remove_key", "Remove key", id="account.remove_key"),
+    ]
+
+    def __init__(self, core: SyncCore) -> None:
+        super().__init__()
+        self.core = core
+        self.keys: tuple[SshKey, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(f"Account: {one_line(self.core.me)}", classes="dialog-title")
+            yield Static("SSH keys that sign in as you:", classes="dialog-hint")
+            yield OptionList(id="keys-list")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Add a key", id="add-key", variant="primary")
+                yield Button("Close", id="close")
+            yield Static("", id="link-code", markup=False)
+            yield Static("", classes="dialog-error", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._load()
+
+    def show_error(self, text: str) -> None:
+        self.query_one(".dialog-error", Static).update(text)
+
+    @work(exclusive=True, group="account", exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            self.keys = await self.core.client.keys()
+        except (ApiError, ServerUnreachable) as exc:
+            if isinstance(exc, ApiError) and exc.status == 404:
+                self.show_error("This server has no SSH door: there are no keys to manage.")
+            else:
+                self.show_error(describe(exc))
+            return
+        options = self.query_one("#keys-list", OptionList)
+        options.set_options(
+            Option(
+                Text(fit(one_line(f"{k.fingerprint}  {k.comment}".strip()), 54)), id=k.fingerprint
+            )
+            for k in self.keys
+        )
+        if not self.keys:
+            self.show_error("No SSH keys yet: you sign in with a password.")
+
+    @on(Button.Pressed, "#add-key")
+    def _add_key(self) -> None:
+        self._make_code()
+
+    @work(exclusive=True, group="account", exit_on_error=False)
+    async def _make_code(self) -> None:
+        try:
+            made = await self.core.client.link_code()
+        except (ApiError, ServerUnreachable) as exc:
+            self.show_error(describe(exc))
+            return
+        minutes = max(1, made.expires_in // 60)
+        self.query_one("#link-code", Static).update(
+            f"Code: {made.code}  (valid {minutes} min, once). On the new machine run "
+            "ssh to this server and choose “Link this key”."
+        )
+
+    def action_remove_key(self) -> None:
+        option = self.query_one("#keys-list", OptionList).highlighted_option
+        if option is not None and option.id:
+            self._remove(option.id)
+
+    @work(exclusive=True, group="account", exit_on_error=False)
+    async def _remove(self, fingerprint: str) -> None:
+        try:
+            await self.core.client.remove_key(fingerprint)
+        except (ApiError, ServerUnreachable) as exc:
+            self.show_error(describe(exc))
+            return
+        self.show_error(f"Removed {fingerprint}.")
+        self._load()
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss(None)
