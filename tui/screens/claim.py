@@ -39,8 +39,9 @@ class ClaimScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="signin-form"):
-            yield Static("Welcome to pairchat", id="signin-title")
-            yield Static("This SSH key is new here. Claim a username for it:", classes="hint")
+            yield Static("Welcome to pairchat", id="claim-title")
+            yield Static("", id="signin-error", markup=False)
+            yield Static("This SSH key is new here. Claim a username for it:")
             with Horizontal(classes="signin-row"):
                 yield Label("Username", classes="signin-label")
                 yield Input(placeholder="letters, digits, hyphens", id="claim-username")
@@ -50,16 +51,14 @@ class ClaimScreen(Screen[None]):
             with Horizontal(id="signin-buttons"):
                 yield Button("Claim", id="claim", variant="primary")
             yield Static(
-                "Already have an account? On a signed-in pairchat press F10, "
-                '"Add a key", and type the code here:',
-                classes="hint",
+                'Have an account? On a signed-in pairchat press F10, "Add a key", '
+                "and type the code here:"
             )
             with Horizontal(classes="signin-row"):
                 yield Label("Code", classes="signin-label")
                 yield Input(placeholder="e.g. 7K2Q-9XWD", id="claim-code")
             with Horizontal(id="claim-buttons"):
                 yield Button("Link this key", id="link")
-            yield Static("", id="signin-error", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
