@@ -26,11 +26,15 @@ from tui.client.models import (
     Feed,
     FriendList,
     LinkCode,
+    Message,
     Page,
+    SearchResults,
     Sent,
     Session,
     SshKey,
+    changed_message,
     raw,
+    settings_of,
     success,
     unread_count,
 )
@@ -231,6 +235,8 @@ class PairchatClient:
         *,
         after_id: int | None = None,
         before_id: int | None = None,
+        after_rev: int | None = None,
+        around_id: int | None = None,
         limit: int | None = None,
         wait: float | None = None,
     ) -> Page:
@@ -239,14 +245,42 @@ class PairchatClient:
             user_two=other,
             after_id=after_id,
             before_id=before_id,
+            after_rev=after_rev,
+            around_id=around_id,
             limit=limit,
             wait=wait or None,
         )
         return await self._call("POST", "/get_message_history", Page.parse, data=data, wait=wait)
 
-    async def send(self, to: str, text: str, client_id: str | None = None) -> Sent:
-        data = _fields(author=self._me(), message=text, client_id=client_id)
+    async def send(
+        self, to: str, text: str, client_id: str | None = None, reply_to: int | None = None
+    ) -> Sent:
+        data = _fields(author=self._me(), message=text, client_id=client_id, reply_to=reply_to)
         return await self._call("POST", f"/send_message/{to}", Sent.parse, data=data)
+
+    async def edit_message(self, other: str, message_id: int, text: str) -> Message:
+        data = _fields(user_one=self._me(), user_two=other, id=message_id, message=text)
+        return await self._call("POST", "/edit_message", changed_message, data=data)
+
+    async def delete_message(self, other: str, message_id: int) -> Message:
+        data = _fields(user_one=self._me(), user_two=other, id=message_id)
+        return await self._call("POST", "/delete_message", changed_message, data=data)
+
+    async def search_messages(
+        self, other: str, query: str, *, before_id: int | None = None, limit: int | None = None
+    ) -> SearchResults:
+        data = _fields(
+            user_one=self._me(), user_two=other, q=query, before_id=before_id, limit=limit
+        )
+        return await self._call("POST", "/search_messages", SearchResults.parse, data=data)
+
+    async def typing(self, other: str) -> bool:
+        return await self._call("POST", "/typing", success, data={"username": other})
+
+    async def settings(self, **values: bool) -> dict[str, Any]:
+        """Change some settings (``read_receipts``, ``typing``); the reply has them all."""
+        data = {key: "true" if value else "false" for key, value in values.items()}
+        return await self._call("POST", "/settings", settings_of, data=data)
 
     # -- friends and the change feed ---------------------------------------------------
     async def friends(self) -> FriendList:

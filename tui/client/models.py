@@ -13,7 +13,7 @@ See docs/api.md for the meaning of each field.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 DateSent = int | float | str | None
@@ -34,6 +34,10 @@ def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise BadReply(f"'{key}' is not a number") from exc
+
+
+def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key)
 
 
 def _str(data: Mapping[str, Any], key: str, default: str = "") -> str:
@@ -85,17 +89,27 @@ class Message:
     text: str
     date_sent: DateSent
     client_id: str | None = None
+    rev: int = 0
+    """The pair's revision when this message last changed (0: a server without revisions)."""
+    edited_at: DateSent = None
+    deleted: bool = False
+    reply_to: int | None = None
 
     @classmethod
     def parse(cls, data: Any) -> Message:
         data = _mapping(data, "a message")
         client_id = data.get("client_id")
+        reply_to = data.get("reply_to")
         return cls(
             id=_int(data, "id"),
             author=_str(data, "author", "?"),
             text=_str(data, "message"),
             date_sent=_date(data.get("date_sent")),
             client_id=str(client_id) if client_id else None,
+            rev=_int(data, "rev", 0),
+            edited_at=_date(data.get("edited_at")),
+            deleted=bool(data.get("deleted", False)),
+            reply_to=_int(data, "reply_to") if reply_to is not None else None,
         )
 
 
@@ -105,11 +119,38 @@ class Page:
 
     messages: tuple[Message, ...]
     has_more: bool
+    rev: int = 0
+    """The pair's current revision (0: a server without revisions)."""
+    has_more_after: bool = False
+    """With ``around_id``: newer messages exist after the page."""
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Page:
         messages = tuple(Message.parse(m) for m in _list(data, "history"))
-        return cls(messages, bool(data.get("has_more", False)))
+        return cls(
+            messages,
+            bool(data.get("has_more", False)),
+            _int(data, "rev", 0),
+            bool(data.get("has_more_after", False)),
+        )
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """Matches of a whole-history search, newest first."""
+
+    results: tuple[Message, ...]
+    has_more: bool
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> SearchResults:
+        results = tuple(Message.parse(m) for m in _list(data, "results"))
+        return cls(results, bool(data.get("has_more", False)))
+
+
+def changed_message(data: Mapping[str, Any]) -> Message:
+    """The reply of an edit or delete: the message as it is now."""
+    return Message.parse(data.get("message"))
 
 
 @dataclass(frozen=True)
@@ -119,10 +160,16 @@ class Sent:
     id: int
     date_sent: DateSent
     duplicate: bool = False
+    rev: int = 0
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Sent:
-        return cls(_int(data, "id"), _date(data.get("date_sent")), bool(data.get("duplicate")))
+        return cls(
+            _int(data, "id"),
+            _date(data.get("date_sent")),
+            bool(data.get("duplicate")),
+            _int(data, "rev", 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -134,6 +181,13 @@ class Friend:
     unread: int = 0
     last_id: int = 0
     last_activity: DateSent = None
+    peer_read_up_to: int | None = None
+    """The highest id of mine they have read; None when they turned receipts off."""
+    rev: int = 0
+    """The pair's revision (edits and deletes move it, not only new messages)."""
+    request: bool = False
+    """A conversation started by someone who is not my friend (not in the main list)."""
+    typing: bool = False
 
     @classmethod
     def parse(cls, data: Any) -> Friend:
@@ -146,6 +200,8 @@ class Friend:
             unread=_int(data, "unread", 0),
             last_id=last_message.id if last_message else 0,
             last_activity=last_message.date_sent if last_message else None,
+            peer_read_up_to=_optional_int(data, "peer_read_up_to"),
+            rev=_int(data, "rev", last_message.rev if last_message else 0),
         )
 
 
@@ -153,11 +209,14 @@ class Friend:
 class FriendList:
     friends: tuple[Friend, ...]
     blocked: tuple[str, ...]
+    requests: tuple[Friend, ...] = ()
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> FriendList:
         friends = tuple(Friend.parse(f) for f in _list(data, "friends"))
-        return cls(friends, tuple(str(b) for b in _list(data, "blocked")))
+        requests = tuple(Friend.parse(f) for f in _list(data, "requests"))
+        blocked = tuple(str(b) for b in _list(data, "blocked"))
+        return cls(friends, blocked, tuple(replace(f, request=True) for f in requests))
 
 
 @dataclass(frozen=True)
@@ -171,6 +230,10 @@ class Change:
     last_activity: DateSent = None
     listed: bool = True
     blocked: bool = False
+    rev: int = 0
+    peer_read_up_to: int | None = None
+    typing: bool = False
+    request: bool = False
 
     @classmethod
     def parse(cls, data: Any) -> Change:
@@ -186,6 +249,10 @@ class Change:
             last_activity=_date(data.get("last_activity")),
             listed=bool(data.get("listed", True)),
             blocked=bool(data.get("blocked", False)),
+            rev=_int(data, "rev", 0),
+            peer_read_up_to=_optional_int(data, "peer_read_up_to"),
+            typing=bool(data.get("typing", False)),
+            request=bool(data.get("request", False)),
         )
 
 
@@ -230,6 +297,11 @@ class SshKey:
     @staticmethod
     def parse_list(data: Mapping[str, Any]) -> tuple[SshKey, ...]:
         return tuple(SshKey.parse(k) for k in _list(data, "keys"))
+
+
+def settings_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    settings = data.get("settings", {})
+    return dict(settings) if isinstance(settings, Mapping) else {}
 
 
 def unread_count(data: Mapping[str, Any]) -> int:
