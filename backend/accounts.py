@@ -1,8 +1,11 @@
-"""The accounts service: registration, password checks, bearer tokens.
+"""The accounts service: registration, password checks, bearer tokens and their lifetime.
 
-Passwords are hashed with argon2id (argon2-cffi); tokens are 256-bit random
+Passwords are hashed with argon2id (argon2-cffi), never more than a few at once
+(``HashGate``: each computation holds 64 MiB). Tokens are 256-bit random
 strings from ``secrets`` of which only the SHA-256 is stored — a token is
-already high-entropy, so a fast hash is enough and lookups stay an index seek.
+already high-entropy, so a fast hash is enough and lookups stay an index seek —
+and a token unused for ``token_idle`` seconds expires. Registration follows the
+server's mode (open, invite, closed) and a per-address rate.
 ``parse_password`` and ``parse_display_name`` are the field rules the HTTP edge
 applies before calling in (docs/design.md, "Auth").
 """
@@ -10,70 +13,141 @@ applies before calling in (docs/design.md, "Auth").
 from __future__ import annotations
 
 import hashlib
-import hmac
+import logging
 import secrets
+import threading
+from dataclasses import dataclass
 
 import arrow
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from backend.disk import DiskFloor
 from backend.errors import (
     BadCredentials,
     InvalidField,
     InvalidInput,
+    InvalidInvite,
     MissingField,
+    RateLimited,
+    RegistrationClosed,
+    StorageUnavailable,
     Unauthenticated,
     UnknownUser,
     UsernameTaken,
 )
+from backend.hash_gate import HashGate
+from backend.rate_limit import Limiter
 from backend.storage.accounts import AccountStore, User
 from backend.usernames import Username, canonical_username
 
+log = logging.getLogger(__name__)
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 MAX_DISPLAY_NAME = 64
+MAX_INVITE = 128
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def invite_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    """What registration and tokens allow (from ``Settings``)."""
+
+    registration: str = "open"  # open | invite | closed
+    register_rate: str = "10 per hour"  # per client address
+    token_idle: int = 30 * 24 * 3600  # seconds; 0: tokens never expire
+
+
 class Accounts:
-    def __init__(self, store: AccountStore, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        hasher: PasswordHasher | None = None,
+        *,
+        gate: HashGate | None = None,
+        disk: DiskFloor | None = None,
+        policy: AccountPolicy | None = None,
+    ) -> None:
         self.store = store
         self.hasher = hasher or PasswordHasher()
+        self.gate = gate or HashGate(2)
+        self.disk = disk
+        self.policy = policy or AccountPolicy()
+        self._registrations = Limiter(self.policy.register_rate)
         # Verifying against this keeps a login for an unknown name as slow as a real one.
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        self._live: set[str] = set()
         self._known: set[str] = set()
+        self._cache_lock = threading.Lock()
 
+    # -- passwords -------------------------------------------------------------------
+    def _hash(self, password: str, address: str | None) -> str:
+        with self.gate.slot(address):
+            return self.hasher.hash(password)
+
+    def _verify(self, stored: str, password: str, address: str | None) -> bool:
+        with self.gate.slot(address):
+            try:
+                return self.hasher.verify(stored, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+    def check_password(self, username: Username, password: str, address: str | None) -> User:
+        """The live account if ``password`` is its password, else ``BadCredentials``."""
+        user = self.store.user(username)
+        live = user is not None and not user.deleted
+        stored = user.password_hash if live and user is not None else self._dummy_hash
+        if not (self._verify(stored, password, address) and live) or user is None:
+            raise BadCredentials("wrong username or password")
+        return user
+
+    # -- registration and login --------------------------------------------------------
     def register(
-        self, username: Username, password: str, display_name: str | None = None
+        self,
+        username: Username,
+        password: str,
+        display_name: str | None = None,
+        *,
+        address: str | None = None,
+        invite: str | None = None,
     ) -> tuple[User, str]:
         """A new account and its first token; ``password`` passed ``parse_password``."""
-        hashed = self.hasher.hash(password)
-        if not self.store.add_user(username, display_name, hashed, _now()):
+        mode = self.policy.registration
+        if mode == "closed":
+            raise RegistrationClosed("this server takes no new accounts")
+        if mode == "invite" and not invite:
+            raise InvalidInvite("this server takes new accounts by invite: send 'invite'")
+        if not self._registrations.take(address or "unknown"):
+            raise RateLimited("too many registrations from your address; try again later")
+        if self.store.user(username) is not None:
+            raise UsernameTaken(f"the username '{username}' is taken")
+        if self.disk is not None:
+            self.disk.check()
+        hashed = self._hash(password, address)
+        code = invite_hash(invite) if mode == "invite" and invite else None
+        if not self.store.add_user(username, display_name, hashed, _now(), invite_hash=code):
             raise UsernameTaken(f"the username '{username}' is taken")
         user = User(username, display_name, hashed)
         return user, self._issue_token(username)
 
-    def login(self, username: str, password: str) -> tuple[User, str]:
+    def login(self, username: str, password: str, address: str | None = None) -> tuple[User, str]:
         """A new token for the account; a malformed name is just a wrong login."""
-        failure = BadCredentials("wrong username or password")
         try:
             name = canonical_username(username)
         except InvalidInput:
-            raise failure from None
+            raise BadCredentials("wrong username or password") from None
         if not password:
-            raise failure
-        user = self.store.user(name)
-        stored = user.password_hash if user is not None else self._dummy_hash
-        try:
-            self.hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            raise failure from None
-        assert user is not None
-        if self.hasher.check_needs_rehash(stored):
-            self.store.set_password_hash(name, self.hasher.hash(password))
+            raise BadCredentials("wrong username or password")
+        user = self.check_password(name, password, address)
+        if self.hasher.check_needs_rehash(user.password_hash):
+            self.store.set_password_hash(name, self._hash(password, address))
         return user, self._issue_token(name)
 
     def _issue_token(self, username: str) -> str:
@@ -81,37 +155,94 @@ class Accounts:
         self.store.add_token(token_hash(token), username, _now())
         return token
 
+    def make_invite(self, expires_in: int | None = None) -> str:
+        """A one-time invite code (only its hash is stored)."""
+        if self.disk is not None:
+            self.disk.check()
+        code = secrets.token_urlsafe(12)
+        now = _now()
+        self.store.add_invite(
+            invite_hash(code), now, None if expires_in is None else now + expires_in
+        )
+        return code
+
+    # -- tokens ------------------------------------------------------------------------
     def authenticate(self, token: str) -> Username:
-        """The username a token belongs to, or ``Unauthenticated``."""
+        """The username a token belongs to, or ``Unauthenticated`` (unknown, revoked, idle)."""
         digest = token_hash(token)
-        found = self.store.token_user(digest)
-        if found is None or not hmac.compare_digest(found[0], digest):
+        found = self.store.token(digest)
+        if found is None:
             raise Unauthenticated("the token is unknown or revoked; log in again")
-        return Username(found[1])
+        now = _now()
+        idle = self.policy.token_idle
+        if idle and now - found.last_used > idle:
+            self.store.delete_token(digest)
+            raise Unauthenticated("the session expired after a long time unused; log in again")
+        if idle and now - found.last_used >= min(3600, max(1, idle // 8)):
+            try:
+                self.store.touch_token(digest, now)
+            except StorageUnavailable:
+                log.warning("could not record a token's use (storage unavailable)")
+        return Username(found.username)
 
     def logout(self, token: str) -> None:
         self.store.delete_token(token_hash(token))
 
+    def logout_everywhere(self, username: Username) -> int:
+        return self.store.delete_tokens(username)
+
+    def change_password(
+        self, username: Username, password: str, new_password: str, token: str, address: str | None
+    ) -> int:
+        """Check ``password``, store ``new_password``; every other token is revoked (how many)."""
+        self.check_password(username, password, address)
+        hashed = self._hash(new_password, address)
+        return self.store.change_password(username, hashed, keep_token=token_hash(token))
+
+    def delete(self, username: Username, password: str, address: str | None) -> list[str]:
+        """Check ``password``, then tombstone the account (``AccountStore.delete_user``).
+
+        Returns the peers who had it in their contacts.
+        """
+        self.check_password(username, password, address)
+        peers = self.store.delete_user(username, _now())
+        self.forget_cached()
+        return peers
+
+    # -- who exists --------------------------------------------------------------------
     def require_user(self, username: Username) -> User:
+        """The live account, or ``UnknownUser``."""
         user = self.store.user(username)
-        if user is None:
+        if user is None or user.deleted:
             raise UnknownUser(f"there is no user '{username}'")
         return user
 
     def require_exists(self, username: Username) -> None:
-        """Like ``require_user`` for the hot paths (every send and poll).
-
-        Accounts are never deleted, so a name once found is remembered for good.
-        """
-        if username in self._known:
+        """Like ``require_user`` for the hot paths (every send): cached until a deletion."""
+        if username in self._live:
             return
         self.require_user(username)
-        self._known.add(username)
+        with self._cache_lock:
+            self._live.add(username)
+
+    def require_known(self, username: Username) -> None:
+        """A live or deleted account (reading a conversation with someone who left)."""
+        if username in self._known or username in self._live:
+            return
+        if self.store.user(username) is None:
+            raise UnknownUser(f"there is no user '{username}'")
+        with self._cache_lock:
+            self._known.add(username)  # names are never freed, so this stays true
+
+    def forget_cached(self) -> None:
+        """An account was deleted (here or in another worker): look names up again."""
+        with self._cache_lock:
+            self._live = set()
 
 
-def parse_password(value: object) -> str:
+def parse_password(value: object, field: str = "password") -> str:
     if not isinstance(value, str) or not value:
-        raise MissingField("'password' is required")
+        raise MissingField(f"'{field}' is required")
     if not MIN_PASSWORD <= len(value) <= MAX_PASSWORD or "\x00" in value:
         raise InvalidField(f"a password is {MIN_PASSWORD}-{MAX_PASSWORD} characters, no NUL")
     return value
@@ -123,6 +254,14 @@ def parse_display_name(value: object) -> str | None:
     if not isinstance(value, str) or len(value) > MAX_DISPLAY_NAME or not value.isprintable():
         raise InvalidField(f"'display_name' is up to {MAX_DISPLAY_NAME} printable characters")
     return value.strip() or None
+
+
+def parse_invite(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_INVITE or not value.isascii():
+        raise InvalidInvite("the invite code is unknown, used or expired")
+    return value.strip()
 
 
 def _now() -> int:

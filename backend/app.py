@@ -13,8 +13,19 @@ import logging
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend.http import accounts, auth, context, conversations, errors, friends, health
+from backend.http import (
+    accounts,
+    auth,
+    context,
+    conversations,
+    errors,
+    friends,
+    health,
+    origin,
+    parking,
+)
 from backend.http.middleware import SecurityHeaders, read_chunked_body
 from backend.services import Services, build_services
 from backend.settings import Settings
@@ -38,7 +49,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     for blueprint in (conversations.bp, accounts.bp, friends.bp, health.bp):
         app.register_blueprint(blueprint)
     app.before_request(read_chunked_body)
+    if settings.open_mode:
+        app.before_request(origin.guard)
     app.before_request(auth.authenticate)
     errors.register(app)
+    parking.register(app)
+    if settings.trusted_proxies:
+        # The client's address (rate limits) from X-Forwarded-For, as many hops as proxies.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -5,37 +5,56 @@ values (``Username``, ``Pair``, a checked message text), decides who may act
 (``backend/http/auth.py``) and calls one method here. ``require_accounts`` is
 true for a signed-in request — then every user named must have an account —
 and false only for open mode's anonymous seed client (docs/design.md, "Auth").
+Signed-in senders are held to quotas: a send rate, a rate of new conversations
+with people who have not added them, and the free-disk floor (``backend/disk.py``).
+
+A long-poll either blocks its thread (``Notifier.wait``) or, with ``park``,
+raises ``Park`` for the ASGI front to hold it without one (``backend/front.py``);
+``waiter`` names whose wait it is, for the per-user cap.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 import arrow
 
 from backend.accounts import Accounts
+from backend.disk import DiskFloor
 from backend.errors import (
     Blocked,
     EmptyMessage,
     InvalidField,
     MessageTooLong,
     MissingField,
+    RateLimited,
     SameUser,
     StorageUnavailable,
 )
-from backend.notify import Notifier, keys_for_message, pair_key, user_key
-from backend.storage.accounts import AccountStore, Contact
+from backend.notify import Notifier, Park, keys_for_message, pair_key, user_key
+from backend.rate_limit import Limiter
+from backend.storage.accounts import AccountStore, Contact, LastMessage
 from backend.storage.conversation import Conversation, Message, Page, Stored
 from backend.storage.conversations import ConversationStore
 from backend.usernames import Pair, Username
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 4000
+STREAM_PAGE = 500  # messages per query when a whole history is streamed
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """What a signed-in user may write (from ``Settings``)."""
+
+    send_rate: str = "120 per minute"
+    new_conversation_rate: str = "20 per hour"
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,7 @@ class Friend:
     display_name: str | None
     unread: int
     last_message: Message | None
+    deleted: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,21 +90,48 @@ class Chat:
         notifier: Notifier,
         *,
         max_wait: float = 30.0,
+        quotas: Quotas | None = None,
+        disk: DiskFloor | None = None,
     ) -> None:
         self.conversations = conversations
         self.accounts = accounts
         self.store: AccountStore = accounts.store
         self.notifier = notifier
         self.max_wait = max_wait
+        quotas = quotas or Quotas()
+        self._sends = Limiter(quotas.send_rate)
+        self._new_conversations = Limiter(quotas.new_conversation_rate)
+        self.disk = disk
 
     def _require_accounts(self, pair: Pair) -> None:
         self.accounts.require_exists(pair.low)
         self.accounts.require_exists(pair.high)
 
+    def _check_disk(self) -> None:
+        if self.disk is not None:
+            self.disk.check()
+
+    def _charge_new_conversation(
+        self, me: Username, peer: Username, peer_side: Contact | None
+    ) -> None:
+        """A first message (or file) with someone who has not added ``me`` uses up a quota."""
+        if peer_side is not None and (peer_side.added or peer_side.last_id > 0):
+            return
+        if not self._new_conversations.take(me):
+            raise RateLimited(
+                "too many new conversations with people who have not added you; try again later"
+            )
+
     # -- the seed's three operations -----------------------------------------------
-    def create_conversation(self, pair: Pair, *, require_accounts: bool = True) -> None:
+    def create_conversation(
+        self, pair: Pair, *, require_accounts: bool = True, viewer: Username | None = None
+    ) -> None:
         if require_accounts:
             self._require_accounts(pair)
+        if viewer is not None and not self.conversations.exists(pair.low, pair.high):
+            peer = pair.other(viewer)
+            self._charge_new_conversation(viewer, peer, self.store.contact(peer, viewer))
+            self._check_disk()
         conversation = self.conversations.get(pair.low, pair.high, create=True)
         assert conversation is not None
         conversation.initialise_table()
@@ -98,9 +145,12 @@ class Chat:
         before_id: int | None = None,
         limit: int | None = None,
         wait: float = 0.0,
+        waiter: str | None = None,
+        park: bool = False,
     ) -> Page:
         if require_accounts:
-            self._require_accounts(pair)
+            self.accounts.require_known(pair.low)
+            self.accounts.require_known(pair.high)
         if after_id is not None and before_id is not None:
             raise InvalidField("give 'after_id' or 'before_id', not both")
 
@@ -112,7 +162,37 @@ class Chat:
 
         if after_id is None:
             return query()
-        return self._long_poll(pair_key(*pair), wait, query, lambda page: bool(page.messages))
+        return self._long_poll(
+            pair_key(*pair), wait, query, lambda page: bool(page.messages), waiter, park
+        )
+
+    def whole_history(
+        self, pair: Pair, *, require_accounts: bool = True
+    ) -> Iterator[list[Message]]:
+        """Every message, oldest first, a page at a time: memory stays flat however long.
+
+        Each page is its own short query (``after_id`` of the last one), so a
+        slow reader never holds the pair's file; messages sent meanwhile are
+        included, at the end.
+        """
+        if require_accounts:
+            self.accounts.require_known(pair.low)
+            self.accounts.require_known(pair.high)
+        conversation = self.conversations.get(pair.low, pair.high, create=False)
+        if conversation is None:
+            return iter(())
+        # The first page now, so a damaged file is a 503 before any of the reply is sent.
+        first = conversation.page(after_id=0, limit=STREAM_PAGE)
+        return self._pages(conversation, first)
+
+    @staticmethod
+    def _pages(conversation: Conversation, page: Page) -> Iterator[list[Message]]:
+        while True:
+            if page.messages:
+                yield page.messages
+            if not page.has_more:
+                return
+            page = conversation.page(after_id=page.messages[-1].id, limit=STREAM_PAGE)
 
     def send(
         self,
@@ -127,17 +207,23 @@ class Chat:
         pair = Pair.of(author, recipient)
         if require_accounts:
             self._require_accounts(pair)
-        block = self.store.contact(recipient, author)
-        if block is not None and block.blocked:
+        peer_side = self.store.contact(recipient, author)
+        if peer_side is not None and peer_side.blocked:
             raise Blocked(f"'{recipient}' does not accept your messages")
+        if require_accounts:
+            if not self._sends.take(author):
+                raise RateLimited("you are sending too fast; wait a little and send again")
+            self._charge_new_conversation(author, recipient, peer_side)
+        self._check_disk()
         conversation = self.conversations.get(pair.low, pair.high, create=True)
         assert conversation is not None
         stored = conversation.add_message(author, text, int(arrow.utcnow().timestamp()), client_id)
+        last = LastMessage(stored.id, author, text, int(stored.date_sent), client_id)
         try:
             if stored.duplicate:
-                self._repair_feed(conversation, author, recipient, stored)
+                self._repair_feed(conversation, author, recipient, stored, last)
             else:
-                self.store.record_message(author, recipient, stored.id, int(stored.date_sent))
+                self.store.record_message(author, recipient, last)
         except StorageUnavailable:
             # The message is stored: say so. The feed catches up on the next
             # send in this pair, or on a retry with the same client_id.
@@ -146,7 +232,7 @@ class Chat:
         return stored
 
     def _repair_feed(
-        self, conversation: Conversation, sender: str, to: str, stored: Stored
+        self, conversation: Conversation, sender: str, to: str, stored: Stored, last: LastMessage
     ) -> None:
         """A retried send: its first try may have died between the message and the feed.
 
@@ -157,59 +243,83 @@ class Chat:
         marker = contact.read_marker if contact else 0
         unread = conversation.count_from(sender, marker)
         if contact is None or contact.last_id < stored.id or contact.unread != unread:
-            self.store.repair_feed(sender, to, stored.id, int(stored.date_sent), unread)
+            self.store.repair_feed(sender, to, last, unread)
 
     # -- friends -------------------------------------------------------------
-    def _check_peer(self, me: Username, peer: Username) -> None:
+    def _check_peer(self, me: Username, peer: Username, *, live: bool = True) -> None:
         if peer == me:
             raise SameUser("that is you")
-        self.accounts.require_user(peer)
+        if live:
+            self.accounts.require_user(peer)
+        else:
+            self.accounts.require_known(peer)
 
     def set_friend(self, me: Username, peer: Username, **flags: int) -> None:
-        """Set ``added``/``blocked``/``hidden`` (0 or 1) on my side of ``peer``."""
-        self._check_peer(me, peer)
+        """Set ``added``/``blocked``/``hidden`` (0 or 1) on my side of ``peer``.
+
+        Adding needs a live account; hiding or blocking works on a deleted one too.
+        """
+        self._check_peer(me, peer, live=flags.get("added") == 1)
         self.store.set_flags(me, peer, **flags)
         self.notifier.notify([user_key(me)])
 
     def friends(self, me: Username) -> Friends:
-        _, contacts = self.store.contacts(me)
+        """One query of the accounts file, however many contacts: no pair file is opened
+        (except once for a pair whose newest message predates ``last_messages``)."""
+        _, contacts = self.store.contacts(me, with_last=True)
         shown = [c for c in contacts if listed(c)]
         blocked = sorted(c.peer for c in contacts if c.blocked)
         shown.sort(key=lambda c: (c.last_activity or 0, c.seq), reverse=True)
         friends = [
-            Friend(
-                c.peer,
-                c.display_name,
-                c.unread,
-                self._last_message(me, c.peer) if c.last_id else None,
-            )
+            Friend(c.peer, c.display_name, c.unread, self._last_message(me, c), c.deleted)
             for c in shown
         ]
         return Friends(friends, blocked)
 
-    def _last_message(self, me: str, peer: str) -> Message | None:
-        """The pair's newest message; a damaged file costs its own row, not the list."""
-        conversation = self.conversations.get(me, peer, create=False)
+    def _last_message(self, me: str, contact: Contact) -> Message | None:
+        if not contact.last_id:
+            return None
+        if contact.last_message is not None:
+            return Message(*dataclasses.astuple(contact.last_message))
+        # Written before the accounts file kept last messages: read the file once.
+        conversation = self.conversations.get(me, contact.peer, create=False)
         if conversation is None:
             return None
         try:
-            return conversation.last_message()
+            found = conversation.last_message()
+            if found is not None and isinstance(found.date_sent, int):
+                self.store.set_last_message(
+                    me,
+                    contact.peer,
+                    LastMessage(
+                        found.id, found.author, found.message, found.date_sent, found.client_id
+                    ),
+                )
+            return found
         except StorageUnavailable:
-            log.warning("cannot read the last message of %s and %s", me, peer)
+            # a damaged file costs its own row, not the list
+            log.warning("cannot read the last message of %s and %s", me, contact.peer)
             return None
 
     def mark_read(self, me: Username, peer: Username, last_read_id: int) -> int:
-        """Move my read marker (forward only); my unread count with ``peer`` after it."""
-        self._check_peer(me, peer)
+        """Move my read marker forward, never past the pair's newest message.
+
+        A marker beyond the newest id would count every later message as read.
+        Returns my unread count with ``peer`` after it.
+        """
+        self._check_peer(me, peer, live=False)
         contact = self.store.contact(me, peer)
-        marker = max(last_read_id, contact.read_marker if contact else 0)
         conversation = self.conversations.get(me, peer, create=False)
+        newest = 0 if conversation is None else conversation.last_id()
+        marker = min(max(last_read_id, contact.read_marker if contact else 0), newest)
         unread = 0 if conversation is None else conversation.count_from(peer, marker)
         self.store.set_read_marker(me, peer, marker, unread)
         self.notifier.notify([user_key(me)])
         return unread
 
-    def updates(self, me: Username, since: int | None, wait: float = 0.0) -> Feed:
+    def updates(
+        self, me: Username, since: int | None, wait: float = 0.0, *, park: bool = False
+    ) -> Feed:
         """My contacts changed after the cursor ``since``; without one, every listed one."""
 
         def query() -> Feed:
@@ -218,10 +328,16 @@ class Chat:
 
         if since is None:
             return query()
-        return self._long_poll(user_key(me), wait, query, lambda feed: bool(feed.changed))
+        return self._long_poll(user_key(me), wait, query, lambda feed: bool(feed.changed), me, park)
 
     def _long_poll(
-        self, key: str, wait: float, query: Callable[[], T], ready: Callable[[T], bool]
+        self,
+        key: str,
+        wait: float,
+        query: Callable[[], T],
+        ready: Callable[[T], bool],
+        waiter: str | None = None,
+        park: bool = False,
     ) -> T:
         """Run ``query`` until ``ready`` or the (capped) wait ends, sleeping between changes.
 
@@ -235,12 +351,14 @@ class Chat:
             remaining = deadline - time.monotonic()
             if ready(result) or remaining <= 0 or self.notifier.closed:
                 return result
-            if not self.notifier.wait(key, seen, remaining):
+            if park:
+                raise Park(key, seen, deadline, waiter)
+            if not self.notifier.wait(key, seen, remaining, waiter):
                 return result
 
 
 def listed(contact: Contact) -> bool:
-    """Whether the owner's friend list shows this peer."""
+    """Whether the owner's friend list shows this peer (a deleted peer's conversation stays)."""
     return not contact.blocked and not contact.hidden and (contact.added or contact.last_id > 0)
 
 

@@ -1,36 +1,59 @@
-"""``pairchat-server``: serve the API, create demo data, back up, export, forget.
+"""``pairchat-server``: serve the API; demo data, invites, backup, export, forget.
 
-``pairchat-server`` alone (or ``serve``) runs the API under granian, a
-production WSGI server; ``--dev`` uses Flask's development server instead.
-Settings are read once: flags > ``PAIRCHAT_*`` environment > defaults
-(``backend.settings``); the operator commands build their services with
-``build_services`` directly, no Flask app in between.
+``pairchat-server`` alone (or ``serve``) runs the API under granian's ASGI
+interface with the front of ``backend/front.py``; ``--dev`` uses Flask's
+development server instead. Settings are read once: flags > ``PAIRCHAT_*``
+environment > defaults (``backend.settings``).
+
+Every refusal is one line on stderr and exit code 2, never a traceback: a
+mistyped command (the real ones are listed), a bad setting, a busy port, a data
+folder that is missing or cannot be written, a folder another server holds.
+
+Operator commands and a running server (docs/deploy.md, "Operator commands"):
+``serve`` holds the data folder's lock (``backend/storage/lock.py``). ``forget``
+erases a file the server may hold open, so it takes the lock too and refuses
+while a server runs. ``invite`` and ``demo-data`` only add rows in SQLite
+transactions — exactly what another worker process does — so they run beside
+a server safely; ``backup`` and ``export`` only read.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import difflib
+import errno
 import logging
 import os
+import signal
+import socket
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-import arrow
 import click
 from click.core import ParameterSource
 
-from backend.app import create_app
 from backend.errors import PairchatError
-from backend.http import replies
-from backend.services import build_services
-from backend.settings import THREAD_RESERVE, Settings, SettingsError
+from backend.export import jsonl_line, markdown_lines
+from backend.services import Services, build_services
+from backend.settings import THREAD_RESERVE, Settings, SettingsError, is_loopback
 from backend.storage.conversation import Conversation
+from backend.storage.database import secure_files
+from backend.storage.lock import FolderBusy, FolderLock
 from backend.usernames import Pair, canonical_pair
 
 log = logging.getLogger("pairchat")
 DEFAULTS = Settings()
+PROG = "pairchat-server"
+KILL_TIMEOUT = 1  # seconds granian gives a worker to stop before killing it
+
+
+class Refused(click.ClickException):
+    """A one-line refusal, exit code 2."""
+
+    exit_code = 2
+
 
 data_dir_option = click.option(
     "--data-dir",
@@ -64,9 +87,28 @@ def _pair(user_one: str, user_two: str) -> Pair:
         raise click.UsageError(exc.message) from None
 
 
-def _operator_settings(ctx: click.Context) -> Settings:
-    # One-off commands: no watcher thread for other workers' sends.
-    return settings_from(ctx).replace(watch_interval=0)
+def _existing_folder(ctx: click.Context) -> Settings:
+    """Settings for a one-off command on a data folder that must already exist."""
+    settings = settings_from(ctx).replace(watch_interval=0)  # no watcher thread
+    folder = settings.data_dir
+    if not folder.is_dir():
+        raise Refused(f"no data folder at {folder} (give --data-dir, or start the server once)")
+    return settings
+
+
+def _services(settings: Settings) -> Services:
+    try:
+        return build_services(settings)
+    except (OSError, PairchatError) as exc:
+        raise Refused(f"cannot use the data folder {settings.data_dir}: {_why(exc)}") from None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, PairchatError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,19 +118,41 @@ def cli() -> None:
     Without a command, runs `serve` with the options given:
     `pairchat-server --open` is `pairchat-server serve --open`.
     """
+    os.umask(0o077)  # whatever we create is the owner's only
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``serve`` is the default command."""
+    """Entry point: ``serve`` is the default command; refusals are one line, exit 2."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and not args[0].startswith("-") and args[0] not in cli.commands:
+        _fail(_unknown_command(args[0]))
     if not args or (args[0] not in cli.commands and args[0] not in ("-h", "--help")):
         args = ["serve", *args]
-    cli.main(args=args, prog_name="pairchat-server")
+    try:
+        code = cli.main(args=args, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
+def _unknown_command(name: str) -> str:
+    commands = sorted(cli.commands)
+    close = difflib.get_close_matches(name, commands, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"no command '{name}'{hint}; the commands are {', '.join(commands)}"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"{PROG}: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+# -- serve -------------------------------------------------------------------------
 @cli.command()
 @click.option(
     "--host", default=DEFAULTS.host, show_default=True, help="Address [env PAIRCHAT_HOST]."
@@ -101,7 +165,19 @@ def main(argv: list[str] | None = None) -> None:
     "--open",
     "open_mode",
     is_flag=True,
-    help="Seed mode: conversation routes need no token (logged loudly) [env PAIRCHAT_OPEN_MODE].",
+    help="Seed mode: conversation routes need no token (logged loudly; loopback only) "
+    "[env PAIRCHAT_OPEN_MODE].",
+)
+@click.option(
+    "--allow-open-public",
+    is_flag=True,
+    help="Let --open listen on a non-loopback --host too [env PAIRCHAT_ALLOW_OPEN_PUBLIC].",
+)
+@click.option(
+    "--allowed-hosts",
+    default=DEFAULTS.allowed_hosts,
+    help="Open mode: Host names to answer besides localhost, comma-separated "
+    "[env PAIRCHAT_ALLOWED_HOSTS].",
 )
 @click.option("--dev", is_flag=True, help="Flask's development server (debugging only).")
 @click.option(
@@ -117,50 +193,220 @@ def main(argv: list[str] | None = None) -> None:
     default=DEFAULTS.threads,
     show_default=True,
     type=int,
-    help=f"Blocking threads per worker; long-polls may hold all but {THREAD_RESERVE} of them "
-    "[env PAIRCHAT_THREADS].",
+    help="Threads per worker that may run Flask at once; held long-polls use none, "
+    f"and may be held up to threads - {THREAD_RESERVE} [env PAIRCHAT_THREADS].",
+)
+@click.option(
+    "--max-waiters",
+    type=int,
+    default=None,
+    help=f"Long-polls held at once per worker [default: threads - {THREAD_RESERVE}; "
+    "env PAIRCHAT_MAX_WAITERS].",
+)
+@click.option(
+    "--max-waits-per-user",
+    type=int,
+    default=DEFAULTS.max_waits_per_user,
+    show_default=True,
+    help="Long-polls one user may hold; a newer one answers the oldest "
+    "[env PAIRCHAT_MAX_WAITS_PER_USER].",
+)
+@click.option(
+    "--registration",
+    type=click.Choice(["open", "invite", "closed"]),
+    default=DEFAULTS.registration,
+    show_default=True,
+    help="Who may create an account; invite codes come from `pairchat-server invite` "
+    "[env PAIRCHAT_REGISTRATION].",
+)
+@click.option(
+    "--trusted-proxies",
+    type=int,
+    default=DEFAULTS.trusted_proxies,
+    show_default=True,
+    help="Reverse proxies in front whose X-Forwarded-For gives the client's address "
+    "[env PAIRCHAT_TRUSTED_PROXIES].",
 )
 @click.pass_context
 def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
     """Run the API server."""
     settings = settings_from(ctx)
     settings = settings.replace(data_dir=settings.data_dir.resolve())
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.open_mode:
-        log.warning("=" * 72)
-        log.warning("OPEN MODE: no authentication on conversation routes. Local use only.")
-        log.warning("=" * 72)
-    log.info("pairchat serving %s on http://%s:%d", settings.data_dir, settings.host, settings.port)
-    if dev:
-        create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
-        return
-    from granian import Granian
-    from granian.constants import Interfaces
+    if settings.open_mode and not settings.allow_open_public and not is_loopback(settings.host):
+        raise Refused(
+            f"--open serves anyone as anyone: it listens on loopback only, not on "
+            f"{settings.host}, unless --allow-open-public is given too"
+        )
+    lock = _take_folder(settings)
+    try:
+        _check_port(settings.host, settings.port)
+        if settings.open_mode:
+            log.warning("=" * 72)
+            log.warning("OPEN MODE: no authentication on conversation routes. Local use only.")
+            log.warning("=" * 72)
+        log.info(
+            "pairchat serving %s on http://%s:%d", settings.data_dir, settings.host, settings.port
+        )
+        if dev:
+            from backend.app import create_app
 
-    Granian(
-        "backend.app:create_app",
+            create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
+            return
+        _granian(settings)
+    finally:
+        lock.release()
+
+
+def _take_folder(settings: Settings) -> FolderLock:
+    """The data folder (made 0700 if missing and its parent exists), locked for this server."""
+    folder = settings.data_dir
+    if not folder.parent.is_dir():
+        raise Refused(f"the data folder {folder} is missing, and so is its parent folder")
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        lock = FolderLock(folder).acquire(
+            f"pid {os.getpid()}, http://{settings.host}:{settings.port}"
+        )
+    except FolderBusy as busy:
+        raise Refused(f"another pairchat server ({busy.holder}) is serving {folder}") from None
+    except OSError as exc:
+        raise Refused(f"cannot use the data folder {folder}: {_why(exc)}") from None
+    try:
+        secure_files(folder)
+        _services(settings.replace(watch_interval=0)).close()  # opens and migrates the files
+    except Refused:
+        lock.release()
+        raise
+    except OSError as exc:
+        lock.release()
+        raise Refused(f"cannot use the data folder {folder}: {_why(exc)}") from None
+    return lock
+
+
+def _check_port(host: str, port: int) -> None:
+    """A one-line refusal if ``host:port`` cannot be listened on (granian would say it in 40)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise Refused(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Refused(
+                    f"port {port} on {host} is busy (another server?); choose one with --port"
+                ) from None
+            raise Refused(f"cannot listen on {host}:{port}: {_why(exc)}") from None
+
+
+def _connection_limit(wanted: int) -> int:
+    """Connections per worker: what was asked, within the open-file limit (minus room for files)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, ValueError, OSError):
+        return wanted
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(64, min(wanted, soft - 1024))
+
+
+def _granian(settings: Settings) -> None:
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
+
+    from backend.front import RELEASE_SIGNAL, create_front
+
+    connections = _connection_limit(settings.max_connections)
+    server = Granian(
+        "backend.front:create_front",
         address=settings.host,
         port=settings.port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.ASGI,
         workers=settings.workers,
-        blocking_threads=settings.threads,
-        backpressure=settings.threads,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.header_timeout * 1000),
+            keep_alive=True,
+            max_buffer_size=16 * 1024,
+        ),
         backlog=2048,
+        backpressure=connections,
         respawn_failed_workers=True,
         websockets=False,
-    ).serve(target_loader=partial(create_app, settings), wrap_loader=False)
+        workers_kill_timeout=KILL_TIMEOUT,
+    )
+
+    def stop(signum: int, frame: Any) -> None:
+        """Held waits answered at once, then granian's graceful stop (which then takes ms)."""
+        for worker in list(server.wrks):
+            pid = getattr(getattr(worker, "inner", None), "pid", None)
+            if pid:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, RELEASE_SIGNAL)
+        server.signal_handler_interrupt(signum, frame)
+
+    def take_the_stop_signals() -> None:
+        # After granian's own handlers; SIGHUP too: closing the terminal stops the
+        # server (granian would reload its workers and keep running).
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, stop)
+
+    server.on_startup(take_the_stop_signals)
+    server.serve(target_loader=partial(create_front, settings), wrap_loader=False)
 
 
+# -- operator commands ------------------------------------------------------------------
 @cli.command("demo-data")
 @data_dir_option
 @click.pass_context
 def demo_data(ctx: click.Context, data_dir: Path) -> None:
-    """Create the demo accounts (alice, bob, carol) and a short conversation."""
+    """Create the demo accounts (alice, bob, carol) and a short conversation.
+
+    Safe while a server runs: it only adds rows, in SQLite transactions.
+    """
     from backend.demo import create_demo_data
 
-    with build_services(_operator_settings(ctx)) as services:
-        for name, password in create_demo_data(services).items():
+    settings = settings_from(ctx).replace(watch_interval=0)
+    if not settings.data_dir.parent.is_dir():
+        raise Refused(f"the data folder {settings.data_dir} is missing, and so is its parent")
+    # The demo's own accounts are made here, not through /register: no limits apply.
+    settings = settings.replace(register_rate_limit="1000 per minute", registration="open")
+    with _services(settings) as services:
+        try:
+            made = create_demo_data(services)
+        except PairchatError as exc:
+            raise Refused(f"cannot create the demo data: {exc.message}") from None
+        for name, password in made.items():
             click.echo(f"{name:6} password: {password}")
+
+
+@cli.command()
+@data_dir_option
+@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--expires-days",
+    default=7.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Days before an unused code expires.",
+)
+@click.pass_context
+def invite(ctx: click.Context, data_dir: Path, count: int, expires_days: float) -> None:
+    """Print one-time invite codes for `--registration invite` (safe while serving)."""
+    with _services(_existing_folder(ctx)) as services:
+        try:
+            codes = [services.accounts.make_invite(int(expires_days * 86400)) for _ in range(count)]
+        except PairchatError as exc:
+            raise Refused(f"cannot make an invite: {exc.message}") from None
+    for code in codes:
+        click.echo(code)
 
 
 @cli.command()
@@ -168,9 +414,17 @@ def demo_data(ctx: click.Context, data_dir: Path) -> None:
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
 def backup(ctx: click.Context, data_dir: Path, dest: Path) -> None:
-    """Consistent copy of every file into DEST, safe while the server runs."""
-    with build_services(_operator_settings(ctx)) as services:
-        dest.mkdir(parents=True, exist_ok=True)
+    """Consistent copy of every file into DEST, safe while the server runs.
+
+    The accounts file is copied first, then each pair file: a send writes its
+    pair file before the feed, so every message the copied feed points at is
+    in the copied pair file (the feed never points past it).
+    """
+    with _services(_existing_folder(ctx)) as services:
+        try:
+            dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Refused(f"cannot write the backup to {dest}: {_why(exc)}") from None
         services.account_store.backup_to(dest / services.account_store.path.name)
         count = 0
         for path in services.conversations.files():
@@ -192,19 +446,17 @@ def backup(ctx: click.Context, data_dir: Path, dest: Path) -> None:
 )
 @click.pass_context
 def export(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
-    """Print one conversation as JSON lines or Markdown."""
+    """Print one conversation as JSON lines or Markdown (control characters escaped)."""
     pair = _pair(user_one, user_two)
-    with build_services(_operator_settings(ctx)) as services:
+    with _services(_existing_folder(ctx)) as services:
         conversation = services.conversations.get(pair.low, pair.high, create=False)
         messages = [] if conversation is None else conversation.get_history()
         if fmt == "md":
-            click.echo(f"# {pair.low} and {pair.high}\n")
-        for message in messages:
-            if fmt == "jsonl":
-                click.echo(json.dumps(replies.message(message), ensure_ascii=False))
-            else:
-                when = arrow.get(float(message.date_sent)).isoformat()
-                click.echo(f"- **{message.author}** ({when}): {message.message}")
+            for line in markdown_lines(pair.low, pair.high, messages):
+                click.echo(line)
+        else:
+            for message in messages:
+                click.echo(jsonl_line(message))
 
 
 @cli.command()
@@ -214,13 +466,25 @@ def export(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, fmt
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes: bool) -> None:
-    """Erase one conversation (its file) for good."""
+    """Erase one conversation (its file) for good. Stop the server first."""
     a, b = _pair(user_one, user_two)
-    with build_services(_operator_settings(ctx)) as services:
-        if not yes:
-            click.confirm(f"Erase the conversation of {a} and {b}?", abort=True)
-        found = services.conversations.forget(a, b)
+    settings = _existing_folder(ctx)
+    try:
+        lock = FolderLock(settings.data_dir).acquire(f"pid {os.getpid()}, pairchat-server forget")
+    except FolderBusy as busy:
+        raise Refused(
+            f"a pairchat server ({busy.holder}) is serving {settings.data_dir}: "
+            "stop it, then run forget again (it would keep serving the erased file)"
+        ) from None
+    try:
+        with _services(settings) as services:
+            if not yes:
+                click.confirm(f"Erase the conversation of {a} and {b}?", abort=True)
+            found = services.conversations.forget(a, b)
+            services.account_store.forget_pair(a, b)
         click.echo(f"erased {a}_{b}.db" if found else f"no conversation between {a} and {b}")
+    finally:
+        lock.release()
 
 
 if __name__ == "__main__":

@@ -64,7 +64,26 @@ class Blocked(Forbidden):
 
 
 class RateLimited(PairchatError):
-    pass
+    """Too many of something (failed logins, registrations, sends, password checks at once)."""
+
+
+class WrongPassword(Forbidden):
+    """A signed-in user's current password, asked again (change password, delete account), is wrong.
+
+    Not a 401: the session itself is fine, and clients treat 401 as signed out.
+    """
+
+
+class RegistrationClosed(Forbidden):
+    """The server takes no new accounts (``--registration closed``)."""
+
+
+class InvalidInvite(Forbidden):
+    """Registration needs an invite (``--registration invite``) and this one is not valid."""
+
+
+class RequestTimeout(InvalidInput):
+    """The client sent its request too slowly (headers or body)."""
 
 
 # -- what exists -----------------------------------------------------------------
@@ -80,9 +99,17 @@ class UsernameTaken(Conflict):
     pass
 
 
+class DisplayNameTaken(Conflict):
+    """A display name that reads like another user's display name or username."""
+
+
 class ClientIdConflict(Conflict):
     """A ``client_id`` already used by this author for a different text."""
 
 
 class StorageUnavailable(PairchatError):
     """Storage cannot be read or written (disk full, read-only, damaged): nothing was stored."""
+
+
+class DiskAlmostFull(StorageUnavailable):
+    """Free space in the data folder is below the configured floor: writes are refused."""

@@ -1,34 +1,34 @@
-"""Rate limit for failed logins, per client address and per username.
+"""Failed-login limits: per client address, atomic, and unable to lock a user out.
 
-Built on ``limits`` (the library under Flask-Limiter) used directly, so only
-``/login`` pays for it: an extension's before/after hooks would run on every
-request, long-polls included. In memory, per worker process.
+Every password check is paid for *before* it runs: ``reserve`` takes one hit
+from the client address's budget in one atomic step, or refuses with
+``RateLimited`` without checking anything. A right password gives the hit back
+(``succeeded``); a wrong one keeps it. So 60 parallel guesses against a limit
+of 10 make at most 10 password checks.
+
+The budget is per address (across usernames, so spraying many accounts is
+stopped too), never per username: failures for ``bob`` from one address never
+stop ``bob``'s right password from another (an attacker could otherwise lock
+anyone out). The address is the real client's when the
+server is told how many proxies to trust (``--trusted-proxies``, Werkzeug's
+ProxyFix). In memory, per worker process.
 """
 
 from __future__ import annotations
 
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-
 from backend.errors import RateLimited
+from backend.rate_limit import Limiter
 
 
 class LoginThrottle:
     def __init__(self, rate: str) -> None:
-        self._item = parse(rate)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = Limiter(rate)
 
-    @staticmethod
-    def _keys(address: str | None, username: str) -> list[tuple[str, str]]:
-        return [("address", address or "unknown"), ("username", username.lower())]
+    def reserve(self, address: str | None) -> None:
+        """Pay for one password check, or ``RateLimited`` when this address has used its budget."""
+        if not self._limiter.take(address or "unknown"):
+            raise RateLimited("too many failed logins from your address; wait a minute")
 
-    def check(self, address: str | None, username: str) -> None:
-        """``RateLimited`` once either key has used up its failures."""
-        for key in self._keys(address, username):
-            if not self._limiter.test(self._item, *key):
-                raise RateLimited("too many failed logins; wait a minute")
-
-    def failed(self, address: str | None, username: str) -> None:
-        for key in self._keys(address, username):
-            self._limiter.hit(self._item, *key)
+    def succeeded(self, address: str | None) -> None:
+        """A right password: the reserved check does not count as a failure."""
+        self._limiter.give_back(address or "unknown")

@@ -5,6 +5,16 @@ for a conversation) and the version of it they saw *before* querying; a
 notification bumps the version, so a send that lands between the query and the
 wait is never missed (no lost wake-up).
 
+A request waits in one of two ways. Under the production server (the ASGI
+front, ``backend/front.py``) it is *parked*: the service raises ``Park`` and
+the front awaits ``wait_async`` on its event loop, holding no thread. Under
+Flask's test client or development server it blocks its thread in ``wait``.
+Both kinds share one account of held requests (docs/design.md, "Delivery"):
+at most ``max_waiters`` per process, and at most ``per_owner`` per owner (a
+signed-in user, or an anonymous open-mode pair). An owner who asks for more
+gets its *oldest* wait answered at once — never anyone else's — and past the
+process-wide limit a ``wait`` answers at once, as if ``wait=0``.
+
 Writes from other worker processes are noticed by one watcher thread per
 process that checks ``PRAGMA data_version`` of the accounts file (every send
 writes the feed there) a few dozen times a second, reads which feed rows moved
@@ -13,9 +23,14 @@ and wakes exactly their keys.
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
 import threading
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from backend.storage.accounts import AccountStore
 from backend.usernames import pair_file_name
@@ -36,19 +51,67 @@ def keys_for_message(author: str, recipient: str) -> list[str]:
     return [user_key(author), user_key(recipient), pair_key(author, recipient)]
 
 
-class Notifier:
-    """Versioned keys with one condition per key, all sharing one lock.
+class Park(Exception):
+    """A long-poll that must wait, raised where the front can hold it without a thread.
 
-    ``max_waiters`` bounds the requests held at once, so held long-polls can
-    never take every worker thread from sends and logins: past it, a ``wait``
-    answers at once, as if ``wait=0``.
+    ``deadline`` is on ``time.monotonic()``'s clock; the front runs the request
+    again when ``key`` moves past ``seen``, the deadline passes or the wait is
+    released, and the second run answers.
     """
 
-    def __init__(self, max_waiters: int = 1000) -> None:
+    def __init__(self, key: str, seen: int, deadline: float, owner: str | None) -> None:
+        super().__init__(key)
+        self.key = key
+        self.seen = seen
+        self.deadline = deadline
+        self.owner = owner
+
+
+class Outcome(enum.Enum):
+    """How a parked wait ended."""
+
+    CHANGED = "changed"  # the key moved: run the request again
+    TIMEOUT = "timeout"  # the wait ran out
+    RELEASED = "released"  # answer now: no slot, the owner's newer wait, or shutdown
+    GONE = "gone"  # the client hung up: nothing to answer
+
+
+@dataclass(eq=False)
+class _Hold:
+    """One held request: counted against its owner and the process."""
+
+    owner: str | None
+    wake: Callable[[], None]
+    released: bool = False
+    dropped: bool = False
+
+
+@dataclass(eq=False)
+class _Parked:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None] = field(repr=False)
+
+    def wake(self) -> None:
+        self.loop.call_soon_threadsafe(_resolve, self.future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Notifier:
+    """Versioned keys, waiters per key, and the account of held requests, under one lock."""
+
+    def __init__(self, max_waiters: int = 1000, per_owner: int = 4) -> None:
         self._lock = threading.Lock()
         self._versions: dict[str, int] = {}
         self._conditions: dict[str, tuple[threading.Condition, int]] = {}
-        self._slots = threading.BoundedSemaphore(max_waiters)
+        self._parked: dict[str, set[_Parked]] = {}
+        self._owners: dict[str, deque[_Hold]] = {}
+        self._held = 0
+        self._max_waiters = max_waiters
+        self._per_owner = max(1, per_owner)
         self._closed = False
 
     def version(self, key: str) -> int:
@@ -56,60 +119,175 @@ class Notifier:
             return self._versions.get(key, 0)
 
     def notify(self, keys: Iterable[str]) -> None:
+        woken: list[_Parked] = []
         with self._lock:
             for key in keys:
                 self._versions[key] = self._versions.get(key, 0) + 1
                 entry = self._conditions.get(key)
                 if entry is not None:
                     entry[0].notify_all()
+                parked = self._parked.get(key)
+                if parked:
+                    woken.extend(parked)
+        for waiter in woken:
+            waiter.wake()
 
-    def wait(self, key: str, seen: int, timeout: float) -> bool:
-        """Block until ``key`` moves past ``seen`` or ``timeout``; True if it moved."""
-        if timeout <= 0 or not self._slots.acquire(blocking=False):
+    # -- the account of held requests (called with the lock held) ----------------
+    def _hold(self, owner: str | None, wake: Callable[[], None]) -> _Hold | None:
+        """A slot for a new wait, or None past the process-wide limit.
+
+        An owner at its limit has its oldest wait released (answered at once)
+        to make room: a user can only ever crowd out their own waits.
+        """
+        if owner is not None:
+            queue = self._owners.setdefault(owner, deque())
+            while len(queue) >= self._per_owner:
+                oldest = queue[0]
+                oldest.released = True
+                self._drop(oldest)
+                oldest.wake()
+        if self._held >= self._max_waiters:
+            if owner is not None and not self._owners.get(owner):
+                self._owners.pop(owner, None)
+            return None
+        hold = _Hold(owner, wake)
+        self._held += 1
+        if owner is not None:
+            self._owners[owner].append(hold)
+        return hold
+
+    def _drop(self, hold: _Hold) -> None:
+        if hold.dropped:
+            return
+        hold.dropped = True
+        self._held -= 1
+        if hold.owner is not None:
+            queue = self._owners.get(hold.owner)
+            if queue is not None:
+                queue.remove(hold)
+                if not queue:
+                    del self._owners[hold.owner]
+
+    # -- waiting in a thread (test client, development server) -----------------------
+    def wait(self, key: str, seen: int, timeout: float, owner: str | None = None) -> bool:
+        """Block until ``key`` moves past ``seen`` or ``timeout``; True if it moved.
+
+        False at once when no slot is free, and as soon as this wait is released
+        for the same owner's newer one.
+        """
+        if timeout <= 0:
             return self.version(key) != seen
-        try:
-            with self._lock:
-                condition, count = self._conditions.get(key) or (threading.Condition(self._lock), 0)
-                self._conditions[key] = (condition, count + 1)
-                try:
-                    return condition.wait_for(
-                        lambda: self._closed or self._versions.get(key, 0) != seen, timeout
-                    )
-                finally:
-                    condition, count = self._conditions[key]
-                    if count == 1:
-                        del self._conditions[key]
-                    else:
-                        self._conditions[key] = (condition, count - 1)
-        finally:
-            self._slots.release()
+        with self._lock:
+            if self._closed or self._versions.get(key, 0) != seen:
+                return True
+            condition, count = self._conditions.get(key) or (threading.Condition(self._lock), 0)
+            hold = self._hold(owner, condition.notify_all)
+            if hold is None:
+                return False
+            self._conditions[key] = (condition, count + 1)
+            try:
+                moved = condition.wait_for(
+                    lambda: self._closed or hold.released or self._versions.get(key, 0) != seen,
+                    timeout,
+                )
+                return bool(moved) and not hold.released
+            finally:
+                self._drop(hold)
+                condition, count = self._conditions[key]
+                if count == 1:
+                    del self._conditions[key]
+                else:
+                    self._conditions[key] = (condition, count - 1)
 
+    # -- waiting on the event loop (the production front) -----------------------------
+    async def wait_async(
+        self,
+        key: str,
+        seen: int,
+        timeout: float,
+        owner: str | None = None,
+        gone: asyncio.Future[Any] | None = None,
+    ) -> Outcome:
+        """Park until ``key`` moves past ``seen``; no thread is held meanwhile.
+
+        ``gone`` resolves when the client hangs up (the ASGI ``http.disconnect``).
+        """
+        loop = asyncio.get_running_loop()
+        parked = _Parked(loop, loop.create_future())
+        with self._lock:
+            if self._closed:
+                return Outcome.RELEASED
+            if self._versions.get(key, 0) != seen:
+                return Outcome.CHANGED
+            if timeout <= 0:
+                return Outcome.TIMEOUT
+            hold = self._hold(owner, parked.wake)
+            if hold is None:
+                return Outcome.RELEASED
+            self._parked.setdefault(key, set()).add(parked)
+        try:
+            waits: set[asyncio.Future[Any]] = {parked.future}
+            if gone is not None:
+                waits.add(gone)
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
+            if gone is not None and gone in done:
+                return Outcome.GONE
+            if not done:
+                return Outcome.TIMEOUT
+            with self._lock:
+                if hold.released or self._closed:
+                    return Outcome.RELEASED
+            return Outcome.CHANGED
+        finally:
+            with self._lock:
+                self._drop(hold)
+                waiting = self._parked.get(key)
+                if waiting is not None:
+                    waiting.discard(parked)
+                    if not waiting:
+                        del self._parked[key]
+
+    # -- state ---------------------------------------------------------------------
     @property
     def closed(self) -> bool:
         return self._closed
 
     def waiting(self) -> int:
+        """Requests held right now (threads and parked)."""
         with self._lock:
-            return sum(count for _, count in self._conditions.values())
+            return self._held
 
     def close(self) -> None:
-        """Release every waiter (server shutdown)."""
+        """Release every waiter, now and from now on (server shutdown)."""
+        woken: list[_Parked] = []
         with self._lock:
             self._closed = True
             for condition, _ in self._conditions.values():
                 condition.notify_all()
+            for parked in self._parked.values():
+                woken.extend(parked)
+        for waiter in woken:
+            waiter.wake()
 
 
 class FeedWatcher:
     """Turns other processes' commits to the accounts file into notifications."""
 
-    def __init__(self, store: AccountStore, notifier: Notifier, interval: float = 0.025) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        notifier: Notifier,
+        interval: float = 0.025,
+        on_accounts_changed: Callable[[], None] | None = None,
+    ) -> None:
         self._store = store
         self._notifier = notifier
         self._interval = interval
+        self._on_accounts_changed = on_accounts_changed
         self._stop = threading.Event()
         self._seen_seq = store.current_seq()
         self._seen_version = store.data_version()
+        self._seen_epoch = store.account_epoch()
         self._thread = threading.Thread(target=self._run, name="pairchat-feed-watcher", daemon=True)
 
     def start(self) -> FeedWatcher:
@@ -126,6 +304,11 @@ class FeedWatcher:
         if version == self._seen_version:
             return
         self._seen_version = version
+        epoch = self._store.account_epoch()
+        if epoch != self._seen_epoch:
+            self._seen_epoch = epoch
+            if self._on_accounts_changed is not None:
+                self._on_accounts_changed()
         seq, rows = self._store.changed_pairs(self._seen_seq)
         self._seen_seq = seq
         keys: set[str] = set()

@@ -13,13 +13,17 @@ from types import TracebackType
 
 from argon2 import PasswordHasher
 
-from backend.accounts import Accounts
-from backend.chat import Chat
+from backend.accounts import AccountPolicy, Accounts
+from backend.chat import Chat, Quotas
+from backend.disk import MIB, DiskFloor
+from backend.hash_gate import HashGate
+from backend.lifecycle import AccountLifecycle
 from backend.login_throttle import LoginThrottle
 from backend.notify import FeedWatcher, Notifier
 from backend.settings import Settings
 from backend.storage.accounts import AccountStore
 from backend.storage.conversations import ConversationStore
+from backend.storage.database import secure_folder
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Services:
     accounts: Accounts
     notifier: Notifier
     chat: Chat
+    lifecycle: AccountLifecycle
     login_throttle: LoginThrottle
     watcher: FeedWatcher | None = None
 
@@ -54,20 +59,37 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    """Everything the backend needs, over ``settings.data_dir`` (created if absent)."""
+    """Everything the backend needs, over ``settings.data_dir`` (created 0700 if absent)."""
     data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    secure_folder(data_dir)
     synchronous = settings.sqlite_synchronous
     account_store = AccountStore(data_dir, synchronous=synchronous)
     hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost
     )
-    accounts = Accounts(account_store, hasher)
-    notifier = Notifier(max_waiters=settings.waiter_slots)
+    disk = DiskFloor(data_dir, settings.min_free_disk_mb * MIB)
+    gate = HashGate(
+        settings.hash_concurrency,
+        queue=settings.hash_queue,
+        per_address=settings.hash_per_address,
+    )
+    policy = AccountPolicy(
+        registration=settings.registration,
+        register_rate=settings.register_rate_limit,
+        token_idle=settings.token_idle_timeout,
+    )
+    accounts = Accounts(account_store, hasher, gate=gate, disk=disk, policy=policy)
+    notifier = Notifier(max_waiters=settings.waiter_slots, per_owner=settings.max_waits_per_user)
     conversations = ConversationStore(
         data_dir, max_open=settings.max_open_conversations, synchronous=synchronous
     )
-    chat = Chat(conversations, accounts, notifier, max_wait=settings.max_wait)
+    quotas = Quotas(
+        send_rate=settings.send_rate_limit,
+        new_conversation_rate=settings.new_conversation_rate_limit,
+    )
+    chat = Chat(
+        conversations, accounts, notifier, max_wait=settings.max_wait, quotas=quotas, disk=disk
+    )
     services = Services(
         settings=settings,
         conversations=conversations,
@@ -75,8 +97,14 @@ def build_services(settings: Settings) -> Services:
         accounts=accounts,
         notifier=notifier,
         chat=chat,
+        lifecycle=AccountLifecycle(accounts, notifier),
         login_throttle=LoginThrottle(settings.login_rate_limit),
     )
     if settings.watch_interval > 0:
-        services.watcher = FeedWatcher(account_store, notifier, settings.watch_interval).start()
+        services.watcher = FeedWatcher(
+            account_store,
+            notifier,
+            settings.watch_interval,
+            on_accounts_changed=accounts.forget_cached,
+        ).start()
     return services

@@ -10,6 +10,7 @@ to granian's workers directly. docs/architecture.md says how to add one.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ DEFAULT_DATA_DIR = REPO_ROOT / "conversations"
 SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 # Worker threads no long-poll may take: sends and logins always find one.
 THREAD_RESERVE = 64
+REGISTRATION_MODES = ("open", "invite", "closed")
+DAY = 24 * 3600
 
 
 class SettingsError(ValueError):
@@ -35,16 +38,36 @@ class Settings:
     # where the data lives and who may use it
     data_dir: Path = DEFAULT_DATA_DIR
     open_mode: bool = False  # the seed's unauthenticated conversation routes
-    # the production server (granian)
+    allow_open_public: bool = False  # open mode on a non-loopback address: a second, explicit yes
+    allowed_hosts: str = ""  # open mode: Host names accepted besides loopback (comma-separated)
+    trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For is believed (ProxyFix)
+    # the production server (granian, ASGI front)
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
-    threads: int = 1100  # blocking threads per worker
+    threads: int = 1100  # threads per worker that may run Flask at once (grown on demand)
+    max_connections: int = 16384  # open connections per worker (idle ones included)
+    header_timeout: float = (
+        10.0  # seconds to send a request's headers; also the keep-alive idle time
+    )
+    body_timeout: float = 10.0  # seconds to send a request's body
     # requests
     max_content_length: int = 64 * 1024  # bytes of a request body
     max_wait: float = 60.0  # long-poll cap, seconds
     max_waiters: int | None = None  # held long-polls at once; None: threads - THREAD_RESERVE
-    login_rate_limit: str = "10 per minute"  # failed logins, per address and per username
+    max_waits_per_user: int = 4  # held long-polls per user; a newer one answers the oldest
+    # accounts
+    registration: str = "open"  # open | invite (codes from `pairchat-server invite`) | closed
+    register_rate_limit: str = "10 per hour"  # registrations per client address
+    login_rate_limit: str = "10 per minute"  # failed logins per client address
+    token_idle_timeout: int = 30 * DAY  # seconds a token may go unused; 0: never expires
+    hash_concurrency: int = 2  # argon2 computations at once per worker
+    hash_queue: int = 16  # password checks that may wait for one
+    hash_per_address: int = 2  # password checks running or waiting per client address
+    # quotas
+    send_rate_limit: str = "120 per minute"  # messages per user
+    new_conversation_rate_limit: str = "20 per hour"  # first messages to people who did not add you
+    min_free_disk_mb: int = 64  # below this much free space, writes are refused (503)
     # storage
     max_open_conversations: int = 512
     sqlite_synchronous: str = "NORMAL"  # FULL survives power loss, not just crashes
@@ -70,12 +93,33 @@ class Settings:
             raise SettingsError("max_wait and watch_interval must be 0 or more")
         if self.max_content_length < 1 or self.max_open_conversations < 1:
             raise SettingsError("max_content_length and max_open_conversations must be positive")
-        try:
-            parse_rate_limit(self.login_rate_limit)
-        except ValueError:
-            raise SettingsError(
-                f"login_rate_limit {self.login_rate_limit!r} is not a rate like '10 per minute'"
-            ) from None
+        for name in (
+            "max_waits_per_user",
+            "max_connections",
+            "hash_concurrency",
+            "hash_per_address",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        for name in ("trusted_proxies", "hash_queue", "token_idle_timeout", "min_free_disk_mb"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be 0 or more")
+        if not (0 < self.header_timeout <= 60 and 0 < self.body_timeout <= 600):
+            raise SettingsError("header_timeout must be 0-60 s and body_timeout 0-600 s")
+        if self.registration not in REGISTRATION_MODES:
+            raise SettingsError("registration must be open, invite or closed")
+        for name in (
+            "login_rate_limit",
+            "register_rate_limit",
+            "send_rate_limit",
+            "new_conversation_rate_limit",
+        ):
+            try:
+                parse_rate_limit(getattr(self, name))
+            except ValueError:
+                raise SettingsError(
+                    f"{name} {getattr(self, name)!r} is not a rate like '10 per minute'"
+                ) from None
 
     @property
     def waiter_slots(self) -> int:
@@ -100,6 +144,20 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def extra_hosts(self) -> list[str]:
+        return [name.strip().lower() for name in self.allowed_hosts.split(",") if name.strip()]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) can only be reached from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse(name: str, raw: str, kind: Any) -> Any:

@@ -12,6 +12,7 @@ holding one means the rules above were checked.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import NamedTuple, NewType
 
 from backend.errors import InvalidUsername, MissingField, SameUser
@@ -66,3 +67,14 @@ def canonical_pair(
 def pair_file_name(a: str, b: str) -> str:
     """File name of the canonical, sorted pair ``(a, b)``: ``<a>_<b>.db``."""
     return f"{a}_{b}.db"
+
+
+def display_key(display_name: str) -> str:
+    """What a display name looks like to a reader: NFKC, case-folded, spaces collapsed.
+
+    Two names with the same key read the same (``Bob`` and ``BOB`` in full-width
+    letters, ``bob  smith`` and ``Bob Smith``); a display name whose key is another
+    user's display name or username is refused (docs/design.md, "Auth").
+    """
+    folded = unicodedata.normalize("NFKC", display_name).casefold()
+    return " ".join(folded.split())

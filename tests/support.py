@@ -37,11 +37,25 @@ REPO = Path(__file__).resolve().parent.parent
 # argon2id stays argon2id in tests, with its cheapest parameters: registration
 # cost is not what these tests measure.
 FAST_HASH = {"argon2_time_cost": 1, "argon2_memory_cost": 1024}
+# Tests of other things register many users, send fast and run on tiny file
+# systems from one address: the abuse limits are out of their way.
+# tests/test_abuse.py holds servers to the real defaults.
+ROOMY_LIMITS: dict[str, Any] = {
+    "register_rate_limit": "100000 per minute",
+    "send_rate_limit": "100000 per minute",
+    "new_conversation_rate_limit": "100000 per minute",
+    "hash_per_address": 1000,
+    "hash_queue": 1000,
+    "min_free_disk_mb": 0,
+}
+TEST_SETTINGS: dict[str, Any] = {**FAST_HASH, **ROOMY_LIMITS}
+# The same, as the environment of a ``pairchat-server`` child process.
+TEST_ENV = {f"PAIRCHAT_{name.upper()}": str(value) for name, value in TEST_SETTINGS.items()}
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test server: defaults (not the environment), a cheap hash, ``overrides``."""
-    return Settings(data_dir=data_dir, **{**FAST_HASH, **overrides})
+    """A test server's settings: defaults (not the environment), ``TEST_SETTINGS``, overrides."""
+    return Settings(data_dir=data_dir, **{**TEST_SETTINGS, **overrides})
 
 
 # -- the transport -----------------------------------------------------------------
@@ -186,11 +200,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
-        env = {
-            **os.environ,
-            "PAIRCHAT_ARGON2_TIME_COST": "1",
-            "PAIRCHAT_ARGON2_MEMORY_COST": "1024",
-        }
+        env = {**os.environ, **TEST_ENV}
         cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *self.args]
         # A session of its own: granian forks workers, and kill() must reach them all.

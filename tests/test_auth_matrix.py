@@ -64,6 +64,21 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
     ),
     "accounts.logout": ("user", lambda: ("POST", "/logout", {}), 200),
     "accounts.me": ("user", lambda: ("GET", "/me", {}), 200),
+    "accounts.logout_all": ("user", lambda: ("POST", "/logout_all", {}), 200),
+    "accounts.change_password": (
+        "user",
+        lambda: (
+            "POST",
+            "/change_password",
+            {"data": {"password": "correct horse", "new_password": "correct horse"}},
+        ),
+        200,
+    ),
+    "accounts.delete_account": (
+        "user",
+        lambda: ("POST", "/delete_account", {"data": {"password": "correct horse"}}),
+        200,
+    ),
     "friends.add_friend": (
         "user",
         lambda: ("POST", "/add_friend", {"data": {"username": "bob"}}),

@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import REPO, bearer, free_port, register, wait_healthy
+from tests.support import REPO, TEST_ENV, bearer, free_port, register, wait_healthy
 
 SOAK = os.environ.get("PAIRCHAT_SOAK") == "1"
 CYCLES = 24 if SOAK else 8
@@ -71,8 +71,7 @@ class KillableServer:
     def start(self) -> KillableServer:
         env = {
             **os.environ,
-            "PAIRCHAT_ARGON2_TIME_COST": "1",
-            "PAIRCHAT_ARGON2_MEMORY_COST": "1024",
+            **TEST_ENV,
             **self.extra_env,
         }
         cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(self.port)]

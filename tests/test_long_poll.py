@@ -72,10 +72,12 @@ def test_the_feed_waiter_wakes_on_a_send(server: LiveServer) -> None:
 
 
 def test_waiters_wake_on_a_send_through_another_worker_process(
-    server_process: Callable[..., ServerProcess],
+    server_process: Callable[..., ServerProcess], live_server: Callable[..., LiveServer]
 ) -> None:
     first = server_process()
-    second = server_process(data_dir=first.data_dir)
+    # A second *server* on the folder is refused (its lock); the other process here is
+    # this test's own, serving the same files as a worker of a --workers N server would.
+    second = live_server(data_dir=first.data_dir)
     alice, bob = register(first.url, "alice"), register(first.url, "bob")
     cursor = http.get(f"{first.url}/updates", headers=bearer(alice)).json()["cursor"]
     with ThreadPoolExecutor(2) as pool:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support import REPO, ServerProcess, bearer, http
+from tests.support import REPO, TEST_ENV, ServerProcess, bearer, http
 from tests.test_seed_compat import seed_session
 
 
@@ -20,11 +20,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PAIRCHAT_ARGON2_TIME_COST": "1",
-            "PAIRCHAT_ARGON2_MEMORY_COST": "1024",
-        },
+        env={"PATH": "/usr/bin:/bin", **TEST_ENV},
     )
 
 

@@ -14,6 +14,10 @@ instead of flags and a config file the user could edit:
   the server).
 
 The token is never written to disk here: the session keeps it in memory only.
+
+``python -m tui.door --factory SOCKET`` is the SSH door's session factory: it
+loads the TUI once and forks this same ``main()`` for each session the door
+sends it (doors/factory.py), so sessions share the loaded code's memory.
 """
 
 from __future__ import annotations
@@ -38,5 +42,19 @@ def main() -> int:
     return 0
 
 
+def factory(path: str) -> int:
+    """Load the TUI and what a running session imports, then serve sessions on ``path``."""
+    import textual.drivers.linux_driver
+    import textual.layouts.horizontal
+    import textual.scrollbar  # noqa: F401
+
+    import tui.app  # noqa: F401
+    from doors.factory import serve
+
+    return serve(path, main)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--factory":
+        sys.exit(factory(sys.argv[2]))
     sys.exit(main())

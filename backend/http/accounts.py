@@ -1,17 +1,50 @@
-"""Account routes: register, login (rate limited on failure), logout, me."""
+"""Account routes: register, login, logout, me, and the account's lifecycle.
+
+Password checks cost memory and time, so each is paid for before it runs:
+``/login`` reserves one from the client address's failed-login budget
+(``LoginThrottle``) and gives it back when the password was right; the same
+holds for the current password asked by ``/change_password`` and
+``/delete_account``. ``request.remote_addr`` is the real client's address when
+the server trusts its proxies (``--trusted-proxies``).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
-from backend.accounts import parse_display_name, parse_password
-from backend.errors import BadCredentials
+from backend.accounts import parse_display_name, parse_invite, parse_password
+from backend.errors import BadCredentials, WrongPassword
 from backend.http import auth, replies
 from backend.http import request_data as data
 from backend.http.context import services
 
 bp = Blueprint("accounts", __name__)
+T = TypeVar("T")
+
+
+def _password_checked(check: Callable[[], T], *, signed_in: bool = True) -> T:
+    """Run ``check`` (which verifies a password) within the address's failed-login budget.
+
+    For a signed-in user a wrong password is ``403 wrong_password``, not a 401.
+    """
+    throttle = services().login_throttle
+    address = request.remote_addr
+    throttle.reserve(address)
+    try:
+        result = check()
+    except BadCredentials as exc:  # a wrong password keeps its cost
+        if signed_in:
+            raise WrongPassword("the current password is wrong") from exc
+        raise
+    except BaseException:
+        throttle.succeeded(address)  # no password was judged wrong
+        raise
+    throttle.succeeded(address)
+    return result
 
 
 @bp.post("/register")
@@ -21,6 +54,8 @@ def register() -> ResponseReturnValue:
         data.username("username"),
         data.parsed("password", parse_password),
         data.parsed("display_name", parse_display_name),
+        address=request.remote_addr,
+        invite=data.parsed("invite", parse_invite),
     )
     return replies.account(user, token), 201
 
@@ -30,13 +65,11 @@ def register() -> ResponseReturnValue:
 def login() -> ResponseReturnValue:
     # Read leniently: a malformed name or password is a wrong login (401), not a 400.
     username = data.text_or_empty("username")
-    throttle = services().login_throttle
-    throttle.check(request.remote_addr, username)
-    try:
-        user, token = services().accounts.login(username, data.text_or_empty("password"))
-    except BadCredentials:
-        throttle.failed(request.remote_addr, username)
-        raise
+    password = data.text_or_empty("password")
+    user, token = _password_checked(
+        lambda: services().accounts.login(username, password, request.remote_addr),
+        signed_in=False,
+    )
     return replies.account(user, token)
 
 
@@ -47,6 +80,38 @@ def logout() -> ResponseReturnValue:
     token = auth.bearer_token()
     assert token is not None
     services().accounts.logout(token)
+    return replies.success()
+
+
+@bp.post("/logout_all")
+@auth.user
+def logout_all() -> ResponseReturnValue:
+    revoked = services().lifecycle.sign_out_everywhere(auth.current_user())
+    return replies.success(revoked=revoked)
+
+
+@bp.post("/change_password")
+@auth.user
+def change_password() -> ResponseReturnValue:
+    me = auth.current_user()
+    token = auth.bearer_token()
+    assert token is not None
+    current = data.text_or_empty("password")
+    new = data.parsed("new_password", lambda value: parse_password(value, "new_password"))
+    revoked = _password_checked(
+        lambda: services().lifecycle.change_password(me, current, new, token, request.remote_addr)
+    )
+    return replies.success(revoked=revoked)
+
+
+@bp.post("/delete_account")
+@auth.user
+def delete_account() -> ResponseReturnValue:
+    me = auth.current_user()
+    password = data.text_or_empty("password")
+    _password_checked(
+        lambda: services().lifecycle.delete_account(me, password, request.remote_addr)
+    )
     return replies.success()
 
 

@@ -95,6 +95,13 @@ def allow_pair(pair: Pair) -> bool:
     return True
 
 
+def waiter(pair: Pair) -> str:
+    """Whose long-poll this is, for the per-user cap: the signed-in user, or (open mode's
+    anonymous seed client, who could be anyone) the pair it waits on."""
+    viewer: Username | None = g.get("user")
+    return viewer if viewer is not None else f"pair:{pair.file_name}"
+
+
 def allow_author(author: Username) -> bool:
     """``send_message``: True when signed in as ``author`` (else ``Forbidden``).
 

@@ -1,12 +1,16 @@
-"""The seed's three endpoints, kept reply-compatible, plus their optional extensions."""
+"""The seed's three endpoints, kept reply-compatible, plus their optional extensions.
+
+A whole history (no ``after_id``, ``before_id`` or ``limit``: the seed's request)
+is streamed a page at a time, so its memory stays flat however long it is.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
 from backend.chat import parse_message
-from backend.http import auth, replies
+from backend.http import auth, parking, replies
 from backend.http import request_data as data
 from backend.http.context import services
 from backend.usernames import canonical_username
@@ -19,7 +23,10 @@ MAX_PAGE = 1000
 @auth.conversation
 def create_conversation_db() -> ResponseReturnValue:
     pair = data.pair()
-    services().chat.create_conversation(pair, require_accounts=auth.allow_pair(pair))
+    signed_in = auth.allow_pair(pair)
+    services().chat.create_conversation(
+        pair, require_accounts=signed_in, viewer=auth.current_user() if signed_in else None
+    )
     return replies.success()
 
 
@@ -29,15 +36,22 @@ def get_message_history() -> ResponseReturnValue:
     after_id = data.integer("after_id")
     before_id = data.integer("before_id", minimum=1)
     limit = data.integer("limit", minimum=1, maximum=MAX_PAGE)
-    wait = data.seconds("wait")
+    wait = parking.wait_seconds(data.seconds("wait"))
     pair = data.pair()
-    page = services().chat.history(
+    signed_in = auth.allow_pair(pair)
+    chat = services().chat
+    if after_id is None and before_id is None and limit is None:
+        pages = chat.whole_history(pair, require_accounts=signed_in)
+        return Response(replies.history_stream(pages), mimetype="application/json")
+    page = chat.history(
         pair,
-        require_accounts=auth.allow_pair(pair),
+        require_accounts=signed_in,
         after_id=after_id,
         before_id=before_id,
         limit=limit,
         wait=wait,
+        waiter=auth.waiter(pair),
+        park=parking.enabled(),
     )
     return replies.history(page)
 

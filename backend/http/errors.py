@@ -20,20 +20,26 @@ from backend.errors import (
     BadCredentials,
     Blocked,
     ClientIdConflict,
+    DiskAlmostFull,
+    DisplayNameTaken,
     EmptyMessage,
     Forbidden,
     InvalidField,
     InvalidInput,
+    InvalidInvite,
     InvalidUsername,
     MessageTooLong,
     MissingField,
     PairchatError,
     RateLimited,
+    RegistrationClosed,
+    RequestTimeout,
     SameUser,
     StorageUnavailable,
     Unauthenticated,
     UnknownUser,
     UsernameTaken,
+    WrongPassword,
 )
 from backend.http import replies
 
@@ -48,8 +54,17 @@ class UnsupportedBody(PairchatError):
     """A body that is neither a form nor JSON."""
 
 
+class HostRefused(InvalidInput):
+    """Open mode: a ``Host`` this server does not answer to (DNS rebinding)."""
+
+
+class CrossSite(Forbidden):
+    """Open mode: a request a browser made on behalf of another site."""
+
+
 ERRORS: dict[type[PairchatError], tuple[int, str]] = {
     MalformedBody: (400, "bad_request"),
+    HostRefused: (400, "bad_host"),
     MissingField: (400, "missing_field"),
     InvalidField: (400, "invalid_field"),
     InvalidUsername: (400, "invalid_username"),
@@ -60,12 +75,19 @@ ERRORS: dict[type[PairchatError], tuple[int, str]] = {
     BadCredentials: (401, "bad_credentials"),
     Forbidden: (403, "forbidden"),
     Blocked: (403, "blocked"),
+    CrossSite: (403, "cross_site"),
+    WrongPassword: (403, "wrong_password"),
+    RegistrationClosed: (403, "registration_closed"),
+    InvalidInvite: (403, "invalid_invite"),
     UnknownUser: (404, "unknown_user"),
+    RequestTimeout: (408, "request_timeout"),
     UsernameTaken: (409, "username_taken"),
+    DisplayNameTaken: (409, "display_name_taken"),
     ClientIdConflict: (409, "client_id_conflict"),
     UnsupportedBody: (415, "unsupported_media_type"),
     RateLimited: (429, "rate_limited"),
     StorageUnavailable: (503, "unavailable"),
+    DiskAlmostFull: (503, "unavailable"),
 }
 
 # Werkzeug's HTTP errors (raised before or around our views).

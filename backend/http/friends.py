@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from backend.errors import MissingField
-from backend.http import auth, replies
+from backend.http import auth, parking, replies
 from backend.http import request_data as data
 from backend.http.context import services
 
@@ -61,5 +61,10 @@ def mark_read() -> ResponseReturnValue:
 @bp.get("/updates")
 @auth.user
 def updates() -> ResponseReturnValue:
-    feed = services().chat.updates(auth.current_user(), data.cursor("since"), data.seconds("wait"))
+    feed = services().chat.updates(
+        auth.current_user(),
+        data.cursor("since"),
+        parking.wait_seconds(data.seconds("wait")),
+        park=parking.enabled(),
+    )
     return replies.feed(feed)

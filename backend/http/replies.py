@@ -8,6 +8,8 @@ No Flask: the CLI's ``export`` prints messages in the same shape.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from backend.chat import Feed, Friend, Friends, listed
@@ -55,6 +57,27 @@ def history(page: Page) -> JSON:
     return {"history": [message(item) for item in page.messages], "has_more": page.has_more}
 
 
+def history_stream(pages: Iterable[list[Message]]) -> Iterator[bytes]:
+    """``history`` of a whole conversation as JSON text, one page at a time.
+
+    The same document ``history`` gives (``has_more`` is false: it is all there),
+    encoded as Flask encodes a reply, so memory stays flat however long it is.
+    """
+    yield b'{"history":['
+    first = True
+    for page in pages:
+        parts = [_compact(message(item)) for item in page]
+        if not parts:
+            continue
+        yield (("" if first else ",") + ",".join(parts)).encode("utf-8")
+        first = False
+    yield b'],"has_more":false}\n'
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
 def sent(stored: Stored) -> JSON:
     return success(id=stored.id, date_sent=stored.date_sent, duplicate=stored.duplicate)
 
@@ -67,6 +90,7 @@ def friend(item: Friend) -> JSON:
         "display_name": item.display_name,
         "unread": item.unread,
         "last_message": None if last is None else message(last),
+        "deleted": item.deleted,
     }
 
 
@@ -83,6 +107,7 @@ def change(contact: Contact) -> JSON:
         "last_activity": contact.last_activity,
         "listed": listed(contact),
         "blocked": contact.blocked,
+        "deleted": contact.deleted,
     }
 
 

@@ -1,11 +1,14 @@
 """Reading a request's fields into typed values: validation at the edge.
 
-Form or JSON bodies (query string on GET), strictly: form bodies are decoded as
-strict UTF-8 (a non-UTF-8 body is a 400, never silently "repaired"); JSON must
-be an object. Each getter returns a typed value (``Username``, ``Pair``, ``int``,
-seconds, a checked text) or raises the domain error that says what is wrong, so
-views hand the services values that already follow docs/design.md. A field with
-a rule of its own is ``parsed(name, rule)`` with the rule kept by its service.
+Form, multipart or JSON bodies (query string on GET), strictly: every text is
+decoded as strict UTF-8 (invalid UTF-8 anywhere — query, form, multipart field —
+is a 400, never silently "repaired"); JSON must be an object (nested too deep is
+a 400, not a crash); numbers are ASCII digits only (a superscript two or an
+Arabic-Indic digit is not a number here). Each getter returns a typed value
+(``Username``, ``Pair``, ``int``, seconds, a checked text) or raises the domain
+error that says what is wrong, so views hand the services values that already
+follow docs/design.md. A field with a rule of its own is ``parsed(name, rule)``
+with the rule kept by its service.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from flask import g, request
+from werkzeug.sansio.multipart import Data, Epilogue, Field, MultipartDecoder, NeedData
 
 from backend.errors import InvalidField, MissingField
 from backend.http.errors import MalformedBody, UnsupportedBody
@@ -26,6 +30,7 @@ from backend.usernames import Pair, Username, canonical_username
 MAX_FIELDS = 32
 MAX_INT = 2**63 - 1
 _CURSOR_RE = re.compile(r"[0-9]{1,18}\Z")
+_SECONDS_RE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?\Z")
 T = TypeVar("T")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
@@ -42,7 +47,11 @@ def fields() -> dict[str, Any]:
 def _parse() -> dict[str, Any]:
     found: dict[str, Any] = {}
     if request.method == "GET":
-        found.update(request.args.items())
+        try:
+            query = request.environ.get("QUERY_STRING", "").encode("latin-1")
+        except UnicodeEncodeError:
+            raise MalformedBody("the query string is not valid UTF-8 form data") from None
+        found.update(_form(query, "query string"))
     body = request.get_data(cache=True)
     if not body:
         return found
@@ -52,31 +61,76 @@ def _parse() -> dict[str, Any]:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise MalformedBody("the body is not valid UTF-8 JSON") from None
+        except RecursionError:
+            raise MalformedBody("the JSON body is nested too deeply") from None
         if not isinstance(data, dict):
             raise MalformedBody("a JSON body must be an object")
         found.update(data)
     elif mimetype in ("application/x-www-form-urlencoded", ""):
-        try:
-            text = body.decode("utf-8")
-            pairs = parse_qsl(
-                text,
-                keep_blank_values=True,
-                strict_parsing=False,
-                errors="strict",
-                max_num_fields=MAX_FIELDS,
-            )
-        except (UnicodeDecodeError, ValueError):
-            raise MalformedBody("the form body is not valid UTF-8 form data") from None
-        for name, value in pairs:
+        for name, value in _form(body, "form body").items():
             found.setdefault(name, value)
     elif mimetype == "multipart/form-data":
-        for name, value in request.form.items():
+        for name, value in _multipart(body).items():
             found.setdefault(name, value)
     else:
         raise UnsupportedBody("send a form (application/x-www-form-urlencoded) or a JSON object")
     for name, value in found.items():
         if isinstance(value, str):
             _check_text(name, value)
+    return found
+
+
+def _form(raw: bytes, what: str) -> dict[str, str]:
+    """URL-encoded fields (the first of each name), as strict UTF-8."""
+    found: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(
+            raw.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedBody(f"the {what} is not valid UTF-8 form data") from None
+    for name, value in pairs:
+        found.setdefault(name, value)
+    return found
+
+
+def _multipart(body: bytes) -> dict[str, str]:
+    """multipart/form-data fields, each strict UTF-8 (Werkzeug's form would replace bad bytes)."""
+    boundary = request.mimetype_params.get("boundary", "")
+    if not boundary or not boundary.isascii():
+        raise MalformedBody("a multipart body needs a boundary")
+    decoder = MultipartDecoder(boundary.encode("ascii"), max_form_memory_size=len(body) + 1)
+    found: dict[str, str] = {}
+    name: str | None = None
+    chunks: list[bytes] = []
+    try:
+        decoder.receive_data(body)
+        decoder.receive_data(None)
+        while True:
+            event = decoder.next_event()
+            if isinstance(event, (NeedData, Epilogue)):
+                break
+            if isinstance(event, Field):
+                name, chunks = event.name, []
+            elif isinstance(event, Data):
+                if name is None:
+                    raise MalformedBody("a multipart body may carry fields, not files")
+                chunks.append(event.data)
+                if not event.more_data:
+                    found.setdefault(name, b"".join(chunks).decode("utf-8"))
+                    name = None
+                    if len(found) > MAX_FIELDS:
+                        raise MalformedBody(f"at most {MAX_FIELDS} fields")
+            elif not isinstance(event, Field):  # a File, or anything unexpected
+                raise MalformedBody("a multipart body may carry fields, not files")
+    except UnicodeDecodeError:
+        raise MalformedBody("a multipart field is not valid UTF-8") from None
+    except ValueError:
+        raise MalformedBody("the multipart body is malformed") from None
     return found
 
 
@@ -136,19 +190,18 @@ def integer(name: str, *, minimum: int = 0, maximum: int = MAX_INT) -> int | Non
 
 
 def seconds(name: str) -> float:
-    """A non-negative number of seconds (``wait``); the service caps it."""
+    """A non-negative number of seconds (``wait``), in ASCII digits; the service caps it."""
     value = fields().get(name)
     if value is None or value == "":
         return 0.0
-    try:
-        if isinstance(value, bool):
-            raise ValueError
+    if isinstance(value, str) and _SECONDS_RE.match(value.strip()):
+        return float(value.strip())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidField(f"'{name}' must be a number of seconds") from None
-    if math.isnan(number) or number < 0:
-        raise InvalidField(f"'{name}' must be a number of seconds >= 0")
-    return number
+        if math.isnan(number) or number < 0:
+            raise InvalidField(f"'{name}' must be a number of seconds >= 0")
+        return number
+    raise InvalidField(f"'{name}' must be a number of seconds (digits, an optional fraction)")
 
 
 def cursor(name: str) -> int | None:

@@ -8,7 +8,14 @@ The change feed is the ``contacts`` table itself: each row is one side of a
 conversation (``owner`` sees ``peer``) and carries ``seq``, the value of a global
 counter bumped by every change that owner should hear about. A client's cursor is
 a counter value; ``GET /updates?since=c`` is one index range scan over
-``(owner, seq)``: it never opens a conversation file.
+``(owner, seq)``: it never opens a conversation file. Each pair's newest message
+is kept here too (``last_messages``), so ``GET /friends`` is one query whatever
+the number of contacts.
+
+Version 2 adds token idle times, account deletion (a deleted account keeps its
+row as a tombstone, so its name is never handed to someone else, who would then
+inherit its conversation files), display-name keys, invites, ``last_messages``
+and ``meta`` (a counter other workers watch to forget cached accounts).
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from backend.errors import DisplayNameTaken, InvalidInvite
 from backend.storage.database import backup, connect, immediate, migrate, storage_unavailable
+from backend.usernames import display_key
 
 ACCOUNTS_FILE = "_accounts.sqlite3"
 T = TypeVar("T")
@@ -62,7 +71,50 @@ def _v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS = [_v1]
+def _v2(conn: sqlite3.Connection) -> None:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
+    if "last_used" not in columns:
+        conn.execute("ALTER TABLE tokens ADD COLUMN last_used INTEGER")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+    if "deleted_at" not in columns:
+        conn.execute("ALTER TABLE users ADD COLUMN deleted_at INTEGER")
+    if "display_key" not in columns:
+        conn.execute("ALTER TABLE users ADD COLUMN display_key TEXT")
+    for username, shown in conn.execute(
+        "SELECT username, display_name FROM users WHERE display_name IS NOT NULL"
+    ).fetchall():
+        conn.execute(
+            "UPDATE users SET display_key = ? WHERE username = ?", (display_key(shown), username)
+        )
+    script = """
+        CREATE INDEX IF NOT EXISTS users_display_key ON users (display_key)
+            WHERE display_key IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS tokens_user ON tokens (username);
+        CREATE TABLE IF NOT EXISTS invites (
+            code_hash TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            used_by TEXT,
+            used_at INTEGER
+        );
+        CREATE TABLE IF NOT EXISTS last_messages (
+            low TEXT NOT NULL,
+            high TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            author TEXT NOT NULL,
+            message TEXT NOT NULL,
+            date_sent INTEGER NOT NULL,
+            client_id TEXT,
+            PRIMARY KEY (low, high)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('account_epoch', 0)
+        """
+    for statement in script.split(";"):
+        conn.execute(statement)
+
+
+MIGRATIONS = [_v1, _v2]
 
 
 @dataclass(frozen=True)
@@ -70,6 +122,25 @@ class User:
     username: str
     display_name: str | None
     password_hash: str
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class LastMessage:
+    """A pair's newest message as the feed keeps it (the wire shape is built at the edge)."""
+
+    id: int
+    author: str
+    message: str
+    date_sent: int
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class Token:
+    username: str
+    created_at: int
+    last_used: int
 
 
 @dataclass(frozen=True)
@@ -84,11 +155,21 @@ class Contact:
     unread: int
     read_marker: int
     seq: int
+    deleted: bool = False  # the peer deleted their account
+    last_message: LastMessage | None = None  # filled by ``contacts(..., with_last=True)``
 
 
+_CONTACT_COLUMNS = (
+    "c.peer, u.display_name, c.added, c.blocked, c.hidden, c.last_id, c.last_activity, "
+    "c.unread, c.read_marker, c.seq, u.deleted_at IS NOT NULL"
+)
 _CONTACT_SELECT = (
-    "SELECT c.peer, u.display_name, c.added, c.blocked, c.hidden, c.last_id, c.last_activity, "
-    "c.unread, c.read_marker, c.seq FROM contacts c LEFT JOIN users u ON u.username = c.peer "
+    f"SELECT {_CONTACT_COLUMNS} FROM contacts c LEFT JOIN users u ON u.username = c.peer "
+)
+_CONTACT_WITH_LAST = (
+    f"SELECT {_CONTACT_COLUMNS}, m.id, m.author, m.message, m.date_sent, m.client_id "
+    "FROM contacts c LEFT JOIN users u ON u.username = c.peer "
+    "LEFT JOIN last_messages m ON m.low = min(c.owner, c.peer) AND m.high = max(c.owner, c.peer) "
 )
 
 
@@ -104,6 +185,8 @@ def _contact(row: tuple[Any, ...]) -> Contact:
         unread=row[7],
         read_marker=row[8],
         seq=row[9],
+        deleted=bool(row[10]),
+        last_message=None if len(row) <= 11 or row[11] is None else LastMessage(*row[11:16]),
     )
 
 
@@ -134,33 +217,63 @@ class AccountStore:
 
         return self._read(in_transaction)
 
-    # -- users and tokens ----------------------------------------------------
+    # -- users ---------------------------------------------------------------------
     def add_user(
-        self, username: str, display_name: str | None, password_hash: str, now: int
+        self,
+        username: str,
+        display_name: str | None,
+        password_hash: str,
+        now: int,
+        *,
+        invite_hash: str | None = None,
     ) -> bool:
-        """False when the name is taken."""
+        """False when the name is taken (deleted accounts keep theirs).
+
+        In the same transaction: a display name that reads like another user's
+        name is ``DisplayNameTaken``; with ``invite_hash``, the invite is used up
+        (``InvalidInvite`` when it is unknown, used or expired), so two
+        registrations can never share one invite.
+        """
+        key = None if display_name is None else display_key(display_name)
 
         def work(conn: sqlite3.Connection) -> bool:
-            try:
-                conn.execute(
-                    "INSERT INTO users (username, display_name, password_hash, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (username, display_name, password_hash, now),
-                )
-            except sqlite3.IntegrityError:
+            if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
                 return False
+            if (
+                key is not None
+                and conn.execute(
+                    "SELECT 1 FROM users WHERE display_key = :key OR username = :key LIMIT 1",
+                    {"key": key},
+                ).fetchone()
+            ):
+                raise DisplayNameTaken("that display name reads like another user's name")
+            if invite_hash is not None:
+                used = conn.execute(
+                    "UPDATE invites SET used_by = :user, used_at = :now WHERE code_hash = :code "
+                    "AND used_by IS NULL AND (expires_at IS NULL OR expires_at > :now)",
+                    {"user": username, "now": now, "code": invite_hash},
+                )
+                if used.rowcount != 1:
+                    raise InvalidInvite("the invite code is unknown, used or expired")
+            conn.execute(
+                "INSERT INTO users (username, display_name, password_hash, created_at, "
+                "display_key) VALUES (?, ?, ?, ?, ?)",
+                (username, display_name, password_hash, now, key),
+            )
             return True
 
         return self._write(work)
 
     def user(self, username: str) -> User | None:
+        """The account, deleted or not (a deleted one has ``deleted`` and no password)."""
         row = self._read(
             lambda conn: conn.execute(
-                "SELECT username, display_name, password_hash FROM users WHERE username = ?",
+                "SELECT username, display_name, password_hash, deleted_at IS NOT NULL "
+                "FROM users WHERE username = ?",
                 (username,),
             ).fetchone()
         )
-        return None if row is None else User(*row)
+        return None if row is None else User(row[0], row[1], row[2], bool(row[3]))
 
     def set_password_hash(self, username: str, password_hash: str) -> None:
         self._write(
@@ -169,29 +282,101 @@ class AccountStore:
             )
         )
 
-    def add_token(self, token_hash: str, username: str, now: int) -> None:
-        self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO tokens (token_hash, username, created_at) VALUES (?, ?, ?)",
-                (token_hash, username, now),
+    def change_password(self, username: str, password_hash: str, keep_token: str | None) -> int:
+        """New hash; every token of the user but ``keep_token`` revoked. Returns how many."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username)
+            )
+            gone = conn.execute(
+                "DELETE FROM tokens WHERE username = ? AND token_hash IS NOT ?",
+                (username, keep_token),
+            )
+            return gone.rowcount
+
+        return self._write(work)
+
+    def delete_user(self, username: str, now: int) -> list[str]:
+        """Tombstone the account: no password, tokens, name or contacts of its own.
+
+        The peers keep their side (their contact rows and the pair files) and
+        hear about it in their feed; the name stays taken for good. Returns the peers.
+        """
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            conn.execute(
+                "UPDATE users SET deleted_at = ?, password_hash = '', display_name = NULL, "
+                "display_key = NULL WHERE username = ?",
+                (now, username),
+            )
+            conn.execute("DELETE FROM tokens WHERE username = ?", (username,))
+            conn.execute("DELETE FROM contacts WHERE owner = ?", (username,))
+            seq = self._next_seq(conn)
+            peers = conn.execute(
+                "UPDATE contacts SET seq = ? WHERE peer = ? RETURNING owner", (seq, username)
+            ).fetchall()
+            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'account_epoch'")
+            return [row[0] for row in peers]
+
+        return self._write(work)
+
+    def account_epoch(self) -> int:
+        """Moves when an account is deleted: workers then forget the names they cached."""
+        return self._read(
+            lambda conn: int(
+                conn.execute("SELECT value FROM meta WHERE key = 'account_epoch'").fetchone()[0]
             )
         )
 
-    def token_user(self, token_hash: str) -> tuple[str, str] | None:
-        """(stored hash, username) for a token hash, or None."""
+    # -- tokens --------------------------------------------------------------------
+    def add_token(self, token_hash: str, username: str, now: int) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO tokens (token_hash, username, created_at, last_used) "
+                "VALUES (?, ?, ?, ?)",
+                (token_hash, username, now, now),
+            )
+        )
+
+    def token(self, token_hash: str) -> Token | None:
         row = self._read(
             lambda conn: conn.execute(
-                "SELECT token_hash, username FROM tokens WHERE token_hash = ?", (token_hash,)
+                "SELECT username, created_at, coalesce(last_used, created_at) FROM tokens "
+                "WHERE token_hash = ?",
+                (token_hash,),
             ).fetchone()
         )
-        return None if row is None else (row[0], row[1])
+        return None if row is None else Token(row[0], row[1], row[2])
+
+    def touch_token(self, token_hash: str, now: int) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE tokens SET last_used = ? WHERE token_hash = ?", (now, token_hash)
+            )
+        )
 
     def delete_token(self, token_hash: str) -> None:
         self._write(
             lambda conn: conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,))
         )
 
-    # -- contacts and the feed -------------------------------------------------
+    def delete_tokens(self, username: str) -> int:
+        """Sign out everywhere: every token of the user. Returns how many."""
+        return self._write(
+            lambda conn: conn.execute("DELETE FROM tokens WHERE username = ?", (username,)).rowcount
+        )
+
+    # -- invites -------------------------------------------------------------------
+    def add_invite(self, code_hash: str, now: int, expires_at: int | None) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO invites (code_hash, created_at, expires_at) VALUES (?, ?, ?)",
+                (code_hash, now, expires_at),
+            )
+        )
+
+    # -- contacts and the feed -------------------------------------------------------
     @staticmethod
     def _next_seq(conn: sqlite3.Connection) -> int:
         row = conn.execute(
@@ -234,43 +419,74 @@ class AccountStore:
         )
         return None if row is None else _contact(row)
 
-    def record_message(self, author: str, recipient: str, message_id: int, date_sent: int) -> None:
+    @staticmethod
+    def _set_last(conn: sqlite3.Connection, author: str, recipient: str, last: LastMessage) -> None:
+        low, high = sorted((author, recipient))
+        conn.execute(
+            "INSERT INTO last_messages (low, high, id, author, message, date_sent, client_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (low, high) DO UPDATE SET "
+            "id = excluded.id, author = excluded.author, message = excluded.message, "
+            "date_sent = excluded.date_sent, client_id = excluded.client_id "
+            "WHERE excluded.id >= last_messages.id",
+            (low, high, last.id, last.author, last.message, last.date_sent, last.client_id),
+        )
+
+    def record_message(self, author: str, recipient: str, last: LastMessage) -> None:
         """Both sides of a stored message enter the feed; the recipient's unread grows."""
 
         def work(conn: sqlite3.Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
                 "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq) "
-                "VALUES (?1, ?2, ?3, ?4, 0, ?5), (?2, ?1, ?3, ?4, 1, ?5) "
+                "VALUES (:author, :recipient, :id, :date, 0, :seq), "
+                "(:recipient, :author, :id, :date, 1, :seq) "
                 "ON CONFLICT (owner, peer) DO UPDATE SET "
                 "last_id = max(last_id, excluded.last_id), "
                 "last_activity = excluded.last_activity, "
                 "unread = unread + excluded.unread, hidden = 0, seq = excluded.seq",
-                (author, recipient, message_id, date_sent, seq),
+                {
+                    "author": author,
+                    "recipient": recipient,
+                    "id": last.id,
+                    "date": last.date_sent,
+                    "seq": seq,
+                },
             )
+            self._set_last(conn, author, recipient, last)
 
         self._write(work)
 
-    def repair_feed(
-        self, author: str, recipient: str, message_id: int, date_sent: int, unread: int
-    ) -> None:
+    def repair_feed(self, author: str, recipient: str, last: LastMessage, unread: int) -> None:
         """Like ``record_message`` with the recipient's unread count given, not added."""
 
         def work(conn: sqlite3.Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
                 "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq) "
-                "VALUES (?1, ?2, ?3, ?4, 0, ?6), (?2, ?1, ?3, ?4, ?5, ?6) "
+                "VALUES (:author, :recipient, :id, :date, 0, :seq), "
+                "(:recipient, :author, :id, :date, :unread, :seq) "
                 "ON CONFLICT (owner, peer) DO UPDATE SET "
                 "last_activity = CASE WHEN excluded.last_id > last_id "
                 "THEN excluded.last_activity ELSE last_activity END, "
                 "last_id = max(last_id, excluded.last_id), "
-                "unread = CASE WHEN owner = ?2 THEN excluded.unread ELSE unread END, "
+                "unread = CASE WHEN owner = :recipient THEN excluded.unread ELSE unread END, "
                 "hidden = 0, seq = excluded.seq",
-                (author, recipient, message_id, date_sent, unread, seq),
+                {
+                    "author": author,
+                    "recipient": recipient,
+                    "id": last.id,
+                    "date": last.date_sent,
+                    "unread": unread,
+                    "seq": seq,
+                },
             )
+            self._set_last(conn, author, recipient, last)
 
         self._write(work)
+
+    def set_last_message(self, a: str, b: str, last: LastMessage) -> None:
+        """Fill in a pair's newest message (files from before version 2)."""
+        self._write(lambda conn: self._set_last(conn, a, b, last))
 
     def set_read_marker(self, owner: str, peer: str, marker: int, unread: int) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -285,15 +501,37 @@ class AccountStore:
 
         self._write(work)
 
-    def contacts(self, owner: str, since: int = 0) -> tuple[int, list[Contact]]:
-        """The feed: (current counter, owner's contacts changed after ``since``), one snapshot."""
+    def forget_pair(self, a: str, b: str) -> None:
+        """A pair's conversation was erased: both sides' counters and last message go too."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            seq = self._next_seq(conn)
+            conn.execute(
+                "UPDATE contacts SET last_id = 0, last_activity = NULL, unread = 0, "
+                "read_marker = 0, seq = :seq WHERE (owner = :a AND peer = :b) "
+                "OR (owner = :b AND peer = :a)",
+                {"a": a, "b": b, "seq": seq},
+            )
+            low, high = sorted((a, b))
+            conn.execute("DELETE FROM last_messages WHERE low = ? AND high = ?", (low, high))
+
+        self._write(work)
+
+    def contacts(
+        self, owner: str, since: int = 0, *, with_last: bool = False
+    ) -> tuple[int, list[Contact]]:
+        """The feed: (current counter, owner's contacts changed after ``since``), one snapshot.
+
+        ``with_last`` adds each pair's newest message (``GET /friends``).
+        """
+        select = _CONTACT_WITH_LAST if with_last else _CONTACT_SELECT
 
         def work(conn: sqlite3.Connection) -> tuple[int, list[Contact]]:
             conn.execute("BEGIN")
             try:
                 seq = int(conn.execute("SELECT seq FROM feed_counter WHERE id = 1").fetchone()[0])
                 rows = conn.execute(
-                    _CONTACT_SELECT + "WHERE c.owner = ? AND c.seq > ? ORDER BY c.seq",
+                    select + "WHERE c.owner = ? AND c.seq > ? ORDER BY c.seq",
                     (owner, since),
                 ).fetchall()
             finally:
@@ -317,6 +555,14 @@ class AccountStore:
             return seq, [(row[0], row[1]) for row in rows]
 
         return self._read(work)
+
+    def feed_rows(self) -> list[tuple[str, str, int, int]]:
+        """Every (owner, peer, last_id, read_marker): to check a backup against its pair files."""
+        return self._read(
+            lambda conn: conn.execute(
+                "SELECT owner, peer, last_id, read_marker FROM contacts"
+            ).fetchall()
+        )
 
     def backup_to(self, dest: Path) -> None:
         self._read(lambda conn: backup(conn, dest))

@@ -19,7 +19,7 @@ from backend.usernames import canonical_pair, pair_file_name
 class ConversationStore:
     def __init__(self, data_dir: Path, *, max_open: int = 512, synchronous: str = "NORMAL") -> None:
         self.data_dir = Path(data_dir).resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._max_open = max_open
         self._synchronous = synchronous
         self._lock = threading.Lock()
@@ -30,6 +30,14 @@ class ConversationStore:
         """The pair's file: canonical names sorted, joined by ``_``, plus ``.db``."""
         a, b = canonical_pair(user_one, user_two)
         return self.data_dir / pair_file_name(a, b)
+
+    def exists(self, user_one: str, user_two: str) -> bool:
+        """Whether the pair has a file (or one open here)."""
+        path = self.path_for(user_one, user_two)
+        with self._lock:
+            if path in self._open:
+                return True
+        return path.exists()
 
     def get(self, user_one: str, user_two: str, *, create: bool) -> Conversation | None:
         """The pair's conversation; ``None`` when it has no file and ``create`` is false."""

@@ -4,12 +4,18 @@ Every connection gets the same pragmas (WAL, a busy timeout, synchronous=NORMAL
 by default) and is autocommit at the Python level, so callers write
 ``BEGIN IMMEDIATE`` themselves: a plain deferred BEGIN that reads then writes
 fails with "database is locked" under concurrency instead of waiting.
-Schema versions are tracked with ``PRAGMA user_version``.
+Schema versions are tracked with ``PRAGMA user_version``. A file this function
+creates is readable by its owner only (0600; SQLite gives the ``-wal`` and
+``-shm`` files the same mode), inside a data folder that is 0700
+(``secure_folder``): messages and password hashes are nobody else's business.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,12 +23,46 @@ from pathlib import Path
 from backend.errors import StorageUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
 Migration = Callable[[sqlite3.Connection], None]
+log = logging.getLogger(__name__)
+
+
+def secure_folder(folder: Path) -> None:
+    """Create ``folder`` (0700) if needed, and take group/other access away if it has any."""
+    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(folder, FOLDER_MODE)
+        log.warning("data folder %s was mode %o; now %o (owner only)", folder, mode, FOLDER_MODE)
+
+
+def secure_files(folder: Path) -> int:
+    """Make every file in ``folder`` owner-only (files from before 0600 was the rule)."""
+    changed = 0
+    for path in folder.iterdir():
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(path, stat.S_IMODE(info.st_mode) & FILE_MODE)
+            changed += 1
+    return changed
+
+
+def _owner_only(path: Path) -> None:
+    try:
+        os.chmod(path, FILE_MODE)
+    except OSError as exc:  # the folder is 0700 anyway
+        log.warning("cannot make %s owner-only: %s", path, exc)
 
 
 def connect(path: Path, *, create: bool, synchronous: str = "NORMAL") -> sqlite3.Connection:
     """Open ``path`` with pairchat's pragmas. ``create=False`` never makes a file."""
     mode = "rwc" if create else "rw"
+    fresh = create and not path.exists()
     conn = sqlite3.connect(
         f"file:{path}?mode={mode}",
         uri=True,
@@ -31,6 +71,8 @@ def connect(path: Path, *, create: bool, synchronous: str = "NORMAL") -> sqlite3
         timeout=BUSY_TIMEOUT_MS / 1000,
     )
     try:
+        if fresh:
+            _owner_only(path)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -89,8 +131,11 @@ def storage_unavailable(exc: sqlite3.Error) -> StorageUnavailable:
 
 
 def backup(conn: sqlite3.Connection, dest: Path) -> None:
-    """A consistent copy of ``conn``'s database with SQLite's online backup API."""
+    """A consistent copy of ``conn``'s database with SQLite's online backup API (0600)."""
+    fresh = not dest.exists()
     target = sqlite3.connect(dest)
+    if fresh:
+        _owner_only(dest)
     try:
         conn.backup(target)
     finally:

@@ -1,0 +1,72 @@
+"""``pairchat-server export``'s two formats, safe to print on an operator's terminal.
+
+Messages are whatever users typed, and an export is read in a terminal: an
+escape sequence in a message (OSC 52 sets the clipboard, CSI moves the cursor,
+a carriage return rewrites the line) must never reach it raw, and a message
+must never forge a line that looks like another message. So:
+
+- ``jsonl``: one JSON object per message (the API's message shape), with every
+  control, format and separator character (C0, DEL, C1, bidi overrides, line
+  separators…) written as a ``\\uXXXX`` escape — still valid JSON, same data;
+- ``md``: one list item per message, ``- **author** (time): text``. In the
+  text, control characters become visible ``\\u001b``-style escapes, Markdown's
+  punctuation is backslash-escaped, and a message's own line breaks continue
+  on indented lines, so a line that starts with ``- **`` is always a real
+  message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+
+import arrow
+
+from backend.http import replies
+from backend.storage.conversation import Message
+
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~{}])")
+_LINE_START = re.compile(r"^(\s*)([-+=]|\d+[.)])", re.M)
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
+def _visible(char: str) -> str:
+    """A control character as text a terminal prints as is (``\\u001b``)."""
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def jsonl_line(message: Message) -> str:
+    text = json.dumps(replies.message(message), ensure_ascii=False)
+    return "".join(json.dumps(c)[1:-1] if _unsafe(c) else c for c in text)
+
+
+def markdown_text(text: str) -> str:
+    """One message's text for the Markdown export: escaped, line breaks indented."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    escaped = []
+    for line in lines:
+        plain = "".join(_visible(c) if _unsafe(c) else c for c in line)
+        plain = _MARKDOWN.sub(r"\\\1", plain)
+        escaped.append(_LINE_START.sub(r"\1\\\2", plain))
+    return "\n  ".join(escaped)
+
+
+def markdown_lines(low: str, high: str, messages: Iterable[Message]) -> Iterator[str]:
+    yield f"# {markdown_text(low)} and {markdown_text(high)}\n"
+    for message in messages:
+        when = _when(message.date_sent)
+        yield f"- **{markdown_text(message.author)}** ({when}): {markdown_text(message.message)}"
+
+
+def _when(date_sent: object) -> str:
+    try:
+        return str(arrow.get(float(str(date_sent))).isoformat())
+    except (TypeError, ValueError, OverflowError, arrow.parser.ParserError):
+        return markdown_text(str(date_sent))

@@ -1,0 +1,335 @@
+"""The ASGI front: connections and waiting requests on an event loop, Flask in a thread pool.
+
+``pairchat-server`` runs this under granian's ASGI interface (docs/deploy.md,
+"The serving model" says why). Granian's Rust side holds the connections —
+idle and keep-alive ones cost no thread and no request slot — and closes any
+that take longer than ``header_timeout`` to send their headers or sit idle
+that long between requests. Then, per request:
+
+1. the body is read here, on the event loop, within ``body_timeout`` and the
+   body limit (slow or oversized bodies never reach a thread: 408 / 413);
+2. the Flask app runs in a pool of at most ``threads`` threads, unchanged (the
+   same app the tests and ``--dev`` run);
+3. a long-poll that has to wait does not block its thread: the view raises
+   ``Park`` (``backend/http/parking.py``), and the request waits here on the
+   event loop (``Notifier.wait_async``) — a few KiB of memory, no thread —
+   until its key moves, its time runs out, its owner opens a newer wait, or
+   the client hangs up; then it runs once more, with what is left of its wait,
+   and answers;
+4. the reply goes out as the app produced it; a streamed reply (a whole
+   history) is pulled from the app one chunk at a time.
+
+On SIGTERM/SIGINT/SIGHUP the main process first sends its workers
+``RELEASE_SIGNAL``: each front answers every held wait at once (with what it
+has), and granian's graceful stop then finishes in milliseconds instead of
+waiting for long-polls to time out (``backend/cli.py`` wires it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from flask import Flask
+
+from backend.app import create_app
+from backend.errors import PairchatError, RequestTimeout
+from backend.http import parking, replies
+from backend.http.errors import status_and_code
+from backend.http.middleware import SECURITY_HEADERS
+from backend.notify import Outcome, Park
+from backend.services import Services, build_services
+from backend.settings import Settings
+
+log = logging.getLogger("pairchat")
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+FIRST_CHUNK = 256 * 1024  # bytes of a reply sent in one piece before streaming the rest
+RELEASE_SIGNAL = signal.SIGUSR1  # main -> workers: answer every held wait now
+
+
+@dataclass
+class _Reply:
+    """What one run of the Flask app produced (or that it parked)."""
+
+    status: int = 500
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: list[bytes] = field(default_factory=list)
+    rest: Iterator[bytes] | None = None  # more to stream (the app's iterator)
+    closer: Callable[[], None] | None = None
+    parked: Park | None = None
+
+
+class Front:
+    """The ASGI application around one Flask app and its services."""
+
+    def __init__(self, app: Flask, services: Services) -> None:
+        self.app = app
+        self.services = services
+        self.notifier = services.notifier
+        self.settings = settings = services.settings
+        self.limit = settings.max_content_length
+        self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="pairchat-flask")
+        self._security = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in SECURITY_HEADERS.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -- lifespan: hook the stop signals ----------------------------------------------
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._hook_signals(asyncio.get_running_loop())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _hook_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """``RELEASE_SIGNAL`` answers every held wait at once (the main process sends it first
+        when it is told to stop, so a stop never waits for long-polls to time out)."""
+        loop.add_signal_handler(RELEASE_SIGNAL, self.notifier.close)
+
+    def close(self) -> None:
+        """After granian has answered everything: stop the pool, close the files."""
+        self.notifier.close()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.services.close()
+
+    # -- one request ---------------------------------------------------------------------
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._read_body(scope, receive, send)
+        if body is None:
+            return
+        environ = self._environ(scope, body)
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[Any] | None = None
+        deadline: float | None = None
+        try:
+            while True:
+                run = dict(environ)
+                run["wsgi.input"] = io.BytesIO(body)
+                if deadline is not None:
+                    run[parking.DEADLINE] = deadline
+                reply = await loop.run_in_executor(self.pool, self._run_app, run)
+                park = reply.parked
+                if park is None:
+                    break
+                deadline = park.deadline
+                if gone is None:
+                    gone = asyncio.ensure_future(receive())
+                outcome = await self.notifier.wait_async(
+                    park.key, park.seen, deadline - time.monotonic(), park.owner, gone
+                )
+                if outcome is Outcome.GONE:
+                    return
+                if outcome is Outcome.RELEASED:
+                    deadline = time.monotonic()  # answer now, with what there is
+            await self._send_reply(reply, send, loop)
+        finally:
+            if gone is not None and not gone.done():
+                gone.cancel()
+
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body, or None after answering 413/408 (or when the client left)."""
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            if declared.isdigit():
+                await self._error(send, 413, "too_large", self._too_large())
+            else:
+                await self._error(send, 400, "bad_request", "Content-Length is not a number")
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        deadline = time.monotonic() + self.settings.body_timeout
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                await self._domain_error(
+                    send, RequestTimeout("the request body took too long to arrive; send it again")
+                )
+                return None
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._error(send, 413, "too_large", self._too_large())
+                return None
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _too_large(self) -> str:
+        return f"the request body is larger than {self.limit} bytes"
+
+    def _environ(self, scope: Scope, body: bytes) -> dict[str, Any]:
+        server = scope.get("server") or ("127.0.0.1", 0)
+        client = scope.get("client") or ("", 0)
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": scope["method"],
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
+            "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+            "SERVER_NAME": str(server[0]),
+            "SERVER_PORT": str(server[1]),
+            "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+            "REMOTE_ADDR": str(client[0]),
+            "REMOTE_PORT": str(client[1]),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scope.get("scheme", "http"),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": self.settings.workers > 1,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            parking.ENABLED: True,
+        }
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").upper().replace("-", "_")
+            value = raw_value.decode("latin-1")
+            if name == "CONTENT_TYPE":
+                environ["CONTENT_TYPE"] = value
+            elif name == "CONTENT_LENGTH":
+                continue
+            elif name == "TRANSFER_ENCODING":
+                continue  # the body was read whole, above
+            else:
+                key = f"HTTP_{name}"
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return environ
+
+    def _run_app(self, environ: dict[str, Any]) -> _Reply:
+        """One run of the Flask app, in a pool thread: the start of its reply, or its ``Park``."""
+        reply = _Reply()
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            reply.status = int(status.split(" ", 1)[0])
+            reply.headers = [
+                (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+            ]
+            return _no_write
+
+        result: Iterable[bytes] = self.app(environ, start_response)
+        close = getattr(result, "close", None)
+        parked = environ.get(parking.PARKED)
+        if parked is not None:
+            if close is not None:
+                close()
+            reply.parked = parked
+            return reply
+        iterator = iter(result)
+        size = 0
+        try:
+            for chunk in iterator:
+                if chunk:
+                    reply.body.append(chunk)
+                    size += len(chunk)
+                if size >= FIRST_CHUNK:
+                    reply.rest = iterator
+                    reply.closer = close
+                    return reply
+        except PairchatError as exc:  # a streamed reply failed before anything was sent
+            if close is not None:
+                close()
+            return self._failed(exc)
+        if close is not None:
+            close()
+        return reply
+
+    def _failed(self, exc: PairchatError) -> _Reply:
+        status, code = status_and_code(exc) or (500, "internal_error")
+        body = self.app.json.dumps(replies.error(code, exc.message)).encode("utf-8")
+        headers = [(b"content-type", b"application/json"), *self._security]
+        return _Reply(status=status, headers=headers, body=[body])
+
+    async def _send_reply(self, reply: _Reply, send: Send, loop: asyncio.AbstractEventLoop) -> None:
+        await send(
+            {"type": "http.response.start", "status": reply.status, "headers": reply.headers}
+        )
+        if reply.rest is None:
+            await send({"type": "http.response.body", "body": b"".join(reply.body)})
+            return
+        try:
+            await send(
+                {"type": "http.response.body", "body": b"".join(reply.body), "more_body": True}
+            )
+            while True:
+                chunk = await loop.run_in_executor(self.pool, _next_chunk, reply.rest)
+                if chunk is None:
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            if reply.closer is not None:
+                await loop.run_in_executor(self.pool, reply.closer)
+
+    async def _domain_error(self, send: Send, exc: PairchatError) -> None:
+        status, code = status_and_code(exc) or (500, "internal_error")
+        await self._error(send, status, code, exc.message)
+
+    async def _error(self, send: Send, status: int, code: str, message: str) -> None:
+        """An error the front answers itself, in the shape every error has."""
+        body = self.app.json.dumps(replies.error(code, message)).encode("utf-8")
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"connection", b"close"),
+            *self._security,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for raw_name, raw_value in scope["headers"]:
+        if raw_name.lower() == name:
+            return str(raw_value.decode("latin-1").strip())
+    return None
+
+
+def _next_chunk(iterator: Iterator[bytes]) -> bytes | None:
+    """The next non-empty chunk of a streamed reply, or None at its end (in a pool thread)."""
+    for chunk in iterator:
+        if chunk:
+            return chunk
+    return None
+
+
+def _no_write(data: bytes) -> None:
+    raise NotImplementedError("pairchat's app never uses the WSGI write() callable")
+
+
+def create_front(settings: Settings) -> Front:
+    """Granian's target loader, run in each worker: that worker's services, app and front."""
+    # Only the main process decides what a hangup means (it stops the server), and
+    # RELEASE_SIGNAL must never kill a worker that has not installed its handler yet.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(RELEASE_SIGNAL, signal.SIG_IGN)
+    services = build_services(settings)
+    return Front(create_app(services=services), services)

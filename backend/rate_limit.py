@@ -1,0 +1,82 @@
+"""A sliding-window rate limit whose check and count are one atomic step.
+
+``Limiter("10 per minute")`` keeps, per key, the times of the hits still inside
+the window. ``take(key)`` either records a hit or refuses, under one lock, so
+60 requests racing for a limit of 10 get exactly 10 (a test-then-hit pair of
+calls would let them all through). ``give_back(key)`` undoes one hit (a login
+that turned out right). In memory, per worker process; rates are written as
+``limits`` parses them (``"10 per minute"``, ``"5/hour"``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from limits import parse
+
+Clock = Callable[[], float]
+
+
+def parse_rate(rate: str) -> tuple[int, float]:
+    """(amount, window seconds) of a rate like ``"10 per minute"``; ValueError if it is none."""
+    item = parse(rate)
+    return int(item.amount), float(item.get_expiry())
+
+
+class Limiter:
+    def __init__(self, rate: str, *, clock: Clock = time.monotonic) -> None:
+        self.rate = rate
+        self.amount, self.window = parse_rate(rate)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._hits: dict[str, deque[float]] = {}
+        self._calls = 0
+
+    def _live(self, key: str, now: float) -> deque[float]:
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+        horizon = now - self.window
+        while hits and hits[0] <= horizon:
+            hits.popleft()
+        return hits
+
+    def take(self, key: str) -> bool:
+        """Count one hit for ``key``, or False (and count nothing) when it has none left."""
+        return self.take_all([key])
+
+    def take_all(self, keys: Iterable[str]) -> bool:
+        """One hit on each key, all or none: False when any of them has none left."""
+        now = self._clock()
+        with self._lock:
+            self._sweep(now)
+            queues = [self._live(key, now) for key in keys]
+            if any(len(hits) >= self.amount for hits in queues):
+                return False
+            for hits in queues:
+                hits.append(now)
+            return True
+
+    def give_back(self, key: str) -> None:
+        """Undo the newest hit of ``key`` (it should not have counted)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
+
+    def remaining(self, key: str) -> int:
+        now = self._clock()
+        with self._lock:
+            return self.amount - len(self._live(key, now))
+
+    def _sweep(self, now: float) -> None:
+        """Now and then, drop keys with no hit left in the window (bounded memory)."""
+        self._calls += 1
+        if self._calls % 1024:
+            return
+        horizon = now - self.window
+        for key in [key for key, hits in self._hits.items() if not hits or hits[-1] <= horizon]:
+            del self._hits[key]

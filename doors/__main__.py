@@ -1,0 +1,183 @@
+"""``python -m doors ssh|web …``: run a door (``pairchat-server`` starts them this way).
+
+    python -m doors ssh --port 2222 --data-dir DIR --api http://127.0.0.1:5000
+    python -m doors web --port 8080 --data-dir DIR --api http://127.0.0.1:5000
+
+Every refusal (a busy port, a bad option, a data folder that cannot be used) is
+one line on stderr and exit status 2. SIGTERM or SIGINT stops the door: its
+sessions are hung up first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from doors.factory import FactoryGone, SessionFactory
+from doors.limits import Limits
+from doors.session_env import program_env
+
+PROG = "python -m doors"
+TUI_COMMAND = (sys.executable, "-m", "tui.door")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog=PROG, description="pairchat's SSH and browser doors.")
+    doors = top.add_subparsers(dest="door", required=True)
+    defaults = Limits()
+
+    ssh = doors.add_parser("ssh", help="the SSH door: the TUI for every SSH session")
+    _common(ssh, port=2222)
+    ssh.add_argument("--public-host", help="the host name users type after ssh (for messages)")
+    ssh.add_argument("--sessions-per-key", type=int, default=defaults.sessions_per_key)
+    ssh.add_argument("--sessions-per-address", type=int, default=defaults.sessions_per_address)
+    ssh.add_argument(
+        "--connections-per-address", type=int, default=defaults.connections_per_address
+    )
+    ssh.add_argument("--max-sessions", type=int, default=defaults.sessions)
+    ssh.add_argument("--login-timeout", type=float, default=defaults.login_timeout, help="seconds")
+    ssh.add_argument("--keepalive", type=float, default=defaults.keepalive_interval, help="seconds")
+
+    web = doors.add_parser("web", help="the browser door: the TUI in a browser tab")
+    _common(web, port=8080)
+    web.add_argument(
+        "--public-url", help="the URL users open, e.g. https://chat.example.org (behind TLS)"
+    )
+    web.add_argument("--max-sessions", type=int, default=100, help="tabs open at once")
+    return top
+
+
+def _common(door: argparse.ArgumentParser, port: int) -> None:
+    door.add_argument("--port", type=int, default=port)
+    door.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    door.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        help="the door's folder (host key, door secret, the sessions' drafts and outboxes)",
+    )
+    door.add_argument("--api", default="http://127.0.0.1:5000", help="the pairchat API's URL")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(0o077)  # whatever a door creates is the owner's only
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    try:
+        data_dir = _folder(args.data_dir)
+        if args.door == "ssh":
+            return _ssh(args, data_dir)
+        return _web(args, data_dir)
+    except Refusal as refusal:
+        print(f"{PROG} {args.door}: {refusal}", file=sys.stderr)
+        return 2
+
+
+class Refusal(Exception):
+    """A one-line reason the door cannot start."""
+
+
+def _folder(path: Path) -> Path:
+    folder = path.expanduser().resolve()
+    if not folder.parent.is_dir():
+        raise Refusal(f"the data folder {folder} is missing, and so is its parent")
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise Refusal(f"cannot use the data folder {folder}: {exc.strerror}") from None
+    return folder
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    try:
+        return Limits(
+            sessions_per_key=args.sessions_per_key,
+            sessions_per_address=args.sessions_per_address,
+            connections_per_address=args.connections_per_address,
+            sessions=args.max_sessions,
+            login_timeout=args.login_timeout,
+            keepalive_interval=args.keepalive,
+        )
+    except ValueError as exc:
+        raise Refusal(str(exc)) from None
+
+
+def _ssh(args: argparse.Namespace, data_dir: Path) -> int:
+    from doors.hostkey import load_host_key
+    from doors.secret import door_secret
+    from doors.ssh_server import SshDoorConfig, run_ssh_door
+
+    config = SshDoorConfig(
+        data_dir=data_dir,
+        api=args.api.rstrip("/"),
+        port=args.port,
+        host=args.host,
+        public_host=args.public_host,
+        limits=_limits(args),
+    )
+    try:
+        load_host_key(data_dir)
+        secret = door_secret(data_dir)
+    except (OSError, ValueError) as exc:
+        raise Refusal(f"cannot use the host key or door secret in {data_dir}: {exc}") from None
+    factory = SessionFactory(TUI_COMMAND, program_env())
+
+    async def serve() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(number, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_ssh_door(config, factory, secret)
+
+    try:
+        asyncio.run(serve())
+    except OSError as exc:
+        factory.close()
+        raise Refusal(_listen_error(exc, args.host, args.port)) from None
+    except FactoryGone as exc:
+        factory.close()
+        raise Refusal(str(exc)) from None
+    return 0
+
+
+def _web(args: argparse.Namespace, data_dir: Path) -> int:
+    from doors.web import WebDoorConfig, run_web_door
+
+    if args.max_sessions < 1:
+        raise Refusal("--max-sessions must be at least 1")
+    config = WebDoorConfig(
+        data_dir=data_dir,
+        api=args.api.rstrip("/"),
+        port=args.port,
+        host=args.host,
+        public_url=args.public_url,
+        max_sessions=args.max_sessions,
+    )
+    try:
+        run_web_door(config)
+    except OSError as exc:
+        raise Refusal(_listen_error(exc, args.host, args.port)) from None
+    return 0
+
+
+def _listen_error(exc: OSError, host: str, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is busy (another server?); choose one with --port"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""The SSH door: every SSH session is the pairchat TUI in its own pseudo-terminal.
+
+``ssh -p 2222 host`` authenticates with the client's public key only (any key is
+accepted: the key *is* the account; the user name typed in ``ssh`` is ignored),
+asks the API who that key is (:mod:`doors.identity`), opens a pty of the
+client's size and has the session factory start ``python -m tui.door`` on it
+(:mod:`doors.factory`) with TERM from the pty request and COLORTERM=truecolor
+when the client says it draws 24-bit colour (:mod:`doors.session_env`).
+
+Only that: no shell, no other command (exec gets one line, ``use ssh -t``, and
+exit status 1, as does a session without a pty), no subsystem (SFTP), no port
+forwarding, no agent or X11 forwarding. Limits (:mod:`doors.limits`): sessions
+per key, per address and in all; connections per address; a login grace time;
+keepalives. When the client goes (disconnect, channel close, EOF) the
+session's whole process group is hung up, then killed after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+import httpx
+
+from doors.factory import FactorySession, SessionFactory
+from doors.hostkey import fingerprint, load_host_key
+from doors.identity import TIMEOUT, DoorApi, IdentityUnavailable
+from doors.limits import Counts, Held, Limits
+from doors.pty import PtyPump, Size, open_pty
+from doors.session_env import session_env, wants_truecolor
+
+log = logging.getLogger("pairchat.door.ssh")
+
+EXIT_REFUSED = 1
+END_GRACE = 1.0
+"""Seconds to let the pty drain after the TUI exited, if something still holds it."""
+EARLY_INPUT = 4096
+"""Bytes typed before the TUI started that are kept for it."""
+
+
+@dataclass(frozen=True)
+class SshDoorConfig:
+    data_dir: Path
+    """Host key, door secret and the sessions' folder (``doors/tui``) live here."""
+    api: str
+    """The API the sessions talk to, e.g. http://127.0.0.1:5000."""
+    port: int = 2222
+    host: str = "127.0.0.1"
+    public_host: str | None = None
+    """The name users type after ``ssh`` (for messages); default: the address reached."""
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.data_dir / "doors" / "tui"
+
+
+class SshDoor:
+    """The door's shared state: limits, the factory, the API client, open sessions."""
+
+    def __init__(self, config: SshDoorConfig, factory: SessionFactory, secret: str) -> None:
+        self.config = config
+        self.factory = factory
+        self.api = DoorApi(config.api, secret)
+        self.http = httpx.AsyncClient(timeout=TIMEOUT)
+        self.counts = Counts()
+        self.sessions: set[TuiSession] = set()
+        self.host_key = load_host_key(config.data_dir)
+        self.acceptor: asyncssh.SSHAcceptor | None = None
+        config.sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.host_key)
+
+    async def start(self) -> None:
+        await self.factory.start()
+        limits = self.config.limits
+        self.acceptor = await asyncssh.create_server(
+            lambda: DoorConnection(self),
+            self.config.host,
+            self.config.port,
+            server_host_keys=[self.host_key],
+            encoding=None,
+            line_editor=False,
+            allow_pty=True,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            allow_scp=False,
+            sftp_factory=None,
+            public_key_auth=True,
+            password_auth=False,
+            kbdint_auth=False,
+            host_based_auth=False,
+            gss_auth=False,
+            gss_kex=False,
+            login_timeout=limits.login_timeout,
+            keepalive_interval=limits.keepalive_interval,
+            keepalive_count_max=3,
+            reuse_address=True,
+        )
+
+    async def close(self) -> None:
+        """Stop listening, hang up every session, stop the factory."""
+        if self.acceptor is not None:
+            self.acceptor.close()
+            await self.acceptor.wait_closed()
+        for session in list(self.sessions):
+            session.hang_up()
+        await self.http.aclose()
+        await asyncio.to_thread(self.factory.close)
+
+
+class DoorConnection(asyncssh.SSHServer):
+    """One SSH connection: its address, and the public key it signed in with."""
+
+    def __init__(self, door: SshDoor) -> None:
+        self.door = door
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.address = "?"
+        self.public_key: str | None = None
+        self.key_fingerprint = ""
+        self.held: Held | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        peer = conn.get_extra_info("peername")
+        self.address = str(peer[0]) if peer else "?"
+        cap = {f"addr:{self.address}": self.door.config.limits.connections_per_address}
+        self.held = self.door.counts.take(cap)
+        if self.held is None:
+            log.warning("refused a connection from %s: too many from that address", self.address)
+            asyncio.get_running_loop().call_soon(conn.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.held is not None:
+            self.held.release()
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # every connection authenticates, with a key
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # asyncssh calls this for every key offered, then verifies the signature of
+        # the one the client signs with, right after this call for that key, in the
+        # same request; a success is only sent for the request in progress, so the
+        # key recorded last when auth succeeds is the key that signed.
+        text = bytes(key.export_public_key("openssh")).decode("ascii")
+        self.public_key = " ".join(text.split()[:2])
+        self.key_fingerprint = str(key.get_fingerprint("sha256"))
+        return True
+
+    def auth_completed(self) -> None:
+        log.info("%s signed in with key %s", self.address, self.key_fingerprint)
+
+    def session_requested(self) -> TuiSession:
+        return TuiSession(self.door, self)
+
+
+class TuiSession(asyncssh.SSHServerSession[bytes]):
+    """One SSH session channel: the TUI in a pty, or a one-line refusal."""
+
+    def __init__(self, door: SshDoor, connection: DoorConnection) -> None:
+        self.door = door
+        self.connection = connection
+        self.chan: asyncssh.SSHServerChannel[bytes] | None = None
+        self.term: str | None = None
+        self.size = Size()
+        self.command: str | None = None
+        self.held: Held | None = None
+        self.pump: PtyPump | None = None
+        self.process: FactorySession | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.early_input = bytearray()
+        self.pty_closed = asyncio.Event()
+        self.ended = False
+
+    # requests --------------------------------------------------------------------------
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
+        self.chan = chan
+
+    def pty_requested(
+        self, term_type: str, term_size: tuple[int, int, int, int], term_modes: object
+    ) -> bool:
+        self.term = term_type or "xterm-256color"
+        self.size = Size.sane(*term_size)
+        return True
+
+    def shell_requested(self) -> bool:
+        return True
+
+    def exec_requested(self, command: str) -> bool:
+        self.command = command  # refused in session_started, with a sentence
+        return True
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        log.info("%s asked for subsystem %r: refused", self.connection.address, subsystem)
+        return False
+
+    def break_received(self, msec: int) -> bool:
+        return False
+
+    # the session -----------------------------------------------------------------------
+    def session_started(self) -> None:
+        if self.command is not None or self.term is None:
+            what = f"command {self.command!r}" if self.command is not None else "no pty"
+            log.info("%s: refused (%s)", self.connection.address, what)
+            self._refuse(f"pairchat only runs its TUI: use ssh -t -p {self._port()} {self._host()}")
+            return
+        limits = self.door.config.limits
+        key = self.connection.public_key or "?"
+        self.held = self.door.counts.take(
+            {
+                f"key:{key}": limits.sessions_per_key,
+                f"sessions-from:{self.connection.address}": limits.sessions_per_address,
+                "sessions": limits.sessions,
+            }
+        )
+        if self.held is None:
+            self._refuse(self._why_full(key))
+            return
+        self.door.sessions.add(self)
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def _why_full(self, key: str) -> str:
+        counts, limits = self.door.counts, self.door.config.limits
+        if counts.count(f"key:{key}") >= limits.sessions_per_key:
+            return (
+                f"this key already has {limits.sessions_per_key} pairchat sessions open; "
+                "close one and try again"
+            )
+        if counts.count(f"sessions-from:{self.connection.address}") >= limits.sessions_per_address:
+            return "too many pairchat sessions from your address; try again later"
+        return "pairchat is full right now; try again in a minute"
+
+    async def _run(self) -> None:
+        chan = self.chan
+        assert chan is not None
+        status = EXIT_REFUSED
+        try:
+            try:
+                identity = await self.door.api.who_is(
+                    self.connection.public_key or "", self.door.http
+                )
+            except IdentityUnavailable as exc:
+                log.error("%s: %s", self.connection.address, exc)
+                self._refuse("pairchat cannot reach its server right now; try again in a minute")
+                return
+            master, slave = open_pty(self.size)
+            try:
+                env = session_env(
+                    api=self.door.config.api,
+                    config_dir=self.door.config.sessions_dir,
+                    term=self.term or "xterm-256color",
+                    truecolor=wants_truecolor(self.term or "", chan.get_environment()),
+                    identity=identity,
+                )
+                self.pump = PtyPump(
+                    master,
+                    output=self._output,
+                    closed=self.pty_closed.set,
+                    pause_input=chan.pause_reading,
+                    resume_input=chan.resume_reading,
+                )
+                self.process = await self.door.factory.open(slave, env)
+            except BaseException:
+                if self.pump is not None:
+                    self.pump.close()
+                else:
+                    os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            log.info(
+                "%s: session started (pid %d, %s, %dx%d, user %s)",
+                self.connection.address,
+                self.process.pid,
+                self.term,
+                self.size.columns,
+                self.size.rows,
+                identity.username or ("(new key)" if identity.ticket else "(sign-in)"),
+            )
+            if self.early_input:
+                self.pump.feed(bytes(self.early_input))
+                self.early_input.clear()
+            code = await self.process.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pty_closed.wait(), END_GRACE)
+            status = 0 if code is None else code
+            log.info(
+                "%s: session ended (pid %d, exit %s)",
+                self.connection.address,
+                self.process.pid,
+                code,
+            )
+        except Exception:
+            log.exception("%s: the session failed", self.connection.address)
+            self._refuse("pairchat could not start a session; try again in a minute")
+        finally:
+            self._finish(status)
+
+    def _finish(self, status: int) -> None:
+        if self.pump is not None:
+            self.pump.close()
+        self._release()
+        if not self.ended and self.chan is not None:
+            self.ended = True
+            with contextlib.suppress(Exception):
+                self.chan.exit(max(0, min(255, status)))
+
+    def _refuse(self, line: str) -> None:
+        if self.ended or self.chan is None:
+            return
+        self.ended = True
+        newline = "\r\n" if self.term is not None else "\n"
+        with contextlib.suppress(Exception):
+            self.chan.write_stderr(f"{line}{newline}".encode())
+            self.chan.exit(EXIT_REFUSED)
+
+    def _release(self) -> None:
+        self.door.sessions.discard(self)
+        if self.held is not None:
+            self.held.release()
+            self.held = None
+
+    # data ------------------------------------------------------------------------------
+    def _output(self, data: bytes) -> None:
+        if self.chan is not None and not self.ended:
+            self.chan.write(data)
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if self.pump is not None:
+            self.pump.feed(data)
+        elif len(self.early_input) + len(data) <= EARLY_INPUT:
+            self.early_input += data
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        self.size = Size.sane(width, height, pixwidth, pixheight)
+        if self.pump is not None:
+            self.pump.resize(self.size)
+
+    def pause_writing(self) -> None:
+        if self.pump is not None:
+            self.pump.pause_output()
+
+    def resume_writing(self) -> None:
+        if self.pump is not None:
+            self.pump.resume_output()
+
+    # the end ---------------------------------------------------------------------------
+    def eof_received(self) -> bool:
+        self.hang_up()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self.hang_up()
+
+    def hang_up(self) -> None:
+        """The client is gone: end the TUI's whole process group; free the slot."""
+        if self.process is not None:
+            self.process.hang_up()
+        elif self.task is not None:
+            self.task.cancel()  # still asking the API, or starting the TUI
+        if self.pump is not None:
+            self.pump.close()
+        self._release()
+
+    # messages --------------------------------------------------------------------------
+    def _port(self) -> int:
+        return self.door.config.port
+
+    def _host(self) -> str:
+        if self.door.config.public_host:
+            return self.door.config.public_host
+        conn = self.connection.conn
+        local = conn.get_extra_info("sockname") if conn is not None else None
+        return str(local[0]) if local else "HOST"
+
+
+async def run_ssh_door(config: SshDoorConfig, factory: SessionFactory, secret: str) -> None:
+    """Serve until cancelled (SIGTERM/SIGINT in ``python -m doors``), then close."""
+    door = SshDoor(config, factory, secret)
+    await door.start()
+    print(
+        f"pairchat SSH door on {config.host}:{config.port} for {config.api}\n"
+        f"host key {door.fingerprint} ({config.data_dir / 'ssh_host_ed25519_key.pub'})",
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await door.close()
