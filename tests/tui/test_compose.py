@@ -154,7 +154,7 @@ async def test_multi_line_compose_with_alt_enter_and_ctrl_j(
     assert stored(server, users, "alice", "bob") == ["a\nb\nc\nd\ne"]
 
 
-async def test_up_in_an_empty_composer_recalls_earlier_messages(
+async def test_alt_up_in_an_empty_composer_recalls_earlier_messages(
     server: LiveServer, users: dict[str, str], tmp_path: Path
 ) -> None:
     befriend(server, users, "alice", "bob")
@@ -168,19 +168,19 @@ async def test_up_in_an_empty_composer_recalls_earlier_messages(
         log = await open_chat(pilot, app, "bob")
         await wait_for(pilot, lambda: len(log.message_ids) == 3, "history")
         composer = app.screen.query_one(Composer)
-        await pilot.press("up")
+        await pilot.press("alt+up")
         assert composer.text == "second"
-        await pilot.press("up")
+        await pilot.press("alt+up")
         assert composer.text == "first"
-        await pilot.press("up")
+        await pilot.press("alt+up")
         assert composer.text == "first", "the oldest stays"
-        await pilot.press("down")
+        await pilot.press("alt+down")
         assert composer.text == "second"
-        await pilot.press("down")
+        await pilot.press("alt+down")
         assert composer.text == ""
         await type_text(pilot, "typed")
-        await pilot.press("up")
-        assert composer.text == "typed", "with text, Up moves the cursor and recalls nothing"
+        await pilot.press("alt+up")
+        assert composer.text == "typed", "with text, nothing is recalled over it"
 
 
 async def test_the_pane_is_one_chat_at_a_time_enter_goes_where_the_text_was_typed(

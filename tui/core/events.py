@@ -69,6 +69,22 @@ class SessionEnded:
 
 
 @dataclass(frozen=True)
+class TypingChanged:
+    """``peer`` started or stopped typing (``SyncCore.is_typing``)."""
+
+    peer: str
+
+
+@dataclass(frozen=True)
+class WindowMoved:
+    """The open chat's loaded messages were replaced by a window around an old message
+    (a search match, the original of a reply): lay it out again."""
+
+    peer: str
+    focus: int
+
+
+@dataclass(frozen=True)
 class ProfileLoaded:
     """Who I am (display name) is known."""
 
@@ -83,4 +99,6 @@ Event = (
     | ConnectionChanged
     | SessionEnded
     | ProfileLoaded
+    | TypingChanged
+    | WindowMoved
 )

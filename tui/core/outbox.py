@@ -37,10 +37,18 @@ class OutboxItem:
     attempts: int = 0
     error: str | None = None
     """Set when the server refused the message for good (it is not retried by itself)."""
+    kind: str = "send"
+    """``send`` a new message, ``edit`` or ``delete`` message ``target`` of the pair."""
+    target: int | None = None
+    reply_to: int | None = None
 
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def is_send(self) -> bool:
+        return self.kind == "send"
 
     @classmethod
     def from_json(cls, data: Any) -> OutboxItem | None:
@@ -54,6 +62,9 @@ class OutboxItem:
                 created=float(data.get("created", time.time())),
                 attempts=int(data.get("attempts", 0)),
                 error=None if data.get("error") is None else str(data["error"]),
+                kind=str(data.get("kind", "send")),
+                target=None if data.get("target") is None else int(data["target"]),
+                reply_to=None if data.get("reply_to") is None else int(data["reply_to"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -105,7 +116,16 @@ class Outbox:
         return len(self._items)
 
     def for_peer(self, peer: str) -> list[OutboxItem]:
-        return [item for item in self._items if item.to == peer]
+        """New messages waiting for ``peer`` (edits and deletes are shown on their message)."""
+        return [item for item in self._items if item.to == peer and item.is_send]
+
+    def changes_for(self, peer: str) -> dict[int, OutboxItem]:
+        """Edits and deletes waiting in ``peer``'s chat, by the message they change."""
+        return {
+            item.target: item
+            for item in self._items
+            if item.to == peer and not item.is_send and item.target is not None
+        }
 
     def next_to_send(self) -> OutboxItem | None:
         return next((item for item in self._items if not item.failed), None)
@@ -122,8 +142,16 @@ class Outbox:
         return sum(1 for item in self._items if item.failed)
 
     # -- changes (each one on disk before it returns) ------------------------------
-    def add(self, to: str, text: str) -> OutboxItem:
-        item = OutboxItem(to=to, text=text)
+    def add(
+        self,
+        to: str,
+        text: str,
+        *,
+        kind: str = "send",
+        target: int | None = None,
+        reply_to: int | None = None,
+    ) -> OutboxItem:
+        item = OutboxItem(to=to, text=text, kind=kind, target=target, reply_to=reply_to)
         self._change(lambda items: [*items, item])
         return item
 

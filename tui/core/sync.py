@@ -51,6 +51,8 @@ from tui.core.events import (
     ProfileLoaded,
     SendRefused,
     SessionEnded,
+    TypingChanged,
+    WindowMoved,
 )
 from tui.core.outbox import Outbox, OutboxItem
 from tui.core.prefs import Prefs
@@ -73,6 +75,10 @@ MIN_POLL_INTERVAL = 1.0
 OUTBOX_RECHECK = 5.0
 """Seconds between looks at the outbox file for items another instance added."""
 DRAFT_SAVE_DELAY = 1.0
+TYPING_SHOWN = 6.0
+"""Seconds "bob is typing…" stays after the last sign of it (the server sends one every ~3 s)."""
+TYPING_EVERY = 3.0
+"""Seconds between two typing signals sent while composing."""
 
 
 class _SessionOver(Exception):
@@ -84,6 +90,13 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, ApiError):
         return exc.message or exc.code
     return str(exc)
+
+
+def _check_text(text: str) -> None:
+    if not text.strip():
+        raise ValueError("a message cannot be empty")
+    if len(text) > MAX_MESSAGE:
+        raise ValueError(f"a message is at most {MAX_MESSAGE} characters")
 
 
 def friend_sort_key(friend: Friend) -> tuple[int, float, str]:
@@ -115,7 +128,11 @@ class SyncCore:
         self.prefs = prefs
         self.poll_wait = poll_wait
         self.friends: dict[str, Friend] = {}
+        self.requests: dict[str, Friend] = {}
+        """Conversations started by people who are not my friends (no toast, no bell)."""
         self.blocked: set[str] = set()
+        self.typing_until: dict[str, float] = {}
+        """Peers shown as typing, until this ``time.monotonic()``."""
         self.chat: Conversation | None = None
         self.connection = Connection(lambda state: self._publish(ConnectionChanged(state)))
         self._subscribers: list[Callable[[Event], None]] = []
@@ -127,6 +144,9 @@ class SyncCore:
         self._group: asyncio.TaskGroup | None = None
         self._tail_task: asyncio.Task[None] | None = None
         self._draft_timer: asyncio.TimerHandle | None = None
+        self._typing_sent: dict[str, float] = {}
+        self._features: set[str] = {"typing", "search"}
+        """Optional routes the server has (a 404 removes one: an older server)."""
 
     # -- publishing -------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> None:
@@ -145,7 +165,7 @@ class SyncCore:
         return sorted(self.friends.values(), key=friend_sort_key)
 
     def label(self, username: str) -> str:
-        friend = self.friends.get(username)
+        friend = self.friends.get(username) or self.requests.get(username)
         return (friend.display_name if friend else "") or username
 
     def pending_for(self, peer: str) -> list[OutboxItem]:
@@ -228,6 +248,7 @@ class SyncCore:
     def _set_friends(self, listing: FriendList) -> None:
         self.blocked = set(listing.blocked)
         self.friends = {f.username: f for f in listing.friends}
+        self.requests = {f.username: f for f in listing.requests}
         self._publish(FriendsChanged())
 
     def _apply(self, changes: tuple[Change, ...], initial: bool = False) -> None:
@@ -238,20 +259,37 @@ class SyncCore:
                 self.blocked.add(name)
             else:
                 self.blocked.discard(name)
-            if not change.listed:
-                self.friends.pop(name, None)
-                continue
-            before = self.friends.get(name) or Friend(username=name)
+            if change.typing:
+                self.typing_until[name] = time.monotonic() + TYPING_SHOWN
+                self._publish(TypingChanged(name))
+            before = self.friends.get(name) or self.requests.get(name) or Friend(username=name)
             after = replace(
                 before,
                 display_name=change.display_name or before.display_name,
                 unread=change.unread,
                 last_id=max(before.last_id, change.last_id),
                 last_activity=change.last_activity or before.last_activity,
+                rev=max(before.rev, change.rev),
+                peer_read_up_to=change.peer_read_up_to,
+                request=change.request,
             )
-            self.friends[name] = after
+            if not change.listed and not change.request:
+                self.friends.pop(name, None)
+                self.requests.pop(name, None)
+                continue
+            home, other = (
+                (self.requests, self.friends)
+                if change.request
+                else (
+                    self.friends,
+                    self.requests,
+                )
+            )
+            other.pop(name, None)
+            home[name] = after
             if (
                 not initial
+                and not change.request
                 and after.unread > before.unread
                 and name != self.open_peer
                 and name not in self.prefs.muted
@@ -262,18 +300,33 @@ class SyncCore:
         self._publish(FriendsChanged(tuple(rose)))
 
     async def _catch_up(self) -> None:
-        """Fetch what the feed says the open chat has and the view has not (``after_id``)."""
+        """Fetch what the feed says the open chat has and the view has not.
+
+        With revisions (``after_rev``): new messages, edits and deletes of old ones
+        alike. A server without them is asked with ``after_id`` (new messages only).
+        """
         chat = self.chat
         while chat is not None and chat.loaded and not chat.unavailable and chat is self.chat:
-            friend = self.friends.get(chat.peer)
-            if friend is None or friend.last_id <= chat.last_id:
+            friend = self.friends.get(chat.peer) or self.requests.get(chat.peer)
+            if friend is None:
                 return
-            page = await self.client.history(chat.peer, after_id=chat.last_id, limit=CATCH_UP_PAGE)
+            if chat.rev and friend.rev:
+                if friend.rev <= chat.rev:
+                    return
+                page = await self.client.history(chat.peer, after_rev=chat.rev, limit=CATCH_UP_PAGE)
+            elif friend.last_id > chat.last_id and not chat.has_more_newer:
+                page = await self.client.history(
+                    chat.peer, after_id=chat.last_id, limit=CATCH_UP_PAGE
+                )
+            else:
+                return
             self.connection.ok()
             if chat is not self.chat:
                 return
+            before = chat.rev
             self._merge(chat, page.messages)
-            if not page.has_more and not page.messages:
+            chat.rev = max(chat.rev, page.rev)
+            if not page.has_more and (not page.messages or chat.rev == before):
                 return
 
     def _merge(self, chat: Conversation, messages: tuple[Message, ...] | list[Message]) -> Merge:
@@ -325,6 +378,7 @@ class SyncCore:
             if chat is not self.chat:
                 return
             chat.merge(page.messages)
+            chat.rev = max(chat.rev, page.rev)
             chat.has_more_older = page.has_more
             chat.loaded = True
             chat.mark_first_unread(unread)
@@ -378,6 +432,85 @@ class SyncCore:
                     return message
         return None
 
+    async def find(self, peer: str, term: str, before_id: int | None) -> Message | None:
+        """The newest match of ``term`` older than ``before_id`` in the *whole* history.
+
+        Asks the server (full-text search in the pair's file); a server without it
+        gets the client-side search over pages (:meth:`search`).
+        """
+        if "search" in self._features:
+            try:
+                found = await self.client.search_messages(peer, term, before_id=before_id, limit=1)
+            except ApiError as exc:
+                if exc.status != 404 or exc.code == "unknown_user":
+                    raise
+                self._features.discard("search")
+            else:
+                return found.results[0] if found.results else None
+        return await self.search(peer, term, before_id, lambda _: None)
+
+    async def show_message(self, peer: str, message_id: int) -> bool:
+        """Make ``message_id`` loaded: if it is not, load the page around it instead."""
+        chat = self.chat
+        if chat is None or chat.peer != peer:
+            return False
+        if message_id in chat:
+            return True
+        page = await self.client.history(peer, around_id=message_id, limit=PAGE)
+        if chat is not self.chat:
+            return False
+        if not any(m.id == message_id for m in page.messages):
+            return False
+        chat.reset(page.messages, page.has_more, page.has_more_after)
+        chat.rev = max(chat.rev, page.rev)
+        self._publish(WindowMoved(peer, message_id))
+        return True
+
+    async def load_newer(self, peer: str) -> int:
+        """A window around an old message: fetch the page after it; how many were added."""
+        chat = self.chat
+        if chat is None or chat.peer != peer or not chat.has_more_newer:
+            return 0
+        page = await self.client.history(peer, after_id=chat.last_id, limit=PAGE)
+        if chat is not self.chat:
+            return 0
+        chat.has_more_newer = page.has_more
+        merge = chat.merge(page.messages, newer_page=True)
+        self._publish(MessagesAdded(peer, merge))
+        if not chat.has_more_newer:
+            with contextlib.suppress(ApiError, ServerUnreachable):
+                await self._catch_up()
+        return len(merge.newer)
+
+    # -- typing --------------------------------------------------------------------------------
+    def is_typing(self, peer: str) -> bool:
+        return self.typing_until.get(peer, 0.0) > time.monotonic()
+
+    def composing(self, peer: str) -> None:
+        """I am typing in ``peer``'s chat: tell them, at most every few seconds."""
+        now = time.monotonic()
+        if "typing" not in self._features or now - self._typing_sent.get(peer, -1e9) < TYPING_EVERY:
+            return
+        self._typing_sent[peer] = now
+        self._spawn(self._send_typing(peer))
+
+    async def _send_typing(self, peer: str) -> None:
+        try:
+            await self.client.typing(peer)
+        except ApiError as exc:
+            if exc.status == 404 and exc.code != "unknown_user":
+                self._features.discard("typing")
+        except ServerUnreachable:
+            pass  # ephemeral: never retried
+
+    def typing_expired(self) -> list[str]:
+        """Peers whose "typing…" just ran out (the view polls this every second)."""
+        now = time.monotonic()
+        gone = [peer for peer, until in self.typing_until.items() if until <= now]
+        for peer in gone:
+            del self.typing_until[peer]
+        return gone
+
     # -- reading ----------------------------------------------------------------------------
     def seen(self, peer: str, message_id: int) -> None:
         """The view showed ``peer``'s messages up to ``message_id`` in the focused chat."""
@@ -407,14 +540,22 @@ class SyncCore:
                     self._publish(FriendsChanged())
 
     # -- sending ---------------------------------------------------------------------------
-    def send(self, peer: str, text: str) -> OutboxItem:
+    def send(self, peer: str, text: str, reply_to: int | None = None) -> OutboxItem:
         """Queue ``text`` for ``peer``: on disk before this returns, sent in order."""
-        if not text.strip():
-            raise ValueError("a message cannot be empty")
-        if len(text) > MAX_MESSAGE:
-            raise ValueError(f"a message is at most {MAX_MESSAGE} characters")
-        item = self.outbox.add(peer, text)
-        self._publish(OutboxChanged(frozenset({peer})))
+        _check_text(text)
+        return self._queue(self.outbox.add(peer, text, reply_to=reply_to))
+
+    def edit(self, peer: str, message_id: int, text: str) -> OutboxItem:
+        """Queue an edit of my message ``message_id`` (kept and retried like a send)."""
+        _check_text(text)
+        return self._queue(self.outbox.add(peer, text, kind="edit", target=message_id))
+
+    def delete(self, peer: str, message_id: int) -> OutboxItem:
+        return self._queue(self.outbox.add(peer, "", kind="delete", target=message_id))
+
+    def _queue(self, item: OutboxItem) -> OutboxItem:
+        self._typing_sent.pop(item.to, None)
+        self._publish(OutboxChanged(frozenset({item.to})))
         self._outbox_wakeup.set()
         return item
 
@@ -442,7 +583,25 @@ class SyncCore:
                     await asyncio.wait_for(self._outbox_wakeup.wait(), OUTBOX_RECHECK)
                 continue
             try:
-                sent = await self.client.send(item.to, item.text, item.client_id)
+                if item.kind == "send":
+                    sent = await self.client.send(
+                        item.to, item.text, item.client_id, reply_to=item.reply_to
+                    )
+                    stored = Message(
+                        sent.id,
+                        self.me,
+                        item.text,
+                        sent.date_sent,
+                        item.client_id,
+                        rev=sent.rev,
+                        reply_to=item.reply_to,
+                    )
+                elif item.kind == "edit" and item.target is not None:
+                    stored = await self.client.edit_message(item.to, item.target, item.text)
+                elif item.target is not None:
+                    stored = await self.client.delete_message(item.to, item.target)
+                else:  # an item this version cannot read: keep it, refuse it visibly
+                    raise ApiError(400, "unknown_item", f"cannot send a '{item.kind}' item")
             except ApiError as exc:
                 if exc.status == 401 or exc.transient:
                     await self._retry_after(exc)
@@ -456,13 +615,11 @@ class SyncCore:
                 continue
             self.connection.ok()
             self.outbox.remove(item.client_id)
-            self._delivered(
-                item, Message(sent.id, self.me, item.text, sent.date_sent, item.client_id)
-            )
+            self._delivered(item, stored)
 
     def _delivered(self, item: OutboxItem, message: Message) -> None:
         friend = self.friends.get(item.to) or Friend(username=item.to)
-        if message.id >= friend.last_id:
+        if item.is_send and message.id >= friend.last_id:
             when = message.date_sent if message.date_sent is not None else int(item.created)
             self.friends[item.to] = replace(friend, last_id=message.id, last_activity=when)
             self._publish(FriendsChanged())
@@ -519,6 +676,22 @@ class SyncCore:
         await self.client.unblock_friend(username)
         self.blocked.discard(username)
         self._publish(FriendsChanged())
+
+    async def accept(self, username: str) -> None:
+        """A message request: make them a friend (they join the list)."""
+        await self.client.add_friend(username)
+        request = self.requests.pop(username, None) or Friend(username=username)
+        self.friends[username] = replace(request, request=False)
+        self._publish(FriendsChanged())
+
+    async def decline(self, username: str) -> None:
+        """A message request: hide it until they write again (block to stop them)."""
+        await self.client.remove_friend(username)
+        self.requests.pop(username, None)
+        self._publish(FriendsChanged())
+
+    async def change_settings(self, **values: bool) -> dict[str, Any]:
+        return await self.client.settings(**values)
 
     async def sign_out(self) -> bool:
         """Revoke the token on the server; False when it could not be reached (the caller

@@ -1,4 +1,9 @@
-"""The account screen (F10): SSH keys (list, remove, add one with a one-time code).
+"""The account screen (F10): privacy settings and SSH keys (list, remove, add one with a code).
+
+Read receipts and the typing indicator are per-user settings on the server
+(``POST /settings``): turned off, the other side sees neither for you, and you
+see neither for them.
+
 
 A signed-in user adds another SSH key by making a code here and typing it on the
 new machine's first ``ssh`` screen ("Link this key"). Keys are listed by
@@ -14,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, OptionList, Static
+from textual.widgets import Button, Footer, Label, OptionList, Static, Switch
 from textual.widgets.option_list import Option
 
 from tui.client.http import ApiError, ServerUnreachable
@@ -37,6 +42,12 @@ class AccountScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(f"Account: {one_line(self.core.me)}", classes="dialog-title")
+            with Horizontal(classes="setting-row"):
+                yield Switch(id="read_receipts", disabled=True)
+                yield Label("Read receipts: others see when you have read their messages")
+            with Horizontal(classes="setting-row"):
+                yield Switch(id="typing", disabled=True)
+                yield Label("Typing indicator: others see when you are typing to them")
             yield Static("SSH keys that sign in as you:", classes="dialog-hint")
             yield OptionList(id="keys-list")
             with Horizontal(classes="dialog-buttons"):
@@ -48,6 +59,26 @@ class AccountScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self._load()
+        self._settings()
+
+    @work(group="settings", exit_on_error=False)
+    async def _settings(self, **change: bool) -> None:
+        try:
+            settings = await self.core.change_settings(**change)
+        except (ApiError, ServerUnreachable) as exc:
+            self.show_error(describe(exc))
+            return
+        for name in ("read_receipts", "typing"):
+            switch = self.query_one(f"#{name}", Switch)
+            if name in settings:
+                with switch.prevent(Switch.Changed):
+                    switch.value = bool(settings[name])
+                switch.disabled = False
+
+    @on(Switch.Changed)
+    def _switched(self, event: Switch.Changed) -> None:
+        if event.switch.id:
+            self._settings(**{event.switch.id: event.value})
 
     def show_error(self, text: str) -> None:
         self.query_one(".dialog-error", Static).update(text)

@@ -280,3 +280,117 @@ class LinksDialog(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question; Cancel has the focus, so a stray Enter changes nothing."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+
+    def __init__(self, question: str, yes: str = "Delete") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="dialog-title", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes, id="yes", variant="error")
+                yield Button("Cancel", id="no")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed, "#yes")
+    def _yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class RequestsDialog(_Dialog):
+    """Conversations started by people not in my list: read (Enter), accept, decline."""
+
+    BINDINGS = [
+        Binding("a", "accept", "Accept", tooltip="Add them as a friend", id="requests.accept"),
+        Binding(
+            "x",
+            "decline",
+            "Decline",
+            tooltip="Hide it until they write again",
+            id="requests.decline",
+        ),
+        Binding("b", "block", "Block", tooltip="Refuse their messages", id="requests.block"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Message requests", classes="dialog-title")
+            yield OptionList(id="requests-list")
+            yield Static(
+                "They wrote to you but are not in your list: no toast or bell for them until "
+                "you accept. Enter reads the conversation.",
+                classes="dialog-hint",
+            )
+            yield Static("", classes="dialog-error", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._fill()
+
+    def _fill(self) -> None:
+        options = self.query_one("#requests-list", OptionList)
+        requests = sorted(self.core.requests.values(), key=lambda f: f.username)
+        options.set_options(
+            Option(
+                Text(
+                    fit(
+                        one_line(
+                            f"{f.display_name or f.username} (@{f.username})"
+                            + (f" \u00b7 {f.unread} unread" if f.unread else "")
+                        ),
+                        54,
+                    )
+                ),
+                id=f.username,
+            )
+            for f in requests
+        )
+        if requests:
+            options.highlighted = 0
+            options.focus()
+        else:
+            self.show_error("No requests.")
+
+    def _selected(self) -> str | None:
+        option = self.query_one("#requests-list", OptionList).highlighted_option
+        return option.id if option is not None else None
+
+    @on(OptionList.OptionSelected, "#requests-list")
+    def _read(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_accept(self) -> None:
+        if name := self._selected():
+            self._do(name, self.core.accept)
+
+    def action_decline(self) -> None:
+        if name := self._selected():
+            self._do(name, self.core.decline)
+
+    def action_block(self) -> None:
+        if name := self._selected():
+            self._do(name, self.core.block)
+
+    @work(exclusive=True, group="dialog", exit_on_error=False)
+    async def _do(self, username: str, request: Callable[[str], Awaitable[None]]) -> None:
+        try:
+            await request(username)
+        except (ApiError, ServerUnreachable) as exc:
+            self.show_error(describe_error(exc, self.core.client.base_url))
+            return
+        self._fill()

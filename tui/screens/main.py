@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList
@@ -34,19 +35,22 @@ from tui.core.events import (
     ProfileLoaded,
     SendRefused,
     SessionEnded,
+    TypingChanged,
+    WindowMoved,
 )
 from tui.core.sync import SyncCore
 from tui.screens.account import AccountScreen
 from tui.screens.dialogs import (
     AddFriendDialog,
     BlockDialog,
+    RequestsDialog,
     SignOutDialog,
     UnblockDialog,
     UnsentDialog,
 )
 from tui.text import one_line
 from tui.widgets.chat_pane import ChatPane
-from tui.widgets.friend_list import FriendList
+from tui.widgets.friend_list import REQUESTS, FriendList
 from tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -186,6 +190,12 @@ class MainScreen(Screen[None]):
     def _on_core_event(self, event: Event) -> None:
         if not self.is_mounted:
             return
+        try:
+            self._route(event)
+        except NoMatches:
+            pass  # the screen is being taken down: its widgets are gone
+
+    def _route(self, event: Event) -> None:
         core = self.core
         match event:
             case FriendsChanged(rose=rose):
@@ -218,6 +228,11 @@ class MainScreen(Screen[None]):
                 self.status.connection = state
             case SessionEnded(reason=reason):
                 self.papp.session_ended(reason)
+            case TypingChanged(peer=peer):
+                self.pane.typing_changed(peer)
+            case WindowMoved(peer=peer, focus=focus):
+                if peer == core.open_peer:
+                    self.pane.window_moved(focus)
             case ProfileLoaded():
                 self.status.display_name = core.session.display_name
                 self.status.refresh()
@@ -225,7 +240,9 @@ class MainScreen(Screen[None]):
 
     def _show_friends(self) -> None:
         core = self.core
-        self.friend_list.show(core.ordered_friends(), core.open_peer, core.prefs.muted)
+        self.friend_list.show(
+            core.ordered_friends(), core.open_peer, core.prefs.muted, len(core.requests)
+        )
 
     def _outbox_counts(self) -> None:
         self.status.pending = self.core.outbox.pending_count
@@ -274,8 +291,14 @@ class MainScreen(Screen[None]):
     # -- intents -----------------------------------------------------------------------------
     @on(OptionList.OptionSelected, "#friends")
     def _friend_chosen(self, event: OptionList.OptionSelected) -> None:
-        if event.option.id:
+        if event.option.id == REQUESTS:
+            self.app.push_screen(RequestsDialog(self.core), self._request_chosen)
+        elif event.option.id:
             self.open_chat(event.option.id)
+
+    def _request_chosen(self, peer: str | None) -> None:
+        if peer:
+            self.open_chat(peer)
 
     def open_chat(self, peer: str) -> None:
         self.core.open_chat(peer)

@@ -24,6 +24,8 @@ from tui.core.outbox import OutboxItem
 from tui.formatting import to_local
 from tui.text import display_text, one_line, wrap
 
+DELETED = "message deleted"
+"""The body drawn for a deleted message (its ``message`` is empty)."""
 COMPACT_INDENT = 6
 """Continuation lines of the compact layout start under the text, after "HH:MM "."""
 BODY_INDENT = 2
@@ -45,6 +47,8 @@ class Block:
     lines: list[tuple[int, int]] = field(default_factory=list)
     lead: int = 0
     """Compact layout: cells of the first line taken by "HH:MM who: "."""
+    quote: bool = False
+    """A reply: one row quotes the original above the body."""
     height: int = 1
 
     @property
@@ -79,7 +83,8 @@ class ChatLayout:
             message=message,
             author=one_line(message.author),
             mine=author == self.me,
-            text=display_text(message.text),
+            text=DELETED if message.deleted else display_text(message.text),
+            quote=message.reply_to is not None,
         )
 
     def _pending_block(self, item: OutboxItem) -> Block:
@@ -91,6 +96,7 @@ class ChatLayout:
             author=self.me,
             mine=True,
             text=display_text(item.text),
+            quote=item.reply_to is not None,
         )
 
     def _blocks_for(
@@ -137,10 +143,10 @@ class ChatLayout:
                 (a - lead, b - lead) for a, b in wrap(" " * lead + block.text, available)
             ]
             block.lines[0] = (0, block.lines[0][1])
-            block.height = len(block.lines)
+            block.height = len(block.lines) + block.quote
         else:
             block.lines = wrap(block.text, max(1, width - BODY_INDENT))
-            block.height = 1 + len(block.lines)
+            block.height = 1 + block.quote + len(block.lines)
 
     def _index(self) -> None:
         self.rows = []
@@ -193,6 +199,21 @@ class ChatLayout:
                 old = old[1:]
         self.blocks = new + old
         self._index()
+
+    def update(self, messages: tuple[Message, ...]) -> None:
+        """Loaded messages changed (edited, deleted): new blocks in their place."""
+        changed = False
+        for message in messages:
+            old = self._by_id.get(message.id)
+            if old is None:
+                continue
+            block = self._message_block(message)
+            self.measure(block)
+            index = self.blocks.index(old)
+            self.blocks[index] = block
+            changed = True
+        if changed:
+            self._index()
 
     def set_pending(self, items: list[OutboxItem]) -> None:
         keep = {block.key: block for block in self.tail}

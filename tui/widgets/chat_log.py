@@ -45,8 +45,8 @@ from tui.client.models import Message
 from tui.core.conversation import Conversation, Merge
 from tui.core.outbox import OutboxItem
 from tui.formatting import Clock, clock_time, day_label, system_clock
-from tui.text import fit, url_spans
-from tui.widgets.chat_layout import BODY_INDENT, COMPACT_INDENT, Block, ChatLayout
+from tui.text import fit, one_line, url_spans
+from tui.widgets.chat_layout import BODY_INDENT, COMPACT_INDENT, DELETED, Block, ChatLayout
 
 MY_MARKER = "\u203a"
 BOLD = Style(bold=True)
@@ -86,6 +86,44 @@ class ChatLog(ScrollView, can_focus=True):
             id="chat.next",
         ),
         Binding(
+            "e", "act('edit')", "Edit", tooltip="Edit the selected message (yours)", id="chat.edit"
+        ),
+        Binding(
+            "r", "act('reply')", "Reply", tooltip="Reply to the selected message", id="chat.reply"
+        ),
+        Binding(
+            "d,delete",
+            "act('delete')",
+            "Delete",
+            show=False,
+            tooltip="Delete the selected message (yours; asks first)",
+            id="chat.delete",
+        ),
+        Binding(
+            "enter",
+            "act('original')",
+            "Original",
+            show=False,
+            tooltip="On a reply: show the message it answers (loads it if needed)",
+            id="chat.original",
+        ),
+        Binding(
+            "n",
+            "act('next_match')",
+            "Next match",
+            show=False,
+            tooltip="After a search: the next older match",
+            id="chat.next_match",
+        ),
+        Binding(
+            "N",
+            "act('previous_match')",
+            "Previous match",
+            show=False,
+            tooltip="After a search: the previous (newer) match",
+            id="chat.previous_match",
+        ),
+        Binding(
             "c",
             "copy",
             "Copy",
@@ -123,6 +161,21 @@ class ChatLog(ScrollView, can_focus=True):
             super().__init__()
             self.peer = peer
 
+    class NeedNewer(TextualMessage):
+        """A window around an old message reached its bottom; newer messages exist."""
+
+        def __init__(self, peer: str) -> None:
+            super().__init__()
+            self.peer = peer
+
+    class Act(TextualMessage):
+        """A key asked for ``action`` on the selected message (``message_id``, or None)."""
+
+        def __init__(self, action: str, message_id: int | None) -> None:
+            super().__init__()
+            self.action = action
+            self.message_id = message_id
+
     class LinksWanted(TextualMessage):
         """The user asked for the chat's links (the selected message's first)."""
 
@@ -156,10 +209,15 @@ class ChatLog(ScrollView, can_focus=True):
         self.conversation: Conversation | None = None
         self.follow = True
         self.loading_older = False
+        self.loading_newer = False
         self.search_term = ""
         self.current_match: int | None = None
         self.selected: int | None = None
         """The message the keys act on (Copy, …), or None."""
+        self.seen_id: int | None = None
+        """My newest message the peer has read (drawn with "seen")."""
+        self.changes: dict[int, OutboxItem] = {}
+        """Edits and deletes of loaded messages waiting in the outbox, by message id."""
         self.rendered = 0
         """Blocks rendered to strips so far (the cache misses): read by tests and the bench."""
         self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(4096)
@@ -228,11 +286,16 @@ class ChatLog(ScrollView, can_focus=True):
         chat = self.conversation
         if chat is None or not chat.loaded:
             return
+        if merge.updated and not merge.reordered:
+            anchor = self._top_anchor()
+            self.chat_layout.update(merge.updated)
+            self._update_size(follow=self.follow, anchor=anchor)
         if merge.reordered:
             self.chat_layout.reset(chat.messages, chat.first_unread_id)
             self._update_size(follow=self.follow)
         else:
             if merge.newer:
+                self.loading_newer = False
                 self.chat_layout.append(merge.newer)
             if merge.older:
                 self.loading_older = False
@@ -296,7 +359,7 @@ class ChatLog(ScrollView, can_focus=True):
 
     def _update_size(self, follow: bool, anchor: tuple[Block, int] | None = None) -> None:
         width = self._content_width()
-        self.virtual_size = Size(max(1, width), 1 + self.chat_layout.height)
+        self.virtual_size = Size(max(1, width), 1 + self.chat_layout.height + self._bottom_rows)
         if follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
             self.follow = True
@@ -333,6 +396,8 @@ class ChatLog(ScrollView, can_focus=True):
         self.follow = new_value >= self.max_scroll_y
         if new_value < 1 <= old_value:
             self.request_older()
+        if self.follow and new_value > old_value:
+            self.request_newer()
         self._after_change()
 
     def request_older(self) -> bool:
@@ -342,6 +407,15 @@ class ChatLog(ScrollView, can_focus=True):
             self.loading_older = True
             self.refresh()
             self.post_message(self.NeedOlder(chat.peer))
+            return True
+        return False
+
+    def request_newer(self) -> bool:
+        """A window around an old message reached its end: ask for the next page."""
+        chat = self.conversation
+        if chat is not None and chat.has_more_newer and not self.loading_newer:
+            self.loading_newer = True
+            self.post_message(self.NeedNewer(chat.peer))
             return True
         return False
 
@@ -401,6 +475,13 @@ class ChatLog(ScrollView, can_focus=True):
             return chat.messages[index]
         return None
 
+    def action_act(self, action: str) -> None:
+        self.post_message(self.Act(action, self.selected))
+
+    def select(self, message_id: int) -> None:
+        """Select ``message_id`` (loaded) and bring it into view."""
+        self._select(message_id)
+
     def action_copy(self) -> None:
         message = self.selected_message()
         if message is None:
@@ -414,6 +495,10 @@ class ChatLog(ScrollView, can_focus=True):
             self.post_message(self.LinksWanted(self.conversation.peer, self.selected))
 
     async def action_leave(self) -> None:
+        if self.search_term:  # a search is showing its match: Esc ends the search first
+            self.selected = None
+            await self.run_action("screen.escape")
+            return
         if self.selected is not None:
             self.selected = None
             self.refresh()
@@ -478,6 +563,11 @@ class ChatLog(ScrollView, can_focus=True):
         return count
 
     # -- rendering -----------------------------------------------------------------------------
+    @property
+    def _bottom_rows(self) -> int:
+        chat = self.conversation
+        return 1 if chat is not None and chat.has_more_newer else 0
+
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_offset.y) + y
         width = self._content_width()
@@ -487,6 +577,13 @@ class ChatLog(ScrollView, can_focus=True):
         else:
             row = self.chat_layout.row(index - 1)
             if row is None:
+                if index == 1 + self.chat_layout.height and self._bottom_rows:
+                    more = (
+                        "  loading newer messages\u2026"
+                        if self.loading_newer
+                        else ("  \u2193 PageDown for newer messages")
+                    )
+                    return Strip([Segment(fit(more, width), DIM)]).crop_extend(0, width, style)
                 return Strip.blank(width, style)
             block, line = row
             strips = self._strips(block, width)
@@ -512,10 +609,16 @@ class ChatLog(ScrollView, can_focus=True):
         if block.kind == "day":
             variant = (day_label(block.when, self._today_dt()),)
         else:
+            message_id = block.message_id
+            change = self.changes.get(message_id) if message_id is not None else None
             variant = (
                 term if has_term else "",
-                block.message_id == self.current_match,
-                block.message_id is not None and block.message_id == self.selected,
+                message_id is not None and message_id == self.current_match,
+                message_id is not None and message_id == self.selected,
+                message_id is not None and message_id == self.seen_id,
+                block.message.rev if block.message is not None else 0,
+                (change.kind, change.error) if change is not None else None,
+                self._quote(block) if block.quote else "",
             )
         key = (block.key, width, self.chat_layout.compact, *variant)
         strips = self._cache.get(key)
@@ -528,6 +631,44 @@ class ChatLog(ScrollView, can_focus=True):
     def _today_dt(self) -> datetime:
         return self.clock().datetime
 
+    def _quote(self, block: Block) -> str:
+        """The one-line quote of the message ``block`` replies to."""
+        reply_to = (
+            block.message.reply_to if block.message else block.item.reply_to if block.item else None
+        )
+        original = self.conversation.get(reply_to) if self.conversation else None
+        if original is None:
+            return "\u21b3 in reply to an earlier message (Enter: show it)"
+        who = "me" if original.author.lower() == self.me else one_line(original.author)
+        text = DELETED if original.deleted else one_line(original.text)
+        return f"\u21b3 {who}: {text}"
+
+    def _status(self, block: Block) -> list[tuple[str, Style]]:
+        """What the header says after the name: time, pending, refused, edited, seen, match."""
+        item = block.item
+        if block.kind == "pending" and item is not None and item.failed:
+            return [(f" \u00b7 NOT SENT: {item.error} (F7: retry or discard)", BOLD)]
+        if block.kind == "pending":
+            return [(" \u00b7 pending\u2026", ITALIC)]
+        status = [(f" \u00b7 {clock_time(block.when)}", DIM)]
+        message = block.message
+        change = self.changes.get(message.id) if message is not None else None
+        if message is not None and message.deleted:
+            status.append((" \u00b7 deleted", DIM))
+        elif message is not None and message.edited_at is not None:
+            status.append((" \u00b7 (edited)", DIM))
+        if change is not None:
+            doing = "deleting" if change.kind == "delete" else "saving the edit"
+            if change.failed:
+                status.append((f" \u00b7 NOT SAVED: {change.error} (F7)", BOLD))
+            else:
+                status.append((f" \u00b7 {doing}\u2026", ITALIC))
+        if message is not None and message.id == self.seen_id:
+            status.append((" \u00b7 seen", DIM))
+        if message is not None and message.id == self.current_match:
+            status.append(("  \u25c6 match", BOLD))
+        return status
+
     def _render_block(self, block: Block, width: int, has_term: bool) -> list[Strip]:
         if block.kind == "day":
             return [_rule(day_label(block.when, self._today_dt()), width, DIM)]
@@ -538,33 +679,33 @@ class ChatLog(ScrollView, can_focus=True):
         selected = block.message_id is not None and block.message_id == self.selected
         if selected:
             marker = "\u25b6 "  # drawn without colour too
-        status: list[tuple[str, Style]]
-        if block.kind == "pending" and block.item is not None and block.item.failed:
-            status = [(f" \u00b7 NOT SENT: {block.item.error} (F7: retry or discard)", BOLD)]
-        elif block.kind == "pending":
-            status = [(" \u00b7 pending\u2026", ITALIC)]
-        else:
-            status = [(f" \u00b7 {clock_time(block.when)}", DIM)]
-        if block.message_id is not None and block.message_id == self.current_match:
-            status.append(("  \u25c6 match", BOLD))
-        styles = self._body_styles(block, has_term)
+        status = self._status(block)
+        deleted = block.message is not None and block.message.deleted
+        styles = [] if deleted else self._body_styles(block, has_term)
+        body_style = DIM + ITALIC if deleted else Style()
+        quote = (
+            [_fit_parts([("  ", Style()), (self._quote(block), DIM)], width)] if block.quote else []
+        )
         if self.chat_layout.compact:
             time_text = "--:--" if block.kind == "pending" else clock_time(block.when)
             head = [(f"{time_text} ", DIM), (who, BOLD), (": ", Style())]
             strips = []
             for number, (start, end) in enumerate(block.lines):
                 prefix = head if number == 0 else [(" " * COMPACT_INDENT, Style())]
-                strips.append(_line(prefix, block.text, start, end, styles, width))
-            if block.kind == "pending":
-                strips[-1] = _append(strips[-1], status, width)
-            return strips
+                strips.append(_line(prefix, block.text, start, end, styles, width, body_style))
+            strips[-1] = _append(
+                strips[-1], status[1:] if block.kind != "pending" else status, width
+            )
+            if selected:
+                strips[0] = strips[0].apply_style(Style(reverse=True))
+            return quote + strips
         header = _fit_parts([(marker, Style()), (who, BOLD), *status], width)
         if selected:
             header = header.apply_style(Style(reverse=True))
-        strips = [header]
+        strips = [header, *quote]
         indent = [(" " * BODY_INDENT, Style())]
         for start, end in block.lines:
-            strips.append(_line(indent, block.text, start, end, styles, width))
+            strips.append(_line(indent, block.text, start, end, styles, width, body_style))
         return strips
 
     def _body_styles(self, block: Block, has_term: bool) -> list[tuple[int, int, Style]]:
@@ -626,10 +767,11 @@ def _line(
     end: int,
     styles: list[tuple[int, int, Style]],
     width: int,
+    base: Style | None = None,
 ) -> Strip:
     segments = [Segment(piece, style) for piece, style in prefix]
     if not styles:
-        segments.append(Segment(text[start:end]))
+        segments.append(Segment(text[start:end], base))
         return Strip(segments)
     cuts = {start, end}
     for a, b, _ in styles:

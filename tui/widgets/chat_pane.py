@@ -28,7 +28,7 @@ from tui.client.models import Message
 from tui.core.conversation import Merge
 from tui.core.sync import MAX_MESSAGE, SyncCore, describe
 from tui.formatting import Clock
-from tui.screens.dialogs import LinksDialog
+from tui.screens.dialogs import ConfirmDialog, LinksDialog
 from tui.text import fit, one_line, url_spans
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import Composer
@@ -66,6 +66,8 @@ class ChatPane(Vertical):
         self.compact = compact
         self._search_term = ""
         self._search_match: int | None = None
+        self._search_trail: list[int] = []
+        """Matches already shown, newest first (N goes back along them)."""
         self._notice_text = ""
 
     def compose(self) -> ComposeResult:
@@ -74,6 +76,7 @@ class ChatPane(Vertical):
         yield Static("", id="new-marker", markup=False)
         yield SearchBar(placeholder="Search this chat: Enter for the next older match", id="search")
         yield Static("", id="composer-notice", markup=False)
+        yield Static("", id="composer-mode", markup=False)
         yield Composer(max_length=MAX_MESSAGE, id="composer")
 
     @property
@@ -88,6 +91,8 @@ class ChatPane(Vertical):
         self.query_one("#search").display = False
         self.query_one("#new-marker").display = False
         self.query_one("#composer-notice").display = False
+        self.query_one("#composer-mode").display = False
+        self.set_interval(1.0, self._typing_tick)
         composer = self.composer
         composer.disabled = True
         composer.recall_source = self._my_texts
@@ -105,8 +110,11 @@ class ChatPane(Vertical):
     def chat_opened(self, peer: str | None) -> None:
         composer = self.composer
         if composer.peer is not None:
-            self.core.set_draft(composer.peer, composer.text)
+            draft = composer._stash if composer.editing is not None else composer.text
+            self.core.set_draft(composer.peer, draft)
             self.core.flush_drafts()
+        composer.editing = composer.replying = None
+        self._show_mode()
         self.close_search(refocus=False)
         self.chat_log.show(self.core.chat)
         composer.peer = peer
@@ -121,18 +129,56 @@ class ChatPane(Vertical):
 
     def chat_loaded(self) -> None:
         self.chat_log.loaded()
+        self._receipts()
         self._set_title()
+
+    def window_moved(self, focus: int) -> None:
+        """The chat now shows a window around an old message: lay it out, select it."""
+        self.chat_log.loaded()
+        self.chat_log.select(focus)
 
     def messages_added(self, merge: Merge) -> None:
         self.chat_log.added(merge)
+        peer = self.core.open_peer
+        if peer is not None and any(m.author.lower() == peer for m in merge.newer):
+            self.core.typing_until.pop(peer, None)  # their message ends "typing…"
+            self._set_title()
+        self._receipts()
 
     def outbox_changed(self) -> None:
         peer = self.core.open_peer
         if peer is not None:
+            self.chat_log.changes = self.core.outbox.changes_for(peer)
             self.chat_log.set_pending(self.core.pending_for(peer))
 
     def friends_changed(self) -> None:
+        self._receipts()
         self._set_title()
+
+    def typing_changed(self, peer: str) -> None:
+        if peer == self.core.open_peer:
+            self._set_title()
+
+    def _typing_tick(self) -> None:
+        if self.core.open_peer in self.core.typing_expired():
+            self._set_title()
+
+    def _receipts(self) -> None:
+        """Mark my newest message the peer has read with "seen"."""
+        chat = self.core.chat
+        if chat is None:
+            return
+        friend = self.core.friends.get(chat.peer) or self.core.requests.get(chat.peer)
+        read = friend.peer_read_up_to if friend is not None else None
+        seen = None
+        if read:
+            for message in reversed(chat.messages):
+                if message.id <= read and message.author.lower() == self.core.me:
+                    seen = message.id
+                    break
+        if seen != self.chat_log.seen_id:
+            self.chat_log.seen_id = seen
+            self.chat_log.refresh()
 
     def _set_title(self) -> None:
         title = self.query_one("#chat-title", Static)
@@ -143,6 +189,8 @@ class ChatPane(Vertical):
             return
         label = one_line(self.core.label(peer))
         text = f" {label} (@{peer})" if label != peer else f" @{peer}"
+        if self.core.is_typing(peer):
+            text += " \u00b7 typing\u2026"
         title.update(fit(text, width))
 
     def on_resize(self) -> None:
@@ -166,7 +214,10 @@ class ChatPane(Vertical):
     @on(Composer.Submitted)
     def _submitted(self, event: Composer.Submitted) -> None:
         event.stop()
-        self.core.send(event.peer, event.text)
+        if event.edit is not None:
+            self.core.edit(event.peer, event.edit, event.text)
+        else:
+            self.core.send(event.peer, event.text, reply_to=event.reply_to)
         if event.peer == event.composer.peer:
             self.core.set_draft(event.peer, event.composer.text)
         if event.peer == self.core.open_peer:
@@ -180,11 +231,101 @@ class ChatPane(Vertical):
             "nothing was sent. Shorten it or split it."
         )
 
+    @on(Composer.EditLast)
+    def _edit_last(self, event: Composer.EditLast) -> None:
+        chat = self.core.chat
+        if chat is None or chat.peer != self.composer.peer:
+            return
+        mine = chat.my_last(before_id=event.before)
+        if mine is not None:
+            self.composer.start_edit(mine.id, mine.text)
+            self.chat_log.select(mine.id)
+
+    @on(Composer.ModeChanged)
+    def _mode_changed(self, event: Composer.ModeChanged) -> None:
+        self._show_mode()
+
+    def _show_mode(self) -> None:
+        composer = self.composer
+        line = self.query_one("#composer-mode", Static)
+        chat = self.core.chat
+        if composer.editing is not None:
+            text = "\u270e Editing your message \u00b7 Enter saves \u00b7 Esc cancels"
+        elif composer.replying is not None:
+            original = chat.get(composer.replying) if chat else None
+            quote = one_line(original.text) if original else "an earlier message"
+            text = f"\u21b3 Replying to \u201c{quote}\u201d \u00b7 Esc cancels"
+        else:
+            text = ""
+        line.display = bool(text)
+        line.update(fit(text, line.size.width or 60))
+
+    @on(ChatLog.Act)
+    def _act(self, event: ChatLog.Act) -> None:
+        chat = self.core.chat
+        message = chat.get(event.message_id) if chat else None
+        if event.action in ("next_match", "previous_match"):
+            self._next_match(older=event.action == "next_match")
+            return
+        if chat is None or message is None:
+            self.app.notify("Select a message first (\u2191 \u2193).", markup=False, timeout=3)
+            return
+        mine = message.author.lower() == self.core.me
+        if event.action == "edit":
+            if not mine or message.deleted:
+                self.app.notify("You can edit only your own messages.", markup=False, timeout=3)
+                return
+            self.composer.start_edit(message.id, message.text)
+            self.composer.focus()
+        elif event.action == "reply" and not message.deleted:
+            self.composer.start_reply(message.id)
+            self.composer.focus()
+        elif event.action == "delete":
+            if not mine or message.deleted:
+                self.app.notify("You can delete only your own messages.", markup=False, timeout=3)
+                return
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self.core.delete(chat.peer, message.id)
+
+            self.app.push_screen(
+                ConfirmDialog("Delete this message? It cannot be undone."), confirmed
+            )
+        elif event.action == "original" and message.reply_to is not None:
+            self._go_to(chat.peer, message.reply_to)
+
+    @work(exclusive=True, group="jump", exit_on_error=False)
+    async def _go_to(self, peer: str, message_id: int) -> None:
+        try:
+            found = await self.core.show_message(peer, message_id)
+        except (ApiError, ServerUnreachable) as exc:
+            self.app.notify(f"Could not load it: {describe(exc)}", markup=False)
+            return
+        if found:
+            self.chat_log.select(message_id)
+        else:
+            self.app.notify("That message is not there any more.", markup=False, timeout=3)
+
+    @on(ChatLog.NeedNewer)
+    def _need_newer(self, event: ChatLog.NeedNewer) -> None:
+        self._load_newer(event.peer)
+
+    @work(exclusive=True, group="newer", exit_on_error=False)
+    async def _load_newer(self, peer: str) -> None:
+        try:
+            await self.core.load_newer(peer)
+        except (ApiError, ServerUnreachable) as exc:
+            self.chat_log.loading_newer = False
+            self.app.notify(f"Could not load newer messages: {describe(exc)}", markup=False)
+
     @on(TextArea.Changed, "#composer")
     def _changed(self, event: TextArea.Changed) -> None:
         composer = self.composer
-        if composer.peer is not None:
+        if composer.peer is not None and composer.editing is None:
             self.core.set_draft(composer.peer, composer.text)
+            if composer.text.strip():
+                self.core.composing(composer.peer)
         over = len(composer.text) - MAX_MESSAGE
         if over > 0:
             self._notice(f"{over} characters too long (the limit is {MAX_MESSAGE})")
@@ -266,6 +407,7 @@ class ChatPane(Vertical):
         search.value = ""
         self._search_term = ""
         self._search_match = None
+        self._search_trail = []
         self._status_note("")
         if self.chat_log.search_term:
             self.chat_log.set_search("", None)
@@ -282,16 +424,16 @@ class ChatPane(Vertical):
         if term != self._search_term:
             self._search_term = term
             self._search_match = None
-        self._status_note("searching\u2026")
+            self._search_trail = []
+        self._status_note("searching\u2026 (Esc stops)")
         self._search(peer, term, self._search_match)
 
     @work(exclusive=True, group="search", exit_on_error=False)
     async def _search(self, peer: str, term: str, before: int | None) -> None:
-        def progress(scanned: int) -> None:
-            self._status_note(f"searching\u2026 {scanned:,} messages back (Esc stops)")
-
         try:
-            found = await self.core.search(peer, term, before, progress)
+            found = await self.core.find(peer, term, before)
+            if found is not None and not await self.core.show_message(peer, found.id):
+                found = None
         except (ApiError, ServerUnreachable) as exc:
             self._status_note(f"search stopped: {describe(exc)}")
             return
@@ -305,12 +447,35 @@ class ChatPane(Vertical):
             self._status_note(f"no {where} match for \u201c{one_line(term)}\u201d")
             return
         self._search_match = found.id
-        chat = self.core.chat
-        needle = term.casefold()
-        ids = [m.id for m in chat.messages if needle in m.text.casefold()] if chat else []
-        position = len(ids) - ids.index(found.id) if found.id in ids else 1
-        self._status_note(f"match {position} of {len(ids)} loaded (newest first)")
+        if found.id not in self._search_trail:
+            self._search_trail.append(found.id)
+        number = self._search_trail.index(found.id) + 1
+        self._status_note(f"match {number} \u00b7 n: older \u00b7 N: newer \u00b7 Esc: close")
         self.chat_log.set_search(term, found.id)
+        self.chat_log.select(found.id)
+        self.chat_log.focus()
+
+    def _next_match(self, older: bool) -> None:
+        peer = self.core.open_peer
+        if not self._search_term or peer is None or self._search_match is None:
+            self.app.notify("Search first (Ctrl+F).", markup=False, timeout=2)
+            return
+        trail = self._search_trail
+        index = trail.index(self._search_match)
+        if older and index + 1 < len(trail):
+            self._show_known(trail[index + 1])
+        elif older:
+            self._status_note("searching\u2026")
+            self._search(peer, self._search_term, self._search_match)
+        elif index > 0:
+            self._show_known(trail[index - 1])
+        else:
+            self._status_note("no newer match")
+
+    def _show_known(self, message_id: int) -> None:
+        peer = self.core.open_peer
+        if peer is not None:
+            self._search(peer, self._search_term, message_id + 1)
 
     def _status_note(self, text: str) -> None:
         self.post_message(self.Note(text))

@@ -63,7 +63,13 @@ class Composer(TextArea):
             tooltip="Write the message in $VISUAL or $EDITOR",
             id="composer.editor",
         ),
-        Binding("escape", "screen.escape", "Friends", id="composer.friends"),
+        Binding(
+            "escape",
+            "escape",
+            "Friends",
+            tooltip="Cancel an edit or a reply; else back to the friend list",
+            id="composer.friends",
+        ),
         # TextArea selects with F6/F7; here they keep their meaning on the main screen.
         Binding("f6", "screen.unblock", "Unblock", show=False, id="composer.unblock"),
         Binding("f7", "screen.unsent", "Unsent", show=False, id="composer.unsent"),
@@ -72,14 +78,22 @@ class Composer(TextArea):
         Binding("pagedown", "screen.newer", "Newer", show=False, id="composer.newer"),
         Binding(
             "up",
+            "edit_last",
+            "Edit last",
+            show=False,
+            tooltip="In an empty message box: edit your last message (again: the one before)",
+            id="composer.edit_last",
+        ),
+        Binding(
+            "alt+up",
             "recall_older",
             "Earlier message",
             show=False,
-            tooltip="In an empty message box: your earlier messages in this chat",
+            tooltip="Your earlier messages in this chat, to send again (Alt+Down goes back)",
             id="composer.recall",
         ),
         Binding(
-            "down",
+            "alt+down",
             "recall_newer",
             "Later message",
             show=False,
@@ -89,13 +103,33 @@ class Composer(TextArea):
     ]
 
     class Submitted(Message):
-        """Enter with text: send ``text`` to ``peer`` (both read when Enter was pressed)."""
+        """Enter with text: send ``text`` to ``peer`` (all read when Enter was pressed);
+        ``edit`` is the id of my message it replaces, ``reply_to`` the one it answers."""
 
-        def __init__(self, composer: Composer, peer: str, text: str) -> None:
+        def __init__(
+            self,
+            composer: Composer,
+            peer: str,
+            text: str,
+            edit: int | None = None,
+            reply_to: int | None = None,
+        ) -> None:
             super().__init__()
             self.composer = composer
             self.peer = peer
             self.text = text
+            self.edit = edit
+            self.reply_to = reply_to
+
+    class EditLast(Message):
+        """↑ in an empty box (or on an unchanged edit): edit my message before ``before``."""
+
+        def __init__(self, before: int | None) -> None:
+            super().__init__()
+            self.before = before
+
+    class ModeChanged(Message):
+        """Editing or replying started or ended (the pane shows a line about it)."""
 
     class TooLong(Message):
         def __init__(self, over: int) -> None:
@@ -119,6 +153,13 @@ class Composer(TextArea):
         self.recall_source: Callable[[], list[str]] = list
         self._recall_index: int | None = None
         self._recalled = ""
+        self.editing: int | None = None
+        """The id of my message being edited, or None."""
+        self.replying: int | None = None
+        """The id of the message being answered, or None."""
+        self._edit_original = ""
+        self._stash = ""
+        """What was in the box before an edit began: back when the edit ends."""
 
     # -- keys, in order ----------------------------------------------------------------
     async def _on_key(self, event: events.Key) -> None:
@@ -146,9 +187,52 @@ class Composer(TextArea):
         if len(text) > self.max_length:
             self.post_message(self.TooLong(len(text) - self.max_length))
             return
-        self.post_message(self.Submitted(self, self.peer, text))
+        self.post_message(self.Submitted(self, self.peer, text, self.editing, self.replying))
         self._recall_index = None
-        self.clear()
+        self._end_mode(restore=self.editing is not None)
+
+    # -- edit and reply ----------------------------------------------------------------
+    def start_edit(self, message_id: int, text: str) -> None:
+        if self.editing is None:
+            self._stash = self.text
+        self.editing, self.replying = message_id, None
+        self._edit_original = text
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+        self.post_message(self.ModeChanged())
+
+    def start_reply(self, message_id: int) -> None:
+        if self.editing is not None:
+            self._end_mode(restore=True)
+        self.replying = message_id
+        self.post_message(self.ModeChanged())
+
+    def _end_mode(self, restore: bool) -> None:
+        was = self.editing is not None or self.replying is not None
+        self.editing = self.replying = None
+        self.load_text(self._stash if restore else "")
+        self.move_cursor(self.document.end)
+        self._stash = ""
+        if was:
+            self.post_message(self.ModeChanged())
+
+    async def action_escape(self) -> None:
+        if self.editing is not None:
+            self._end_mode(restore=True)
+        elif self.replying is not None:
+            self.replying = None
+            self.post_message(self.ModeChanged())
+        else:
+            await self.run_action("screen.escape")
+
+    def action_edit_last(self) -> None:
+        unchanged_edit = self.editing is not None and self.text == self._edit_original
+        if unchanged_edit and self.cursor_location[0] == 0:
+            self.post_message(self.EditLast(self.editing))
+        elif not self.text and self.editing is None:
+            self.post_message(self.EditLast(None))
+        else:
+            self.action_cursor_up()
 
     def action_send(self) -> None:
         self.submit()

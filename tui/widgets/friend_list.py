@@ -20,6 +20,8 @@ from tui.formatting import Clock, short_activity, system_clock
 from tui.text import fit, one_line
 
 OPEN_MARKER = "\u203a"
+REQUESTS = "__requests__"
+"""The option id of the "Requests (N)" row (no username can be this)."""
 
 
 class FriendList(OptionList):
@@ -54,16 +56,23 @@ class FriendList(OptionList):
         self.friends: dict[str, Friend] = {}
         self.open_peer: str | None = None
         self.muted: frozenset[str] = frozenset()
+        self.requests = 0
         self._order: list[Friend] = []
 
     def show(
-        self, ordered: list[Friend], open_peer: str | None, muted: frozenset[str] = frozenset()
+        self,
+        ordered: list[Friend],
+        open_peer: str | None,
+        muted: frozenset[str] = frozenset(),
+        requests: int = 0,
     ) -> None:
-        """Draw ``ordered`` (the core's order), marking ``open_peer`` and the muted chats."""
+        """Draw ``ordered`` (the core's order), marking ``open_peer`` and the muted chats;
+        ``requests`` conversations from people who are not friends get one row at the end."""
         self._order = ordered
         self.friends = {friend.username: friend for friend in ordered}
         self.open_peer = open_peer
         self.muted = muted
+        self.requests = requests
         self.redraw()
 
     def _prompt(self, friend: Friend, width: int) -> Text:
@@ -88,11 +97,17 @@ class FriendList(OptionList):
         highlighted = self.highlighted_option
         keep = highlighted.id if highlighted is not None else None
         width = self.scrollable_content_region.width or 24
-        self.set_options([Option(self._prompt(f, width), id=f.username) for f in self._order])
-        if not self._order:
+        options = [Option(self._prompt(f, width), id=f.username) for f in self._order]
+        if self.requests:
+            label = Text(no_wrap=True, overflow="ellipsis")
+            label.append(f"  Requests ({self.requests})", style="bold")
+            label.append("\n  from people not in your list", style="dim")
+            options.append(Option(label, id=REQUESTS))
+        self.set_options(options)
+        if not options:
             return
         index = 0
-        if keep is not None and keep in self.friends:
+        if keep is not None and (keep in self.friends or (keep == REQUESTS and self.requests)):
             index = self.get_option_index(keep)
         self.highlighted = index
 
