@@ -9,6 +9,7 @@ everything inside the open chat.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING, cast
 
@@ -190,10 +191,8 @@ class MainScreen(Screen[None]):
     def _on_core_event(self, event: Event) -> None:
         if not self.is_mounted:
             return
-        try:
+        with contextlib.suppress(NoMatches):  # the screen is being taken down: no widgets
             self._route(event)
-        except NoMatches:
-            pass  # the screen is being taken down: its widgets are gone
 
     def _route(self, event: Event) -> None:
         core = self.core
