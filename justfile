@@ -10,9 +10,17 @@ default:
 demo *ARGS:
     uv run --frozen python -m tui.demo {{ARGS}}
 
-# run the API server (production WSGI server; --open, --dev, --port, --data-dir …)
+# run the API server (granian; --open, --dev, --port, --data-dir, --registration …)
 serve *ARGS:
+    uv run --frozen pairchat-server serve {{ARGS}}
+
+# operator commands: invite, demo-data, backup DEST, export A B, forget A B (see docs/deploy.md)
+server *ARGS:
     uv run --frozen pairchat-server {{ARGS}}
+
+# print the line that puts uv, just, pairchat and pairchat-server on your PATH (eval it)
+env:
+    @echo 'export PATH="{{justfile_directory()}}/.tools/bin:{{justfile_directory()}}/.venv/bin:$PATH"'
 
 # run the terminal client (--server URL, --user NAME)
 chat *ARGS:

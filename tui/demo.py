@@ -6,18 +6,25 @@
    unless a pairchat server already answers there, which is then reused;
 3. the TUI runs signed in as alice (``--user bob`` for a second terminal), with a
    demo-only config folder so the user's own token and outbox are untouched;
-4. when the TUI quits, the server this command started (and only that one) stops.
+4. when the TUI quits — or the terminal closes (SIGHUP), or SIGTERM — the server
+   this command started (and only that one) stops, its worker processes too: it
+   runs in a process group of its own, which is stopped as a whole, and on Linux
+   the kernel stops it even if this launcher is killed outright.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import platformdirs
@@ -48,12 +55,28 @@ def port_busy(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _die_with_parent() -> None:
+    """In the server's child process: SIGTERM when this launcher dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """The server in a process group (session) of its own: the terminal's signals do not
+    reach it, ``stop_server`` stops the whole group, workers included."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(DATA_DIR)]
     with log_path.open("ab") as log:
-        return subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> bool:
@@ -67,15 +90,31 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0)
     return False
 
 
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
+def stop_server(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGTERM to the server's whole process group (it answers held waits and exits
+    within a second or two), SIGKILL to what is left after ``timeout``."""
+    group = proc.pid  # start_new_session: the server leads its own group
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _group_alive(group):
+        proc.poll()
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def _group_alive(group: int) -> bool:
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="alice", choices=DEMO_USERS)
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
+    # Until the TUI takes them over: a closed terminal or SIGTERM still runs `finally`.
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, _exit_on_signal)
     url = f"http://127.0.0.1:{args.port}"
     demo_dir = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "demo"
 
