@@ -34,6 +34,7 @@ from tui.client.models import (
     SshKey,
     changed_message,
     raw,
+    revoked_count,
     settings_of,
     success,
     unread_count,
@@ -190,6 +191,15 @@ class PairchatClient:
 
     async def logout(self) -> bool:
         return await self._call("POST", "/logout", success)
+
+    async def change_password(self, current: str, new: str) -> int:
+        """Change the password (revokes every other token); how many were revoked."""
+        data = _fields(password=current, new_password=new)
+        return await self._call("POST", "/change_password", revoked_count, data=data)
+
+    async def logout_all(self) -> int:
+        """Revoke every token of this account, this one included."""
+        return await self._call("POST", "/logout_all", revoked_count)
 
     async def me(self) -> Session:
         session = await self._call("GET", "/me", Session.parse)

@@ -299,6 +299,10 @@ class SshKey:
         return tuple(SshKey.parse(k) for k in _list(data, "keys"))
 
 
+def revoked_count(data: Mapping[str, Any]) -> int:
+    return _int(data, "revoked", 0)
+
+
 def settings_of(data: Mapping[str, Any]) -> dict[str, Any]:
     settings = data.get("settings", {})
     return dict(settings) if isinstance(settings, Mapping) else {}

@@ -693,6 +693,11 @@ class SyncCore:
     async def change_settings(self, **values: bool) -> dict[str, Any]:
         return await self.client.settings(**values)
 
+    def end_session(self, reason: str) -> None:
+        """The token is no longer valid (e.g. signed out everywhere): back to sign-in."""
+        self.client.token = None
+        self._publish(SessionEnded(reason))
+
     async def sign_out(self) -> bool:
         """Revoke the token on the server; False when it could not be reached (the caller
         forgets the token locally either way)."""

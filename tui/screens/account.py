@@ -19,12 +19,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label, OptionList, Static, Switch
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static, Switch
 from textual.widgets.option_list import Option
 
 from tui.client.http import ApiError, ServerUnreachable
 from tui.client.models import SshKey
 from tui.core.sync import SyncCore, describe
+from tui.screens.dialogs import ConfirmDialog
 from tui.text import fit, one_line
 
 
@@ -52,7 +53,8 @@ class AccountScreen(ModalScreen[None]):
             yield OptionList(id="keys-list")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Add a key", id="add-key", variant="primary")
-                yield Button("Close", id="close")
+                yield Button("Change password", id="change-password")
+                yield Button("Sign out everywhere", id="logout-all", variant="warning")
             yield Static("", id="link-code", markup=False)
             yield Static("", classes="dialog-error", markup=False)
         yield Footer(compact=True)
@@ -135,6 +137,88 @@ class AccountScreen(ModalScreen[None]):
         self.show_error(f"Removed {fingerprint}.")
         self._load()
 
-    @on(Button.Pressed, "#close")
+    @on(Button.Pressed, "#change-password")
+    def _change_password(self) -> None:
+        self.app.push_screen(ChangePasswordDialog(self.core))
+
+    @on(Button.Pressed, "#logout-all")
+    def _logout_all(self) -> None:
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._sign_out_everywhere()
+
+        question = (
+            "Sign out everywhere? Every device and script signed in as you must sign in again."
+        )
+        self.app.push_screen(ConfirmDialog(question, yes="Sign out everywhere"), confirmed)
+
+    @work(exclusive=True, group="account", exit_on_error=False)
+    async def _sign_out_everywhere(self) -> None:
+        try:
+            revoked = await self.core.client.logout_all()
+        except (ApiError, ServerUnreachable) as exc:
+            self.show_error(describe(exc))
+            return
+        self.dismiss(None)
+        self.core.end_session(f"Signed out everywhere ({revoked} sessions ended).")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ChangePasswordDialog(ModalScreen[None]):
+    """Change the password; every other session is signed out by the server."""
+
+    BINDINGS = [Binding("escape", "close", "Cancel", id="password.cancel")]
+
+    def __init__(self, core: SyncCore) -> None:
+        super().__init__()
+        self.core = core
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Change your password", classes="dialog-title")
+            yield Input(password=True, placeholder="current password", id="current")
+            yield Input(password=True, placeholder="new password (8 or more)", id="new")
+            yield Input(password=True, placeholder="the new one again", id="again")
+            yield Static(
+                "Other devices and scripts signed in as you are signed out.",
+                classes="dialog-hint",
+            )
+            yield Static("", classes="dialog-error", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#current", Input).focus()
+
+    def show_error(self, text: str) -> None:
+        self.query_one(".dialog-error", Static).update(text)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        current, new, again = (
+            self.query_one(f"#{name}", Input).value for name in ("current", "new", "again")
+        )
+        if event.input.id != "again":
+            self.focus_next()
+            return
+        if new != again:
+            self.show_error("The two new passwords differ.")
+            return
+        self.show_error("Changing…")
+        self._change(current, new)
+
+    @work(exclusive=True, group="password", exit_on_error=False)
+    async def _change(self, current: str, new: str) -> None:
+        try:
+            revoked = await self.core.client.change_password(current, new)
+        except (ApiError, ServerUnreachable) as exc:
+            self.show_error(describe(exc))
+            return
+        self.app.notify(
+            f"Password changed; {revoked} other session(s) signed out.", markup=False, timeout=4
+        )
+        self.dismiss(None)
+
     def action_close(self) -> None:
         self.dismiss(None)
