@@ -15,7 +15,6 @@ raises ``Park`` for the ASGI front to hold it without one (``backend/front.py``)
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +37,7 @@ from backend.errors import (
 )
 from backend.notify import Notifier, Park, keys_for_message, pair_key, user_key
 from backend.rate_limit import Limiter
-from backend.storage.accounts import AccountStore, Contact, LastMessage
+from backend.storage.accounts import AccountStore, Contact, LastMessage, Listed
 from backend.storage.conversation import Conversation, Message, Page, Stored
 from backend.storage.conversations import ConversationStore
 from backend.usernames import Pair, Username
@@ -57,13 +56,7 @@ class Quotas:
     new_conversation_rate: str = "20 per hour"
 
 
-@dataclass(frozen=True)
-class Friend:
-    username: str
-    display_name: str | None
-    unread: int
-    last_message: Message | None
-    deleted: bool = False
+Friend = Listed  # a person in my friend list, as the accounts file keeps them
 
 
 @dataclass(frozen=True)
@@ -266,40 +259,29 @@ class Chat:
     def friends(self, me: Username) -> Friends:
         """One query of the accounts file, however many contacts: no pair file is opened
         (except once for a pair whose newest message predates ``last_messages``)."""
-        _, contacts = self.store.contacts(me, with_last=True)
-        shown = [c for c in contacts if listed(c)]
-        blocked = sorted(c.peer for c in contacts if c.blocked)
-        shown.sort(key=lambda c: (c.last_activity or 0, c.seq), reverse=True)
-        friends = [
-            Friend(c.peer, c.display_name, c.unread, self._last_message(me, c), c.deleted)
-            for c in shown
-        ]
-        return Friends(friends, blocked)
+        listed, blocked = self.store.friend_list(me)
+        return Friends(
+            [self._with_last(me, f) if f.last_id and not f.last_message else f for f in listed],
+            blocked,
+        )
 
-    def _last_message(self, me: str, contact: Contact) -> Message | None:
-        if not contact.last_id:
-            return None
-        if contact.last_message is not None:
-            return Message(*dataclasses.astuple(contact.last_message))
-        # Written before the accounts file kept last messages: read the file once.
-        conversation = self.conversations.get(me, contact.peer, create=False)
+    def _with_last(self, me: str, friend: Friend) -> Friend:
+        """A pair from before version 2 of the accounts file: read its file once, remember."""
+        conversation = self.conversations.get(me, friend.username, create=False)
         if conversation is None:
-            return None
+            return friend
         try:
             found = conversation.last_message()
-            if found is not None and isinstance(found.date_sent, int):
-                self.store.set_last_message(
-                    me,
-                    contact.peer,
-                    LastMessage(
-                        found.id, found.author, found.message, found.date_sent, found.client_id
-                    ),
-                )
-            return found
         except StorageUnavailable:
             # a damaged file costs its own row, not the list
-            log.warning("cannot read the last message of %s and %s", me, contact.peer)
-            return None
+            log.warning("cannot read the last message of %s and %s", me, friend.username)
+            return friend
+        if found is not None and isinstance(found.date_sent, int):
+            last = LastMessage(
+                found.id, found.author, found.message, found.date_sent, found.client_id
+            )
+            self.store.set_last_message(me, friend.username, last)
+        return friend._replace(last_message=found)
 
     def mark_read(self, me: Username, peer: Username, last_read_id: int) -> int:
         """Move my read marker forward, never past the pair's newest message.

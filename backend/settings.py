@@ -61,8 +61,8 @@ class Settings:
     register_rate_limit: str = "10 per hour"  # registrations per client address
     login_rate_limit: str = "10 per minute"  # failed logins per client address
     token_idle_timeout: int = 30 * DAY  # seconds a token may go unused; 0: never expires
-    hash_concurrency: int = 2  # argon2 computations at once per worker
-    hash_queue: int = 16  # password checks that may wait for one
+    hash_concurrency: int = 1  # argon2 computations at once per worker (each uses 4 lanes)
+    hash_queue: int = 8  # password checks that may wait for one
     hash_per_address: int = 2  # password checks running or waiting per client address
     # quotas
     send_rate_limit: str = "120 per minute"  # messages per user

@@ -108,9 +108,14 @@ def server_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Factory: the real ``pairchat-server`` program in a child process."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, data_dir: Path | None = None, port: int | None = None) -> ServerProcess:
-        folder = data_dir or tmp_path / "data"
-        proc = ServerProcess(folder, *args, port=port).start()
+    def start(
+        *args: str,
+        data_dir: Path | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ServerProcess:
+        folder = data_dir or tmp_path / f"data{len(started) or ''}"
+        proc = ServerProcess(folder, *args, port=port, env=env).start()
         started.append(proc)
         return proc
 

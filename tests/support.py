@@ -190,17 +190,37 @@ Server = InProcessServer | LiveServer
 
 
 class ServerProcess:
-    """``pairchat-server`` as users run it (granian unless ``dev``), in a child process."""
+    """``pairchat-server`` as users run it (granian unless ``dev``), in a child process.
 
-    def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
+    Its environment is the test process's plus ``TEST_ENV``, then ``env`` (give
+    ``env`` to hold it to the real defaults: ``{"PAIRCHAT_SEND_RATE_LIMIT": ""}``
+    unsets one, as an empty variable counts as unset).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.args = args
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    def worker_pids(self) -> list[int]:
+        return children(self.pid)
+
     def start(self) -> ServerProcess:
-        env = {**os.environ, **TEST_ENV}
+        env = {**os.environ, **TEST_ENV, **self.extra_env}
         cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *self.args]
         # A session of its own: granian forks workers, and kill() must reach them all.
@@ -231,6 +251,34 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
             self.proc = None
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (granian's workers of a server's main process)."""
+    found: set[int] = set()
+    with contextlib.suppress(FileNotFoundError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(FileNotFoundError):
+                text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+                found.update(int(child) for child in text.split())
+    return sorted(found)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of one process, in MiB (0 when it is gone)."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def register(url: str, username: str, password: str = "correct horse") -> str:
