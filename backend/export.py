@@ -52,9 +52,8 @@ def markdown_text(text: str) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     escaped = []
     for line in lines:
-        plain = "".join(_visible(c) if _unsafe(c) else c for c in line)
-        plain = _MARKDOWN.sub(r"\\\1", plain)
-        escaped.append(_LINE_START.sub(r"\1\\\2", plain))
+        marked = _LINE_START.sub(r"\1\\\2", _MARKDOWN.sub(r"\\\1", line))
+        escaped.append("".join(_visible(c) if _unsafe(c) else c for c in marked))
     return "\n  ".join(escaped)
 
 

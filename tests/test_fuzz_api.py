@@ -80,9 +80,18 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live
     )
 
 
+# Routes that revoke or change the token they carry (or the account): a fresh account each.
+SPENDS_ITS_TOKEN = {
+    "POST /logout",
+    "POST /logout_all",
+    "POST /change_password",
+    "POST /delete_account",
+}
+
+
 def _token_for(case: Any, token: str, url: str) -> str:
-    """/logout revokes the token it carries: give it a fresh account's token."""
-    if case.operation.label == "POST /logout":
+    """These routes end the session they carry: give them a fresh account's token."""
+    if case.operation.label in SPENDS_ITS_TOKEN:
         return register(url, f"logout{next(_fresh)}")
     return token
 

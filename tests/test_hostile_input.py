@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.support import Server, http
+from tests.support import Server, bearer, http, register
 
 pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
 H = "/get_message_history"
 S = "/send_message/bob"
 C = "/create_conversation_db"
+JSON = "application/json"
 
 CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     # (name, path, request kwargs, status, error code)
@@ -164,6 +165,60 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
         "not_found",
     ),
     ("unknown-route", "/nope", {"data": {}}, 404, "not_found"),
+    # issue 11: each of these was a 500, or a silent repair
+    (
+        "nested-json",
+        "/login",
+        {
+            "content": b"[" * 100_000 + b"]" * 100_000,
+            "headers": {"content-type": "application/json"},
+        },
+        413,
+        "too_large",
+    ),
+    (
+        "nested-json-small",
+        "/login",
+        {
+            "content": b'{"a":' * 5000 + b"1" + b"}" * 5000,
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+        "bad_request",
+    ),
+    (
+        "arabic-digit-wait",
+        H,
+        {"data": {"user_one": "a", "user_two": "b", "after_id": "0", "wait": "\u0661"}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "underscored-wait",
+        H,
+        {"data": {"user_one": "a", "user_two": "b", "after_id": "0", "wait": "1_0"}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "fullwidth-after-id",
+        H,
+        {"data": {"user_one": "a", "user_two": "b", "after_id": "\uff11"}},
+        400,
+        "invalid_field",
+    ),
+    (
+        "bad-utf8-multipart",
+        S,
+        {
+            "content": b'--XX\r\nContent-Disposition: form-data; name="author"\r\n\r\nalice'
+            b'\r\n--XX\r\nContent-Disposition: form-data; name="message"\r\n\r\n\xff\xfe'
+            b"\r\n--XX--\r\n",
+            "headers": {"content-type": "multipart/form-data; boundary=XX"},
+        },
+        400,
+        "bad_request",
+    ),
 ]
 
 
@@ -211,3 +266,50 @@ def test_no_traceback_or_html_in_error_bodies(open_server: Server) -> None:
     )
     assert reply.status_code == 400
     assert "Traceback" not in reply.text and "<html" not in reply.text.lower()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["since=%C2%B2", "since=%D9%A1", "since=1&wait=%C2%B2", "wait=%EF%BC%91", "since=%FF"],
+    ids=["superscript-two", "arabic-one", "superscript-wait", "fullwidth-one", "bad-utf8"],
+)
+def test_unicode_digits_and_bad_utf8_in_a_query_are_400(server: Server, query: str) -> None:
+    """``GET /updates?since=\u00b2`` was a 500 with a traceback (issue 11)."""
+    token = register(server.url, "alice")
+    reply = http.get(f"{server.url}/updates?{query}", headers=bearer(token))
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"] in ("invalid_field", "bad_request")
+
+
+@pytest.mark.parametrize(
+    "headers,status,code",
+    [
+        ({"Host": "attacker.example"}, 400, "bad_host"),
+        ({"Host": "attacker.example:5000"}, 400, "bad_host"),
+        ({"Origin": "http://attacker.example"}, 403, "cross_site"),
+        ({"Origin": "null"}, 403, "cross_site"),
+        ({"Sec-Fetch-Site": "cross-site"}, 403, "cross_site"),
+    ],
+    ids=["rebound-host", "rebound-host-port", "cross-site-origin", "opaque-origin", "fetch-site"],
+)
+def test_open_mode_refuses_what_a_browser_sends_for_another_site(
+    open_server: Server, headers: dict[str, str], status: int, code: str
+) -> None:
+    """DNS rebinding and cross-site form posts reached open mode's anonymous routes."""
+    reply = http.post(
+        f"{open_server.url}/send_message/bob",
+        data={"author": "alice", "message": "sent by a web page"},
+        headers=headers,
+    )
+    assert reply.status_code == status and reply.json()["error"] == code
+    assert not list(open_server.data_dir.glob("*.db"))
+
+
+def test_open_mode_serves_its_own_origin(open_server: Server) -> None:
+    for origin in ("http://localhost:5000", "http://127.0.0.1:8080", "http://[::1]:5000"):
+        reply = http.post(
+            f"{open_server.url}/send_message/bob",
+            data={"author": "alice", "message": "local page"},
+            headers={"Origin": origin, "Sec-Fetch-Site": "same-origin"},
+        )
+        assert reply.status_code == 200, (origin, reply.text)

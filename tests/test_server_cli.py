@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -100,3 +101,76 @@ def test_demo_data_backup_export_forget(
         and "not a valid username" in bad.stderr
         and "Traceback" not in bad.stderr
     )
+
+
+def serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **TEST_ENV},
+    )
+
+
+def assert_one_line(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    """Exit code 2, one line on stderr that says what is wrong, no traceback (issue 11)."""
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "panicked" not in done.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as other:  # something that is not pairchat holds the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        done = serve("serve", "--port", str(port), "--data-dir", str(tmp_path / "data"))
+    assert_one_line(done, f"port {port}", "busy", "--port")
+
+
+def test_a_missing_or_unwritable_data_folder_is_one_line(tmp_path: Path) -> None:
+    missing = serve("serve", "--data-dir", str(tmp_path / "no" / "such" / "folder"))
+    assert_one_line(missing, "missing")
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    assert_one_line(serve("serve", "--data-dir", str(a_file / "data")), "data folder")
+    assert_one_line(serve("backup", str(tmp_path / "b"), "--data-dir", str(tmp_path / "none")))
+    # read-only: a tmpfs mounted read-only (root ignores permission bits)
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)], check=True
+    )
+    try:
+        done = serve("serve", "--data-dir", str(read_only))
+        assert_one_line(done, "cannot use the data folder", str(read_only))
+    finally:
+        subprocess.run(["umount", str(read_only)], check=True)
+
+
+def test_mistyped_commands_and_bad_settings_are_one_line(tmp_path: Path) -> None:
+    typo = serve("frget", "alice", "bob")
+    assert_one_line(typo, "no command 'frget'", "forget", "serve", "backup", "invite")
+    assert_one_line(serve("--workers", "0", "--data-dir", str(tmp_path)), "workers")
+    assert_one_line(serve("serve", "--prot", "80"), "--prot")
+    public = serve("serve", "--open", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
+    assert_one_line(public, "--allow-open-public")
+    assert serve("--help").returncode == 0
+
+
+def test_open_mode_on_a_public_address_needs_the_second_flag(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    proc = server_process("--open", "--host", "0.0.0.0", "--allow-open-public")
+    assert http.get(f"{proc.url}/healthz").status_code == 200
+    reply = http.post(
+        f"{proc.url}/get_message_history",
+        data={"user_one": "alice", "user_two": "bob"},
+        headers={"Host": "chat.example.org"},
+    )
+    assert reply.status_code == 400 and reply.json()["error"] == "bad_host"

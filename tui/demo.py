@@ -62,12 +62,12 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_server(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, log_path: Path, data_dir: Path = DATA_DIR) -> subprocess.Popen[bytes]:
     """The server in a process group (session) of its own: the terminal's signals do not
     reach it, ``stop_server`` stops the whole group, workers included."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
-    cmd += ["--data-dir", str(DATA_DIR)]
+    cmd += ["--data-dir", str(data_dir)]
     with log_path.open("ab") as log:
         return subprocess.Popen(
             cmd,
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--user", default="alice", choices=DEMO_USERS)
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     # Until the TUI takes them over: a closed terminal or SIGTERM still runs `finally`.
     for signum in (signal.SIGHUP, signal.SIGTERM):
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_dir = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "demo"
 
     subprocess.run(
-        [sys.executable, "-m", "backend.cli", "demo-data", "--data-dir", str(DATA_DIR)],
+        [sys.executable, "-m", "backend.cli", "demo-data", "--data-dir", str(args.data_dir)],
         cwd=REPO,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log_path = demo_dir / "server.log"
         print(f"Starting the pairchat server at {url} (log: {log_path})…")
-        proc = start_server(args.port, log_path)
+        proc = start_server(args.port, log_path, args.data_dir)
         if not wait_healthy(url, proc):
             stop_server(proc)
             print(f"The server did not start; see {log_path}", file=sys.stderr)
