@@ -47,11 +47,20 @@ class Server:
     """One ``pairchat-server`` process; use as a context manager."""
 
     def __init__(
-        self, data_dir: Path, *, open_mode: bool = True, threads: int | None = None
+        self,
+        data_dir: Path,
+        *,
+        open_mode: bool = True,
+        threads: int | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
+        """``env`` replaces the roomy limits (``{}``: the defaults of docs/deploy.md)."""
         self.data_dir = data_dir
         self.open_mode = open_mode
         self.threads = threads
+        self.args = args
+        self.env = ROOMY_LIMITS if env is None else env
         self.port = free_port()
         self.host = "127.0.0.1"
         self.url = f"http://{self.host}:{self.port}"
@@ -66,7 +75,8 @@ class Server:
             cmd.append("--open")
         if self.threads is not None:
             cmd += ["--threads", str(self.threads)]
-        env = {**os.environ, **FAST_ARGON2, **ROOMY_LIMITS}
+        cmd += self.args
+        env = {**os.environ, **FAST_ARGON2, **self.env}
         with self._log.open("wb") as log:
             self.proc = subprocess.Popen(
                 cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
