@@ -26,6 +26,7 @@ from backend.http import (
     origin,
     parking,
 )
+from backend.http.json_provider import FastJSONProvider
 from backend.http.middleware import SecurityHeaders, read_chunked_body
 from backend.services import Services, build_services
 from backend.settings import Settings
@@ -38,8 +39,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         services = build_services(settings or Settings.from_env(os.environ))
     settings = services.settings
     app = Flask(__name__, static_folder=None)
+    app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     context.install(app, services)
     if settings.open_mode:
         log.warning(

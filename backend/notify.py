@@ -286,7 +286,7 @@ class FeedWatcher:
         self._on_accounts_changed = on_accounts_changed
         self._stop = threading.Event()
         self._seen_seq = store.current_seq()
-        self._seen_version = store.data_version()
+        self._seen_version = store.data_version() or 0
         self._seen_epoch = store.account_epoch()
         self._thread = threading.Thread(target=self._run, name="pairchat-feed-watcher", daemon=True)
 
@@ -300,9 +300,9 @@ class FeedWatcher:
             self._thread.join(timeout=2)
 
     def poll_once(self) -> None:
-        version = self._store.data_version()
-        if version == self._seen_version:
-            return
+        version = self._store.data_version(wait=False)
+        if version is None or version == self._seen_version:
+            return  # busy serving a request: look again next tick
         self._seen_version = version
         epoch = self._store.account_epoch()
         if epoch != self._seen_epoch:

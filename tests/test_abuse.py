@@ -209,6 +209,25 @@ def test_one_user_cannot_hold_the_long_poll_slots_of_everyone_else(real: Start) 
             sock.close()
 
 
+def test_a_held_wait_whose_client_hangs_up_frees_its_slot_at_once(real: Start) -> None:
+    """A parked wait costs nothing once its client is gone (granian reports the hang-up)."""
+    server = real("--max-waiters", "2")
+    leaver, stayer = register(server.url, "leaver"), register(server.url, "stayer")
+    cursor = http.get(f"{server.url}/updates", headers=bearer(leaver)).json()["cursor"]
+    gone = [_raw_updates(server.port, leaver, cursor, 50) for _ in range(2)]
+    time.sleep(1.0)
+    for sock in gone:
+        sock.close()
+    time.sleep(1.0)
+    cursor = http.get(f"{server.url}/updates", headers=bearer(stayer)).json()["cursor"]
+    started = time.monotonic()
+    reply = http.get(
+        f"{server.url}/updates", params={"since": cursor, "wait": 2}, headers=bearer(stayer)
+    )
+    assert reply.status_code == 200
+    assert time.monotonic() - started > 1.5, "held: the two slots were freed"
+
+
 # -- 3. accounts under attack -------------------------------------------------------------
 def test_registration_is_limited_per_address_and_follows_the_mode(
     real: Start, tmp_path: Path

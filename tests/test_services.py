@@ -66,3 +66,44 @@ def test_domain_errors_carry_no_http(services: Services) -> None:
         chat.send(ALICE, CAROL, "other text", "k2", require_accounts=False)
         chat.send(ALICE, CAROL, "changed text", "k2", require_accounts=False)
     assert not hasattr(caught.value, "status") and not hasattr(caught.value, "code")
+
+
+def test_an_accounts_file_from_version_1_is_upgraded_and_friends_read_the_file_once(
+    tmp_path: Path,
+) -> None:
+    """Version 2 keeps each pair's newest message in the feed rows; files from before
+    have none, so /friends reads the pair file once and remembers it."""
+    import sqlite3
+
+    from backend.storage import accounts as storage
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / storage.ACCOUNTS_FILE, isolation_level=None)
+    conn.execute("BEGIN")
+    storage.MIGRATIONS[0](conn)  # only version 1, as the previous release left it
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    for name in ("alice", "bob"):
+        conn.execute(
+            "INSERT INTO users (username, display_name, password_hash, created_at) "
+            "VALUES (?, ?, 'x', 0)",
+            (name, name.title()),
+        )
+    conn.execute(
+        "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq) "
+        "VALUES ('alice', 'bob', 1, 1700000000, 1, 1), ('bob', 'alice', 1, 1700000000, 0, 1)"
+    )
+    conn.close()
+    with build_services(settings_for(folder, watch_interval=0)) as built:
+        pair = built.conversations.get("alice", "bob", create=True)
+        assert pair is not None
+        pair.add_message("bob", "from before", 1700000000)
+        listed = built.chat.friends(ALICE).listed
+        assert [(f.username, f.display_name, f.unread) for f in listed] == [("bob", "Bob", 1)]
+        assert listed[0].last_message is not None
+        assert listed[0].last_message.message == "from before"
+        # remembered: the feed rows now carry it, for both sides
+        (row,) = built.account_store.friend_list(BOB)[0]
+        assert row.last_message is not None and row.last_message.message == "from before"
+        assert built.account_store.account_epoch() == 0

@@ -8,11 +8,11 @@ No Flask: the CLI's ``export`` prints messages in the same shape.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from backend.chat import Feed, Friend, Friends, listed
+from backend.http.encoding import encode
 from backend.storage.accounts import Contact, User
 from backend.storage.conversation import Message, Page, Stored
 
@@ -75,7 +75,7 @@ def history_stream(pages: Iterable[list[Message]]) -> Iterator[bytes]:
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return encode(value).decode("utf-8")
 
 
 def sent(stored: Stored) -> JSON:
@@ -84,13 +84,13 @@ def sent(stored: Stored) -> JSON:
 
 # -- friends and the feed --------------------------------------------------------
 def friend(item: Friend) -> JSON:
-    last = item.last_message
+    username, display_name, unread, last, deleted, _ = item
     return {
-        "username": item.username,
-        "display_name": item.display_name,
-        "unread": item.unread,
+        "username": username,
+        "display_name": display_name,
+        "unread": unread,
         "last_message": None if last is None else message(last),
-        "deleted": item.deleted,
+        "deleted": deleted,
     }
 
 
