@@ -24,7 +24,6 @@ from backend.http import (
     friends,
     health,
     origin,
-    parking,
 )
 from backend.http.json_provider import FastJSONProvider
 from backend.http.middleware import SecurityHeaders, read_chunked_body
@@ -54,7 +53,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.before_request(origin.guard)
     app.before_request(auth.authenticate)
     errors.register(app)
-    parking.register(app)
     if settings.trusted_proxies:
         # The client's address (rate limits) from X-Forwarded-For, as many hops as proxies.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -334,7 +334,7 @@ class Chat:
             if ready(result) or remaining <= 0 or self.notifier.closed:
                 return result
             if park:
-                raise Park(key, seen, deadline, waiter)
+                raise Park(key, seen, deadline, waiter, result)
             if not self.notifier.wait(key, seen, remaining, waiter):
                 return result
 

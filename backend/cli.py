@@ -193,8 +193,9 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     default=DEFAULTS.threads,
     show_default=True,
     type=int,
-    help="Threads per worker that may run Flask at once; held long-polls use none, "
-    f"and may be held up to threads - {THREAD_RESERVE} [env PAIRCHAT_THREADS].",
+    help=f"Requests per worker: {THREAD_RESERVE} threads run Flask, and up to "
+    f"threads - {THREAD_RESERVE} long-polls may be held (they take no thread) "
+    "[env PAIRCHAT_THREADS].",
 )
 @click.option(
     "--max-waiters",

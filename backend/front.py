@@ -8,14 +8,17 @@ that long between requests. Then, per request:
 
 1. the body is read here, on the event loop, within ``body_timeout`` and the
    body limit (slow or oversized bodies never reach a thread: 408 / 413);
-2. the Flask app runs in a pool of at most ``threads`` threads, unchanged (the
-   same app the tests and ``--dev`` run);
-3. a long-poll that has to wait does not block its thread: the view raises
-   ``Park`` (``backend/http/parking.py``), and the request waits here on the
-   event loop (``Notifier.wait_async``) — a few KiB of memory, no thread —
-   until its key moves, its time runs out, its owner opens a newer wait, or
-   the client hangs up; then it runs once more, with what is left of its wait,
-   and answers;
+2. the Flask app runs in a pool of 64 threads (``FLASK_THREADS``), unchanged
+   (the same app the tests and ``--dev`` run); of a worker's ``--threads``
+   budget, the other ``threads - 64`` are held long-polls, which take none;
+3. a long-poll that has to wait does not block its thread: the service raises
+   ``Park`` and the view replies with what it has (``backend/http/parking.py``);
+   the front holds that reply and waits on the event loop
+   (``Notifier.wait_async``) — a few KiB of memory, no thread. If its time runs
+   out, its owner opens a newer wait or the server stops, nothing changed: the
+   held reply goes out as it is (no second run). If its key moved, the request
+   runs once more, with what is left of its wait, and answers. If the client
+   hangs up, the wait is dropped;
 4. the reply goes out as the app produced it; a streamed reply (a whole
    history) is pulled from the app one chunk at a time.
 
@@ -49,7 +52,7 @@ from backend.http.errors import status_and_code
 from backend.http.middleware import SECURITY_HEADERS
 from backend.notify import Outcome, Park
 from backend.services import Services, build_services
-from backend.settings import Settings
+from backend.settings import THREAD_RESERVE, Settings
 
 log = logging.getLogger("pairchat")
 Scope = dict[str, Any]
@@ -58,6 +61,7 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 FIRST_CHUNK = 256 * 1024  # bytes of a reply sent in one piece before streaming the rest
 RELEASE_SIGNAL = signal.SIGUSR1  # main -> workers: answer every held wait now
+FLASK_THREADS = THREAD_RESERVE  # of a worker's --threads, those that run Flask; the rest wait
 
 
 @dataclass
@@ -81,7 +85,10 @@ class Front:
         self.notifier = services.notifier
         self.settings = settings = services.settings
         self.limit = settings.max_content_length
-        self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="pairchat-flask")
+        # Flask's work is short and holds the GIL: a few dozen threads is plenty (waits for a
+        # password check or a busy SQLite file are what use more than two). A burst of
+        # 1,000 requests queues here rather than starting 1,000 threads.
+        self.pool = ThreadPoolExecutor(FLASK_THREADS, thread_name_prefix="pairchat-flask")
         self._security = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in SECURITY_HEADERS.items()
@@ -143,8 +150,8 @@ class Front:
                 )
                 if outcome is Outcome.GONE:
                     return
-                if outcome is Outcome.RELEASED:
-                    deadline = time.monotonic()  # answer now, with what there is
+                if outcome is not Outcome.CHANGED:
+                    break  # nothing changed: the held reply is the answer
             await self._send_reply(reply, send, loop)
         finally:
             if gone is not None and not gone.done():
@@ -224,7 +231,7 @@ class Front:
         return environ
 
     def _run_app(self, environ: dict[str, Any]) -> _Reply:
-        """One run of the Flask app, in a pool thread: the start of its reply, or its ``Park``."""
+        """One run of the Flask app, in a pool thread: the start of its reply (and its ``Park``)."""
         reply = _Reply()
 
         def start_response(
@@ -238,12 +245,7 @@ class Front:
 
         result: Iterable[bytes] = self.app(environ, start_response)
         close = getattr(result, "close", None)
-        parked = environ.get(parking.PARKED)
-        if parked is not None:
-            if close is not None:
-                close()
-            reply.parked = parked
-            return reply
+        reply.parked = environ.get(parking.PARKED)
         iterator = iter(result)
         size = 0
         try:

@@ -54,17 +54,22 @@ def keys_for_message(author: str, recipient: str) -> list[str]:
 class Park(Exception):
     """A long-poll that must wait, raised where the front can hold it without a thread.
 
-    ``deadline`` is on ``time.monotonic()``'s clock; the front runs the request
-    again when ``key`` moves past ``seen``, the deadline passes or the wait is
-    released, and the second run answers.
+    ``result`` is the answer as it stands (nothing new yet): the reply if the
+    wait ends with nothing changed. ``deadline`` is on ``time.monotonic()``'s
+    clock; the front runs the request again only when ``key`` moves past
+    ``seen``; when the deadline passes or the wait is released it sends the
+    reply made from ``result``.
     """
 
-    def __init__(self, key: str, seen: int, deadline: float, owner: str | None) -> None:
+    def __init__(
+        self, key: str, seen: int, deadline: float, owner: str | None, result: object = None
+    ) -> None:
         super().__init__(key)
         self.key = key
         self.seen = seen
         self.deadline = deadline
         self.owner = owner
+        self.result = result
 
 
 class Outcome(enum.Enum):

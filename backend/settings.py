@@ -45,7 +45,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
-    threads: int = 1100  # threads per worker that may run Flask at once (grown on demand)
+    threads: int = 1100  # requests per worker: 64 run Flask, threads - 64 may be held waits
     max_connections: int = 16384  # open connections per worker (idle ones included)
     header_timeout: float = (
         10.0  # seconds to send a request's headers; also the keep-alive idle time

@@ -211,6 +211,7 @@ def _server_pids(data_dir: Path, timeout: float = 60) -> list[int]:
     raise AssertionError("the demo's server never started")
 
 
+@pytest.mark.live  # the demo runs its own server
 @pytest.mark.parametrize("how", ["quit", "hangup", "killed"])
 def test_the_demo_stops_its_whole_server(
     how: str, tmp_path: Path, tmux_socket: Callable[..., str]

@@ -138,21 +138,20 @@ def main(argv: list[str] | None = None) -> int:
         stdout=subprocess.DEVNULL,
     )
     proc: subprocess.Popen[bytes] | None = None
-    if is_pairchat(url):
-        print(f"Using the pairchat server already running at {url}.")
-    elif port_busy(args.port):
-        print(f"Port {args.port} is in use by something that is not pairchat.", file=sys.stderr)
-        print("Stop it, or run: python -m tui.demo --port 5001", file=sys.stderr)
-        return 1
-    else:
-        log_path = demo_dir / "server.log"
-        print(f"Starting the pairchat server at {url} (log: {log_path})…")
-        proc = start_server(args.port, log_path, args.data_dir)
-        if not wait_healthy(url, proc):
-            stop_server(proc)
-            print(f"The server did not start; see {log_path}", file=sys.stderr)
+    try:  # from here on, whatever ends this launcher stops the server it started
+        if is_pairchat(url):
+            print(f"Using the pairchat server already running at {url}.")
+        elif port_busy(args.port):
+            print(f"Port {args.port} is in use by something that is not pairchat.", file=sys.stderr)
+            print("Stop it, or run: python -m tui.demo --port 5001", file=sys.stderr)
             return 1
-    try:
+        else:
+            log_path = demo_dir / "server.log"
+            print(f"Starting the pairchat server at {url} (log: {log_path})…")
+            proc = start_server(args.port, log_path, args.data_dir)
+            if not wait_healthy(url, proc):
+                print(f"The server did not start; see {log_path}", file=sys.stderr)
+                return 1
         from tui.app import make_app
 
         config = Config(

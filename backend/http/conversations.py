@@ -43,17 +43,19 @@ def get_message_history() -> ResponseReturnValue:
     if after_id is None and before_id is None and limit is None:
         pages = chat.whole_history(pair, require_accounts=signed_in)
         return Response(replies.history_stream(pages), mimetype="application/json")
-    page = chat.history(
-        pair,
-        require_accounts=signed_in,
-        after_id=after_id,
-        before_id=before_id,
-        limit=limit,
-        wait=wait,
-        waiter=auth.waiter(pair),
-        park=parking.enabled(),
+    return parking.answer(
+        lambda park: chat.history(
+            pair,
+            require_accounts=signed_in,
+            after_id=after_id,
+            before_id=before_id,
+            limit=limit,
+            wait=wait,
+            waiter=auth.waiter(pair),
+            park=park,
+        ),
+        replies.history,
     )
-    return replies.history(page)
 
 
 @bp.post("/send_message/<username>")

@@ -61,10 +61,8 @@ def mark_read() -> ResponseReturnValue:
 @bp.get("/updates")
 @auth.user
 def updates() -> ResponseReturnValue:
-    feed = services().chat.updates(
-        auth.current_user(),
-        data.cursor("since"),
-        parking.wait_seconds(data.seconds("wait")),
-        park=parking.enabled(),
+    me, since = auth.current_user(), data.cursor("since")
+    wait = parking.wait_seconds(data.seconds("wait"))
+    return parking.answer(
+        lambda park: services().chat.updates(me, since, wait, park=park), replies.feed
     )
-    return replies.feed(feed)

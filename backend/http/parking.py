@@ -1,21 +1,24 @@
 """Held requests without a thread: how a long-poll view and the ASGI front talk.
 
 The front (``backend/front.py``) marks each request's environ with ``ENABLED``.
-A long-poll view passes ``enabled()`` to its service as ``park``; when the
-service must wait it raises ``Park`` (``backend/notify.py``), which
-``register`` turns into a placeholder reply, leaving the ``Park`` in the
-environ under ``PARKED``. The front then awaits the wake-up on its event loop
-and runs the request again with ``DEADLINE`` set, so the second run waits only
-what is left (``wait_seconds``) and answers. Without the front (Flask's test
-client, ``--dev``) nothing is marked and waits block their thread as before.
+A long-poll view calls its service through ``answer``: when the service must
+wait it raises ``Park`` (``backend/notify.py``) carrying the result as it
+stands; ``answer`` replies with that result as usual and leaves the ``Park`` in
+the environ under ``PARKED``. The front holds that reply and waits on its event
+loop: if the wait ends with nothing changed (time out, the owner's newer wait,
+a stop) it sends the held reply; if the key moved it runs the request again
+with ``DEADLINE`` set, so the second run waits only what is left
+(``wait_seconds``). Without the front (Flask's test client, ``--dev``) nothing
+is marked and waits block their thread as before.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Flask, request
-from flask.typing import ResponseReturnValue
+from flask import request
 
 from backend.notify import Park
 
@@ -36,10 +39,13 @@ def wait_seconds(requested: float) -> float:
     return max(0.0, float(deadline) - time.monotonic())
 
 
-def register(app: Flask) -> None:
-    app.register_error_handler(Park, _parked)
+T = TypeVar("T")
 
 
-def _parked(park: Park) -> ResponseReturnValue:
-    request.environ[PARKED] = park
-    return "", 204
+def answer(call: Callable[[bool], T], reply: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """``reply(call(park))``; if the call parks, the reply to its result as it stands."""
+    try:
+        return reply(call(enabled()))
+    except Park as park:
+        request.environ[PARKED] = park
+        return reply(park.result)  # type: ignore[arg-type]
