@@ -1,0 +1,1 @@
+"""Tests of the SSH and browser doors (docs/doors.md)."""

@@ -1,0 +1,162 @@
+"""The real OpenSSH client, in tmux at 80x24, against the SSH door and the real API.
+
+As a user meets it: ``ssh -p PORT 127.0.0.1`` with a fresh key opens pairchat;
+the user signs in, reads and sends, sees a message arrive live, resizes the
+terminal, quits with Ctrl+Q and is back at the shell with the terminal as it was.
+tmux runs on a socket of the test's own; only that tmux server is killed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ServerProcess
+from tui.client.blocking import BlockingClient
+
+from .conftest import Door, group_members, password_focused, tty_size, users_on, wait_until
+
+PASSWORD = "correct horse"  # tests.support.register's
+
+
+class Tmux:
+    """One tmux server on its own socket; one window, ``pane``."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout
+
+    def open(self, command: str, columns: int = 80, rows: int = 24) -> None:
+        self("new-session", "-d", "-s", "pane", "-x", str(columns), "-y", str(rows), command)
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "pane")
+
+    def type(self, *keys: str) -> None:
+        self("send-keys", "-t", "pane", *keys)
+
+    def flag(self, name: str) -> str:
+        return self("display", "-p", "-t", "pane", f"#{{{name}}}").strip()
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in (screen := self.screen()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+            time.sleep(0.1)
+        return screen
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    session = Tmux(f"pairchat-doors-{tmp_path.name}")
+    yield session
+    session("kill-server")
+
+
+def ssh_command(door: Door, key: Path) -> str:
+    """What a user types, with a test's key and no known_hosts; then EXITED and the status."""
+    ssh = [
+        "ssh",
+        "-p",
+        str(door.port),
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "127.0.0.1",
+    ]
+    return f"{shlex.join(ssh)}; echo EXITED $?; sleep 60"
+
+
+def one_new(door: Door, before: set[int]) -> int:
+    found: list[int] = []
+
+    def appeared() -> bool:
+        found[:] = sorted(set(door.sessions()) - before)
+        return len(found) == 1
+
+    wait_until(appeared, "the session's TUI process")
+    return found[0]
+
+
+def test_ssh_in_a_terminal_sign_in_chat_live_resize_and_quit(
+    ssh_door: Door, api: ServerProcess, new_key: Callable[[str], Path], tmux: Tmux
+) -> None:
+    tokens = users_on(api.url, "alice", "bob")
+    with BlockingClient(api.url, tokens["alice"], username="alice") as alice:
+        alice.add_friend("bob")
+    bob = BlockingClient(api.url, tokens["bob"], username="bob")
+    bob.send("alice", "hello from bob")
+    key = new_key("alice-laptop")
+
+    before = set(ssh_door.sessions())
+    tmux.open(ssh_command(ssh_door, key))
+    screen = tmux.wait_for("Sign in")
+    pid = one_new(ssh_door, before)
+    lines = screen.splitlines()
+    assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+    assert tty_size(pid) == (80, 24)
+    assert "Quit" in lines[-1], "the footer, on the last row"
+
+    tmux.type("-l", "alice")
+    tmux.wait_for("alice")
+    tmux.type("Enter")
+    wait_until(
+        lambda: password_focused(tmux("capture-pane", "-p", "-e", "-t", "pane").encode()),
+        "the password field focused",
+    )
+    tmux.type("-l", PASSWORD)
+    tmux.type("Enter")
+    tmux.wait_for("connected")
+    tmux.type("Enter")  # open bob's chat
+    tmux.wait_for("hello from bob")
+    tmux.type("-l", "typed over ssh")
+    tmux.type("Enter")
+    wait_until(
+        lambda: [m.text for m in bob.history("alice").messages][-1:] == ["typed over ssh"],
+        "alice's message stored",
+    )
+    bob.send("alice", "live from bob")
+    tmux.wait_for("live from bob")
+
+    tmux("resize-window", "-t", "pane", "-x", "100", "-y", "30")
+    wait_until(lambda: tty_size(pid) == (100, 30), "the TUI's terminal resized")
+    wait_until(lambda: len(tmux.screen().splitlines()) == 30, "drawn at 30 rows")
+    wait_until(lambda: "Quit" in tmux.screen().splitlines()[-1], "the footer on the new last row")
+
+    tmux.type("C-q")
+    tmux.wait_for("EXITED 0")
+    # Restored: the alternate screen left, no mouse reporting. (What tmux 3.3 then
+    # shows of the main screen after a resize in the alternate screen is its own.)
+    assert tmux.flag("alternate_on") == "0"
+    assert tmux.flag("mouse_any_flag") == "0" and tmux.flag("mouse_all_flag") == "0"
+    wait_until(lambda: not group_members(pid), "the session's processes gone")
+    bob.close()
+
+
+def test_closing_the_terminal_ends_the_session(
+    ssh_door: Door, new_key: Callable[[str], Path], tmux: Tmux
+) -> None:
+    before = set(ssh_door.sessions())
+    tmux.open(ssh_command(ssh_door, new_key("closer")))
+    tmux.wait_for("Sign in")
+    pid = one_new(ssh_door, before)
+    tmux("kill-server")  # the terminal window is closed: ssh gets SIGHUP
+    wait_until(lambda: not group_members(pid), "the session's processes gone")
