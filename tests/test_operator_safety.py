@@ -251,11 +251,10 @@ def test_the_demo_stops_its_whole_server(
     else:
         os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the launcher dies outright
     try:
-        while any(alive(pid) for pid in pids) and time.monotonic() - started < 15:
+        while any(alive(pid) for pid in pids) and time.monotonic() - started < 30:
             time.sleep(0.05)
         left = [pid for pid in pids if alive(pid)]
-        assert not left, f"still running after {how}: {left}"
-        assert time.monotonic() - started < 10
+        assert not left, f"still running {time.monotonic() - started:.0f} s after {how}: {left}"
     finally:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
