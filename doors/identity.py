@@ -7,11 +7,13 @@ key) with which the TUI's claim screen creates an account or links the key to
 one (``/door/claim``, ``/door/link``: the TUI calls those itself).
 
 An API without the door routes (404) is not an error: the session starts on the
-TUI's own sign-in screen (:data:`SIGN_IN`).
+TUI's own sign-in screen (:data:`SIGN_IN`). A known key's token lives as long
+as its session: the door revokes it (``POST /logout``) when the session ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +64,13 @@ class DoorApi:
             return parse_session(reply.json())
         except ValueError as exc:
             raise IdentityUnavailable(f"the API's /door/session reply: {exc}") from None
+
+    async def revoke(self, token: str, client: httpx.AsyncClient) -> None:
+        """End a session's token when the session ends (best effort: it may be gone)."""
+        with contextlib.suppress(httpx.HTTPError):
+            await client.post(
+                f"{self.url.rstrip('/')}/logout", headers={"Authorization": f"Bearer {token}"}
+            )
 
 
 def parse_session(body: Any) -> Identity:

@@ -290,9 +290,13 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
             if self.early_input:
                 self.pump.feed(bytes(self.early_input))
                 self.early_input.clear()
-            code = await self.process.wait()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.pty_closed.wait(), END_GRACE)
+            try:
+                code = await self.process.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.pty_closed.wait(), END_GRACE)
+            finally:
+                if identity.token:
+                    await asyncio.shield(self.door.api.revoke(identity.token, self.door.http))
             status = 0 if code is None else code
             log.info(
                 "%s: session ended (pid %d, exit %s)",

@@ -3,7 +3,6 @@ the files made once (host key, door secret), the command line's refusals."""
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 import subprocess
@@ -48,12 +47,12 @@ def test_limits_refuse_nonsense(bad: dict[str, float]) -> None:
 
 
 # -- a session's environment ------------------------------------------------------------------
-def test_a_session_gets_only_what_the_door_gives(tmp_path: Path) -> None:
-    os.environ["PAIRCHAT_DOOR_SECRET"] = "must not leak"
-    try:
-        env = session_env(api="http://api", config_dir=tmp_path, term="xterm-256color")
-    finally:
-        del os.environ["PAIRCHAT_DOOR_SECRET"]
+def test_a_session_gets_only_what_the_door_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAIRCHAT_DOOR_SECRET", "must not leak")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent")
+    env = session_env(api="http://api", config_dir=tmp_path, term="xterm-256color")
     assert env["TERM"] == "xterm-256color" and "COLORTERM" not in env
     assert env["PAIRCHAT_SERVER"] == "http://api" and env["PAIRCHAT_REMOTE"] == "1"
     assert env["PAIRCHAT_CONFIG_DIR"] == str(tmp_path)
