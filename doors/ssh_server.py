@@ -27,7 +27,7 @@ from pathlib import Path
 import asyncssh
 import httpx
 
-from doors.factory import FactorySession, SessionFactory
+from doors.factory import GRACE, FactorySession, SessionFactory
 from doors.hostkey import fingerprint, load_host_key
 from doors.identity import TIMEOUT, DoorApi, IdentityUnavailable
 from doors.limits import Counts, Held, Limits
@@ -110,8 +110,11 @@ class SshDoor:
         if self.acceptor is not None:
             self.acceptor.close()
             await self.acceptor.wait_closed()
+        tasks = [s.task for s in self.sessions if s.task is not None]
         for session in list(self.sessions):
             session.hang_up()
+        if tasks:  # each ends once its TUI has (and has revoked its token)
+            await asyncio.wait(tasks, timeout=GRACE * 2 + 2)
         await self.http.aclose()
         await asyncio.to_thread(self.factory.close)
 

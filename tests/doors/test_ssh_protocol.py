@@ -314,3 +314,23 @@ def test_the_host_key_is_made_once_and_kept(
     assert second.fingerprint == first.fingerprint
     assert asyncio.run(served_key(second)) == first.fingerprint
     assert key_file.read_bytes() == before
+
+
+def test_stopping_the_door_ends_every_session_and_the_factory(
+    ssh_door: Door, new_key: Callable[[str], Path]
+) -> None:
+    key = new_key("last")
+
+    async def scenario() -> None:
+        conn = await ssh_connect(ssh_door, key)
+        screens = [(await open_tui(conn))[1] for _ in range(2)]
+        for screen in screens:
+            await until(partial(signed_out, screen), "a TUI")
+        pids, factory = ssh_door.sessions(), ssh_door.factory_pid
+        assert len(pids) == 2
+        assert await asyncio.to_thread(ssh_door.stop) == 0  # SIGTERM
+        await until(lambda: all(s.closed for s in screens), "the client's channels closed")
+        assert not any(group_members(p) for p in [*pids, factory])
+        conn.close()
+
+    asyncio.run(scenario())
