@@ -206,7 +206,11 @@ class Chat:
         if require_accounts:
             if not self._sends.take(author):
                 raise RateLimited("you are sending too fast; wait a little and send again")
-            self._charge_new_conversation(author, recipient, peer_side)
+            try:
+                self._charge_new_conversation(author, recipient, peer_side)
+            except RateLimited:
+                self._sends.give_back(author)  # refused: not a send
+                raise
         self._check_disk()
         conversation = self.conversations.get(pair.low, pair.high, create=True)
         assert conversation is not None
