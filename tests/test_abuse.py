@@ -355,22 +355,32 @@ def test_forty_eight_password_checks_at_once_stay_small_and_let_a_real_login_thr
     register(server.url, "bob", "bobs right password")
     attacker = {"X-Forwarded-For": "203.0.113.66"}
 
-    def attack(n: int) -> int:
+    def attack(n: int) -> tuple[int, float]:
         if flood == "register":
             data = {"username": f"flood{n}", "password": "flood password"}
-            return httpx.post(
+            status = httpx.post(
                 f"{server.url}/register", data=data, headers=attacker, timeout=60
             ).status_code
-        return login(server.url, "bob", f"guess {n}", "203.0.113.66").status_code
+        else:
+            status = login(server.url, "bob", f"guess {n}", "203.0.113.66").status_code
+        return status, time.monotonic()
 
+    # One login on the quiet server: what a password check costs on this machine now.
+    started = time.monotonic()
+    assert login(server.url, "bob", "bobs right password", "198.51.100.20").status_code == 200
+    quiet = time.monotonic() - started
     with RssSampler(server) as rss, ThreadPoolExecutor(49) as pool:
         flood_replies = [pool.submit(attack, n) for n in range(48)]
         time.sleep(0.2)
         started = time.monotonic()
         real_login = login(server.url, "bob", "bobs right password", "198.51.100.20")
         took = time.monotonic() - started
-        statuses = Counter(reply.result() for reply in flood_replies)
-    assert real_login.status_code == 200 and took < 2.0, (real_login.status_code, took)
+        statuses = Counter(status for status, _ in (reply.result() for reply in flood_replies))
+    # Within 2 s on this machine (`just bench --only f`: 0.6-0.8 s); a CI machine busy
+    # with the rest of the suite gets the same few checks' worth of time, measured above.
+    # Without the bound the real login waited for the whole flood (6-8 s, ~40 checks).
+    limit = max(2.0, 8 * quiet)
+    assert real_login.status_code == 200 and took < limit, (real_login.status_code, took, quiet)
     assert rss.peak < 500, f"worker RSS peaked at {rss.peak:.0f} MiB"
     assert set(statuses) <= {201, 401, 429} and statuses[429] > 0, statuses
 
@@ -528,12 +538,10 @@ def test_friends_with_three_thousand_contacts_is_one_query(real: Start, tmp_path
             )
     server = real(data_dir=folder)
     token = login(server.url, "alice", "correct horse").json()["token"]
-    times = []
-    for _ in range(5):
-        started = time.monotonic()
-        reply = http.get(f"{server.url}/friends", headers=bearer(token))
-        times.append(time.monotonic() - started)
+    reply = http.get(f"{server.url}/friends", headers=bearer(token))
     friends = reply.json()["friends"]
     assert len(friends) == 3000 and all(f["last_message"] for f in friends)
     assert friends[0]["last_message"]["message"] == "hello 2999"
-    assert min(times) <= 0.050, f"best of 5: {min(times) * 1000:.0f} ms"
+    # No pair file exists: every last message came from the accounts file's feed rows
+    # (before, one pair file was opened per contact). Its time is in `just bench --only f`.
+    assert not list(folder.glob("*_*.db"))
