@@ -263,13 +263,16 @@ class SyncCore:
                 self.typing_until[name] = time.monotonic() + TYPING_SHOWN
                 self._publish(TypingChanged(name))
             before = self.friends.get(name) or self.requests.get(name) or Friend(username=name)
+            # Ids and revisions only grow, unless an operator erased the pair (forget):
+            # then they start again, and what was loaded of it is gone.
+            erased = change.last_id < before.last_id or 0 < change.rev < before.rev
             after = replace(
                 before,
                 display_name=change.display_name or before.display_name,
                 unread=change.unread,
-                last_id=max(before.last_id, change.last_id),
+                last_id=change.last_id if erased else max(before.last_id, change.last_id),
                 last_activity=change.last_activity or before.last_activity,
-                rev=max(before.rev, change.rev),
+                rev=change.rev if erased else max(before.rev, change.rev),
                 peer_read_up_to=change.peer_read_up_to,
                 request=change.request,
             )
@@ -287,6 +290,8 @@ class SyncCore:
             )
             other.pop(name, None)
             home[name] = after
+            if erased and name == self.open_peer:
+                self._reopen(name)
             if (
                 not initial
                 and not change.request
@@ -341,6 +346,14 @@ class SyncCore:
         if self.chat is not None and self.chat.peer == peer:
             return
         self.flush_drafts()
+        if self._tail_task is not None:
+            self._tail_task.cancel()
+        self.chat = Conversation(peer, self.me)
+        self._publish(ChatOpened(peer))
+        self._tail_task = self._spawn(self._load_tail(self.chat))
+
+    def _reopen(self, peer: str) -> None:
+        """Load the open chat again from scratch (its pair was erased and restarted)."""
         if self._tail_task is not None:
             self._tail_task.cancel()
         self.chat = Conversation(peer, self.me)
