@@ -7,6 +7,8 @@ really closes every connection.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,3 +118,39 @@ async def test_the_outbox_survives_an_app_restart(
         assert not log.pending
     assert outbox_texts(tmp_path) == []
     assert history(proc, users) == ["one", "two"]
+
+
+FORGET = [sys.executable, "-m", "backend.cli", "forget", "alice", "bob", "--yes"]
+
+
+async def test_a_pair_erased_by_the_operator_is_reloaded_when_the_server_returns(
+    server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    proc, users = start_with_users(server_process)
+    with api(proc.url, "bob", users["bob"]) as bob:
+        for number in range(5):
+            bob.send("alice", f"before {number}")
+    app = app_for(proc.url, tmp_path / "cfg", user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = await open_chat(pilot, app, "bob")
+        await wait_for(pilot, lambda: len(log.message_ids) == 5, "the history")
+        proc.stop()
+        erased = subprocess.run(
+            [*FORGET, "--data-dir", str(proc.data_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert erased.returncode == 0, erased.stderr
+        proc.start()
+        with api(proc.url, "bob", users["bob"]) as bob:
+            bob.send("alice", "after the erase")  # id 1 again
+        await wait_for(
+            pilot,
+            lambda: (
+                [line.strip() for line in log.text_lines() if "after" in line or "before" in line]
+                == ["after the erase"]
+            ),
+            "only the new conversation shown",
+            timeout=30,
+        )
