@@ -24,6 +24,7 @@ from backend.http import (
     friends,
     health,
     origin,
+    presence,
 )
 from backend.http.json_provider import FastJSONProvider
 from backend.http.middleware import SecurityHeaders, read_chunked_body
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             "OPEN MODE: conversation routes accept unauthenticated requests; "
             "anyone who can reach this server can read and send as anyone"
         )
-    for blueprint in (conversations.bp, accounts.bp, friends.bp, health.bp):
+    for blueprint in (conversations.bp, accounts.bp, friends.bp, presence.bp, health.bp):
         app.register_blueprint(blueprint)
     app.before_request(read_chunked_body)
     if settings.open_mode:

@@ -8,6 +8,10 @@ and false only for open mode's anonymous seed client (docs/design.md, "Auth").
 Signed-in senders are held to quotas: a send rate, a rate of new conversations
 with people who have not added them, and the free-disk floor (``backend/disk.py``).
 
+Edits and deletions are ``backend/edits.py``, search ``backend/search.py``,
+typing ``backend/presence.py`` and privacy settings ``backend/preferences.py``;
+the revisions they create are read here (``after_rev``).
+
 A long-poll either blocks its thread (``Notifier.wait``) or, with ``park``,
 raises ``Park`` for the ASGI front to hold it without one (``backend/front.py``);
 ``waiter`` names whose wait it is, for the per-user cap.
@@ -24,6 +28,7 @@ from typing import TypeVar
 import arrow
 
 from backend.accounts import Accounts
+from backend.clock import now_ms
 from backend.disk import DiskFloor
 from backend.errors import (
     Blocked,
@@ -34,6 +39,7 @@ from backend.errors import (
     RateLimited,
     SameUser,
     StorageUnavailable,
+    UnknownMessage,
 )
 from backend.notify import Notifier, Park, keys_for_message, pair_key, user_key
 from backend.rate_limit import Limiter
@@ -45,6 +51,8 @@ from backend.usernames import Pair, Username
 log = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 4000
 STREAM_PAGE = 500  # messages per query when a whole history is streamed
+AROUND_PAGE = 100  # messages around ``around_id`` without a ``limit``
+CHANGES_PAGE = 1000  # changes after ``after_rev`` without a ``limit``
 T = TypeVar("T")
 
 
@@ -61,10 +69,20 @@ Friend = Listed  # a person in my friend list, as the accounts file keeps them
 
 @dataclass(frozen=True)
 class Friends:
-    """``GET /friends``: the list, most recent activity first, and who is blocked."""
+    """``GET /friends``: the list and the requests, most recent activity first, and who
+    is blocked."""
 
     listed: list[Friend]
     blocked: list[str]
+    requests: list[Friend]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A whole history, a page at a time, and the pair's revision read before the first."""
+
+    rev: int
+    pages: Iterator[list[Message]]
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,7 @@ class Chat:
         self.notifier = notifier
         self.max_wait = max_wait
         quotas = quotas or Quotas()
-        self._sends = Limiter(quotas.send_rate)
+        self.sends = Limiter(quotas.send_rate)  # sends, edits and deletions
         self._new_conversations = Limiter(quotas.new_conversation_rate)
         self.disk = disk
 
@@ -136,47 +154,64 @@ class Chat:
         require_accounts: bool = True,
         after_id: int | None = None,
         before_id: int | None = None,
+        after_rev: int | None = None,
+        around_id: int | None = None,
         limit: int | None = None,
         wait: float = 0.0,
         waiter: str | None = None,
         park: bool = False,
     ) -> Page:
+        """A page of the pair's messages; at most one of the four cursors.
+
+        ``after_rev``: every message changed since that revision (new, edited,
+        deleted), in revision order. ``around_id``: the page centred on that
+        message. ``wait`` holds an ``after_id`` or ``after_rev`` request until
+        there is something to answer.
+        """
         if require_accounts:
             self.accounts.require_known(pair.low)
             self.accounts.require_known(pair.high)
-        if after_id is not None and before_id is not None:
-            raise InvalidField("give 'after_id' or 'before_id', not both")
+        cursors = (after_id, before_id, after_rev, around_id)
+        if sum(cursor is not None for cursor in cursors) > 1:
+            raise InvalidField(
+                "give at most one of 'after_id', 'before_id', 'after_rev', 'around_id'"
+            )
 
         def query() -> Page:
             conversation = self.conversations.get(pair.low, pair.high, create=False)
             if conversation is None:
+                if around_id is not None:
+                    raise UnknownMessage(f"there is no message {around_id} in this conversation")
                 return Page([], False)
+            if after_rev is not None:
+                return conversation.changes(after_rev, limit or CHANGES_PAGE)
+            if around_id is not None:
+                return conversation.around(around_id, limit or AROUND_PAGE)
             return conversation.page(after_id=after_id, before_id=before_id, limit=limit)
 
-        if after_id is None:
+        if after_id is None and after_rev is None:
             return query()
         return self._long_poll(
             pair_key(*pair), wait, query, lambda page: bool(page.messages), waiter, park
         )
 
-    def whole_history(
-        self, pair: Pair, *, require_accounts: bool = True
-    ) -> Iterator[list[Message]]:
+    def whole_history(self, pair: Pair, *, require_accounts: bool = True) -> Stream:
         """Every message, oldest first, a page at a time: memory stays flat however long.
 
         Each page is its own short query (``after_id`` of the last one), so a
         slow reader never holds the pair's file; messages sent meanwhile are
-        included, at the end.
+        included, at the end. The revision is the first page's: a change made
+        while the rest streams is past it, so ``after_rev`` finds it again.
         """
         if require_accounts:
             self.accounts.require_known(pair.low)
             self.accounts.require_known(pair.high)
         conversation = self.conversations.get(pair.low, pair.high, create=False)
         if conversation is None:
-            return iter(())
+            return Stream(0, iter(()))
         # The first page now, so a damaged file is a 503 before any of the reply is sent.
         first = conversation.page(after_id=0, limit=STREAM_PAGE)
-        return self._pages(conversation, first)
+        return Stream(first.rev, self._pages(conversation, first))
 
     @staticmethod
     def _pages(conversation: Conversation, page: Page) -> Iterator[list[Message]]:
@@ -195,8 +230,10 @@ class Chat:
         client_id: str | None = None,
         *,
         require_accounts: bool = True,
+        reply_to: int | None = None,
     ) -> Stored:
-        """Store ``text`` (checked by ``parse_message``) from ``author`` to ``recipient``."""
+        """Store ``text`` (checked by ``parse_message``) from ``author`` to ``recipient``,
+        optionally as a reply to a message of the same pair."""
         pair = Pair.of(author, recipient)
         if require_accounts:
             self._require_accounts(pair)
@@ -204,18 +241,34 @@ class Chat:
         if peer_side is not None and peer_side.blocked:
             raise Blocked(f"'{recipient}' does not accept your messages")
         if require_accounts:
-            if not self._sends.take(author):
+            if not self.sends.take(author):
                 raise RateLimited("you are sending too fast; wait a little and send again")
             try:
                 self._charge_new_conversation(author, recipient, peer_side)
             except RateLimited:
-                self._sends.give_back(author)  # refused: not a send
+                self.sends.give_back(author)  # refused: not a send
                 raise
         self._check_disk()
         conversation = self.conversations.get(pair.low, pair.high, create=True)
         assert conversation is not None
-        stored = conversation.add_message(author, text, int(arrow.utcnow().timestamp()), client_id)
-        last = LastMessage(stored.id, author, text, int(stored.date_sent), client_id)
+        now = int(arrow.utcnow().timestamp())
+        try:
+            stored = conversation.add_message(author, text, now, client_id, reply_to)
+        except BaseException:
+            if require_accounts:
+                self.sends.give_back(author)  # refused (or failed): not a send
+            raise
+        last = LastMessage(
+            stored.id,
+            author,
+            text,
+            int(stored.date_sent),
+            client_id,
+            stored.rev,
+            None,
+            False,
+            reply_to,
+        )
         try:
             if stored.duplicate:
                 self._repair_feed(conversation, author, recipient, stored, last)
@@ -240,6 +293,9 @@ class Chat:
         marker = contact.read_marker if contact else 0
         unread = conversation.count_from(sender, marker)
         if contact is None or contact.last_id < stored.id or contact.unread != unread:
+            found = conversation.page(after_id=stored.id - 1, limit=1).messages
+            if found and found[0].id == stored.id:  # as it is now (edited or deleted since?)
+                last = LastMessage.of(found[0])
             self.store.repair_feed(sender, to, last, unread)
 
     # -- friends -------------------------------------------------------------
@@ -254,20 +310,22 @@ class Chat:
     def set_friend(self, me: Username, peer: Username, **flags: int) -> None:
         """Set ``added``/``blocked``/``hidden`` (0 or 1) on my side of ``peer``.
 
-        Adding needs a live account; hiding or blocking works on a deleted one too.
+        Adding needs a live account and accepts their conversation for good (a request
+        no more); hiding or blocking works on a deleted one too.
         """
         self._check_peer(me, peer, live=flags.get("added") == 1)
+        if flags.get("added") == 1:
+            flags["accepted"] = 1  # a request accepted; removed later, they stay accepted
         self.store.set_flags(me, peer, **flags)
         self.notifier.notify([user_key(me)])
 
     def friends(self, me: Username) -> Friends:
         """One query of the accounts file, however many contacts: no pair file is opened
-        (except once for a pair whose newest message predates ``last_messages``)."""
-        listed, blocked = self.store.friend_list(me)
-        return Friends(
-            [self._with_last(me, f) if f.last_id and not f.last_message else f for f in listed],
-            blocked,
-        )
+        (except once for a pair whose newest message predates ``last_messages``).
+        Conversations started by strangers I have not accepted are ``requests``."""
+        rows, blocked = self.store.friend_list(me, now_ms())
+        rows = [self._with_last(me, f) if f.last_id and not f.last_message else f for f in rows]
+        return Friends([f for f in rows if not f.request], blocked, [f for f in rows if f.request])
 
     def _with_last(self, me: str, friend: Friend) -> Friend:
         """A pair from before version 2 of the accounts file: read its file once, remember."""
@@ -281,10 +339,7 @@ class Chat:
             log.warning("cannot read the last message of %s and %s", me, friend.username)
             return friend
         if found is not None and isinstance(found.date_sent, int):
-            last = LastMessage(
-                found.id, found.author, found.message, found.date_sent, found.client_id
-            )
-            self.store.set_last_message(me, friend.username, last)
+            self.store.set_last_message(me, friend.username, LastMessage.of(found))
         return friend._replace(last_message=found)
 
     def mark_read(self, me: Username, peer: Username, last_read_id: int) -> int:
@@ -299,18 +354,19 @@ class Chat:
         newest = 0 if conversation is None else conversation.last_id()
         marker = min(max(last_read_id, contact.read_marker if contact else 0), newest)
         unread = 0 if conversation is None else conversation.count_from(peer, marker)
-        self.store.set_read_marker(me, peer, marker, unread)
-        self.notifier.notify([user_key(me)])
+        told = self.store.set_read_marker(me, peer, marker, unread)
+        self.notifier.notify([user_key(me), user_key(peer)] if told else [user_key(me)])
         return unread
 
     def updates(
         self, me: Username, since: int | None, wait: float = 0.0, *, park: bool = False
     ) -> Feed:
-        """My contacts changed after the cursor ``since``; without one, every listed one."""
+        """My contacts changed after the cursor ``since``; without one, every listed one
+        and every request."""
 
         def query() -> Feed:
-            seq, contacts = self.store.contacts(me, since or 0)
-            return Feed(seq, [c for c in contacts if since is not None or listed(c)])
+            seq, contacts = self.store.contacts(me, since or 0, now_ms())
+            return Feed(seq, [c for c in contacts if since is not None or listed(c) or c.request])
 
         if since is None:
             return query()
@@ -344,8 +400,14 @@ class Chat:
 
 
 def listed(contact: Contact) -> bool:
-    """Whether the owner's friend list shows this peer (a deleted peer's conversation stays)."""
-    return not contact.blocked and not contact.hidden and (contact.added or contact.last_id > 0)
+    """Whether the owner's friend list shows this peer (a deleted peer's conversation
+    stays; a request waits outside it, in ``requests``)."""
+    return (
+        not contact.blocked
+        and not contact.hidden
+        and (contact.added or contact.last_id > 0)
+        and not contact.request
+    )
 
 
 def parse_message(text: object) -> str:

@@ -63,6 +63,10 @@ class Blocked(Forbidden):
     """The recipient blocked the sender."""
 
 
+class NotYourMessage(Forbidden):
+    """Only a message's author may edit or delete it."""
+
+
 class RateLimited(PairchatError):
     """Too many of something (failed logins, registrations, sends, password checks at once)."""
 
@@ -91,6 +95,10 @@ class UnknownUser(PairchatError):
     pass
 
 
+class UnknownMessage(PairchatError):
+    """No message with that id in this conversation."""
+
+
 class Conflict(PairchatError):
     """The request clashes with what is stored."""
 
@@ -105,6 +113,10 @@ class DisplayNameTaken(Conflict):
 
 class ClientIdConflict(Conflict):
     """A ``client_id`` already used by this author for a different text."""
+
+
+class MessageDeleted(Conflict):
+    """The message was deleted: it stays deleted (it cannot be edited back)."""
 
 
 class StorageUnavailable(PairchatError):

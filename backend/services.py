@@ -16,10 +16,14 @@ from argon2 import PasswordHasher
 from backend.accounts import AccountPolicy, Accounts
 from backend.chat import Chat, Quotas
 from backend.disk import MIB, DiskFloor
+from backend.edits import MessageEdits
 from backend.hash_gate import HashGate
 from backend.lifecycle import AccountLifecycle
 from backend.login_throttle import LoginThrottle
 from backend.notify import FeedWatcher, Notifier
+from backend.preferences import Preferences
+from backend.presence import Typing
+from backend.search import Search
 from backend.settings import Settings
 from backend.storage.accounts import AccountStore
 from backend.storage.conversations import ConversationStore
@@ -34,6 +38,10 @@ class Services:
     accounts: Accounts
     notifier: Notifier
     chat: Chat
+    edits: MessageEdits
+    search: Search
+    typing: Typing
+    preferences: Preferences
     lifecycle: AccountLifecycle
     login_throttle: LoginThrottle
     watcher: FeedWatcher | None = None
@@ -97,6 +105,10 @@ def build_services(settings: Settings) -> Services:
         accounts=accounts,
         notifier=notifier,
         chat=chat,
+        edits=MessageEdits(conversations, accounts, notifier, chat.sends),
+        search=Search(conversations, accounts),
+        typing=Typing(accounts, notifier, ttl=settings.typing_seconds),
+        preferences=Preferences(account_store, notifier),
         lifecycle=AccountLifecycle(accounts, notifier),
         login_throttle=LoginThrottle(settings.login_rate_limit),
     )

@@ -56,6 +56,7 @@ class Settings:
     max_wait: float = 60.0  # long-poll cap, seconds
     max_waiters: int | None = None  # held long-polls at once; None: threads - THREAD_RESERVE
     max_waits_per_user: int = 4  # held long-polls per user; a newer one answers the oldest
+    typing_seconds: float = 5.0  # how long a typing signal shows ("bob is typing…")
     # accounts
     registration: str = "open"  # open | invite (codes from `pairchat-server invite`) | closed
     register_rate_limit: str = "10 per hour"  # registrations per client address
@@ -91,6 +92,8 @@ class Settings:
             raise SettingsError("max_waiters must be 0 or more")
         if not (self.max_wait >= 0 and self.watch_interval >= 0):  # NaN fails too
             raise SettingsError("max_wait and watch_interval must be 0 or more")
+        if not 0.5 <= self.typing_seconds <= 60:
+            raise SettingsError("typing_seconds must be 0.5-60")
         if self.max_content_length < 1 or self.max_open_conversations < 1:
             raise SettingsError("max_content_length and max_open_conversations must be positive")
         for name in (

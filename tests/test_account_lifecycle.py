@@ -160,6 +160,7 @@ def test_a_display_name_that_copies_another_users_is_refused(server: Server) -> 
 def test_mark_read_never_moves_past_the_newest_message(server: Server) -> None:
     """A marker beyond the newest id counted every later message as read."""
     alice, bob = register(server.url, "alice"), register(server.url, "bob")
+    http.post(f"{server.url}/add_friend", data={"username": "bob"}, headers=bearer(alice))
 
     def send(text: str) -> None:
         reply = http.post(

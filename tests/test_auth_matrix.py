@@ -48,6 +48,34 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
         lambda: ("POST", "/send_message/bob", {"data": {"author": "alice", "message": "hi"}}),
         200,
     ),
+    # message 1 of alice and bob is alice's (``test_matrix`` sends it first)
+    "conversations.edit_message": (
+        "conversation",
+        lambda: (
+            "POST",
+            "/edit_message",
+            {"data": {"user_one": "alice", "user_two": "bob", "id": "1", "message": "hi!"}},
+        ),
+        200,
+    ),
+    "conversations.delete_message": (
+        "conversation",
+        lambda: (
+            "POST",
+            "/delete_message",
+            {"data": {"user_one": "bob", "user_two": "alice", "id": "1"}},
+        ),
+        200,
+    ),
+    "conversations.search_messages": (
+        "conversation",
+        lambda: (
+            "POST",
+            "/search_messages",
+            {"data": {"user_one": "alice", "user_two": "bob", "q": "first"}},
+        ),
+        200,
+    ),
     "accounts.register": (
         "public",
         lambda: (
@@ -106,6 +134,16 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
         200,
     ),
     "friends.updates": ("user", lambda: ("GET", "/updates", {}), 200),
+    "presence.typing": (
+        "user",
+        lambda: ("POST", "/typing", {"data": {"username": "bob"}}),
+        200,
+    ),
+    "presence.settings": (
+        "user",
+        lambda: ("POST", "/settings", {"data": {"typing": "true"}}),
+        200,
+    ),
     "health.healthz": ("public", lambda: ("GET", "/healthz", {}), 200),
 }
 
@@ -155,8 +193,13 @@ def test_every_route_has_a_decision_and_a_row_here(server: Server) -> None:
 @pytest.mark.parametrize("endpoint", sorted(ROUTES))
 def test_matrix(app_server: Callable[..., Server], endpoint: str, open_mode: bool) -> None:
     server = app_server(open_mode=open_mode)
-    for name in ("alice", "bob", "carol", "dave"):
-        register(server.url, name)
+    tokens = {name: register(server.url, name) for name in ("alice", "bob", "carol", "dave")}
+    first = http.post(
+        f"{server.url}/send_message/bob",
+        data={"author": "alice", "message": "the first message"},
+        headers=bearer(tokens["alice"]),
+    )
+    assert first.json()["id"] == 1
     decision, make, ok = ROUTES[endpoint]
     for kind in KINDS:
         method, path, kwargs = make()

@@ -32,6 +32,9 @@ class As:
     def listed(self) -> dict[str, dict[str, Any]]:
         return {f["username"]: f for f in self.friends()["friends"]}
 
+    def requests(self) -> dict[str, dict[str, Any]]:
+        return {f["username"]: f for f in self.friends()["requests"]}
+
     def updates(self, since: str | None = None) -> dict[str, Any]:
         params = {} if since is None else {"since": since}
         body: dict[str, Any] = self.client.get("/updates", params=params).json()
@@ -42,18 +45,27 @@ def people(server: Server, users: dict[str, str]) -> dict[str, As]:
     return {name: As(server, name, token) for name, token in users.items()}
 
 
-def test_added_friends_and_writers_are_listed(server: Server, users: dict[str, str]) -> None:
+def test_added_friends_are_listed_and_strangers_wait_in_requests(
+    server: Server, users: dict[str, str]
+) -> None:
     p = people(server, users)
     assert p["alice"].listed() == {}
     assert p["alice"].post("/add_friend", username="Bob").status_code == 200
     assert p["carol"].send("alice", "hi alice").status_code == 200
+    assert set(p["alice"].listed()) == {"bob"}
+    request = p["alice"].requests()["carol"]
+    assert request["last_message"]["message"] == "hi alice" and request["unread"] == 1
+    assert request["request"] is True
+    # accepting (adding) moves carol into the list, most recent activity first
+    assert p["alice"].post("/add_friend", username="carol").status_code == 200
     listed = p["alice"].listed()
-    assert set(listed) == {"bob", "carol"}
+    assert set(listed) == {"bob", "carol"} and p["alice"].requests() == {}
     assert listed["bob"]["last_message"] is None and listed["bob"]["unread"] == 0
     assert listed["carol"]["last_message"]["message"] == "hi alice"
-    assert listed["carol"]["unread"] == 1
-    # most recent activity first
+    assert listed["carol"]["unread"] == 1 and listed["carol"]["request"] is False
     assert next(f["username"] for f in p["alice"].friends()["friends"]) == "carol"
+    # carol wrote first; her side was accepted by writing: alice is no request of hers
+    assert set(p["carol"].listed()) == {"alice"} and p["carol"].requests() == {}
 
 
 def test_unknown_user_is_404(server: Server, users: dict[str, str]) -> None:
@@ -66,12 +78,13 @@ def test_unknown_user_is_404(server: Server, users: dict[str, str]) -> None:
 
 def test_remove_hides_until_they_write_again(server: Server, users: dict[str, str]) -> None:
     p = people(server, users)
+    p["alice"].post("/add_friend", username="bob")
     p["bob"].send("alice", "one")
     assert "bob" in p["alice"].listed()
     p["alice"].post("/remove_friend", username="bob")
     assert "bob" not in p["alice"].listed()
     p["bob"].send("alice", "two")
-    assert "bob" in p["alice"].listed()
+    assert "bob" in p["alice"].listed(), "once accepted, a removed friend comes back listed"
 
 
 def test_blocked_sends_are_refused_stored_nowhere_and_unlisted(
@@ -87,11 +100,11 @@ def test_blocked_sends_are_refused_stored_nowhere_and_unlisted(
     )
     assert [m["message"] for m in history] == ["before the block"]
     body = p["carol"].friends()
-    assert "dave" not in {f["username"] for f in body["friends"]}
+    assert "dave" not in {f["username"] for f in body["friends"] + body["requests"]}
     assert body["blocked"] == ["dave"]
     p["carol"].post("/unblock_friend", username="dave")
     assert p["dave"].send("carol", "thanks").status_code == 200
-    assert "dave" in p["carol"].listed()
+    assert "dave" in p["carol"].requests(), "a stranger unblocked is a request again"
 
 
 def test_unread_counts_through_send_and_mark_read(server: Server, users: dict[str, str]) -> None:
@@ -154,14 +167,14 @@ def test_a_retry_after_a_crash_mid_send_still_reaches_the_feed(
     p = people(server, users)
     conversation = server.services.conversations.get("alice", "bob", create=True)
     conversation.add_message("bob", "survived", 1_700_000_000, "retry-1")
-    assert "bob" not in p["alice"].listed()
+    assert "bob" not in p["alice"].requests()
     reply = p["bob"].post(
         "/send_message/alice", author="bob", message="survived", client_id="retry-1"
     )
     assert reply.json()["duplicate"] is True
-    assert p["alice"].listed()["bob"]["unread"] == 1
+    assert p["alice"].requests()["bob"]["unread"] == 1
     again = p["bob"].post(
         "/send_message/alice", author="bob", message="survived", client_id="retry-1"
     )
     assert again.json()["id"] == reply.json()["id"]
-    assert p["alice"].listed()["bob"]["unread"] == 1
+    assert p["alice"].requests()["bob"]["unread"] == 1

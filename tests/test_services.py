@@ -48,7 +48,11 @@ def test_send_history_and_the_feed_without_http(services: Services) -> None:
     feed = chat.updates(BOB, since=None)
     assert [(c.peer, c.unread) for c in feed.changed] == [("alice", 1)]
     assert chat.mark_read(BOB, ALICE, first.id) == 0
+    # alice is not bob's friend: her conversation waits in his requests until he accepts
+    assert [f.username for f in chat.friends(BOB).requests] == ["alice"]
+    chat.set_friend(BOB, ALICE, added=1, hidden=0)
     assert [f.username for f in chat.friends(BOB).listed] == ["alice"]
+    assert chat.friends(BOB).requests == []
     assert (services.settings.data_dir / "alice_bob.db").is_file()
 
 

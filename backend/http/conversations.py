@@ -1,7 +1,8 @@
-"""The seed's three endpoints, kept reply-compatible, plus their optional extensions.
+"""The seed's three endpoints, kept reply-compatible, plus their optional extensions,
+and the conversation features that act on one pair: edit, delete, search.
 
-A whole history (no ``after_id``, ``before_id`` or ``limit``: the seed's request)
-is streamed a page at a time, so its memory stays flat however long it is.
+A whole history (no cursor and no ``limit``: the seed's request) is streamed a
+page at a time, so its memory stays flat however long it is.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
 from backend.chat import parse_message
+from backend.errors import MissingField
 from backend.http import auth, parking, replies
 from backend.http import request_data as data
 from backend.http.context import services
+from backend.search import DEFAULT_RESULTS, MAX_RESULTS, parse_query
 from backend.usernames import canonical_username
 
 bp = Blueprint("conversations", __name__)
@@ -35,20 +38,26 @@ def create_conversation_db() -> ResponseReturnValue:
 def get_message_history() -> ResponseReturnValue:
     after_id = data.integer("after_id")
     before_id = data.integer("before_id", minimum=1)
+    after_rev = data.integer("after_rev")
+    around_id = data.integer("around_id", minimum=1)
     limit = data.integer("limit", minimum=1, maximum=MAX_PAGE)
     wait = parking.wait_seconds(data.seconds("wait"))
     pair = data.pair()
     signed_in = auth.allow_pair(pair)
     chat = services().chat
-    if after_id is None and before_id is None and limit is None:
-        pages = chat.whole_history(pair, require_accounts=signed_in)
-        return Response(replies.history_stream(pages), mimetype="application/json")
+    cursors = (after_id, before_id, after_rev, around_id, limit)
+    if all(value is None for value in cursors):
+        stream = chat.whole_history(pair, require_accounts=signed_in)
+        body = replies.history_stream(stream.pages, stream.rev)
+        return Response(body, mimetype="application/json")
     return parking.answer(
         lambda park: chat.history(
             pair,
             require_accounts=signed_in,
             after_id=after_id,
             before_id=before_id,
+            after_rev=after_rev,
+            around_id=around_id,
             limit=limit,
             wait=wait,
             waiter=auth.waiter(pair),
@@ -62,9 +71,54 @@ def get_message_history() -> ResponseReturnValue:
 @auth.conversation
 def send_message(username: str) -> ResponseReturnValue:
     client_id = data.client_id()
+    reply_to = data.integer("reply_to", minimum=1)
     author = data.username("author")
     signed_in = auth.allow_author(author)
     recipient = canonical_username(username, "username")  # from the path
     text = data.parsed("message", parse_message)
-    stored = services().chat.send(author, recipient, text, client_id, require_accounts=signed_in)
+    stored = services().chat.send(
+        author, recipient, text, client_id, require_accounts=signed_in, reply_to=reply_to
+    )
     return replies.sent(stored)
+
+
+def _message_id() -> int:
+    message_id = data.integer("id", minimum=1)
+    if message_id is None:
+        raise MissingField("'id' is required: the message's id")
+    return message_id
+
+
+@bp.post("/edit_message")
+@auth.conversation
+def edit_message() -> ResponseReturnValue:
+    message_id = _message_id()
+    pair = data.pair()
+    signed_in = auth.allow_pair(pair)
+    text = data.parsed("message", parse_message)
+    editor = auth.current_user() if signed_in else None
+    return replies.changed(services().edits.edit(pair, message_id, text, editor=editor))
+
+
+@bp.post("/delete_message")
+@auth.conversation
+def delete_message() -> ResponseReturnValue:
+    message_id = _message_id()
+    pair = data.pair()
+    signed_in = auth.allow_pair(pair)
+    editor = auth.current_user() if signed_in else None
+    return replies.changed(services().edits.delete(pair, message_id, editor=editor))
+
+
+@bp.post("/search_messages")
+@auth.conversation
+def search_messages() -> ResponseReturnValue:
+    before_id = data.integer("before_id", minimum=1)
+    limit = data.integer("limit", minimum=1, maximum=MAX_RESULTS) or DEFAULT_RESULTS
+    pair = data.pair()
+    signed_in = auth.allow_pair(pair)
+    query = data.parsed("q", parse_query)
+    page = services().search.search(
+        pair, query, before_id=before_id, limit=limit, require_accounts=signed_in
+    )
+    return replies.search(page)

@@ -13,7 +13,7 @@ from typing import Any
 
 from backend.chat import Feed, Friend, Friends, listed
 from backend.http.encoding import encode
-from backend.storage.accounts import Contact, User
+from backend.storage.accounts import Contact, Privacy, User
 from backend.storage.conversation import Message, Page, Stored
 
 JSON = dict[str, Any]
@@ -42,6 +42,8 @@ def account(user: User, token: str | None = None) -> JSON:
 
 # -- conversations ---------------------------------------------------------------
 def message(item: Message) -> JSON:
+    """A message object: the seed's keys, ``id``, ``client_id`` when given, and the
+    conversation features' ``rev``, ``edited_at``, ``deleted``, ``reply_to``."""
     body: JSON = {
         "id": item.id,
         "author": item.author,
@@ -50,14 +52,25 @@ def message(item: Message) -> JSON:
     }
     if item.client_id is not None:
         body["client_id"] = item.client_id
+    body["rev"] = item.rev
+    body["edited_at"] = item.edited_at
+    body["deleted"] = item.deleted
+    body["reply_to"] = item.reply_to
     return body
 
 
 def history(page: Page) -> JSON:
-    return {"history": [message(item) for item in page.messages], "has_more": page.has_more}
+    body = {
+        "history": [message(item) for item in page.messages],
+        "has_more": page.has_more,
+        "rev": page.rev,
+    }
+    if page.has_more_after is not None:
+        body["has_more_after"] = page.has_more_after
+    return body
 
 
-def history_stream(pages: Iterable[list[Message]]) -> Iterator[bytes]:
+def history_stream(pages: Iterable[list[Message]], rev: int) -> Iterator[bytes]:
     """``history`` of a whole conversation as JSON text, one page at a time.
 
     The same document ``history`` gives (``has_more`` is false: it is all there),
@@ -71,7 +84,16 @@ def history_stream(pages: Iterable[list[Message]]) -> Iterator[bytes]:
             continue
         yield (("" if first else ",") + ",".join(parts)).encode("utf-8")
         first = False
-    yield b'],"has_more":false}\n'
+    yield b'],"has_more":false,"rev":%d}\n' % rev
+
+
+def changed(item: Message) -> JSON:
+    """An edit's or a deletion's reply: the message as it is now."""
+    return success(message=message(item))
+
+
+def search(page: Page) -> JSON:
+    return {"results": [message(item) for item in page.messages], "has_more": page.has_more}
 
 
 def _compact(value: Any) -> str:
@@ -79,27 +101,39 @@ def _compact(value: Any) -> str:
 
 
 def sent(stored: Stored) -> JSON:
-    return success(id=stored.id, date_sent=stored.date_sent, duplicate=stored.duplicate)
+    return success(
+        id=stored.id, date_sent=stored.date_sent, duplicate=stored.duplicate, rev=stored.rev
+    )
 
 
 # -- friends and the feed --------------------------------------------------------
 def friend(item: Friend) -> JSON:
-    username, display_name, unread, last, deleted, _ = item
-    return {
+    username, display_name, unread, last, deleted, _, rev, peer_read, typing, request = item
+    body = {
         "username": username,
         "display_name": display_name,
         "unread": unread,
         "last_message": None if last is None else message(last),
         "deleted": deleted,
+        "rev": rev,
+        "typing": typing,
+        "request": request,
     }
+    if peer_read is not None:
+        body["peer_read_up_to"] = peer_read
+    return body
 
 
 def friends(found: Friends) -> JSON:
-    return {"friends": [friend(item) for item in found.listed], "blocked": found.blocked}
+    return {
+        "friends": [friend(item) for item in found.listed],
+        "blocked": found.blocked,
+        "requests": [friend(item) for item in found.requests],
+    }
 
 
 def change(contact: Contact) -> JSON:
-    return {
+    body = {
         "username": contact.peer,
         "display_name": contact.display_name,
         "last_id": contact.last_id,
@@ -108,7 +142,17 @@ def change(contact: Contact) -> JSON:
         "listed": listed(contact),
         "blocked": contact.blocked,
         "deleted": contact.deleted,
+        "rev": contact.rev,
+        "typing": contact.typing,
+        "request": contact.request,
     }
+    if contact.peer_read_up_to is not None:
+        body["peer_read_up_to"] = contact.peer_read_up_to
+    return body
+
+
+def settings(privacy: Privacy) -> JSON:
+    return success(settings={"read_receipts": privacy.read_receipts, "typing": privacy.typing})
 
 
 def feed(found: Feed) -> JSON:

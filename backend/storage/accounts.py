@@ -17,6 +17,19 @@ Version 2 adds token idle times, account deletion (a deleted account keeps its
 row as a tombstone, so its name is never handed to someone else, who would then
 inherit its conversation files), display-name keys, invites, the newest
 message on the contact rows, and ``meta`` (a counter other workers watch to forget cached accounts).
+
+Version 3 adds what the conversation features need, still on the contact rows so
+the feed stays one range scan: the pair's revision (``rev``: edits and deletions
+move the feed of both sides), the peer's read marker mirrored onto my row
+(``peer_read``: read receipts), when the peer's typing signal ends
+(``typing_until``, milliseconds; kept here and not in the pair file so every
+worker sees it, and ignored once past), whether I accepted the conversation
+(``accepted``: I added them or wrote to them; otherwise a stranger's
+conversation is a *request*), the newest message's revision, edit, deletion and
+reply, and each user's privacy settings (``users.read_receipts``,
+``users.typing``). What an owner may see of these is decided in the queries
+(``_CONTACT_COLUMNS``, ``_LISTED``): a read marker only when both sides have
+receipts on, a typing flag only while it lasts and when both allow typing.
 """
 
 from __future__ import annotations
@@ -110,7 +123,42 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS = [_v1, _v2]
+def _v3(conn: sqlite3.Connection) -> None:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(contacts)")}
+    for column, kind in (
+        # version 2's last columns first: files exist that were made at version 2
+        # before those columns joined it
+        ("last_author", "TEXT"),
+        ("last_client_id", "TEXT"),
+        ("last_text", "TEXT"),
+        ("rev", "INTEGER NOT NULL DEFAULT 0"),
+        ("peer_read", "INTEGER NOT NULL DEFAULT 0"),
+        ("typing_until", "INTEGER"),
+        ("accepted", "INTEGER NOT NULL DEFAULT 0"),
+        ("last_rev", "INTEGER"),
+        ("last_edited_at", "INTEGER"),
+        ("last_deleted", "INTEGER NOT NULL DEFAULT 0"),
+        ("last_reply_to", "INTEGER"),
+    ):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE contacts ADD COLUMN {column} {kind}")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+    for column in ("read_receipts", "typing"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE users ADD COLUMN {column} INTEGER NOT NULL DEFAULT 1")
+    # Conversations from before requests existed stay where they were: accepted.
+    # Pair files upgrade with rev = rowid, so a pair's revision is its newest id.
+    conn.execute(
+        "UPDATE contacts SET accepted = 1, rev = max(rev, last_id), "
+        "last_rev = CASE WHEN last_author IS NOT NULL THEN last_id END"
+    )
+    conn.execute(
+        "UPDATE contacts SET peer_read = coalesce((SELECT p.read_marker FROM contacts p "
+        "WHERE p.owner = contacts.peer AND p.peer = contacts.owner), 0)"
+    )
+
+
+MIGRATIONS = [_v1, _v2, _v3]
 
 
 @dataclass(frozen=True)
@@ -130,6 +178,46 @@ class LastMessage:
     message: str
     date_sent: int
     client_id: str | None
+    rev: int = 0
+    edited_at: int | None = None
+    deleted: bool = False
+    reply_to: int | None = None
+
+    @classmethod
+    def of(cls, message: Message) -> LastMessage:
+        date = message.date_sent if isinstance(message.date_sent, int) else 0
+        return cls(
+            message.id,
+            message.author,
+            message.message,
+            date,
+            message.client_id,
+            message.rev,
+            message.edited_at,
+            message.deleted,
+            message.reply_to,
+        )
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "author": self.author,
+            "text": self.message,
+            "date": self.date_sent,
+            "client_id": self.client_id,
+            "rev": self.rev,
+            "edited_at": self.edited_at,
+            "deleted": int(self.deleted),
+            "reply_to": self.reply_to,
+        }
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """A user's settings (``POST /settings``): both on unless turned off."""
+
+    read_receipts: bool = True
+    typing: bool = True
 
 
 @dataclass(frozen=True)
@@ -154,6 +242,10 @@ class Contact(NamedTuple):
     read_marker: int
     seq: int
     deleted: bool = False  # the peer deleted their account
+    rev: int = 0  # the pair's revision
+    peer_read_up_to: int | None = None  # None: receipts off on either side
+    typing: bool = False  # the peer is typing to the owner (and both allow it)
+    request: bool = False  # a stranger's conversation the owner has not accepted
 
 
 class Listed(NamedTuple):
@@ -165,14 +257,29 @@ class Listed(NamedTuple):
     last_message: Message | None
     deleted: bool
     last_id: int  # > 0 with no ``last_message``: a pair from before version 2
+    rev: int = 0
+    peer_read_up_to: int | None = None
+    typing: bool = False
+    request: bool = False
 
 
-# Who belongs in a friend list: not blocked, not hidden, added or written to (chat.listed).
+# What an owner may see of a peer's read marker and typing (named parameters :now, the
+# time in ms, and :receipts / :typing, the owner's own settings): symmetric, as in
+# WhatsApp or Signal — who hides theirs sees nobody's.
+_PEER_READ = "CASE WHEN u.read_receipts AND :receipts THEN c.peer_read END"
+_TYPING = "coalesce(c.typing_until > :now AND u.typing AND :typing, 0)"
+# A stranger's conversation the owner has not accepted (by adding them or writing back).
+_REQUEST = "(NOT c.added AND NOT c.accepted AND c.last_id > 0 AND NOT c.blocked AND NOT c.hidden)"
+
+# Who belongs in a friend list or its requests: not blocked, not hidden, added or written
+# to (chat.listed); the request flag says which of the two.
 _LISTED = (
     "SELECT c.peer, u.display_name, c.unread, c.last_id, c.last_author, c.last_text, "
-    "c.last_activity, c.last_client_id, u.deleted_at IS NOT NULL, c.seq "
+    "c.last_activity, c.last_client_id, u.deleted_at IS NOT NULL, c.seq, "
+    f"c.last_rev, c.last_edited_at, c.last_deleted, c.last_reply_to, c.rev, {_PEER_READ}, "
+    f"{_TYPING}, {_REQUEST} "
     "FROM contacts c LEFT JOIN users u ON u.username = c.peer "
-    "WHERE c.owner = ? AND NOT c.blocked AND NOT c.hidden AND (c.added OR c.last_id > 0)"
+    "WHERE c.owner = :owner AND NOT c.blocked AND NOT c.hidden AND (c.added OR c.last_id > 0)"
 )  # sorted in Python: SQLite's ORDER BY here (a temporary B-tree) costs more than the scan
 
 
@@ -184,8 +291,39 @@ _tuple = tuple.__new__  # 3x cheaper than a NamedTuple's generated __new__, same
 
 
 def _listed(row: tuple[Any, ...]) -> Listed:
-    last = None if row[4] is None else _tuple(Message, (row[3], row[4], row[5], row[6], row[7]))
-    listed: Listed = _tuple(Listed, (row[0], row[1], row[2], last, bool(row[8]), row[3]))
+    last = (
+        None
+        if row[4] is None
+        else _tuple(
+            Message,
+            (
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                row[7],
+                row[10] or 0,
+                row[11],
+                bool(row[12]),
+                row[13],
+            ),
+        )
+    )
+    listed: Listed = _tuple(
+        Listed,
+        (
+            row[0],
+            row[1],
+            row[2],
+            last,
+            bool(row[8]),
+            row[3],
+            row[14],
+            row[15],
+            bool(row[16]),
+            bool(row[17]),
+        ),
+    )
     return listed
 
 
@@ -193,16 +331,30 @@ def _listed(row: tuple[Any, ...]) -> Listed:
 # expressions see the row as it was, so this must come before last_id's own update).
 _NEWEST_TEXT = ", ".join(
     f"{column} = CASE WHEN excluded.last_id >= last_id THEN excluded.{column} ELSE {column} END"
-    for column in ("last_author", "last_client_id", "last_text")
+    for column in (
+        "last_author",
+        "last_client_id",
+        "last_text",
+        "last_rev",
+        "last_edited_at",
+        "last_deleted",
+        "last_reply_to",
+    )
 )
+_LAST_COLUMNS = (
+    "last_author, last_client_id, last_text, last_rev, last_edited_at, last_deleted, last_reply_to"
+)
+_LAST_VALUES = ":author, :client_id, :text, :rev, :edited_at, :deleted, :reply_to"
 
 _CONTACT_COLUMNS = (
     "c.peer, u.display_name, c.added, c.blocked, c.hidden, c.last_id, c.last_activity, "
-    "c.unread, c.read_marker, c.seq, u.deleted_at IS NOT NULL"
+    f"c.unread, c.read_marker, c.seq, u.deleted_at IS NOT NULL, c.rev, {_PEER_READ}, "
+    f"{_TYPING}, {_REQUEST}"
 )
 _CONTACT_SELECT = (
     f"SELECT {_CONTACT_COLUMNS} FROM contacts c LEFT JOIN users u ON u.username = c.peer "
 )
+_NOBODY_SEES = {"now": 0, "receipts": 0, "typing": 0}  # a row read for its flags only
 
 
 def _contact(row: tuple[Any, ...]) -> Contact:
@@ -218,6 +370,10 @@ def _contact(row: tuple[Any, ...]) -> Contact:
         row[8],
         row[9],
         bool(row[10]),
+        row[11],
+        row[12],
+        bool(row[13]),
+        bool(row[14]),
     )
 
 
@@ -338,7 +494,7 @@ class AccountStore:
         def work(conn: sqlite3.Connection) -> list[str]:
             conn.execute(
                 "UPDATE users SET deleted_at = ?, password_hash = '', display_name = NULL, "
-                "display_key = NULL WHERE username = ?",
+                "display_key = NULL, read_receipts = 1, typing = 1 WHERE username = ?",
                 (now, username),
             )
             conn.execute("DELETE FROM tokens WHERE username = ?", (username,))
@@ -423,9 +579,10 @@ class AccountStore:
         )
 
     def set_flags(self, owner: str, peer: str, **flags: int) -> None:
-        """Set ``added``/``blocked``/``hidden`` on owner's side and announce it in owner's feed."""
+        """Set ``added``/``blocked``/``hidden``/``accepted`` on owner's side and announce it
+        in owner's feed."""
         names = sorted(flags)
-        assert set(names) <= {"added", "blocked", "hidden"}
+        assert set(names) <= {"added", "blocked", "hidden", "accepted"}
 
         def work(conn: sqlite3.Connection) -> None:
             seq = self._next_seq(conn)
@@ -443,37 +600,37 @@ class AccountStore:
         self._write(work)
 
     def contact(self, owner: str, peer: str) -> Contact | None:
+        """Owner's row for peer, read for its flags (no read marker or typing shown)."""
         row = self._read(
             lambda conn: conn.execute(
-                _CONTACT_SELECT + "WHERE c.owner = ? AND c.peer = ?", (owner, peer)
+                _CONTACT_SELECT + "WHERE c.owner = :owner AND c.peer = :peer",
+                {"owner": owner, "peer": peer, **_NOBODY_SEES},
             ).fetchone()
         )
         return None if row is None else _contact(row)
 
     def record_message(self, author: str, recipient: str, last: LastMessage) -> None:
-        """Both sides of a stored message enter the feed; the recipient's unread grows."""
+        """Both sides of a stored message enter the feed; the recipient's unread grows.
+
+        Writing accepts the conversation on the author's side; the author's typing
+        signal to the recipient ends.
+        """
 
         def work(conn: sqlite3.Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
-                "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq, "
-                "last_author, last_client_id, last_text) "
-                "VALUES (:author, :recipient, :id, :date, 0, :seq, :author, :client_id, :text), "
-                "(:recipient, :author, :id, :date, 1, :seq, :author, :client_id, :text) "
+                "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq, rev, "
+                f"accepted, {_LAST_COLUMNS}) "
+                f"VALUES (:author, :recipient, :id, :date, 0, :seq, :rev, 1, {_LAST_VALUES}), "
+                f"(:recipient, :author, :id, :date, 1, :seq, :rev, 0, {_LAST_VALUES}) "
                 "ON CONFLICT (owner, peer) DO UPDATE SET "
-                "last_id = max(last_id, excluded.last_id), "
-                "last_activity = excluded.last_activity, "
                 f"{_NEWEST_TEXT}, "
+                "last_id = max(last_id, excluded.last_id), "
+                "last_activity = excluded.last_activity, rev = max(rev, excluded.rev), "
+                "accepted = max(accepted, excluded.accepted), "
+                "typing_until = CASE WHEN owner = :recipient THEN NULL ELSE typing_until END, "
                 "unread = unread + excluded.unread, hidden = 0, seq = excluded.seq",
-                {
-                    "author": author,
-                    "recipient": recipient,
-                    "id": last.id,
-                    "date": last.date_sent,
-                    "seq": seq,
-                    "client_id": last.client_id,
-                    "text": last.message,
-                },
+                {**last._params(), "recipient": recipient, "seq": seq},
             )
 
         self._write(work)
@@ -484,26 +641,54 @@ class AccountStore:
         def work(conn: sqlite3.Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
-                "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq, "
-                "last_author, last_client_id, last_text) "
-                "VALUES (:author, :recipient, :id, :date, 0, :seq, :author, :client_id, :text), "
-                "(:recipient, :author, :id, :date, :unread, :seq, :author, :client_id, :text) "
+                "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq, rev, "
+                f"accepted, {_LAST_COLUMNS}) "
+                f"VALUES (:author, :recipient, :id, :date, 0, :seq, :rev, 1, {_LAST_VALUES}), "
+                f"(:recipient, :author, :id, :date, :unread, :seq, :rev, 0, {_LAST_VALUES}) "
                 "ON CONFLICT (owner, peer) DO UPDATE SET "
                 "last_activity = CASE WHEN excluded.last_id > last_id "
                 "THEN excluded.last_activity ELSE last_activity END, "
                 f"{_NEWEST_TEXT}, "
-                "last_id = max(last_id, excluded.last_id), "
+                "last_id = max(last_id, excluded.last_id), rev = max(rev, excluded.rev), "
+                "accepted = max(accepted, excluded.accepted), "
                 "unread = CASE WHEN owner = :recipient THEN excluded.unread ELSE unread END, "
                 "hidden = 0, seq = excluded.seq",
+                {**last._params(), "recipient": recipient, "unread": unread, "seq": seq},
+            )
+
+        self._write(work)
+
+    def record_revision(
+        self, author: str, peer: str, changed: LastMessage, peer_unread: int | None = None
+    ) -> None:
+        """An edit or deletion: both sides' feeds move to the pair's new revision.
+
+        Where ``changed`` is the pair's newest message it replaces the one kept on the
+        rows; ``peer_unread`` (after a deletion) is the peer's unread count recounted.
+        """
+
+        def work(conn: sqlite3.Connection) -> None:
+            seq = self._next_seq(conn)
+            newest = ", ".join(
+                f"{column} = CASE WHEN last_id = :id THEN :{value} ELSE {column} END"
+                for column, value in (
+                    ("last_text", "text"),
+                    ("last_rev", "rev"),
+                    ("last_edited_at", "edited_at"),
+                    ("last_deleted", "deleted"),
+                )
+            )
+            conn.execute(
+                f"UPDATE contacts SET {newest}, rev = max(rev, :rev), seq = :seq, "
+                "unread = CASE WHEN owner = :peer AND :unread IS NOT NULL "
+                "THEN :unread ELSE unread END "
+                "WHERE (owner = :author AND peer = :peer) OR (owner = :peer AND peer = :author)",
                 {
+                    **changed._params(),
                     "author": author,
-                    "recipient": recipient,
-                    "id": last.id,
-                    "date": last.date_sent,
-                    "unread": unread,
+                    "peer": peer,
                     "seq": seq,
-                    "client_id": last.client_id,
-                    "text": last.message,
+                    "unread": peer_unread,
                 },
             )
 
@@ -513,22 +698,20 @@ class AccountStore:
         """Fill in a pair's newest message on both its rows (pairs from before version 2)."""
         self._write(
             lambda conn: conn.execute(
-                "UPDATE contacts SET last_author = :author, last_client_id = :client_id, "
-                "last_text = :text WHERE last_id = :id AND ((owner = :a AND peer = :b) "
-                "OR (owner = :b AND peer = :a))",
-                {
-                    "author": last.author,
-                    "client_id": last.client_id,
-                    "text": last.message,
-                    "id": last.id,
-                    "a": a,
-                    "b": b,
-                },
+                f"UPDATE contacts SET ({_LAST_COLUMNS}) = ({_LAST_VALUES}) WHERE last_id = :id "
+                "AND ((owner = :a AND peer = :b) OR (owner = :b AND peer = :a))",
+                {**last._params(), "a": a, "b": b},
             )
         )
 
-    def set_read_marker(self, owner: str, peer: str, marker: int, unread: int) -> None:
-        def work(conn: sqlite3.Connection) -> None:
+    def set_read_marker(self, owner: str, peer: str, marker: int, unread: int) -> bool:
+        """Owner's marker and unread count; the marker is mirrored onto peer's row.
+
+        Peer's feed hears of it only when the marker moved and both have read
+        receipts on. Returns whether it did.
+        """
+
+        def work(conn: sqlite3.Connection) -> bool:
             seq = self._next_seq(conn)
             conn.execute(
                 "INSERT INTO contacts (owner, peer, read_marker, unread, seq) "
@@ -537,8 +720,88 @@ class AccountStore:
                 "unread = excluded.unread, seq = excluded.seq",
                 (owner, peer, marker, unread, seq),
             )
+            told = conn.execute(
+                "UPDATE contacts SET peer_read = :marker, seq = CASE WHEN peer_read != :marker "
+                "AND (SELECT read_receipts FROM users WHERE username = :owner) IS NOT 0 "
+                "AND (SELECT read_receipts FROM users WHERE username = :peer) IS NOT 0 "
+                "THEN :seq ELSE seq END WHERE owner = :peer AND peer = :owner RETURNING seq",
+                {"owner": owner, "peer": peer, "marker": marker, "seq": seq},
+            ).fetchone()
+            return told is not None and told[0] == seq
 
-        self._write(work)
+        return self._write(work)
+
+    def signal_typing(
+        self, typer: str, recipient: str, now_ms: int, until_ms: int, gap_ms: int
+    ) -> bool:
+        """The typer is typing to the recipient until ``until_ms``: True when recorded.
+
+        Only into an accepted conversation (a friend, or one the recipient wrote
+        in), not blocked or hidden, when both allow typing, and at most once per
+        ``gap_ms``: nothing is written otherwise.
+        """
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM contacts c WHERE c.owner = :recipient AND c.peer = :typer "
+                "AND NOT c.blocked AND NOT c.hidden AND (c.added OR c.accepted) "
+                "AND coalesce(c.typing_until, 0) <= :until - :gap "
+                "AND (SELECT typing FROM users WHERE username = :typer) "
+                "AND (SELECT typing FROM users WHERE username = :recipient)",
+                {"recipient": recipient, "typer": typer, "until": until_ms, "gap": gap_ms},
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "UPDATE contacts SET typing_until = ?, seq = ? WHERE owner = ? AND peer = ?",
+                (until_ms, self._next_seq(conn), recipient, typer),
+            )
+            return True
+
+        return self._write(work)
+
+    # -- privacy settings ------------------------------------------------------------
+    def privacy(self, username: str) -> Privacy:
+        row = self._read(
+            lambda conn: conn.execute(
+                "SELECT read_receipts, typing FROM users WHERE username = ?", (username,)
+            ).fetchone()
+        )
+        return Privacy() if row is None else Privacy(bool(row[0]), bool(row[1]))
+
+    def set_privacy(
+        self, username: str, read_receipts: bool | None, typing: bool | None
+    ) -> tuple[Privacy, list[str]]:
+        """Change some settings; returns them all and whose feeds heard of it.
+
+        Turning receipts on or off changes what both sides of each of the user's
+        conversations see, so all those rows (the user's and their peers') move.
+        """
+
+        def work(conn: sqlite3.Connection) -> tuple[Privacy, list[str]]:
+            row = conn.execute(
+                "SELECT read_receipts, typing FROM users WHERE username = ?", (username,)
+            ).fetchone()
+            before = Privacy() if row is None else Privacy(bool(row[0]), bool(row[1]))
+            after = Privacy(
+                before.read_receipts if read_receipts is None else read_receipts,
+                before.typing if typing is None else typing,
+            )
+            if after == before:
+                return after, []
+            conn.execute(
+                "UPDATE users SET read_receipts = ?, typing = ? WHERE username = ?",
+                (int(after.read_receipts), int(after.typing), username),
+            )
+            if after.read_receipts == before.read_receipts:
+                return after, []
+            moved = conn.execute(
+                "UPDATE contacts SET seq = ? WHERE owner = ? OR peer = ? RETURNING owner",
+                (self._next_seq(conn), username, username),
+            ).fetchall()
+            return after, sorted({owner for (owner,) in moved})
+
+        return self._write(work)
 
     def forget_pair(self, a: str, b: str) -> None:
         """A pair's conversation was erased: both sides' counters and last message go too."""
@@ -554,16 +817,28 @@ class AccountStore:
 
         self._write(work)
 
-    def contacts(self, owner: str, since: int = 0) -> tuple[int, list[Contact]]:
-        """The feed: (current counter, owner's contacts changed after ``since``), one snapshot."""
+    @staticmethod
+    def _seen_by(conn: sqlite3.Connection, owner: str, now_ms: int) -> dict[str, Any]:
+        """The query parameters that decide what ``owner`` sees (see ``_PEER_READ``)."""
+        row = conn.execute(
+            "SELECT read_receipts, typing FROM users WHERE username = ?", (owner,)
+        ).fetchone()
+        receipts, typing = (1, 1) if row is None else row
+        return {"owner": owner, "now": now_ms, "receipts": receipts, "typing": typing}
+
+    def contacts(self, owner: str, since: int = 0, now_ms: int = 0) -> tuple[int, list[Contact]]:
+        """The feed: (current counter, owner's contacts changed after ``since``), one snapshot.
+
+        ``now_ms``: typing signals that end before it are not shown.
+        """
 
         def work(conn: sqlite3.Connection) -> tuple[int, list[Contact]]:
             conn.execute("BEGIN")
             try:
                 seq = int(conn.execute("SELECT seq FROM feed_counter WHERE id = 1").fetchone()[0])
                 rows = conn.execute(
-                    _CONTACT_SELECT + "WHERE c.owner = ? AND c.seq > ? ORDER BY c.seq",
-                    (owner, since),
+                    _CONTACT_SELECT + "WHERE c.owner = :owner AND c.seq > :since ORDER BY c.seq",
+                    {**self._seen_by(conn, owner, now_ms), "since": since},
                 ).fetchall()
             finally:
                 conn.execute("COMMIT")
@@ -571,13 +846,14 @@ class AccountStore:
 
         return self._read(work)
 
-    def friend_list(self, owner: str) -> tuple[list[Listed], list[str]]:
-        """(listed, most recent activity first; blocked names): two index range scans."""
+    def friend_list(self, owner: str, now_ms: int = 0) -> tuple[list[Listed], list[str]]:
+        """(listed and requests, most recent activity first; blocked names): two index
+        range scans."""
 
         def work(conn: sqlite3.Connection) -> tuple[list[Listed], list[str]]:
             conn.execute("BEGIN")
             try:
-                rows = conn.execute(_LISTED, (owner,)).fetchall()
+                rows = conn.execute(_LISTED, self._seen_by(conn, owner, now_ms)).fetchall()
                 rows.sort(key=_recent_first, reverse=True)
                 blocked = conn.execute(
                     "SELECT peer FROM contacts WHERE owner = ? AND blocked ORDER BY peer", (owner,)

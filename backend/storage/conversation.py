@@ -3,8 +3,18 @@
 The seed's table stays readable (``conversation(author, message, date_sent)``);
 a message's ``id`` is SQLite's ``rowid``, so files made by the original server
 open without migration. pairchat's additions are versioned with
-``PRAGMA user_version``: version 1 adds ``client_id`` and its unique index
-(docs/architecture.md says how to add a version).
+``PRAGMA user_version``: version 1 adds ``client_id`` and its unique index;
+version 2 adds revisions, edits, deletions and replies (docs/architecture.md
+says how to add a version).
+
+Revisions: every change to a pair (a new message, an edit, a deletion) takes the
+next value of the pair's revision, ``max(rev) + 1`` read through a unique index
+inside the write transaction, and stores it on the message it changed. So a
+message's ``rev`` is when it last changed, the pair's revision is the largest
+``rev``, and "everything changed since r" is an index range scan. Rows inserted
+by code that knows nothing of revisions (the original server, a script) are
+given one by a trigger. A deleted message keeps its row, id and author, with
+``deleted = 1`` and an empty text. Whole-history search is ``search_index``.
 Never VACUUM these files: without an INTEGER PRIMARY KEY column, VACUUM may
 renumber rowids, and ids are what clients hold as cursors.
 """
@@ -17,8 +27,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from backend.errors import ClientIdConflict
-from backend.storage.database import backup, connect, immediate, migrate, storage_unavailable
+from backend.errors import (
+    ClientIdConflict,
+    InvalidField,
+    MessageDeleted,
+    NotYourMessage,
+    UnknownMessage,
+)
+from backend.storage import search_index
+from backend.storage.database import (
+    backup,
+    connect,
+    immediate,
+    migrate,
+    snapshot,
+    storage_unavailable,
+)
 
 DateSent = int | float | str
 
@@ -28,9 +52,13 @@ class Message(NamedTuple):
 
     id: int
     author: str
-    message: str
+    message: str  # "" once deleted
     date_sent: DateSent
     client_id: str | None  # lets a sender match a polled copy to its pending one
+    rev: int = 0  # the pair's revision when this message last changed
+    edited_at: int | None = None
+    deleted: bool = False
+    reply_to: int | None = None
 
 
 _SEED_TABLE = "CREATE TABLE IF NOT EXISTS conversation (author text, message text, date_sent text)"
@@ -48,14 +76,61 @@ def _v1_client_id(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1_client_id]
+_NEXT_REV = "(SELECT coalesce(max(rev), 0) + 1 FROM conversation)"
+
+
+def _v2_revisions(conn: sqlite3.Connection) -> None:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(conversation)")}
+    for name, kind in (
+        ("rev", "INTEGER"),
+        ("edited_at", "INTEGER"),
+        ("deleted", "INTEGER NOT NULL DEFAULT 0"),
+        ("reply_to", "INTEGER"),
+    ):
+        if name not in columns:
+            conn.execute(f"ALTER TABLE conversation ADD COLUMN {name} {kind}")
+    # Existing rows: rev = rowid (after any revs already given, for a half-way file).
+    base = conn.execute("SELECT coalesce(max(rev), 0) FROM conversation").fetchone()[0]
+    conn.execute("UPDATE conversation SET rev = rowid + ? WHERE rev IS NULL", (base,))
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS conversation_rev ON conversation (rev)")
+    conn.execute(
+        "CREATE TRIGGER IF NOT EXISTS conversation_rev_on_insert AFTER INSERT ON conversation "
+        f"WHEN new.rev IS NULL BEGIN UPDATE conversation SET rev = {_NEXT_REV} "
+        "WHERE rowid = new.rowid; END"
+    )
+    empty = conn.execute("SELECT 1 FROM conversation LIMIT 1").fetchone() is None
+    if empty and not search_index.exists(conn):
+        search_index.create(conn)  # an old file with messages builds it on its first search
+
+
+MIGRATIONS = [_v1_client_id, _v2_revisions]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_COLUMNS = "rowid, author, message, date_sent, client_id"
+_COLUMNS = "rowid, author, message, date_sent, client_id, rev, edited_at, deleted, reply_to"
 
 
 def _message(row: tuple[Any, ...]) -> Message:
-    return Message(row[0], row[1], row[2], _date(row[3]), row[4])
+    return Message(
+        row[0], row[1], row[2], _date(row[3]), row[4], row[5], row[6], bool(row[7]), row[8]
+    )
+
+
+_MAX_ID = 2**63 - 1
+
+
+def _revision(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(rev), 0) FROM conversation").fetchone()[0])
+
+
+def _next_rev(conn: sqlite3.Connection) -> int:
+    return _revision(conn) + 1
+
+
+def _exists(conn: sqlite3.Connection, message_id: int) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM conversation WHERE rowid = ?", (message_id,)).fetchone()
+        is not None
+    )
 
 
 def _date(value: Any) -> DateSent:
@@ -76,12 +151,28 @@ class Stored:
     id: int
     date_sent: DateSent
     duplicate: bool
+    rev: int = 0  # the message's revision
 
 
 @dataclass(frozen=True)
 class Page:
+    """Messages and whether more lie beyond them; ``rev``: the pair's revision they are
+    current to (read in the same snapshot); ``has_more_after``: only for a window
+    around a message (newer ones exist after it)."""
+
     messages: list[Message]
     has_more: bool
+    rev: int = 0
+    has_more_after: bool | None = None
+
+
+@dataclass(frozen=True)
+class Changed:
+    """The outcome of an edit or a deletion: the message as it is now, and whether
+    this request changed it (an edit to the same text, a second deletion: no)."""
+
+    message: Message
+    changed: bool
 
 
 class Conversation:
@@ -97,6 +188,7 @@ class Conversation:
         self._synchronous = synchronous
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._searchable = False  # the search index is known to exist
 
     # -- lifecycle -------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -128,6 +220,7 @@ class Conversation:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._searchable = False
 
     # -- the seed's operations ---------------------------------------------
     def initialise_table(self) -> None:
@@ -139,31 +232,43 @@ class Conversation:
         return self.page().messages
 
     def add_message(
-        self, author: str, message: str, date_sent: int, client_id: str | None = None
+        self,
+        author: str,
+        message: str,
+        date_sent: int,
+        client_id: str | None = None,
+        reply_to: int | None = None,
     ) -> Stored:
-        """Store a message; with ``client_id``, a repeat returns the first row instead."""
+        """Store a message; with ``client_id``, a repeat returns the first row instead.
+
+        ``reply_to`` must be a message of this pair (``InvalidField`` otherwise).
+        A repeat of a message since edited or deleted is still that message.
+        """
 
         def work(conn: sqlite3.Connection) -> Stored:
             with immediate(conn):
                 if client_id is not None:
                     row = conn.execute(
-                        "SELECT rowid, message, date_sent FROM conversation "
-                        "WHERE author = ? AND client_id = ?",
+                        "SELECT rowid, message, date_sent, rev, edited_at IS NOT NULL OR deleted "
+                        "FROM conversation WHERE author = ? AND client_id = ?",
                         (author, client_id),
                     ).fetchone()
                     if row is not None:
-                        if row[1] != message:
+                        if row[1] != message and not row[4]:
                             raise ClientIdConflict(
                                 "this client_id was already used for a different message"
                             )
-                        return Stored(row[0], _date(row[2]), duplicate=True)
+                        return Stored(row[0], _date(row[2]), duplicate=True, rev=row[3])
+                if reply_to is not None and not _exists(conn, reply_to):
+                    raise InvalidField("'reply_to' is not a message of this conversation")
+                rev = _next_rev(conn)
                 cursor = conn.execute(
-                    "INSERT INTO conversation (author, message, date_sent, client_id) "
-                    "VALUES (?, ?, ?, ?)",
-                    (author, message, date_sent, client_id),
+                    "INSERT INTO conversation (author, message, date_sent, client_id, rev, "
+                    "reply_to) VALUES (?, ?, ?, ?, ?, ?)",
+                    (author, message, date_sent, client_id, rev, reply_to),
                 )
                 assert cursor.lastrowid is not None
-                return Stored(cursor.lastrowid, date_sent, duplicate=False)
+                return Stored(cursor.lastrowid, date_sent, duplicate=False, rev=rev)
 
         result: Stored = self._run(work)
         return result
@@ -176,7 +281,7 @@ class Conversation:
         before_id: int | None = None,
         limit: int | None = None,
     ) -> Page:
-        """A page of messages, oldest first.
+        """A page of messages, oldest first, and the pair's revision in the same snapshot.
 
         ``after_id``: the oldest ``limit`` newer than it (incremental polling,
         an index seek on rowid, so its cost does not grow with the history).
@@ -205,13 +310,178 @@ class Conversation:
             if fetch is not None:
                 sql += " LIMIT ?"
                 args = (*args, fetch)
-            rows = conn.execute(sql, args).fetchall()
+            with snapshot(conn):
+                rev = _revision(conn)
+                rows = conn.execute(sql, args).fetchall()
             has_more = fetch is not None and len(rows) == fetch
             if has_more:
                 rows = rows[:-1]
             if newest_first:
                 rows.reverse()
-            return Page([_message(row) for row in rows], has_more)
+            return Page([_message(row) for row in rows], has_more, rev)
+
+        page: Page = self._run(work)
+        return page
+
+    def changes(self, after_rev: int, limit: int) -> Page:
+        """Every message whose ``rev`` is past ``after_rev`` (new, edited or deleted),
+        in revision order, at most ``limit``.
+
+        The page's ``rev`` is the pair's revision when the page holds every change,
+        else the ``rev`` of its last message: passed back as ``after_rev``, it
+        continues where the page ended.
+        """
+
+        def work(conn: sqlite3.Connection) -> Page:
+            with snapshot(conn):
+                rev = _revision(conn)
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM conversation WHERE rev > ? ORDER BY rev LIMIT ?",
+                    (after_rev, limit + 1),
+                ).fetchall()
+            has_more = len(rows) > limit
+            messages = [_message(row) for row in rows[:limit]]
+            return Page(messages, has_more, messages[-1].rev if has_more else rev)
+
+        page: Page = self._run(work)
+        return page
+
+    def around(self, message_id: int, limit: int) -> Page:
+        """The ``limit`` messages centred on ``message_id``, oldest first.
+
+        Half before it (the rest after; a side with too few gives its room to the
+        other); ``has_more``: older ones exist before the page, ``has_more_after``:
+        newer ones after it. ``UnknownMessage`` when the id is not in this pair.
+        """
+
+        def work(conn: sqlite3.Connection) -> Page:
+            with snapshot(conn):
+                rev = _revision(conn)
+                centre = conn.execute(
+                    f"SELECT {_COLUMNS} FROM conversation WHERE rowid = ?", (message_id,)
+                ).fetchone()
+                if centre is None:
+                    raise UnknownMessage(f"there is no message {message_id} in this conversation")
+                older = conn.execute(
+                    f"SELECT {_COLUMNS} FROM conversation WHERE rowid < ? "
+                    "ORDER BY rowid DESC LIMIT ?",
+                    (message_id, limit),
+                ).fetchall()
+                newer = conn.execute(
+                    f"SELECT {_COLUMNS} FROM conversation WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (message_id, limit),
+                ).fetchall()
+            room = limit - 1
+            before = min(len(older), max(room // 2, room - len(newer)))
+            after = min(len(newer), room - before)
+            rows = [*reversed(older[:before]), centre, *newer[:after]]
+            return Page(
+                [_message(row) for row in rows],
+                len(older) > before,
+                rev,
+                has_more_after=len(newer) > after,
+            )
+
+        page: Page = self._run(work)
+        return page
+
+    def revision(self) -> int:
+        """The pair's revision: 0 before anything was said."""
+        rev: int = self._run(_revision)
+        return rev
+
+    def edit_message(self, message_id: int, author: str | None, text: str, now: int) -> Changed:
+        """Replace a message's text; only ``author`` may (``None``: anyone, open mode).
+
+        A deleted message stays deleted (``MessageDeleted``); the same text again
+        changes nothing.
+        """
+
+        def work(conn: sqlite3.Connection) -> Changed:
+            with immediate(conn):
+                current = self._own(conn, message_id, author)
+                if current.deleted:
+                    raise MessageDeleted("that message was deleted; it cannot be edited")
+                if current.message == text:
+                    return Changed(current, changed=False)
+                rev = _next_rev(conn)
+                conn.execute(
+                    "UPDATE conversation SET message = ?, edited_at = ?, rev = ? WHERE rowid = ?",
+                    (text, now, rev, message_id),
+                )
+                return Changed(current._replace(message=text, edited_at=now, rev=rev), True)
+
+        changed: Changed = self._run(work)
+        return changed
+
+    def delete_message(self, message_id: int, author: str | None) -> Changed:
+        """Empty a message's text for good and mark it deleted (it keeps its id and row).
+
+        Only ``author`` may (``None``: anyone, open mode); deleting twice changes nothing.
+        """
+
+        def work(conn: sqlite3.Connection) -> Changed:
+            with immediate(conn):
+                current = self._own(conn, message_id, author)
+                if current.deleted:
+                    return Changed(current, changed=False)
+                rev = _next_rev(conn)
+                conn.execute(
+                    "UPDATE conversation SET message = '', deleted = 1, rev = ? WHERE rowid = ?",
+                    (rev, message_id),
+                )
+                return Changed(current._replace(message="", deleted=True, rev=rev), True)
+
+        changed: Changed = self._run(work)
+        return changed
+
+    @staticmethod
+    def _own(conn: sqlite3.Connection, message_id: int, author: str | None) -> Message:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM conversation WHERE rowid = ?", (message_id,)
+        ).fetchone()
+        if row is None:
+            raise UnknownMessage(f"there is no message {message_id} in this conversation")
+        found = _message(row)
+        if author is not None and str(found.author).lower() != author:
+            raise NotYourMessage("only its author can change a message")
+        return found
+
+    def search(self, match: str, before_id: int | None, limit: int) -> Page:
+        """Messages matching the FTS5 expression ``match`` (``search_index.match_expression``),
+        newest first, older than ``before_id``; ``has_more``: older matches exist.
+
+        The first search of a file that predates the index builds it.
+        """
+
+        def work(conn: sqlite3.Connection) -> Page:
+            if not self._searchable:
+                if not search_index.exists(conn):
+                    with immediate(conn):
+                        if not search_index.exists(conn):
+                            search_index.create(conn)
+                self._searchable = True
+            with snapshot(conn):
+                rev = _revision(conn)
+                ids = [
+                    row[0]
+                    for row in conn.execute(
+                        search_index.SEARCH_SQL,
+                        {
+                            "match": match,
+                            "before": _MAX_ID if before_id is None else before_id,
+                            "fetch": limit + 1,
+                        },
+                    )
+                ]
+                shown = ids[:limit]
+                marks = ",".join("?" * len(shown))
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM conversation WHERE rowid IN ({marks}) "
+                    "ORDER BY rowid DESC",
+                    shown,
+                ).fetchall()
+            return Page([_message(row) for row in rows], len(ids) > limit, rev)
 
         page: Page = self._run(work)
         return page
@@ -225,11 +495,13 @@ class Conversation:
         return 0 if last is None else last.id
 
     def count_from(self, author: str, after_id: int) -> int:
-        """Messages by ``author`` (any case, as seed files may hold it) newer than ``after_id``."""
+        """Messages by ``author`` (any case, as seed files may hold it) newer than ``after_id``,
+        deleted ones left out."""
 
         def work(conn: sqlite3.Connection) -> int:
             row = conn.execute(
-                "SELECT count(*) FROM conversation WHERE rowid > ? AND lower(author) = ?",
+                "SELECT count(*) FROM conversation WHERE rowid > ? AND lower(author) = ? "
+                "AND NOT deleted",
                 (after_id, author),
             ).fetchone()
             return int(row[0])

@@ -114,6 +114,17 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every query inside sees the same state of the file."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
 def storage_unavailable(exc: sqlite3.Error) -> StorageUnavailable:
     """Translate an SQLite failure into the domain's ``StorageUnavailable`` (why, in words)."""
     text = str(exc).lower()

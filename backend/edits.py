@@ -1,0 +1,98 @@
+"""Editing and deleting one's own messages.
+
+Only a message's author may change it (``NotYourMessage``; open mode's anonymous
+seed client, who may send as anyone, may change anything, see docs/design.md).
+An edit replaces the text (checked like a send) and sets ``edited_at``; a
+deletion empties the text for good and sets ``deleted`` — the message keeps its
+id, a deleted one cannot be edited back (``MessageDeleted``) and deleting it
+again changes nothing. Each change takes the pair's next revision in the pair's
+file; then both sides' feed rows move to it (so both users' long-polls wake and
+clients fetch it with ``after_rev``), and a deletion recounts the peer's unread.
+Both count against the author's send rate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import arrow
+
+from backend.accounts import Accounts
+from backend.errors import Blocked, RateLimited, StorageUnavailable, UnknownMessage
+from backend.notify import Notifier, keys_for_message
+from backend.rate_limit import Limiter
+from backend.storage.accounts import LastMessage
+from backend.storage.conversation import Changed, Conversation, Message
+from backend.storage.conversations import ConversationStore
+from backend.usernames import Pair, Username
+
+log = logging.getLogger(__name__)
+
+
+class MessageEdits:
+    def __init__(
+        self,
+        conversations: ConversationStore,
+        accounts: Accounts,
+        notifier: Notifier,
+        sends: Limiter,
+    ) -> None:
+        self.conversations = conversations
+        self.accounts = accounts
+        self.store = accounts.store
+        self.notifier = notifier
+        self.sends = sends
+
+    def edit(self, pair: Pair, message_id: int, text: str, *, editor: Username | None) -> Message:
+        """The message with its new ``text``; ``editor`` None: open mode's anonymous client."""
+        if editor is not None:
+            peer = pair.other(editor)
+            self.accounts.require_exists(editor)
+            self.accounts.require_exists(peer)
+            peer_side = self.store.contact(peer, editor)
+            if peer_side is not None and peer_side.blocked:
+                raise Blocked(f"'{peer}' does not accept your messages")
+            self._charge(editor)
+        conversation = self._conversation(pair, message_id)
+        now = int(arrow.utcnow().timestamp())
+        changed = conversation.edit_message(message_id, editor, text, now)
+        self._announce(pair, changed, conversation)
+        return changed.message
+
+    def delete(self, pair: Pair, message_id: int, *, editor: Username | None) -> Message:
+        """The message as deleted (again: unchanged); ``editor`` as for ``edit``."""
+        if editor is not None:
+            self.accounts.require_known(pair.other(editor))
+            self._charge(editor)
+        conversation = self._conversation(pair, message_id)
+        changed = conversation.delete_message(message_id, editor)
+        self._announce(pair, changed, conversation)
+        return changed.message
+
+    def _charge(self, editor: Username) -> None:
+        if not self.sends.take(editor):
+            raise RateLimited("you are changing messages too fast; wait a little")
+
+    def _conversation(self, pair: Pair, message_id: int) -> Conversation:
+        conversation = self.conversations.get(pair.low, pair.high, create=False)
+        if conversation is None:
+            raise UnknownMessage(f"there is no message {message_id} in this conversation")
+        return conversation
+
+    def _announce(self, pair: Pair, changed: Changed, conversation: Conversation) -> None:
+        """Both feeds move to the new revision; waiters on both users and the pair wake."""
+        if not changed.changed:
+            return
+        message = changed.message
+        author = Username(str(message.author).lower())
+        peer = pair.high if author == pair.low else pair.low
+        try:
+            unread = None
+            if message.deleted:
+                marker = self.store.contact(peer, author)
+                unread = conversation.count_from(author, marker.read_marker if marker else 0)
+            self.store.record_revision(author, peer, LastMessage.of(message), unread)
+        except StorageUnavailable:
+            # The change is stored; the feed catches up with the pair's next change.
+            log.warning("feed not updated for a change of %s's message to %s", author, peer)
+        self.notifier.notify(keys_for_message(author, peer))
