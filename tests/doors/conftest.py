@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shlex
 import signal
 import struct
 import subprocess
@@ -312,3 +313,77 @@ async def open_tui(
 def users_on(url: str, *names: str) -> dict[str, str]:
     """Register ``names`` on the API: name -> token."""
     return {name: register(url, name) for name in names}
+
+
+def new_session(door: Door, before: set[int]) -> int:
+    """The pid of the one TUI process the door started since ``before`` was taken."""
+    found: list[int] = []
+
+    def appeared() -> bool:
+        found[:] = sorted(set(door.sessions()) - before)
+        return len(found) == 1
+
+    wait_until(appeared, "one new TUI process")
+    return found[0]
+
+
+# -- the OpenSSH client in tmux -----------------------------------------------------------
+class Tmux:
+    """One tmux server on its own socket; one window, ``pane``."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout
+
+    def open(self, command: str, columns: int = 80, rows: int = 24) -> None:
+        self("new-session", "-d", "-s", "pane", "-x", str(columns), "-y", str(rows), command)
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "pane")
+
+    def type(self, *keys: str) -> None:
+        self("send-keys", "-t", "pane", *keys)
+
+    def flag(self, name: str) -> str:
+        return self("display", "-p", "-t", "pane", f"#{{{name}}}").strip()
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in (screen := self.screen()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+            time.sleep(0.1)
+        return screen
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    session = Tmux(f"pairchat-doors-{tmp_path.name}")
+    yield session
+    session("kill-server")
+
+
+def ssh_command(door: Door, key: Path) -> str:
+    """What a user types, with a test's key and no known_hosts; then EXITED and the status."""
+    ssh = [
+        "ssh",
+        "-p",
+        str(door.port),
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "127.0.0.1",
+    ]
+    return f"{shlex.join(ssh)}; echo EXITED $?; sleep 60"

@@ -26,6 +26,7 @@ from .conftest import (
     Door,
     Screen,
     group_members,
+    new_session,
     open_tui,
     ssh_connect,
     tty_size,
@@ -50,18 +51,6 @@ def signed_out(screen: Screen) -> bool:
     return "Sign in" in screen.text()
 
 
-def new_session_pid(door: Door, before: set[int]) -> int:
-    """The pid of the one TUI process that appeared since ``before``."""
-    found: list[int] = []
-
-    def appeared() -> bool:
-        found[:] = sorted(set(door.sessions()) - before)
-        return len(found) == 1
-
-    wait_until(appeared, "one new TUI process")
-    return found[0]
-
-
 def test_a_pty_session_runs_the_tui_at_the_clients_size(
     ssh_door: Door, new_key: Callable[[str], Path]
 ) -> None:
@@ -71,7 +60,7 @@ def test_a_pty_session_runs_the_tui_at_the_clients_size(
         async with await ssh_connect(ssh_door, key) as conn:
             before = set(ssh_door.sessions())
             chan, screen = await open_tui(conn, term="xterm-256color", size=(100, 30))
-            pid = await asyncio.to_thread(new_session_pid, ssh_door, before)
+            pid = await asyncio.to_thread(new_session, ssh_door, before)
             await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
             assert f"pairchat · {ssh_door.api}" in screen.text(), "the door's API"
             assert tty_size(pid) == (100, 30)
@@ -196,7 +185,7 @@ def test_disconnect_hangs_up_the_whole_process_group(
         conn = await ssh_connect(ssh_door, key)
         before = set(ssh_door.sessions())
         _, screen = await open_tui(conn)
-        pid = await asyncio.to_thread(new_session_pid, ssh_door, before)
+        pid = await asyncio.to_thread(new_session, ssh_door, before)
         await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
         assert group_members(pid) == [pid]
         conn.abort()  # the network goes away, no goodbye
@@ -214,7 +203,7 @@ def test_a_tui_that_does_not_hang_up_is_killed(
         conn = await ssh_connect(ssh_door, key)
         before = set(ssh_door.sessions())
         _, screen = await open_tui(conn)
-        pid = await asyncio.to_thread(new_session_pid, ssh_door, before)
+        pid = await asyncio.to_thread(new_session, ssh_door, before)
         await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
         os.kill(pid, signal.SIGSTOP)  # a stopped process never handles its SIGHUP
         conn.close()
@@ -278,7 +267,7 @@ def test_an_unresponsive_client_is_dropped_by_keepalives(
         conn = await ssh_connect(door, key)
         before = set(door.sessions())
         _, screen = await open_tui(conn)
-        pid = await asyncio.to_thread(new_session_pid, door, before)
+        pid = await asyncio.to_thread(new_session, door, before)
         await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
         transport = conn._transport  # the client stops reading: keepalives go unanswered
         assert transport is not None

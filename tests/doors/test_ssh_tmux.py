@@ -8,92 +8,25 @@ tmux runs on a socket of the test's own; only that tmux server is killed.
 
 from __future__ import annotations
 
-import shlex
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from tests.support import ServerProcess
 from tui.client.blocking import BlockingClient
 
-from .conftest import Door, group_members, password_focused, tty_size, users_on, wait_until
+from .conftest import (
+    Door,
+    Tmux,
+    group_members,
+    new_session,
+    password_focused,
+    ssh_command,
+    tty_size,
+    users_on,
+    wait_until,
+)
 
 PASSWORD = "correct horse"  # tests.support.register's
-
-
-class Tmux:
-    """One tmux server on its own socket; one window, ``pane``."""
-
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def __call__(self, *args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout
-
-    def open(self, command: str, columns: int = 80, rows: int = 24) -> None:
-        self("new-session", "-d", "-s", "pane", "-x", str(columns), "-y", str(rows), command)
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "pane")
-
-    def type(self, *keys: str) -> None:
-        self("send-keys", "-t", "pane", *keys)
-
-    def flag(self, name: str) -> str:
-        return self("display", "-p", "-t", "pane", f"#{{{name}}}").strip()
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while text not in (screen := self.screen()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
-            time.sleep(0.1)
-        return screen
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    session = Tmux(f"pairchat-doors-{tmp_path.name}")
-    yield session
-    session("kill-server")
-
-
-def ssh_command(door: Door, key: Path) -> str:
-    """What a user types, with a test's key and no known_hosts; then EXITED and the status."""
-    ssh = [
-        "ssh",
-        "-p",
-        str(door.port),
-        "-i",
-        str(key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "127.0.0.1",
-    ]
-    return f"{shlex.join(ssh)}; echo EXITED $?; sleep 60"
-
-
-def one_new(door: Door, before: set[int]) -> int:
-    found: list[int] = []
-
-    def appeared() -> bool:
-        found[:] = sorted(set(door.sessions()) - before)
-        return len(found) == 1
-
-    wait_until(appeared, "the session's TUI process")
-    return found[0]
 
 
 def test_ssh_in_a_terminal_sign_in_chat_live_resize_and_quit(
@@ -109,7 +42,7 @@ def test_ssh_in_a_terminal_sign_in_chat_live_resize_and_quit(
     before = set(ssh_door.sessions())
     tmux.open(ssh_command(ssh_door, key))
     screen = tmux.wait_for("Sign in")
-    pid = one_new(ssh_door, before)
+    pid = new_session(ssh_door, before)
     lines = screen.splitlines()
     assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
     assert tty_size(pid) == (80, 24)
@@ -157,6 +90,6 @@ def test_closing_the_terminal_ends_the_session(
     before = set(ssh_door.sessions())
     tmux.open(ssh_command(ssh_door, new_key("closer")))
     tmux.wait_for("Sign in")
-    pid = one_new(ssh_door, before)
+    pid = new_session(ssh_door, before)
     tmux("kill-server")  # the terminal window is closed: ssh gets SIGHUP
     wait_until(lambda: not group_members(pid), "the session's processes gone")

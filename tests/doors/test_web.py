@@ -22,7 +22,15 @@ from playwright.sync_api import Page, WebSocket, sync_playwright
 from tests.support import ServerProcess
 from tui.client.blocking import BlockingClient
 
-from .conftest import Door, group_members, password_focused, plain, users_on, wait_until
+from .conftest import (
+    Door,
+    group_members,
+    new_session,
+    password_focused,
+    plain,
+    users_on,
+    wait_until,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -104,17 +112,6 @@ def browser(tmp_path: Path) -> Iterator[Callable[[str], Tab]]:
             context.close()
 
 
-def new_tab_pid(door: Door, before: set[int]) -> int:
-    found: list[int] = []
-
-    def appeared() -> bool:
-        found[:] = sorted(set(door.sessions()) - before)
-        return len(found) == 1
-
-    wait_until(appeared, "the tab's TUI process")
-    return found[0]
-
-
 def test_sign_in_send_and_receive_in_the_browser(
     door_factory: Callable[..., Door],
     api: ServerProcess,
@@ -132,7 +129,7 @@ def test_sign_in_send_and_receive_in_the_browser(
     before = set(door.sessions())
     tab = browser(f"{origin}/")
     tab.wait_for("Sign in")
-    pid = new_tab_pid(door, before)
+    pid = new_session(door, before)
     tab.page.locator(".xterm-helper-textarea").focus()  # keys to the terminal, no click
     tab.type("alice")
     tab.wait_for("alice")
@@ -174,7 +171,7 @@ def test_a_tab_whose_tui_does_not_quit_is_killed_when_it_closes(
     before = set(door.sessions())
     tab = browser(f"http://127.0.0.1:{door.port}/")
     tab.wait_for("Sign in")
-    pid = new_tab_pid(door, before)
+    pid = new_session(door, before)
     os.kill(pid, signal.SIGSTOP)  # neither the quit message nor SIGHUP is handled
     tab.page.close()
     wait_until(lambda: not group_members(pid), "SIGKILL after the grace")
