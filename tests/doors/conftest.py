@@ -257,17 +257,21 @@ class Screen(asyncssh.SSHClientSession[bytes]):
         return plain(bytes(self.output))
 
 
-PASSWORD_CURSOR = re.compile(rb"8(?:\x1b\[[0-9;:]*m)+ characters or more")
-"""The sign-in form's password field drawn with the cursor on its placeholder: focused."""
+def field_focused(raw: bytes | bytearray, placeholder: str) -> bool:
+    """Whether ``raw`` terminal output draws the empty input showing ``placeholder``
+    with the cursor on it (its first character in a style of its own): focused.
+
+    A key bound to moving the focus (Enter in a form, Tab, Ctrl+L) acts once its
+    turn comes; keys sent in the same burst would still land in the field before,
+    so a test waits for this between them.
+    """
+    first, rest = re.escape(placeholder[0].encode()), re.escape(placeholder[1:].encode())
+    return re.search(first + rb"(?:\x1b\[[0-9;:]*m)+" + rest, raw) is not None
 
 
 def password_focused(raw: bytes | bytearray) -> bool:
-    """Whether ``raw`` terminal output draws the sign-in password field focused.
-
-    Enter in the username field moves the focus once its turn comes; keys sent in
-    the same burst would still land in the username, so a test waits for this.
-    """
-    return PASSWORD_CURSOR.search(raw) is not None
+    """The sign-in form's password field has the focus."""
+    return field_focused(raw, "8 characters or more")
 
 
 def plain(data: bytes) -> str:
