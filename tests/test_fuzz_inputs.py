@@ -37,7 +37,8 @@ ROUTES = sorted(
 FIELDS = [
     "user_one", "user_two", "author", "message", "username", "password", "new_password",
     "after_id", "before_id", "limit", "wait", "since", "last_read_id", "client_id",
-    "display_name", "invite",
+    "display_name", "invite", "id", "after_rev", "around_id", "reply_to", "q",
+    "read_receipts", "typing",
 ]  # fmt: skip
 
 unicode_digits = st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=6)

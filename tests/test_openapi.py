@@ -91,8 +91,12 @@ def reply_schema(path: str, method: str, status: int) -> dict[str, Any]:
     return schema
 
 
+HISTORY = "/get_message_history"
+
+
 def test_replies_match_the_documented_schemas(server: Server) -> None:
     alice, bob = register(server.url, "alice"), register(server.url, "bob")
+    pair = {"user_one": "alice", "user_two": "bob"}
     calls = [
         (
             "/send_message/{username}",
@@ -125,12 +129,29 @@ def test_replies_match_the_documented_schemas(server: Server) -> None:
         ),
         ("/login", "post", "/login", {"data": {"username": "bob", "password": "correct horse"}}),
         ("/healthz", "get", "/healthz", {}),
-    ]
+        # the conversation features (message 1 is bob's, sent before; 2 is alice's, above)
+        ("/edit_message", "post", "/edit_message", {"data": {**pair, "id": 2, "message": "x!"}}),
+        ("/edit_message", "post", "/edit_message", {"data": {**pair, "id": 1, "message": "no"}}),
+        ("/search_messages", "post", "/search_messages", {"data": {**pair, "q": "x"}}),
+        (HISTORY, "post", HISTORY, {"data": {**pair, "after_rev": 0}}),
+        (HISTORY, "post", HISTORY, {"data": {**pair, "around_id": 1}}),
+        ("/send_message/{username}", "post", "/send_message/bob",
+         {"data": {"author": "alice", "message": "re", "reply_to": 1}}),
+        ("/delete_message", "post", "/delete_message", {"data": {**pair, "id": 2}}),
+        ("/typing", "post", "/typing", {"data": {"username": "bob"}}),
+        ("/settings", "post", "/settings", {"data": {"read_receipts": "false"}}),
+        ("/settings", "post", "/settings", {}),
+        ("/friends", "get", "/friends", {}),
+        ("/updates", "get", "/updates", {}),
+    ]  # fmt: skip
     http.post(
         f"{server.url}/send_message/alice",
         data={"author": "bob", "message": "y"},
         headers=bearer(bob),
     )
+    statuses = []
     for spec_path, method, path, kwargs in calls:
         reply = http.request(method, server.url + path, headers=bearer(alice), **kwargs)
         conforms(reply.json(), reply_schema(spec_path, method, reply.status_code))
+        statuses.append(reply.status_code)
+    assert statuses.count(403) == 1, "only editing bob's message is refused"

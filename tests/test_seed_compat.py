@@ -99,9 +99,11 @@ def test_a_seed_schema_file_is_served_and_upgraded_in_place(open_server: Server)
         f"{url}/send_message/alice", data={"author": "bob", "message": "new", "client_id": "c1"}
     )
     assert reply.json()["id"] == 51
+    assert [m["rev"] for m in history] == list(range(1, 51)), "old rows: rev = rowid"
+    assert reply.json()["rev"] == 51
     conn = sqlite3.connect(open_server.data_dir / "alice_bob.db")
     assert conn.execute("SELECT count(*) FROM conversation").fetchone()[0] == 51
-    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2
     # The seed's columns are still there, readable by the original server's query.
     assert (
         conn.execute("SELECT author, message, date_sent FROM conversation").fetchall()[:50] == rows
@@ -120,3 +122,22 @@ def test_an_empty_file_left_by_the_seed_bug_is_repaired(open_server: Server) -> 
     assert reply.status_code == 200
     reply = http.post(f"{url}/get_message_history", data={"user_one": "alice", "user_two": "bob"})
     assert [m["message"] for m in reply.json()["history"]] == ["fixed"]
+
+
+def test_the_seed_client_reads_edits_and_deletions_as_plain_messages(open_server: Server) -> None:
+    """The book's client knows nothing of revisions: it sees the text as it is now."""
+    url = open_server.url
+    with client(base_url=url) as seed:
+        for text in ("first", "second"):
+            seed.post("/send_message/bob", data={"author": "alice", "message": text})
+    pair = {"user_one": "alice", "user_two": "bob"}
+    http.post(f"{url}/edit_message", data={**pair, "id": 1, "message": "first, fixed"})
+    http.post(f"{url}/delete_message", data={**pair, "id": 2})
+    with client(base_url=url) as seed:
+        reply = seed.post("/get_message_history", data=pair)
+    history = reply.json()["history"]
+    assert [(m["author"], m["message"]) for m in history] == [
+        ("alice", "first, fixed"),
+        ("alice", ""),
+    ]
+    assert all({"author", "message", "date_sent"} <= set(m) for m in history)
