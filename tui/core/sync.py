@@ -145,8 +145,9 @@ class SyncCore:
         self._tail_task: asyncio.Task[None] | None = None
         self._draft_timer: asyncio.TimerHandle | None = None
         self._typing_sent: dict[str, float] = {}
-        self._features: set[str] = {"typing", "search"}
-        """Optional routes the server has (a 404 removes one: an older server)."""
+        self.features: set[str] = {"typing", "search"}
+        """Optional routes the server has: a 404 removes one (an older server), and the
+        client falls back (no typing signals; search by fetching pages)."""
 
     # -- publishing -------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> None:
@@ -451,13 +452,13 @@ class SyncCore:
         Asks the server (full-text search in the pair's file); a server without it
         gets the client-side search over pages (:meth:`search`).
         """
-        if "search" in self._features:
+        if "search" in self.features:
             try:
                 found = await self.client.search_messages(peer, term, before_id=before_id, limit=1)
             except ApiError as exc:
                 if exc.status != 404 or exc.code == "unknown_user":
                     raise
-                self._features.discard("search")
+                self.features.discard("search")
             else:
                 return found.results[0] if found.results else None
         return await self.search(peer, term, before_id, lambda _: None)
@@ -502,7 +503,7 @@ class SyncCore:
     def composing(self, peer: str) -> None:
         """I am typing in ``peer``'s chat: tell them, at most every few seconds."""
         now = time.monotonic()
-        if "typing" not in self._features or now - self._typing_sent.get(peer, -1e9) < TYPING_EVERY:
+        if "typing" not in self.features or now - self._typing_sent.get(peer, -1e9) < TYPING_EVERY:
             return
         self._typing_sent[peer] = now
         self._spawn(self._send_typing(peer))
@@ -512,7 +513,7 @@ class SyncCore:
             await self.client.typing(peer)
         except ApiError as exc:
             if exc.status == 404 and exc.code != "unknown_user":
-                self._features.discard("typing")
+                self.features.discard("typing")
         except ServerUnreachable:
             pass  # ephemeral: never retried
 
