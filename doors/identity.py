@@ -34,6 +34,10 @@ class IdentityUnavailable(RuntimeError):
     """The API did not answer, or answered something the door cannot use."""
 
 
+class KeyRefused(RuntimeError):
+    """The API will not take this key, or this client, now: the sentence says why."""
+
+
 @dataclass(frozen=True)
 class DoorApi:
     """The API's door routes, for one door (its base URL and secret)."""
@@ -58,6 +62,12 @@ class DoorApi:
                 await client.aclose()
         if reply.status_code == 404:
             return SIGN_IN
+        if reply.status_code == 400:
+            raise KeyRefused(f"pairchat does not take this SSH key: {_message(reply)}")
+        if reply.status_code == 429:
+            raise KeyRefused("too many sign-ins from here just now; try again in a minute")
+        if reply.status_code == 403:
+            raise IdentityUnavailable("the API refused the door's secret (door.secret differs?)")
         if reply.status_code != 200:
             raise IdentityUnavailable(f"the API answered {reply.status_code} to /door/session")
         try:
@@ -71,6 +81,17 @@ class DoorApi:
             await client.post(
                 f"{self.url.rstrip('/')}/logout", headers={"Authorization": f"Bearer {token}"}
             )
+
+
+def _message(reply: httpx.Response) -> str:
+    """The API's sentence for an error, on one line (or the status)."""
+    try:
+        text = reply.json().get("message")
+    except (ValueError, AttributeError):
+        text = None
+    if not isinstance(text, str) or not text.strip():
+        return f"the API answered {reply.status_code}"
+    return " ".join(text.split())[:200]
 
 
 def parse_session(body: Any) -> Identity:

@@ -29,7 +29,7 @@ import httpx
 
 from doors.factory import GRACE, FactorySession, SessionFactory
 from doors.hostkey import fingerprint, load_host_key
-from doors.identity import TIMEOUT, DoorApi, IdentityUnavailable
+from doors.identity import TIMEOUT, DoorApi, IdentityUnavailable, KeyRefused
 from doors.limits import Counts, Held, Limits
 from doors.pty import PtyPump, Size, open_pty
 from doors.session_env import session_env, wants_truecolor
@@ -255,6 +255,10 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
             except IdentityUnavailable as exc:
                 log.error("%s: %s", self.connection.address, exc)
                 self._refuse("pairchat cannot reach its server right now; try again in a minute")
+                return
+            except KeyRefused as exc:
+                log.info("%s: %s", self.connection.address, exc)
+                self._refuse(str(exc))
                 return
             master, slave = open_pty(self.size)
             try:
