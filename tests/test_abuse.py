@@ -533,8 +533,9 @@ def test_friends_with_three_thousand_contacts_is_one_query(real: Start, tmp_path
         for n in range(3000):
             peer = f"peer{n}"
             store.add_user(peer, None, "x", 0)
+            # alice wrote first: a contact of hers, not a stranger's request
             store.record_message(
-                peer, "alice", LastMessage(1, peer, f"hello {n}", 1_700_000_000 + n, None)
+                "alice", peer, LastMessage(1, "alice", f"hello {n}", 1_700_000_000 + n, None)
             )
     server = real(data_dir=folder)
     token = login(server.url, "alice", "correct horse").json()["token"]

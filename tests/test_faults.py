@@ -191,10 +191,15 @@ def test_long_polls_resume_from_their_cursors_across_a_restart(
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MiB tmpfs, mounted for this test only."""
+    """An 8 MiB tmpfs, mounted for this test only.
+
+    Room for two write-ahead logs between checkpoints: a message writes a dozen pages
+    (its row, the revision index, the search index), and on 3 MiB the logs alone
+    filled the disk again after the filler was freed.
+    """
     target = tmp_path / "tiny"
     target.mkdir()
-    mount("-t", "tmpfs", "-o", "size=3m,mode=0755", "tmpfs", str(target))
+    mount("-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(target))
     yield target
     umount(target)
 
