@@ -5,7 +5,10 @@ Passwords are hashed with argon2id (argon2-cffi), never more than a few at once
 strings from ``secrets`` of which only the SHA-256 is stored — a token is
 already high-entropy, so a fast hash is enough and lookups stay an index seek —
 and a token unused for ``token_idle`` seconds expires. Registration follows the
-server's mode (open, invite, closed) and a per-address rate.
+server's mode (open, invite, closed) and a per-address rate (``admit``: the SSH
+door's claims pass the same gate). An account the door made has no password
+(its hash is empty, which no password verifies): it may set one with its
+current password given as empty, and delete itself the same way.
 ``parse_password`` and ``parse_display_name`` are the field rules the HTTP edge
 applies before calling in (docs/design.md, "Auth").
 """
@@ -102,23 +105,21 @@ class Accounts:
     def check_password(self, username: Username, password: str, address: str | None) -> User:
         """The live account if ``password`` is its password, else ``BadCredentials``."""
         user = self.store.user(username)
-        live = user is not None and not user.deleted
+        # A deleted account, or one without a password (the SSH door's), is checked
+        # against a dummy hash: as slow as a real check, and never right.
+        live = user is not None and not user.deleted and user.password_hash != ""
         stored = user.password_hash if live and user is not None else self._dummy_hash
         if not (self._verify(stored, password, address) and live) or user is None:
             raise BadCredentials("wrong username or password")
         return user
 
     # -- registration and login --------------------------------------------------------
-    def register(
-        self,
-        username: Username,
-        password: str,
-        display_name: str | None = None,
-        *,
-        address: str | None = None,
-        invite: str | None = None,
-    ) -> tuple[User, str]:
-        """A new account and its first token; ``password`` passed ``parse_password``."""
+    def admit(self, username: Username, address: str | None, invite: str | None) -> str | None:
+        """May ``username`` be registered now? The hash of the invite to use up, if any.
+
+        The server's mode, the per-address rate, a free name and the free-disk floor;
+        ``/register`` and the SSH door's ``/door/claim`` both pass here.
+        """
         mode = self.policy.registration
         if mode == "closed":
             raise RegistrationClosed("this server takes no new accounts")
@@ -130,12 +131,24 @@ class Accounts:
             raise UsernameTaken(f"the username '{username}' is taken")
         if self.disk is not None:
             self.disk.check()
+        return invite_hash(invite) if mode == "invite" and invite else None
+
+    def register(
+        self,
+        username: Username,
+        password: str,
+        display_name: str | None = None,
+        *,
+        address: str | None = None,
+        invite: str | None = None,
+    ) -> tuple[User, str]:
+        """A new account and its first token; ``password`` passed ``parse_password``."""
+        code = self.admit(username, address, invite)
         hashed = self._hash(password, address)
-        code = invite_hash(invite) if mode == "invite" and invite else None
         if not self.store.add_user(username, display_name, hashed, _now(), invite_hash=code):
             raise UsernameTaken(f"the username '{username}' is taken")
         user = User(username, display_name, hashed)
-        return user, self._issue_token(username)
+        return user, self.issue_token(username)
 
     def login(self, username: str, password: str, address: str | None = None) -> tuple[User, str]:
         """A new token for the account; a malformed name is just a wrong login."""
@@ -148,11 +161,13 @@ class Accounts:
         user = self.check_password(name, password, address)
         if self.hasher.check_needs_rehash(user.password_hash):
             self.store.set_password_hash(name, self._hash(password, address))
-        return user, self._issue_token(name)
+        return user, self.issue_token(name)
 
-    def _issue_token(self, username: str) -> str:
+    def issue_token(self, username: str, via_key: str | None = None) -> str:
+        """A new bearer token (only its hash is kept); ``via_key``: the SSH key it came
+        through, so removing that key revokes it."""
         token = secrets.token_urlsafe(32)
-        self.store.add_token(token_hash(token), username, _now())
+        self.store.add_token(token_hash(token), username, _now(), via_key)
         return token
 
     def make_invite(self, expires_in: int | None = None) -> str:
@@ -191,11 +206,24 @@ class Accounts:
     def logout_everywhere(self, username: Username) -> int:
         return self.store.delete_tokens(username)
 
+    def check_current(self, username: Username, password: str, address: str | None) -> None:
+        """A signed-in user's current password, asked again: ``BadCredentials`` if wrong.
+
+        An account without one (made by the SSH door) gives it as empty; a password
+        given for it is wrong, and an empty one is wrong for any other account.
+        """
+        user = self.store.user(username)
+        if user is not None and not user.deleted and user.password_hash == "":
+            if password:
+                raise BadCredentials("this account has no password: give it as empty")
+            return
+        self.check_password(username, password, address)
+
     def change_password(
         self, username: Username, password: str, new_password: str, token: str, address: str | None
     ) -> int:
         """Check ``password``, store ``new_password``; every other token is revoked (how many)."""
-        self.check_password(username, password, address)
+        self.check_current(username, password, address)
         hashed = self._hash(new_password, address)
         return self.store.change_password(username, hashed, keep_token=token_hash(token))
 
@@ -204,7 +232,7 @@ class Accounts:
 
         Returns the peers who had it in their contacts.
         """
-        self.check_password(username, password, address)
+        self.check_current(username, password, address)
         peers = self.store.delete_user(username, _now())
         self.forget_cached()
         return peers

@@ -20,6 +20,7 @@ from backend.http import (
     auth,
     context,
     conversations,
+    door,
     errors,
     friends,
     health,
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     settings = services.settings
     app = Flask(__name__, static_folder=None)
     app.json = FastJSONProvider(app)
+    # "/send_message//bob" is no route: merged slashes answered a 308 with an HTML body
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     context.install(app, services)
     if settings.open_mode:
@@ -47,7 +50,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             "OPEN MODE: conversation routes accept unauthenticated requests; "
             "anyone who can reach this server can read and send as anyone"
         )
-    for blueprint in (conversations.bp, accounts.bp, friends.bp, presence.bp, health.bp):
+    blueprints = (conversations.bp, accounts.bp, friends.bp, presence.bp, door.bp, health.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.before_request(read_chunked_body)
     if settings.open_mode:

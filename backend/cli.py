@@ -40,6 +40,7 @@ from backend.services import Services, build_services
 from backend.settings import THREAD_RESERVE, Settings, SettingsError, is_loopback
 from backend.storage.conversation import Conversation
 from backend.storage.database import secure_files
+from backend.storage.door_secret import door_secret
 from backend.storage.lock import FolderBusy, FolderLock
 from backend.usernames import Pair, canonical_pair
 
@@ -241,6 +242,10 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
     lock = _take_folder(settings)
     try:
         _check_port(settings.host, settings.port)
+        try:  # the SSH door's secret: whoever starts first (this server or a door) makes it
+            door_secret(settings.data_dir, settings.door_secret)
+        except PairchatError as exc:
+            raise Refused(exc.message) from None
         if settings.open_mode:
             log.warning("=" * 72)
             log.warning("OPEN MODE: no authentication on conversation routes. Local use only.")

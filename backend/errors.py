@@ -86,6 +86,18 @@ class InvalidInvite(Forbidden):
     """Registration needs an invite (``--registration invite``) and this one is not valid."""
 
 
+class InvalidTicket(InvalidInput):
+    """An SSH door ticket that is unknown, used or expired (ask the door for a new one)."""
+
+
+class InvalidCode(InvalidInput):
+    """A link code that is unknown, used or expired."""
+
+
+class DoorRefused(Forbidden):
+    """A request to the door's route without the door's secret."""
+
+
 class RequestTimeout(InvalidInput):
     """The client sent its request too slowly (headers or body)."""
 
@@ -97,6 +109,10 @@ class UnknownUser(PairchatError):
 
 class UnknownMessage(PairchatError):
     """No message with that id in this conversation."""
+
+
+class UnknownKey(PairchatError):
+    """No SSH key with that fingerprint on this account."""
 
 
 class Conflict(PairchatError):
@@ -117,6 +133,14 @@ class ClientIdConflict(Conflict):
 
 class MessageDeleted(Conflict):
     """The message was deleted: it stays deleted (it cannot be edited back)."""
+
+
+class KeyTaken(Conflict):
+    """The SSH key already signs in as an account (one account per key)."""
+
+
+class LastKey(Conflict):
+    """The only way an account signs in (no password, no other key) cannot be removed."""
 
 
 class StorageUnavailable(PairchatError):

@@ -25,6 +25,7 @@ from backend.preferences import Preferences
 from backend.presence import Typing
 from backend.search import Search
 from backend.settings import Settings
+from backend.ssh_identity import SshIdentity
 from backend.storage.accounts import AccountStore
 from backend.storage.conversations import ConversationStore
 from backend.storage.database import secure_folder
@@ -42,6 +43,7 @@ class Services:
     search: Search
     typing: Typing
     preferences: Preferences
+    ssh_identity: SshIdentity
     lifecycle: AccountLifecycle
     login_throttle: LoginThrottle
     watcher: FeedWatcher | None = None
@@ -109,6 +111,7 @@ def build_services(settings: Settings) -> Services:
         search=Search(conversations, accounts),
         typing=Typing(accounts, notifier, ttl=settings.typing_seconds),
         preferences=Preferences(account_store, notifier),
+        ssh_identity=SshIdentity(accounts, notifier, data_dir, settings.door_secret),
         lifecycle=AccountLifecycle(accounts, notifier),
         login_throttle=LoginThrottle(settings.login_rate_limit),
     )

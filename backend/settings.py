@@ -57,6 +57,8 @@ class Settings:
     max_waiters: int | None = None  # held long-polls at once; None: threads - THREAD_RESERVE
     max_waits_per_user: int = 4  # held long-polls per user; a newer one answers the oldest
     typing_seconds: float = 5.0  # how long a typing signal shows ("bob is typing…")
+    # the SSH door's secret (X-Pairchat-Door); empty: door.secret in the data folder
+    door_secret: str = dataclasses.field(default="", repr=False)
     # accounts
     registration: str = "open"  # open | invite (codes from `pairchat-server invite`) | closed
     register_rate_limit: str = "10 per hour"  # registrations per client address

@@ -6,6 +6,9 @@ mode when the block starts with ``# open mode``), set up as the page says: alice
 and bob registered (``$TOKEN``, ``$BOB``) and one message from bob to alice.
 Each curl's status must be the one written after it, its reply JSON, and the
 keys the page shows must be in the reply. Every route must have an example.
+The SSH door's examples get what a door would have: ``$DOOR_SECRET``, a new key
+``$KEY`` (``$FINGERPRINT``) with a ticket for it (``$TICKET``), and a link code
+made by alice (``$CODE``).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
 
+from backend.http.auth import DOOR_HEADER as HEADER
 from tests.support import REPO, LiveServer, bearer, http, register
 
 PAGE = (REPO / "docs" / "api.md").read_text()
@@ -60,7 +65,25 @@ def example_server(
             headers=bearer(bob),
         )
         assert sent.status_code == 200
-        return {"URL": server.url, "TOKEN": alice, "BOB": bob}
+        key = asyncssh.generate_private_key("ssh-ed25519", comment="me@laptop")
+        line = key.export_public_key().decode("ascii").strip()
+        assert server.services is not None
+        door = server.services.ssh_identity
+        secret = door.secret()
+        ticket = http.post(
+            f"{server.url}/door/session", data={"public_key": line}, headers={HEADER: secret}
+        ).json()["ticket"]
+        code = http.post(f"{server.url}/keys/link_code", headers=bearer(alice)).json()["code"]
+        return {
+            "URL": server.url,
+            "TOKEN": alice,
+            "BOB": bob,
+            "DOOR_SECRET": secret,
+            "KEY": line,
+            "FINGERPRINT": key.get_fingerprint("sha256"),
+            "TICKET": ticket,
+            "CODE": code,
+        }
 
     yield start
 

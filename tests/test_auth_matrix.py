@@ -145,6 +145,30 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
         200,
     ),
     "health.healthz": ("public", lambda: ("GET", "/healthz", {}), 200),
+    # the SSH door: its secret, never a token (tests/test_door_identity.py shows the 200s)
+    "door.session": (
+        "door",
+        lambda: ("POST", "/door/session", {"data": {"public_key": "ssh-ed25519 AAAA"}}),
+        200,
+    ),
+    # a ticket is the credential: any token, or none, gets the same answer
+    "door.claim": (
+        "public",
+        lambda: ("POST", "/door/claim", {"data": {"ticket": "t" * 43, "username": "eve"}}),
+        400,
+    ),
+    "door.link": (
+        "public",
+        lambda: ("POST", "/door/link", {"data": {"ticket": "t" * 43, "code": "ABCD-EFGH"}}),
+        400,
+    ),
+    "door.link_code": ("user", lambda: ("POST", "/keys/link_code", {}), 200),
+    "door.keys": ("user", lambda: ("GET", "/keys", {}), 200),
+    "door.remove_key": (
+        "user",
+        lambda: ("POST", "/keys/remove", {"data": {"fingerprint": "SHA256:" + "A" * 43}}),
+        404,
+    ),
 }
 
 KINDS = ["none", "malformed", "revoked", "other", "own"]
@@ -153,6 +177,8 @@ KINDS = ["none", "malformed", "revoked", "other", "own"]
 def expected(decision: str, kind: str, ok: int, open_mode: bool) -> int:
     if decision == "public":
         return ok
+    if decision == "door":
+        return 401  # no door secret here, whatever the token
     if kind == "none":
         return ok if decision == "conversation" and open_mode else 401
     if kind in ("malformed", "revoked"):

@@ -164,6 +164,13 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
         404,
         "not_found",
     ),
+    (
+        "doubled-slash",  # merged slashes were a 308 with an HTML body
+        "/send_message/%2Fbob",
+        {"data": {"author": "alice", "message": "x"}},
+        404,
+        "not_found",
+    ),
     ("unknown-route", "/nope", {"data": {}}, 404, "not_found"),
     # issue 11: each of these was a 500, or a silent repair
     (

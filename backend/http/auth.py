@@ -8,6 +8,8 @@ decision is refused (fail closed) and a test walks the URL map to catch it.
   unauthenticated requests are served as the original server did. The view
   then names the pair (``allow_pair``) or the author (``allow_author``) it acts
   on: a signed-in user may only use their own (docs/design.md, "Auth").
+- ``door``: the SSH door's secret in ``X-Pairchat-Door`` (401 without it, 403
+  with another), no token (``/door/session``: who an SSH key is).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from backend.http.context import services
 from backend.usernames import Pair, Username
 
 F = TypeVar("F", bound=Callable[..., object])
-DECISIONS = ("public", "user", "conversation")
+DECISIONS = ("public", "user", "conversation", "door")
+DOOR_HEADER = "X-Pairchat-Door"
 
 
 def _mark(decision: str) -> Callable[[F], F]:
@@ -36,6 +39,7 @@ def _mark(decision: str) -> Callable[[F], F]:
 public = _mark("public")
 user = _mark("user")
 conversation = _mark("conversation")
+door = _mark("door")
 
 
 def decision_for(endpoint: str | None) -> str | None:
@@ -61,6 +65,9 @@ def authenticate() -> None:
         return  # 404/405: Werkzeug's error, rendered as JSON
     decision = decision_for(request.endpoint)
     if decision == "public":
+        return
+    if decision == "door":
+        services().ssh_identity.check_secret(request.headers.get(DOOR_HEADER))
         return
     if decision not in DECISIONS:
         raise Unauthenticated("this route has no auth decision")

@@ -13,8 +13,10 @@ from typing import Any
 
 from backend.chat import Feed, Friend, Friends, listed
 from backend.http.encoding import encode
+from backend.ssh_identity import DoorSession
 from backend.storage.accounts import Contact, Privacy, User
 from backend.storage.conversation import Message, Page, Stored
+from backend.storage.door_keys import KeyRecord
 
 JSON = dict[str, Any]
 
@@ -40,6 +42,32 @@ def account(user: User, token: str | None = None) -> JSON:
     return body
 
 
+def door_session(found: DoorSession) -> JSON:
+    """``/door/session``: a known key's account and fresh token, or a ticket."""
+    if found.user is None:
+        return {"known": False, "ticket": found.ticket}
+    return {
+        "known": True,
+        "username": found.user.username,
+        "display_name": found.user.display_name,
+        "token": found.token,
+    }
+
+
+def keys(found: list[KeyRecord]) -> JSON:
+    return {
+        "keys": [
+            {
+                "fingerprint": key.fingerprint,
+                "type": key.key.split(" ", 1)[0],
+                "comment": key.comment,
+                "added": key.added,
+            }
+            for key in found
+        ]
+    }
+
+
 # -- conversations ---------------------------------------------------------------
 def message(item: Message) -> JSON:
     """A message object: the seed's keys, ``id``, ``client_id`` when given, and the
@@ -49,13 +77,13 @@ def message(item: Message) -> JSON:
         "author": item.author,
         "message": item.message,
         "date_sent": item.date_sent,
+        "rev": item.rev,
+        "edited_at": item.edited_at,
+        "deleted": item.deleted,
+        "reply_to": item.reply_to,
     }
     if item.client_id is not None:
         body["client_id"] = item.client_id
-    body["rev"] = item.rev
-    body["edited_at"] = item.edited_at
-    body["deleted"] = item.deleted
-    body["reply_to"] = item.reply_to
     return body
 
 
@@ -74,15 +102,16 @@ def history_stream(pages: Iterable[list[Message]], rev: int) -> Iterator[bytes]:
     """``history`` of a whole conversation as JSON text, one page at a time.
 
     The same document ``history`` gives (``has_more`` is false: it is all there),
-    encoded as Flask encodes a reply, so memory stays flat however long it is.
+    encoded as Flask encodes a reply (one encoding per page), so memory stays flat
+    however long it is.
     """
     yield b'{"history":['
     first = True
     for page in pages:
-        parts = [_compact(message(item)) for item in page]
-        if not parts:
+        if not page:
             continue
-        yield (("" if first else ",") + ",".join(parts)).encode("utf-8")
+        items = encode([message(item) for item in page])[1:-1]  # the list, unbracketed
+        yield items if first else b"," + items
         first = False
     yield b'],"has_more":false,"rev":%d}\n' % rev
 
@@ -94,10 +123,6 @@ def changed(item: Message) -> JSON:
 
 def search(page: Page) -> JSON:
     return {"results": [message(item) for item in page.messages], "has_more": page.has_more}
-
-
-def _compact(value: Any) -> str:
-    return encode(value).decode("utf-8")
 
 
 def sent(stored: Stored) -> JSON:

@@ -30,6 +30,9 @@ reply, and each user's privacy settings (``users.read_receipts``,
 ``users.typing``). What an owner may see of these is decided in the queries
 (``_CONTACT_COLUMNS``, ``_LISTED``): a read marker only when both sides have
 receipts on, a typing flag only while it lasts and when both allow typing.
+
+Version 4 adds the SSH door's identities (``backend/storage/door_keys.py``). The
+versions themselves are ``backend/storage/accounts_schema.py``.
 """
 
 from __future__ import annotations
@@ -41,124 +44,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from backend.errors import DisplayNameTaken, InvalidInvite
+from backend.errors import UsernameTaken
+from backend.storage.accounts_schema import ACCOUNTS_FILE, MIGRATIONS
 from backend.storage.conversation import Message
 from backend.storage.database import backup, connect, immediate, migrate, storage_unavailable
-from backend.usernames import display_key
+from backend.storage.door_keys import DoorKeyStore, insert_user
 
-ACCOUNTS_FILE = "_accounts.sqlite3"
+__all__ = ["ACCOUNTS_FILE", "MIGRATIONS", "AccountStore"]
 T = TypeVar("T")
-
-
-def _v1(conn: sqlite3.Connection) -> None:
-    # One statement at a time: executescript() would commit the migration's transaction.
-    script = """
-        CREATE TABLE users (
-            username TEXT PRIMARY KEY,
-            display_name TEXT,
-            password_hash TEXT NOT NULL,
-            created_at INTEGER NOT NULL
-        );
-        CREATE TABLE tokens (
-            token_hash TEXT PRIMARY KEY,
-            username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-            created_at INTEGER NOT NULL
-        );
-        CREATE TABLE contacts (
-            owner TEXT NOT NULL,
-            peer TEXT NOT NULL,
-            added INTEGER NOT NULL DEFAULT 0,
-            blocked INTEGER NOT NULL DEFAULT 0,
-            hidden INTEGER NOT NULL DEFAULT 0,
-            last_id INTEGER NOT NULL DEFAULT 0,
-            last_activity INTEGER,
-            unread INTEGER NOT NULL DEFAULT 0,
-            read_marker INTEGER NOT NULL DEFAULT 0,
-            seq INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (owner, peer)
-        ) WITHOUT ROWID;
-        CREATE INDEX contacts_feed ON contacts (owner, seq);
-        CREATE INDEX contacts_seq ON contacts (seq);
-        CREATE TABLE feed_counter (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
-        INSERT INTO feed_counter (id, seq) VALUES (1, 0)
-        """
-    for statement in script.split(";"):
-        conn.execute(statement)
-
-
-def _v2(conn: sqlite3.Connection) -> None:
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
-    if "last_used" not in columns:
-        conn.execute("ALTER TABLE tokens ADD COLUMN last_used INTEGER")
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
-    if "deleted_at" not in columns:
-        conn.execute("ALTER TABLE users ADD COLUMN deleted_at INTEGER")
-    if "display_key" not in columns:
-        conn.execute("ALTER TABLE users ADD COLUMN display_key TEXT")
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(contacts)")}
-    for column in ("last_author", "last_client_id", "last_text"):  # the text last: rows
-        if column not in columns:  # read for their other columns never touch it
-            conn.execute(f"ALTER TABLE contacts ADD COLUMN {column} TEXT")
-    for username, shown in conn.execute(
-        "SELECT username, display_name FROM users WHERE display_name IS NOT NULL"
-    ).fetchall():
-        conn.execute(
-            "UPDATE users SET display_key = ? WHERE username = ?", (display_key(shown), username)
-        )
-    script = """
-        CREATE INDEX IF NOT EXISTS users_display_key ON users (display_key)
-            WHERE display_key IS NOT NULL;
-        CREATE INDEX IF NOT EXISTS tokens_user ON tokens (username);
-        CREATE TABLE IF NOT EXISTS invites (
-            code_hash TEXT PRIMARY KEY,
-            created_at INTEGER NOT NULL,
-            expires_at INTEGER,
-            used_by TEXT,
-            used_at INTEGER
-        );
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('account_epoch', 0)
-        """
-    for statement in script.split(";"):
-        conn.execute(statement)
-
-
-def _v3(conn: sqlite3.Connection) -> None:
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(contacts)")}
-    for column, kind in (
-        # version 2's last columns first: files exist that were made at version 2
-        # before those columns joined it
-        ("last_author", "TEXT"),
-        ("last_client_id", "TEXT"),
-        ("last_text", "TEXT"),
-        ("rev", "INTEGER NOT NULL DEFAULT 0"),
-        ("peer_read", "INTEGER NOT NULL DEFAULT 0"),
-        ("typing_until", "INTEGER"),
-        ("accepted", "INTEGER NOT NULL DEFAULT 0"),
-        ("last_rev", "INTEGER"),
-        ("last_edited_at", "INTEGER"),
-        ("last_deleted", "INTEGER NOT NULL DEFAULT 0"),
-        ("last_reply_to", "INTEGER"),
-    ):
-        if column not in columns:
-            conn.execute(f"ALTER TABLE contacts ADD COLUMN {column} {kind}")
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
-    for column in ("read_receipts", "typing"):
-        if column not in columns:
-            conn.execute(f"ALTER TABLE users ADD COLUMN {column} INTEGER NOT NULL DEFAULT 1")
-    # Conversations from before requests existed stay where they were: accepted.
-    # Pair files upgrade with rev = rowid, so a pair's revision is its newest id.
-    conn.execute(
-        "UPDATE contacts SET accepted = 1, rev = max(rev, last_id), "
-        "last_rev = CASE WHEN last_author IS NOT NULL THEN last_id END"
-    )
-    conn.execute(
-        "UPDATE contacts SET peer_read = coalesce((SELECT p.read_marker FROM contacts p "
-        "WHERE p.owner = contacts.peer AND p.peer = contacts.owner), 0)"
-    )
-
-
-MIGRATIONS = [_v1, _v2, _v3]
 
 
 @dataclass(frozen=True)
@@ -377,8 +270,9 @@ def _contact(row: tuple[Any, ...]) -> Contact:
     )
 
 
-class AccountStore:
-    """One shared connection to the accounts file, serialised by a lock."""
+class AccountStore(DoorKeyStore):
+    """One shared connection to the accounts file, serialised by a lock (the SSH door's
+    keys, tickets and codes: ``DoorKeyStore``)."""
 
     def __init__(self, data_dir: Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(data_dir) / ACCOUNTS_FILE
@@ -421,32 +315,12 @@ class AccountStore:
         (``InvalidInvite`` when it is unknown, used or expired), so two
         registrations can never share one invite.
         """
-        key = None if display_name is None else display_key(display_name)
 
         def work(conn: sqlite3.Connection) -> bool:
-            if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
+            try:
+                insert_user(conn, username, display_name, password_hash, now, invite_hash)
+            except UsernameTaken:
                 return False
-            if (
-                key is not None
-                and conn.execute(
-                    "SELECT 1 FROM users WHERE display_key = :key OR username = :key LIMIT 1",
-                    {"key": key},
-                ).fetchone()
-            ):
-                raise DisplayNameTaken("that display name reads like another user's name")
-            if invite_hash is not None:
-                used = conn.execute(
-                    "UPDATE invites SET used_by = :user, used_at = :now WHERE code_hash = :code "
-                    "AND used_by IS NULL AND (expires_at IS NULL OR expires_at > :now)",
-                    {"user": username, "now": now, "code": invite_hash},
-                )
-                if used.rowcount != 1:
-                    raise InvalidInvite("the invite code is unknown, used or expired")
-            conn.execute(
-                "INSERT INTO users (username, display_name, password_hash, created_at, "
-                "display_key) VALUES (?, ?, ?, ?, ?)",
-                (username, display_name, password_hash, now, key),
-            )
             return True
 
         return self._write(work)
@@ -498,6 +372,8 @@ class AccountStore:
                 (now, username),
             )
             conn.execute("DELETE FROM tokens WHERE username = ?", (username,))
+            conn.execute("DELETE FROM ssh_keys WHERE username = ?", (username,))
+            conn.execute("DELETE FROM link_codes WHERE username = ?", (username,))
             conn.execute("DELETE FROM contacts WHERE owner = ?", (username,))
             seq = self._next_seq(conn)
             peers = conn.execute(
@@ -517,12 +393,15 @@ class AccountStore:
         )
 
     # -- tokens --------------------------------------------------------------------
-    def add_token(self, token_hash: str, username: str, now: int) -> None:
+    def add_token(
+        self, token_hash: str, username: str, now: int, via_key: str | None = None
+    ) -> None:
+        """A new token; ``via_key``: the SSH key it was issued through (the door)."""
         self._write(
             lambda conn: conn.execute(
-                "INSERT INTO tokens (token_hash, username, created_at, last_used) "
-                "VALUES (?, ?, ?, ?)",
-                (token_hash, username, now, now),
+                "INSERT INTO tokens (token_hash, username, created_at, last_used, via_key) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_hash, username, now, now, via_key),
             )
         )
 

@@ -104,6 +104,12 @@ def pss_kb(pid: int) -> tuple[int, int, int]:
 
 
 # -- the door programs -------------------------------------------------------------------
+DOOR_SECRET = "a-door-secret-for-tests-only"
+FIRST_SCREEN = "This SSH key is new here"
+"""What a key the API does not know meets: the claim screen (tui/screens/claim.py)."""
+"""What the doors show the API (X-Pairchat-Door): given to both sides by environment."""
+
+
 @dataclass
 class Door:
     """``python -m doors KIND …`` in a child process of its own session."""
@@ -128,6 +134,7 @@ class Door:
         self.proc = subprocess.Popen(
             cmd,
             cwd=REPO,
+            env={**os.environ, "PAIRCHAT_DOOR_SECRET": DOOR_SECRET},
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -186,8 +193,12 @@ class Door:
 
 @pytest.fixture
 def api(server_process: Callable[..., ServerProcess], tmp_path: Path) -> ServerProcess:
-    """The real ``pairchat-server`` on 127.0.0.1 (granian), data in ``tmp_path/data``."""
-    return server_process()
+    """The real ``pairchat-server`` on 127.0.0.1 (granian), data in ``tmp_path/data``.
+
+    Its door secret is given, as for a door on another machine: the doors here keep
+    their own folder (``pairchat-server --ssh-port`` shares one: test_server_doors.py).
+    """
+    return server_process(env={"PAIRCHAT_DOOR_SECRET": DOOR_SECRET})
 
 
 @pytest.fixture

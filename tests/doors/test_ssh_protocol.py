@@ -23,6 +23,7 @@ import pytest
 from tests.support import ServerProcess
 
 from .conftest import (
+    FIRST_SCREEN,
     Door,
     Screen,
     group_members,
@@ -47,8 +48,8 @@ async def until(predicate: Callable[[], object], what: str, timeout: float = 30.
 
 
 def signed_out(screen: Screen) -> bool:
-    """The TUI's sign-in screen is drawn."""
-    return "Sign in" in screen.text()
+    """The TUI's first screen for a new key is drawn."""
+    return FIRST_SCREEN in screen.text()
 
 
 def test_a_pty_session_runs_the_tui_at_the_clients_size(
@@ -61,8 +62,7 @@ def test_a_pty_session_runs_the_tui_at_the_clients_size(
             before = set(ssh_door.sessions())
             chan, screen = await open_tui(conn, term="xterm-256color", size=(100, 30))
             pid = await asyncio.to_thread(new_session, ssh_door, before)
-            await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
-            assert f"pairchat · {ssh_door.api}" in screen.text(), "the door's API"
+            await until(lambda: FIRST_SCREEN in screen.text(), "the claim screen")
             assert tty_size(pid) == (100, 30)
             assert group_members(pid) == [pid], "a process group of its own"
 
@@ -105,7 +105,7 @@ def test_the_tui_draws_with_the_colours_the_client_says_it_has(
     async def scenario() -> None:
         async with await ssh_connect(ssh_door, new_key("bob")) as conn:
             chan, screen = await open_tui(conn, term=term, env=env)
-            await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
+            await until(lambda: FIRST_SCREEN in screen.text(), "the claim screen")
             output = bytes(screen.output)
             extended = {kind for kind in (b";5;", b";2;") if b"\x1b[38" + kind in output}
             extended |= {kind for kind in (b";5;", b";2;") if b"\x1b[48" + kind in output}
@@ -186,7 +186,7 @@ def test_disconnect_hangs_up_the_whole_process_group(
         before = set(ssh_door.sessions())
         _, screen = await open_tui(conn)
         pid = await asyncio.to_thread(new_session, ssh_door, before)
-        await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
+        await until(lambda: FIRST_SCREEN in screen.text(), "the claim screen")
         assert group_members(pid) == [pid]
         conn.abort()  # the network goes away, no goodbye
         await asyncio.to_thread(wait_until, lambda: not group_members(pid), "the group gone")
@@ -204,7 +204,7 @@ def test_a_tui_that_does_not_hang_up_is_killed(
         before = set(ssh_door.sessions())
         _, screen = await open_tui(conn)
         pid = await asyncio.to_thread(new_session, ssh_door, before)
-        await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
+        await until(lambda: FIRST_SCREEN in screen.text(), "the claim screen")
         os.kill(pid, signal.SIGSTOP)  # a stopped process never handles its SIGHUP
         conn.close()
         await asyncio.to_thread(wait_until, lambda: not group_members(pid), "SIGKILL after grace")
@@ -229,7 +229,7 @@ def test_sessions_per_key_and_connections_per_address_are_capped(
 
         other = await ssh_connect(door, second)  # another key: its own count
         _, screen = await open_tui(other)
-        await until(lambda: "Sign in" in screen.text(), "the other key's TUI")
+        await until(lambda: FIRST_SCREEN in screen.text(), "the other key's TUI")
 
         with pytest.raises((ConnectionError, asyncssh.Error, OSError)):
             await ssh_connect(door, second)  # the fifth connection from 127.0.0.1
@@ -238,7 +238,7 @@ def test_sessions_per_key_and_connections_per_address_are_capped(
         await conns[0].wait_closed()
         await asyncio.sleep(0.5)
         _, again = await open_tui(conns[2])
-        await until(lambda: "Sign in" in again.text(), "a session after one closed")
+        await until(lambda: FIRST_SCREEN in again.text(), "a session after one closed")
         for conn in [*conns[1:], other]:
             conn.close()
 
@@ -268,7 +268,7 @@ def test_an_unresponsive_client_is_dropped_by_keepalives(
         before = set(door.sessions())
         _, screen = await open_tui(conn)
         pid = await asyncio.to_thread(new_session, door, before)
-        await until(lambda: "Sign in" in screen.text(), "the sign-in screen")
+        await until(lambda: FIRST_SCREEN in screen.text(), "the claim screen")
         transport = conn._transport  # the client stops reading: keepalives go unanswered
         assert transport is not None
         transport.pause_reading()

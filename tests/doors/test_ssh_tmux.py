@@ -1,8 +1,9 @@
 """The real OpenSSH client, in tmux at 80x24, against the SSH door and the real API.
 
 As a user meets it: ``ssh -p PORT 127.0.0.1`` with a fresh key opens pairchat;
-the user signs in, reads and sends, sees a message arrive live, resizes the
-terminal, quits with Ctrl+Q and is back at the shell with the terminal as it was.
+the user joins the key to their password account with a one-time code, reads
+and sends, sees a message arrive live, resizes the terminal, quits with Ctrl+Q
+and is back at the shell with the terminal as it was.
 tmux runs on a socket of the test's own; only that tmux server is killed.
 """
 
@@ -11,22 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support import ServerProcess
+from tests.support import ServerProcess, bearer, http
 from tui.client.blocking import BlockingClient
 
 from .conftest import (
+    FIRST_SCREEN,
     Door,
     Tmux,
+    field_focused,
     group_members,
     new_session,
-    password_focused,
     ssh_command,
     tty_size,
     users_on,
     wait_until,
 )
-
-PASSWORD = "correct horse"  # tests.support.register's
 
 
 def test_ssh_in_a_terminal_sign_in_chat_live_resize_and_quit(
@@ -41,21 +41,24 @@ def test_ssh_in_a_terminal_sign_in_chat_live_resize_and_quit(
 
     before = set(ssh_door.sessions())
     tmux.open(ssh_command(ssh_door, key))
-    screen = tmux.wait_for("Sign in")
+    screen = tmux.wait_for(FIRST_SCREEN)
     pid = new_session(ssh_door, before)
     lines = screen.splitlines()
     assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
     assert tty_size(pid) == (80, 24)
     assert "Quit" in lines[-1], "the footer, on the last row"
 
-    tmux.type("-l", "alice")
-    tmux.wait_for("alice")
-    tmux.type("Enter")
+    # alice has a password account: her new key joins it with a one-time code.
+    code = http.post(f"{api.url}/keys/link_code", headers=bearer(tokens["alice"]))
+    assert code.status_code == 200, code.text
+    tmux.type("C-l")  # to the code field
     wait_until(
-        lambda: password_focused(tmux("capture-pane", "-p", "-e", "-t", "pane").encode()),
-        "the password field focused",
+        lambda: field_focused(
+            tmux("capture-pane", "-p", "-e", "-t", "pane").encode(), "e.g. 7K2Q-9XWD"
+        ),
+        "the code field focused",
     )
-    tmux.type("-l", PASSWORD)
+    tmux.type("-l", code.json()["code"])
     tmux.type("Enter")
     tmux.wait_for("connected")
     tmux.type("Enter")  # open bob's chat
@@ -89,7 +92,7 @@ def test_closing_the_terminal_ends_the_session(
 ) -> None:
     before = set(ssh_door.sessions())
     tmux.open(ssh_command(ssh_door, new_key("closer")))
-    tmux.wait_for("Sign in")
+    tmux.wait_for(FIRST_SCREEN)
     pid = new_session(ssh_door, before)
     tmux("kill-server")  # the terminal window is closed: ssh gets SIGHUP
     wait_until(lambda: not group_members(pid), "the session's processes gone")
