@@ -45,6 +45,7 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask
 
+from backend import repeats
 from backend.app import create_app
 from backend.errors import PairchatError, RequestTimeout
 from backend.http import parking, replies
@@ -76,6 +77,28 @@ class _Reply:
     parked: Park | None = None
 
 
+class _Hangup:
+    """Notices the client hanging up while its request waits: ASGI's ``http.disconnect``.
+
+    Made only when a request first parks (most requests never wait).
+    """
+
+    __slots__ = ("_future", "_receive")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._future: asyncio.Future[Any] | None = None
+
+    def future(self) -> asyncio.Future[Any]:
+        if self._future is None:
+            self._future = asyncio.ensure_future(self._receive())
+        return self._future
+
+    def close(self) -> None:
+        if self._future is not None and not self._future.done():
+            self._future.cancel()
+
+
 class Front:
     """The ASGI application around one Flask app and its services."""
 
@@ -89,6 +112,7 @@ class Front:
         # password check or a busy SQLite file are what use more than two). A burst of
         # 1,000 requests queues here rather than starting 1,000 threads.
         self.pool = ThreadPoolExecutor(FLASK_THREADS, thread_name_prefix="pairchat-flask")
+        self.repeats = repeats.Repeats(self.notifier, settings.waiter_slots)
         self._security = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in SECURITY_HEADERS.items()
@@ -128,34 +152,84 @@ class Front:
         body = await self._read_body(scope, receive, send)
         if body is None:
             return
-        environ = self._environ(scope, body)
         loop = asyncio.get_running_loop()
-        gone: asyncio.Future[Any] | None = None
-        deadline: float | None = None
+        hangup = _Hangup(receive)
         try:
-            while True:
-                run = dict(environ)
-                run["wsgi.input"] = io.BytesIO(body)
-                if deadline is not None:
-                    run[parking.DEADLINE] = deadline
-                reply = await loop.run_in_executor(self.pool, self._run_app, run)
-                park = reply.parked
-                if park is None:
-                    break
-                deadline = park.deadline
-                if gone is None:
-                    gone = asyncio.ensure_future(receive())
+            reply = await self._answer(scope, body, hangup, loop)
+            if reply is not None:
+                await self._send_reply(reply, send, loop)
+        finally:
+            hangup.close()
+
+    async def _answer(
+        self, scope: Scope, body: bytes, hangup: _Hangup, loop: asyncio.AbstractEventLoop
+    ) -> _Reply | None:
+        """The reply to send, or None if the client hung up while its wait was held."""
+        started = time.monotonic()
+        asked = repeats.fingerprint(scope, body)
+        deadline: float | None = None
+        repeat = self.repeats.find(asked)
+        if repeat is not None:
+            if repeat.token is not None and not await loop.run_in_executor(
+                self.pool, self._token_valid, repeat.token
+            ):
+                self.repeats.forget(asked)  # the run below answers (401)
+            else:
                 outcome = await self.notifier.wait_async(
-                    park.key, park.seen, deadline - time.monotonic(), park.owner, gone
+                    repeat.key, repeat.seen, repeat.wait, repeat.owner, hangup.future()
                 )
                 if outcome is Outcome.GONE:
-                    return
+                    return None
                 if outcome is not Outcome.CHANGED:
-                    break  # nothing changed: the held reply is the answer
-            await self._send_reply(reply, send, loop)
-        finally:
-            if gone is not None and not gone.done():
-                gone.cancel()
+                    return _Reply(repeat.status, repeat.headers, [repeat.body])
+                deadline = started + repeat.wait  # the run below waits what is left
+        environ = self._environ(scope, body)
+        while True:
+            run = dict(environ)
+            run["wsgi.input"] = io.BytesIO(body)
+            if deadline is not None:
+                run[parking.DEADLINE] = deadline
+            reply = await loop.run_in_executor(self.pool, self._run_app, run)
+            park = reply.parked
+            if park is None:
+                return reply
+            deadline = park.deadline
+            outcome = await self.notifier.wait_async(
+                park.key, park.seen, deadline - time.monotonic(), park.owner, hangup.future()
+            )
+            if outcome is Outcome.GONE:
+                return None
+            if outcome is Outcome.TIMEOUT:
+                self._remember(asked, scope, park, reply, deadline - started)
+            if outcome is not Outcome.CHANGED:
+                return reply  # nothing changed: the held reply is the answer
+
+    def _remember(
+        self, asked: repeats.Fingerprint, scope: Scope, park: Park, reply: _Reply, wait: float
+    ) -> None:
+        """A wait that ran out with nothing new: the same request will get the same reply."""
+        if reply.status != 200 or reply.rest is not None or wait <= 0:
+            return
+        repeat = repeats.Repeat(
+            key=park.key,
+            seen=park.seen,
+            owner=park.owner,
+            wait=wait,
+            token=repeats.bearer_token(scope["headers"]),
+            status=reply.status,
+            headers=reply.headers,
+            body=b"".join(reply.body),
+            made=time.monotonic(),
+        )
+        self.repeats.remember(asked, repeat)
+
+    def _token_valid(self, token: str) -> bool:
+        """Whether a repeated request's bearer token still stands (in a pool thread)."""
+        try:
+            self.services.accounts.authenticate(token)
+        except PairchatError:
+            return False
+        return True
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body, or None after answering 413/408 (or when the client left)."""
@@ -168,26 +242,28 @@ class Front:
             return None
         chunks: list[bytes] = []
         size = 0
-        deadline = time.monotonic() + self.settings.body_timeout
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
-            except TimeoutError:
-                await self._domain_error(
-                    send, RequestTimeout("the request body took too long to arrive; send it again")
-                )
-                return None
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._error(send, 413, "too_large", self._too_large())
-                return None
-            if chunk:
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            # One timer for the whole body (granian gives even a small one in two messages).
+            async with asyncio.timeout(self.settings.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limit:
+                        break
+                    if chunk:
+                        chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            await self._domain_error(
+                send, RequestTimeout("the request body took too long to arrive; send it again")
+            )
+            return None
+        await self._error(send, 413, "too_large", self._too_large())
+        return None
 
     def _too_large(self) -> str:
         return f"the request body is larger than {self.limit} bytes"

@@ -26,16 +26,21 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from backend.storage.accounts import AccountStore
 from backend.usernames import pair_file_name
 
 log = logging.getLogger(__name__)
+TICK = 1.0
+"""Seconds: long waits end together on ticks this far apart (``_Ticks``)."""
+COALESCE_AFTER = 5.0
+"""Waits at least this long end on a tick (up to ``TICK`` early); shorter ones exactly."""
 
 
 def user_key(username: str) -> str:
@@ -81,28 +86,86 @@ class Outcome(enum.Enum):
     GONE = "gone"  # the client hung up: nothing to answer
 
 
-@dataclass(eq=False)
 class _Hold:
     """One held request: counted against its owner and the process."""
 
-    owner: str | None
-    wake: Callable[[], None]
-    released: bool = False
-    dropped: bool = False
+    __slots__ = ("dropped", "owner", "released")
 
-
-@dataclass(eq=False)
-class _Parked:
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[None] = field(repr=False)
+    def __init__(self, owner: str | None) -> None:
+        self.owner = owner
+        self.released = False
+        self.dropped = False
 
     def wake(self) -> None:
-        self.loop.call_soon_threadsafe(_resolve, self.future)
+        raise NotImplementedError
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+class _Blocked(_Hold):
+    """A thread blocked in ``wait`` (the test client, the development server)."""
+
+    __slots__ = ("condition",)
+
+    def __init__(self, owner: str | None, condition: threading.Condition) -> None:
+        super().__init__(owner)
+        self.condition = condition
+
+    def wake(self) -> None:
+        self.condition.notify_all()  # called with the notifier's lock held
+
+
+class _Parked(_Hold):
+    """A request parked on an event loop: a future that ends with its ``Outcome``.
+
+    Thousands are held at once, so each is small: this object, its future and
+    a place in its tick (``_Ticks``), no timer or task of its own.
+    """
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, owner: str | None, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(owner)
+        self.loop = loop
+        self.future: asyncio.Future[Outcome] = loop.create_future()
+
+    def wake(self) -> None:
+        """From any thread: the key moved, or the wait was released (``CHANGED`` is checked)."""
+        self.loop.call_soon_threadsafe(_settle, self.future, Outcome.CHANGED)
+
+    def hung_up(self, _: asyncio.Future[Any]) -> None:
+        _settle(self.future, Outcome.GONE)
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(outcome)
+
+
+class _Ticks:
+    """The ends of long waits on one event loop, fired together once per ``TICK``.
+
+    One timer per tick instead of one per wait: 10,000 clients waiting 50 s end
+    200 waits a second, and waking the server once for all of them costs a
+    quarter of waking it 200 times (docs/performance.md, "(g)"). A wait ends at
+    the start of its tick, so up to ``TICK`` early, never late.
+    """
+
+    __slots__ = ("_due", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due: dict[int, list[asyncio.Future[Outcome]]] = {}
+
+    def add(self, timeout: float, future: asyncio.Future[Outcome]) -> None:
+        tick = math.floor((self._loop.time() + timeout) / TICK)
+        due = self._due.get(tick)
+        if due is None:
+            due = self._due[tick] = []
+            self._loop.call_at(tick * TICK, self._fire, tick)
+        due.append(future)
+
+    def _fire(self, tick: int) -> None:
+        for future in self._due.pop(tick, ()):
+            _settle(future, Outcome.TIMEOUT)
 
 
 class Notifier:
@@ -114,6 +177,9 @@ class Notifier:
         self._conditions: dict[str, tuple[threading.Condition, int]] = {}
         self._parked: dict[str, set[_Parked]] = {}
         self._owners: dict[str, deque[_Hold]] = {}
+        self._ticks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticks] = (
+            weakref.WeakKeyDictionary()
+        )
         self._held = 0
         self._max_waiters = max_waiters
         self._per_owner = max(1, per_owner)
@@ -138,12 +204,13 @@ class Notifier:
             waiter.wake()
 
     # -- the account of held requests (called with the lock held) ----------------
-    def _hold(self, owner: str | None, wake: Callable[[], None]) -> _Hold | None:
-        """A slot for a new wait, or None past the process-wide limit.
+    def _hold(self, hold: _Hold) -> bool:
+        """A slot for a new wait, or False past the process-wide limit.
 
         An owner at its limit has its oldest wait released (answered at once)
         to make room: a user can only ever crowd out their own waits.
         """
+        owner = hold.owner
         if owner is not None:
             queue = self._owners.setdefault(owner, deque())
             while len(queue) >= self._per_owner:
@@ -154,12 +221,11 @@ class Notifier:
         if self._held >= self._max_waiters:
             if owner is not None and not self._owners.get(owner):
                 self._owners.pop(owner, None)
-            return None
-        hold = _Hold(owner, wake)
+            return False
         self._held += 1
         if owner is not None:
             self._owners[owner].append(hold)
-        return hold
+        return True
 
     def _drop(self, hold: _Hold) -> None:
         if hold.dropped:
@@ -186,8 +252,8 @@ class Notifier:
             if self._closed or self._versions.get(key, 0) != seen:
                 return True
             condition, count = self._conditions.get(key) or (threading.Condition(self._lock), 0)
-            hold = self._hold(owner, condition.notify_all)
-            if hold is None:
+            hold = _Blocked(owner, condition)
+            if not self._hold(hold):
                 return False
             self._conditions[key] = (condition, count + 1)
             try:
@@ -216,9 +282,12 @@ class Notifier:
         """Park until ``key`` moves past ``seen``; no thread is held meanwhile.
 
         ``gone`` resolves when the client hangs up (the ASGI ``http.disconnect``).
+        A wait of ``COALESCE_AFTER`` seconds or more ends on its tick (``_Ticks``),
+        up to ``TICK`` early; a shorter one has a timer of its own.
         """
         loop = asyncio.get_running_loop()
-        parked = _Parked(loop, loop.create_future())
+        parked = _Parked(owner, loop)
+        future = parked.future
         with self._lock:
             if self._closed:
                 return Outcome.RELEASED
@@ -226,26 +295,34 @@ class Notifier:
                 return Outcome.CHANGED
             if timeout <= 0:
                 return Outcome.TIMEOUT
-            hold = self._hold(owner, parked.wake)
-            if hold is None:
+            if not self._hold(parked):
                 return Outcome.RELEASED
             self._parked.setdefault(key, set()).add(parked)
+            ticks = self._ticks.get(loop) if timeout >= COALESCE_AFTER else None
+            if ticks is None and timeout >= COALESCE_AFTER:
+                ticks = self._ticks[loop] = _Ticks(loop)
+        timer = None
+        if ticks is not None:
+            ticks.add(timeout, future)
+        else:
+            timer = loop.call_later(timeout, _settle, future, Outcome.TIMEOUT)
+        hung_up = parked.hung_up  # one bound method: removed by identity below
+        if gone is not None:
+            gone.add_done_callback(hung_up)
         try:
-            waits: set[asyncio.Future[Any]] = {parked.future}
-            if gone is not None:
-                waits.add(gone)
-            done, _ = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
-            if gone is not None and gone in done:
-                return Outcome.GONE
-            if not done:
-                return Outcome.TIMEOUT
-            with self._lock:
-                if hold.released or self._closed:
-                    return Outcome.RELEASED
-            return Outcome.CHANGED
+            outcome = await future
+            if outcome is Outcome.CHANGED:
+                with self._lock:
+                    if parked.released or self._closed:
+                        return Outcome.RELEASED
+            return outcome
         finally:
+            if timer is not None:
+                timer.cancel()
+            if gone is not None:
+                gone.remove_done_callback(hung_up)
             with self._lock:
-                self._drop(hold)
+                self._drop(parked)
                 waiting = self._parked.get(key)
                 if waiting is not None:
                     waiting.discard(parked)

@@ -47,5 +47,9 @@ def answer(call: Callable[[bool], T], reply: Callable[[T], dict[str, Any]]) -> d
     try:
         return reply(call(enabled()))
     except Park as park:
+        # Its traceback would tie this run's frames (the request, the app context) into a
+        # cycle that only a full garbage collection frees: with thousands held, the
+        # collector then walks them all (a pause), so the Park leaves without it.
+        park.__traceback__ = None
         request.environ[PARKED] = park
         return reply(park.result)  # type: ignore[arg-type]

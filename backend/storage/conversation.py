@@ -157,8 +157,8 @@ class Stored:
 @dataclass(frozen=True)
 class Page:
     """Messages and whether more lie beyond them; ``rev``: the pair's revision they are
-    current to (read in the same snapshot); ``has_more_after``: only for a window
-    around a message (newer ones exist after it)."""
+    current to (read no later than the messages, so every change up to it is in them);
+    ``has_more_after``: only for a window around a message (newer ones exist after it)."""
 
     messages: list[Message]
     has_more: bool
@@ -281,7 +281,7 @@ class Conversation:
         before_id: int | None = None,
         limit: int | None = None,
     ) -> Page:
-        """A page of messages, oldest first, and the pair's revision in the same snapshot.
+        """A page of messages, oldest first, and the pair's revision it is current to.
 
         ``after_id``: the oldest ``limit`` newer than it (incremental polling,
         an index seek on rowid, so its cost does not grow with the history).
@@ -310,9 +310,8 @@ class Conversation:
             if fetch is not None:
                 sql += " LIMIT ?"
                 args = (*args, fetch)
-            with snapshot(conn):
-                rev = _revision(conn)
-                rows = conn.execute(sql, args).fetchall()
+            rev = _revision(conn)  # first: the page holds at least every change up to it
+            rows = conn.execute(sql, args).fetchall()
             has_more = fetch is not None and len(rows) == fetch
             if has_more:
                 rows = rows[:-1]
