@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--only a,b,...] [--markdown] [--save]``: run and print.
 
-Runs the benchmarks of issues 2, 5 and 11 one after another, each against its own
+Runs the benchmarks of issues 2, 5, 11 and 12 one after another, each against its own
 ``pairchat-server`` process over a temporary data folder, prints each table as
 soon as it is measured, then a summary of every target (PASS/MISS). Nothing is
 written outside the temporary folder, except with ``--save`` (bench/results/,
@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import abuse, delivery, history, idle, throughput
+from bench import abuse, delivery, history, idle, search, throughput
 from bench.report import Table, summary
 from bench.settings import Settings
 
@@ -74,8 +74,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run (smaller, shorter)")
     parser.add_argument(
         "--only",
-        default="a,b,c,d,e,f",
-        help="comma-separated subset of a,b,c,d,e,f (default: all)",
+        default="a,b,c,d,e,f,h",
+        help="comma-separated subset of a,b,c,d,e,f,h (default: all)",
     )
     parser.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     parser.add_argument("--save", action="store_true", help="also write bench/results/")
@@ -92,12 +92,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Table]:
         "d": idle.run,
         "e": tui,
         "f": abuse.run,
+        "h": search.run,
     }
     tables: list[Table] = []
     for key in [k.strip() for k in args.only.split(",") if k.strip()]:
         bench = benchmarks.get(key)
         if bench is None:
-            raise SystemExit(f"unknown benchmark {key!r}; choose from a,b,c,d,e,f")
+            raise SystemExit(f"unknown benchmark {key!r}; choose from {','.join(benchmarks)}")
         started = time.perf_counter()
         measured: Table | list[Table]
         if isinstance(bench, str):
