@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
+from backend.door_processes import doors_of, running_doors
 from backend.errors import PairchatError
 from backend.export import jsonl_line, markdown_lines
 from backend.services import Services, build_services
@@ -229,6 +230,20 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     help="Reverse proxies in front whose X-Forwarded-For gives the client's address "
     "[env PAIRCHAT_TRUSTED_PROXIES].",
 )
+@click.option(
+    "--ssh-port",
+    type=int,
+    default=None,
+    help="Also run the SSH door on this port: the TUI for every SSH session, the key is "
+    "the account (docs/doors.md) [env PAIRCHAT_SSH_PORT].",
+)
+@click.option(
+    "--web-port",
+    type=int,
+    default=None,
+    help="Also run the browser door on this port: the TUI in a browser tab; put it behind "
+    "TLS (docs/doors.md) [env PAIRCHAT_WEB_PORT].",
+)
 @click.pass_context
 def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
     """Run the API server."""
@@ -242,6 +257,8 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
     lock = _take_folder(settings)
     try:
         _check_port(settings.host, settings.port)
+        for door in doors_of(settings):
+            _check_port(settings.host, door.port, flag=f"--{door.kind}-port")
         try:  # the SSH door's secret: whoever starts first (this server or a door) makes it
             door_secret(settings.data_dir, settings.door_secret)
         except PairchatError as exc:
@@ -253,12 +270,13 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
         log.info(
             "pairchat serving %s on http://%s:%d", settings.data_dir, settings.host, settings.port
         )
-        if dev:
-            from backend.app import create_app
+        with running_doors(settings):
+            if dev:
+                from backend.app import create_app
 
-            create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
-            return
-        _granian(settings)
+                create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
+                return
+            _granian(settings)
     finally:
         lock.release()
 
@@ -289,7 +307,7 @@ def _take_folder(settings: Settings) -> FolderLock:
     return lock
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_port(host: str, port: int, flag: str = "--port") -> None:
     """A one-line refusal if ``host:port`` cannot be listened on (granian would say it in 40)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -303,7 +321,7 @@ def _check_port(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise Refused(
-                    f"port {port} on {host} is busy (another server?); choose one with --port"
+                    f"port {port} on {host} is busy (another server?); choose one with {flag}"
                 ) from None
             raise Refused(f"cannot listen on {host}:{port}: {_why(exc)}") from None
 

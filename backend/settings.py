@@ -57,6 +57,9 @@ class Settings:
     max_waiters: int | None = None  # held long-polls at once; None: threads - THREAD_RESERVE
     max_waits_per_user: int = 4  # held long-polls per user; a newer one answers the oldest
     typing_seconds: float = 5.0  # how long a typing signal shows ("bob is typing…")
+    # the doors beside the API (backend/door_processes.py): ports, or None for none
+    ssh_port: int | None = None  # the SSH door: the TUI per SSH session, the key is the account
+    web_port: int | None = None  # the browser door: the TUI in a browser tab
     # the SSH door's secret (X-Pairchat-Door); empty: door.secret in the data folder
     door_secret: str = dataclasses.field(default="", repr=False)
     # accounts
@@ -90,6 +93,13 @@ class Settings:
             raise SettingsError("workers must be at least 1")
         if not 0 <= self.port <= 65535:
             raise SettingsError("port must be 0-65535")
+        for name in ("ssh_port", "web_port"):
+            door_port = getattr(self, name)
+            if door_port is not None and not 1 <= door_port <= 65535:
+                raise SettingsError(f"{name} must be 1-65535")
+        ports = [p for p in (self.port, self.ssh_port, self.web_port) if p is not None]
+        if len(ports) != len(set(ports)):
+            raise SettingsError("port, ssh_port and web_port must differ")
         if self.max_waiters is not None and self.max_waiters < 0:
             raise SettingsError("max_waiters must be 0 or more")
         if not (self.max_wait >= 0 and self.watch_interval >= 0):  # NaN fails too

@@ -1,0 +1,121 @@
+"""``pairchat-server serve --ssh-port N --web-port M``: the doors beside the API.
+
+The server starts each door as a child process on its own data folder (one
+folder: the host key and the door secret live beside the accounts file, so no
+secret is given here), stops them when it stops, and they do not outlive it
+even when it is killed outright. A busy door port is a one-line refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncssh
+import httpx
+
+from tests.support import REPO, TEST_ENV, ServerProcess, alive, children, free_port
+
+from .conftest import FIRST_SCREEN, open_tui, wait_until
+
+
+def door_processes(server: ServerProcess) -> dict[str, int]:
+    """kind ("ssh" | "web") -> pid of the server's door children."""
+    found = {}
+    for pid in children(server.pid):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"doors" in argv:
+            found[argv[argv.index(b"doors") + 1].decode()] = pid
+    return found
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_server_runs_both_doors_on_its_folder_and_stops_them(
+    server_process: Callable[..., ServerProcess], new_key: Callable[[str], Path]
+) -> None:
+    ssh_port, web_port = free_port(), free_port()
+    server = server_process("--ssh-port", str(ssh_port), "--web-port", str(web_port))
+    wait_until(lambda: set(door_processes(server)) == {"ssh", "web"}, "both doors started")
+    doors = door_processes(server)
+    wait_until(lambda: listening(ssh_port), "the SSH door listening")
+    assert (server.data_dir / "ssh_host_ed25519_key").exists(), "its host key in the folder"
+
+    async def claim() -> str:
+        async with await asyncssh.connect(
+            "127.0.0.1",
+            ssh_port,
+            username="anyone",
+            client_keys=[str(new_key("dora"))],
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+        ) as conn:
+            chan, screen = await open_tui(conn)
+            for _ in range(600):
+                if FIRST_SCREEN in screen.text():
+                    break
+                await asyncio.sleep(0.05)
+            chan.write(b"dora\r")  # the key claims a name: the door asked the API who it is
+            for _ in range(600):
+                if "connected" in screen.text():
+                    break
+                await asyncio.sleep(0.05)
+            chan.write(b"\x11")  # Ctrl+Q
+            return screen.text()
+
+    assert "dora · ● connected" in asyncio.run(claim())
+    wait_until(lambda: answers(f"http://127.0.0.1:{web_port}/"), "the web door's page")
+
+    server.stop()
+    for kind, pid in doors.items():
+        wait_until(lambda pid=pid: not alive(pid), f"the {kind} door stopped with the server")
+
+
+def test_a_door_does_not_outlive_a_killed_server(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    server = server_process("--ssh-port", str(free_port()))
+    wait_until(lambda: "ssh" in door_processes(server), "the SSH door started")
+    door = door_processes(server)["ssh"]
+    os.kill(server.pid, signal.SIGKILL)  # the main process only: no chance to stop it
+    wait_until(lambda: not alive(door), "the door gone with its server")
+    server.kill()  # whatever else of its process group is left
+
+
+def test_a_busy_door_port_is_a_one_line_refusal(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(free_port())]
+        done = subprocess.run(
+            [*serve, "--data-dir", str(tmp_path / "data"), "--ssh-port", str(busy)],
+            cwd=REPO,
+            env={**os.environ, **TEST_ENV},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].endswith(
+        f"port {busy} on 127.0.0.1 is busy (another server?); choose one with --ssh-port"
+    )
+    assert not [line for line in lines if "Traceback" in line]
