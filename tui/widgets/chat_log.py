@@ -54,7 +54,7 @@ DIM = Style(dim=True)
 ITALIC = Style(italic=True)
 MATCH = Style(reverse=True)
 CURRENT_MATCH = Style(reverse=True, bold=True)
-NO_CHAT = "Choose a friend on the left (\u2191 \u2193, Enter)."
+NO_CHAT = "Choose a friend (\u2191 \u2193, Enter) or add one: F2."
 
 
 class ChatLog(ScrollView, can_focus=True):
