@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import abuse, delivery, history, idle, search, throughput
+from bench import abuse, delivery, history, idle, scale, search, throughput
 from bench.report import Table, summary
 from bench.settings import Settings
 
@@ -74,8 +74,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run (smaller, shorter)")
     parser.add_argument(
         "--only",
-        default="a,b,c,d,e,f,h",
-        help="comma-separated subset of a,b,c,d,e,f,h (default: all)",
+        default="a,b,c,d,e,f,g,h",
+        help="comma-separated subset of a,b,c,d,e,f,g,h (default: all)",
     )
     parser.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     parser.add_argument("--save", action="store_true", help="also write bench/results/")
@@ -92,6 +92,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Table]:
         "d": idle.run,
         "e": tui,
         "f": abuse.run,
+        "g": scale.run,
         "h": search.run,
     }
     tables: list[Table] = []
