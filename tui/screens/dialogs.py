@@ -49,6 +49,45 @@ class _Dialog(ModalScreen[str | None]):
         self.dismiss(username)
 
 
+class _ListDialog(_Dialog):
+    """A dialog around one list of rows (id, text), refilled after each action on a row."""
+
+    TITLE_TEXT = ""
+    HINT = ""
+    EMPTY = ""  # shown when there are no rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.TITLE_TEXT, classes="dialog-title")
+            yield OptionList(id="dialog-list")
+            yield Static(self.HINT, classes="dialog-hint")
+            yield Static("", classes="dialog-error", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._fill()
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(option id, text) of each row, in order; the text is user data, never markup."""
+        raise NotImplementedError
+
+    def _fill(self) -> None:
+        options = self.query_one("#dialog-list", OptionList)
+        rows = self.rows()
+        options.set_options(
+            Option(Text(fit(one_line(text), 54)), id=row_id) for row_id, text in rows
+        )
+        if rows:
+            options.highlighted = 0
+            options.focus()
+        else:
+            self.show_error(self.EMPTY)
+
+    def _selected(self) -> str | None:
+        option = self.query_one("#dialog-list", OptionList).highlighted_option
+        return option.id if option is not None else None
+
+
 class AddFriendDialog(_Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -126,46 +165,22 @@ class UnblockDialog(_Dialog):
             self._act(name, self.core.unblock)
 
 
-class UnsentDialog(_Dialog):
+class UnsentDialog(_ListDialog):
     """Messages the server refused for good: retry (Enter) or discard (Delete) each."""
 
     BINDINGS = [
         Binding("enter", "retry", "Retry", id="unsent.retry"),
         Binding("delete,d", "discard", "Discard", id="unsent.discard"),
     ]
+    TITLE_TEXT = "Messages not sent"
+    HINT = "Enter: send again (after unblocking, say) \u00b7 Delete: discard it"
+    EMPTY = "Nothing left here."
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static("Messages not sent", classes="dialog-title")
-            yield OptionList(id="unsent-list")
-            yield Static(
-                "Enter: send again (after unblocking, say) \u00b7 Delete: discard it",
-                classes="dialog-hint",
-            )
-            yield Static("", classes="dialog-error", markup=False)
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self._fill()
-
-    def _fill(self) -> None:
-        options = self.query_one("#unsent-list", OptionList)
+    def rows(self) -> list[tuple[str, str]]:
         failed = [item for item in self.core.outbox.items if item.failed]
-        options.set_options(
-            Option(Text(fit(one_line(f"to {i.to}: {i.text} \u2014 {i.error}"), 54)), id=i.client_id)
-            for i in failed
-        )
-        if failed:
-            options.highlighted = 0
-            options.focus()
-        else:
-            self.show_error("Nothing left here.")
+        return [(i.client_id, f"to {i.to}: {i.text} \u2014 {i.error}") for i in failed]
 
-    def _selected(self) -> str | None:
-        option = self.query_one("#unsent-list", OptionList).highlighted_option
-        return option.id if option is not None else None
-
-    @on(OptionList.OptionSelected, "#unsent-list")
+    @on(OptionList.OptionSelected, "#dialog-list")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self.action_retry()
 
@@ -312,7 +327,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class RequestsDialog(_Dialog):
+class RequestsDialog(_ListDialog):
     """Conversations started by people not in my list: read (Enter), accept, decline."""
 
     BINDINGS = [
@@ -326,51 +341,25 @@ class RequestsDialog(_Dialog):
         ),
         Binding("b", "block", "Block", tooltip="Refuse their messages", id="requests.block"),
     ]
+    TITLE_TEXT = "Message requests"
+    HINT = (
+        "They wrote to you but are not in your list: no toast or bell for them until "
+        "you accept. Enter reads the conversation."
+    )
+    EMPTY = "No requests."
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static("Message requests", classes="dialog-title")
-            yield OptionList(id="requests-list")
-            yield Static(
-                "They wrote to you but are not in your list: no toast or bell for them until "
-                "you accept. Enter reads the conversation.",
-                classes="dialog-hint",
-            )
-            yield Static("", classes="dialog-error", markup=False)
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self._fill()
-
-    def _fill(self) -> None:
-        options = self.query_one("#requests-list", OptionList)
+    def rows(self) -> list[tuple[str, str]]:
         requests = sorted(self.core.requests.values(), key=lambda f: f.username)
-        options.set_options(
-            Option(
-                Text(
-                    fit(
-                        one_line(
-                            f"{f.display_name or f.username} (@{f.username})"
-                            + (f" \u00b7 {f.unread} unread" if f.unread else "")
-                        ),
-                        54,
-                    )
-                ),
-                id=f.username,
+        return [
+            (
+                f.username,
+                f"{f.display_name or f.username} (@{f.username})"
+                + (f" \u00b7 {f.unread} unread" if f.unread else ""),
             )
             for f in requests
-        )
-        if requests:
-            options.highlighted = 0
-            options.focus()
-        else:
-            self.show_error("No requests.")
+        ]
 
-    def _selected(self) -> str | None:
-        option = self.query_one("#requests-list", OptionList).highlighted_option
-        return option.id if option is not None else None
-
-    @on(OptionList.OptionSelected, "#requests-list")
+    @on(OptionList.OptionSelected, "#dialog-list")
     def _read(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
 
