@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench import api
 from bench.client import Connection
-from bench.report import Table, Target, fmt, ms, ratio, us
+from bench.report import Table, Target, cost_table, fmt, ms, ratio, us
 from bench.server import Server
 from bench.settings import Settings
 from bench.stats import LoadResult, Request, interleaved
@@ -62,20 +62,7 @@ async def run(settings: Settings) -> Table:
     sizes = [1_000, 10_000, 100_000]
     seconds = settings.pick(1.0, 0.6)
     rounds = settings.count(3, 1)
-    table = Table(
-        "(b) History and idle-poll cost",
-        [
-            "N",
-            "request",
-            "req/s",
-            "p50",
-            "p99",
-            "server CPU/req",
-            "cost vs /healthz",
-            "target",
-            "result",
-        ],
-    )
+    table = cost_table("(b) History and idle-poll cost", "/healthz")
     data_dir = settings.data_dir("history")
     with Server(data_dir, open_mode=True) as server:
         conns = [Connection(server.host, server.port) for _ in range(CLIENTS)]

@@ -97,6 +97,12 @@ class Table:
         return _markdown(self) if markdown else _text(self)
 
 
+def cost_table(title: str, versus: str) -> Table:
+    """Request types by size: rate, latency, server CPU per request, cost vs ``versus``."""
+    columns = ["N", "request", "req/s", "p50", "p99", "server CPU/req"]
+    return Table(title, [*columns, f"cost vs {versus}", "target", "result"])
+
+
 def fmt(value: float, digits: int = 3) -> str:
     """A short human number: 3 significant digits, thousands separated."""
     if math.isnan(value):

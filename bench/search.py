@@ -27,7 +27,7 @@ from pathlib import Path
 from bench import api
 from bench.client import Connection
 from bench.history import seed
-from bench.report import Table, Target, fmt, ms, ratio, us
+from bench.report import Table, Target, cost_table, fmt, ms, ratio, us
 from bench.server import Server
 from bench.settings import Settings
 from bench.stats import LoadResult, Request, interleaved
@@ -64,20 +64,7 @@ async def run(settings: Settings) -> Table:
     sizes = [1_000, 20_000, 100_000]
     seconds = settings.pick(1.0, 0.5)
     rounds = settings.count(3, 1)
-    table = Table(
-        "(h) Whole-history search",
-        [
-            "N",
-            "request",
-            "req/s",
-            "p50",
-            "p99",
-            "server CPU/req",
-            "cost vs history page",
-            "target",
-            "result",
-        ],
-    )
+    table = cost_table("(h) Whole-history search", "history page")
     data_dir = settings.data_dir("search")
     with Server(data_dir, open_mode=True) as server:
         conns = [Connection(server.host, server.port) for _ in range(CLIENTS)]
