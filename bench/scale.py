@@ -124,15 +124,17 @@ class Step:
     """What one server showed with ``held`` clients held."""
 
     held: int
+    phase: str  # "just held" (first waits ending) or "steady" (every wait asked again unchanged)
     opened: int
     cpu: float
+    repolls: float  # replies to held clients per second during the idle window
     rss: float
     health: list[float]
     watch: Watch
     missed: int
     errors: int
     reconnects: int
-    ramp: float
+    ramp: float = 0.0
 
     def per_client_kib(self, base_rss: float) -> float:
         return (self.rss - base_rss) * 1024 / self.held if self.held else float("nan")
@@ -162,6 +164,39 @@ def seed_accounts(data_dir: Path, count: int) -> list[tuple[str, str]]:
             services.account_store.add_user(name, None, hashed, 0)
             items.append((name, services.accounts.issue_token(name)))
     return items
+
+
+async def measure(
+    server: Server,
+    swarm: Swarm,
+    level: int,
+    phase: str,
+    window: float,
+    probes: int,
+    messages: int,
+) -> Step:
+    """Idle CPU over ``window``, RSS, /healthz and a chat, with ``level`` clients held."""
+    before = await swarm.counters()
+    cpu = await idle_cpu(server, window)
+    during = await swarm.counters()
+    rss = server.rss_mib()
+    health = await healthz(server, probes)
+    watch, missed = await chat(server, messages, seed=level)
+    rss = max(rss, server.rss_mib())
+    after = await swarm.counters()
+    return Step(
+        held=level,
+        phase=phase,
+        opened=after.outstanding,
+        cpu=cpu,
+        repolls=(during.replies - before.replies) / window,
+        rss=rss,
+        health=health,
+        watch=watch,
+        missed=missed,
+        errors=after.errors - before.errors,
+        reconnects=after.reconnects - before.reconnects,
+    )
 
 
 async def hold_steps(
@@ -195,34 +230,29 @@ async def hold_steps(
             ramp = time.perf_counter() - began
             held = level
             await asyncio.sleep(1.0)  # the server reads the last requests and parks them
-            before = await swarm.counters()
-            cpu = await idle_cpu(server, window)
-            rss = server.rss_mib()
-            health = await healthz(server, probes)
-            watch, missed = await chat(server, messages, seed=level)
-            rss = max(rss, server.rss_mib())
-            after = await swarm.counters()
-            run.steps.append(
-                Step(
-                    level,
-                    after.outstanding,
-                    cpu,
-                    rss,
-                    health,
-                    watch,
-                    missed,
-                    after.errors - before.errors + failed,
-                    after.reconnects - before.reconnects,
-                    ramp,
+            phases = ["just held"]
+            if level == levels[-1] and not settings.quick:
+                phases.append("steady")
+            for phase in phases:
+                if phase == "steady":
+                    # every client's first (shorter) wait has ended and its next request,
+                    # asking for HOLD_WAIT, is held: from now on a wait that ends is asked
+                    # again unchanged, as it is for clients that stay online
+                    settle = began + ramp + HOLD_WAIT + 2 - time.perf_counter()
+                    await asyncio.sleep(max(0.0, settle))
+                step = await measure(server, swarm, level, phase, window, probes, messages)
+                step.ramp, step.errors = ramp, step.errors + failed
+                failed = 0
+                run.steps.append(step)
+                print(
+                    f"  (g) {name} {kind} {level:,} {phase}: held {step.opened:,}, "
+                    f"cpu {step.cpu:.1f}% ({step.repolls:.0f} re-polls/s), "
+                    f"rss {step.rss:.0f} MiB, p99 {step.watch.p(99) * 1000:.1f} ms, "
+                    f"missed {step.missed}, /healthz p99 {_p99(step.health) * 1000:.1f} ms, "
+                    f"ramp {ramp:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
                 )
-            )
-            print(
-                f"  (g) {name} {kind} {level:,}: held {after.outstanding:,}, cpu {cpu:.1f}%, "
-                f"rss {rss:.0f} MiB, p99 {watch.p(99) * 1000:.1f} ms, missed {missed}, "
-                f"ramp {ramp:.1f} s",
-                file=sys.stderr,
-                flush=True,
-            )
     finally:
         await swarm.close_all()
     return run
@@ -273,7 +303,7 @@ def _table(runs: list[Run], kind: str, waiters: int, seconds: float) -> Table:
             "delivery p50",
             "p99",
             "missed",
-            "idle CPU",
+            "idle CPU (re-polls)",
             "RSS",
             "per client",
             "/healthz p99",
@@ -283,12 +313,12 @@ def _table(runs: list[Run], kind: str, waiters: int, seconds: float) -> Table:
     )
     by_name = {r.server: r for r in runs}
     ours, theirs = by_name.get("pairchat"), by_name.get("ceiling")
-    ceiling_steps = {s.held: s for s in theirs.steps} if theirs else {}
+    ceiling_steps = {(s.held, s.phase): s for s in theirs.steps} if theirs else {}
     for step in ours.steps if ours else []:
         assert ours is not None
         cells = _cells(step, "pairchat", ours.base_rss)
-        if step.held == top:
-            label = f"{top:,} {kind}"
+        if step is ours.steps[-1]:
+            label = f"{top:,} {kind}" + (f" ({step.phase})" if step.phase == "steady" else "")
             checks = [
                 ("p50", f"{label}: delivery p50", step.watch.p(50) * 1000, TARGET_P50),
                 ("p99", f"{label}: delivery p99", step.watch.p(99) * 1000, TARGET_P99),
@@ -300,7 +330,7 @@ def _table(runs: list[Run], kind: str, waiters: int, seconds: float) -> Table:
             table.check_many(*cells, checks=checks)
         else:
             table.add(*cells)
-        other = ceiling_steps.get(step.held)
+        other = ceiling_steps.get((step.held, step.phase))
         if other is None or theirs is None:
             continue
         table.add(*_cells(other, "ceiling", theirs.base_rss))
@@ -334,13 +364,19 @@ def _table(runs: list[Run], kind: str, waiters: int, seconds: float) -> Table:
     )
     for r in runs:
         details = ", ".join(
-            f"{s.held:,}: {s.opened:,} held, ramp {s.ramp:.1f} s, "
+            f"{_held(s)}: {s.opened:,} held, ramp {s.ramp:.1f} s, "
             f"{s.errors} errors, {s.reconnects} reconnects"
             for s in r.steps
         )
         table.note(
             f"{r.server}: none held {fmt(r.base_rss)} MiB, idle CPU {fmt(r.base_cpu)}%; {details}"
         )
+    table.note(
+        "just held: measured 1 s after a step's clients are all held, while their first "
+        "(shorter) waits end: each is followed by a new request that runs in Flask once; "
+        f"steady: {HOLD_WAIT} s later, when every wait that ends is asked again unchanged "
+        "(a repeat parked by the front, backend/repeats.py), as for clients that stay online"
+    )
     table.note(f"both kinds and servers measured in {seconds:.0f} s")
     return table
 
@@ -349,14 +385,18 @@ def _p99(values: list[float]) -> float:
     return percentile(values, 99)
 
 
+def _held(step: Step) -> str:
+    return f"{step.held:,}" + (" steady" if step.phase == "steady" else "")
+
+
 def _cells(step: Step, server: str, base_rss: float) -> list[str]:
     return [
-        f"{step.held:,}",
+        _held(step),
         server,
         ms(step.watch.p(50)),
         ms(step.watch.p(99)),
         str(step.missed),
-        f"{fmt(step.cpu)}%",
+        f"{fmt(step.cpu)}% ({step.repolls:.0f}/s)",
         f"{fmt(step.rss)} MiB",
         f"{fmt(step.per_client_kib(base_rss))} KiB",
         ms(_p99(step.health)),
