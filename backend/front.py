@@ -170,8 +170,9 @@ class Front:
         deadline: float | None = None
         repeat = self.repeats.find(asked)
         if repeat is not None:
-            if repeat.token is not None and not await loop.run_in_executor(
-                self.pool, self._token_valid, repeat.token
+            token = repeat.token if repeats.needs_token_check(repeat) else None
+            if token is not None and not await loop.run_in_executor(
+                self.pool, self._token_valid, token
             ):
                 self.repeats.forget(asked)  # the run below answers (401)
             else:

@@ -41,6 +41,12 @@ class AccountLifecycle:
         self.notifier.notify([user_key(me)])
         return revoked
 
+    def sign_out(self, me: Username, token: str) -> None:
+        """This token revoked; the user's held waits answer now (a held or repeated
+        ``/updates`` of that token then gets its 401)."""
+        self.accounts.logout(token)
+        self.notifier.notify([user_key(me)])
+
     def sign_out_everywhere(self, me: Username) -> int:
         """Every token of ``me`` revoked, this one included (returns how many)."""
         revoked = self.accounts.logout_everywhere(me)

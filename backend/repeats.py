@@ -12,9 +12,18 @@ Why it is safe: a ``Park`` already promises that its reply stands until its
 key moves (the front sends it unchanged when a wait expires); a repeat keeps
 that promise across requests, checking the key's version first. What a key
 does not cover is checked again on each repeat: a bearer token is looked up
-(revoked, expired or deleted: the request runs in Flask and gets its 401).
-Everything else a run depends on is in the request's bytes, which must match
-exactly: method, path, query, every header, the body and the client address.
+(revoked, expired or deleted: the request runs in Flask and gets its 401) —
+except when the request waits on its own user's key (``/updates``): every way a
+token is revoked (sign out, sign out everywhere, a new password, a removed SSH
+key, a deleted account) moves that key, which ends the repeat, so the lookup
+would only repeat what the key already says. That lookup was most of a
+repeat's cost at 10,000 held feeds (docs/performance.md, "(g)"). With several
+worker processes, a revocation moves the key in its own worker only: elsewhere a
+revoked token's identical request may get the same unchanged reply it already
+had, until anything changes for that user or ``MAX_AGE`` passes — never
+anything new. Everything else a run depends on is in the request's bytes, which
+must match exactly: method, path, query, every header, the body and the client
+address.
 
 Why it matters: at 10,000 held clients asking for 50 s each, 200 waits end
 every second; a Flask run costs ~2 ms of CPU, a repeat a tenth of that
@@ -30,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from backend.notify import Notifier
+from backend.notify import Notifier, user_key
 
 MAX_AGE = 1800.0
 """Seconds a remembered decision is reused before the request runs in Flask again."""
@@ -64,6 +73,13 @@ def fingerprint(scope: dict[str, Any], body: bytes) -> Fingerprint:
         body,
         client[0] if client else None,
     )
+
+
+def needs_token_check(repeat: Repeat) -> bool:
+    """Whether a repeat's token must be looked up again (see the module's docstring)."""
+    if repeat.token is None:
+        return False
+    return repeat.owner is None or repeat.key != user_key(repeat.owner)
 
 
 def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

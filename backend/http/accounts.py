@@ -76,10 +76,9 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 @auth.user
 def logout() -> ResponseReturnValue:
-    auth.current_user()
     token = auth.bearer_token()
     assert token is not None
-    services().accounts.logout(token)
+    services().lifecycle.sign_out(auth.current_user(), token)
     return replies.success()
 
 
