@@ -31,6 +31,7 @@ import asyncssh
 import pytest
 
 from tests.support import REPO, ServerProcess, free_port, register
+from tui.client.blocking import BlockingClient
 
 WAIT = 30.0
 """Seconds a test waits for something that should take well under one."""
@@ -106,6 +107,8 @@ def pss_kb(pid: int) -> tuple[int, int, int]:
 # -- the door programs -------------------------------------------------------------------
 DOOR_SECRET = "a-door-secret-for-tests-only"
 FIRST_SCREEN = "This SSH key is new here"
+CODE_PLACEHOLDER = "e.g. 7K2Q-9XWD"
+"""The claim screen's link-code field, empty."""
 """What a key the API does not know meets: the claim screen (tui/screens/claim.py)."""
 """What the doors show the API (X-Pairchat-Door): given to both sides by environment."""
 
@@ -356,7 +359,24 @@ class Tmux:
         return done.stdout
 
     def open(self, command: str, columns: int = 80, rows: int = 24) -> None:
-        self("new-session", "-d", "-s", "pane", "-x", str(columns), "-y", str(rows), command)
+        """A session running ``command``; retried while a server killed just before is
+        still exiting (its socket took the new session and dropped it with itself)."""
+        deadline = time.monotonic() + 10
+        while True:
+            self("new-session", "-d", "-s", "pane", "-x", str(columns), "-y", str(rows), command)
+            if self.has_session():
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"tmux would not start a session for {command!r}")
+            time.sleep(0.1)
+
+    def has_session(self) -> bool:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "has-session", "-t", "pane"],
+            capture_output=True,
+            check=False,
+        )
+        return done.returncode == 0
 
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "pane")
@@ -374,6 +394,30 @@ class Tmux:
                 raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
             time.sleep(0.1)
         return screen
+
+    def wait_focused(self, placeholder: str, what: str) -> None:
+        """Until the empty field showing ``placeholder`` has the cursor (``field_focused``)."""
+        raw = partial(self, "capture-pane", "-p", "-e", "-t", "pane")
+        wait_until(lambda: field_focused(raw().encode(), placeholder), what)
+
+    def link_with_code(self, code: str) -> None:
+        """On the claim screen: Ctrl+L to the code field, the code, Enter."""
+        self.type("C-l")
+        self.wait_focused(CODE_PLACEHOLDER, "the code field focused")
+        self.type("-l", code)
+        self.type("Enter")
+
+    def chat_round_trip(self, me: str, peer: BlockingClient, typed: str, reply: str) -> None:
+        """In ``me``'s open chat with ``peer``: ``typed`` is sent and stored, and
+        ``peer``'s ``reply`` shows up live."""
+        self.type("-l", typed)
+        self.type("Enter")
+        wait_until(
+            lambda: [m.text for m in peer.history(me).messages][-1:] == [typed],
+            f"{me}'s message stored",
+        )
+        peer.send(me, reply)
+        self.wait_for(reply)
 
 
 @pytest.fixture

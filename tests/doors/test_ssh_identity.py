@@ -18,17 +18,12 @@ from .conftest import (
     DOOR_SECRET,
     Door,
     Tmux,
-    field_focused,
     group_members,
     new_session,
     ssh_command,
     tty_size,
     wait_until,
 )
-
-
-def focused(tmux: Tmux, placeholder: str) -> bool:
-    return field_focused(tmux("capture-pane", "-p", "-e", "-t", "pane").encode(), placeholder)
 
 
 def public_line(key: Path) -> str:
@@ -65,7 +60,7 @@ def test_a_key_claims_a_name_signs_in_again_and_a_second_key_needs_a_code(
     tmux.type("-l", "zoe")
     tmux.wait_for("zoe")
     tmux.type("Tab")
-    wait_until(lambda: focused(tmux, "optional"), "the display name field focused")
+    tmux.wait_focused("optional", "the display name field focused")
     tmux.type("-l", "Zoe Zed")
     tmux.type("Enter")
     tmux.wait_for("zoe (Zoe Zed) · ● connected")
@@ -77,14 +72,7 @@ def test_a_key_claims_a_name_signs_in_again_and_a_second_key_needs_a_code(
     tmux.wait_for("@bob")
     tmux.type("Enter")
     tmux.wait_for("hello zoe")
-    tmux.type("-l", "hi from the ssh door")
-    tmux.type("Enter")
-    wait_until(
-        lambda: [m.text for m in bob.history("zoe").messages][-1:] == ["hi from the ssh door"],
-        "zoe's message stored",
-    )
-    bob.send("zoe", "live to zoe")
-    tmux.wait_for("live to zoe")
+    tmux.chat_round_trip("zoe", bob, "hi from the ssh door", "live to zoe")
     tmux.type("C-q")
     tmux.wait_for("EXITED 0")
     wait_until(lambda: not group_members(pid), "the session gone")
@@ -103,10 +91,7 @@ def test_a_key_claims_a_name_signs_in_again_and_a_second_key_needs_a_code(
     tmux.wait_for("This SSH key is new here")
     reply = http.post(f"{api.url}/keys/link_code", headers=bearer(account_token(ssh_door, laptop)))
     assert reply.status_code == 200, reply.text
-    tmux.type("C-l")  # to the code field
-    wait_until(lambda: focused(tmux, "e.g. 7K2Q-9XWD"), "the code field focused")
-    tmux.type("-l", reply.json()["code"])
-    tmux.type("Enter")
+    tmux.link_with_code(reply.json()["code"])
     tmux.wait_for("zoe (Zoe Zed) · ● connected")
     tmux.type("C-q")
     tmux.wait_for("EXITED 0")

@@ -19,7 +19,6 @@ from .conftest import (
     FIRST_SCREEN,
     Door,
     Tmux,
-    field_focused,
     group_members,
     new_session,
     ssh_command,
@@ -51,26 +50,11 @@ def test_ssh_in_a_terminal_sign_in_chat_live_resize_and_quit(
     # alice has a password account: her new key joins it with a one-time code.
     code = http.post(f"{api.url}/keys/link_code", headers=bearer(tokens["alice"]))
     assert code.status_code == 200, code.text
-    tmux.type("C-l")  # to the code field
-    wait_until(
-        lambda: field_focused(
-            tmux("capture-pane", "-p", "-e", "-t", "pane").encode(), "e.g. 7K2Q-9XWD"
-        ),
-        "the code field focused",
-    )
-    tmux.type("-l", code.json()["code"])
-    tmux.type("Enter")
+    tmux.link_with_code(code.json()["code"])
     tmux.wait_for("connected")
     tmux.type("Enter")  # open bob's chat
     tmux.wait_for("hello from bob")
-    tmux.type("-l", "typed over ssh")
-    tmux.type("Enter")
-    wait_until(
-        lambda: [m.text for m in bob.history("alice").messages][-1:] == ["typed over ssh"],
-        "alice's message stored",
-    )
-    bob.send("alice", "live from bob")
-    tmux.wait_for("live from bob")
+    tmux.chat_round_trip("alice", bob, "typed over ssh", "live from bob")
 
     tmux("resize-window", "-t", "pane", "-x", "100", "-y", "30")
     wait_until(lambda: tty_size(pid) == (100, 30), "the TUI's terminal resized")
