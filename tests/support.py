@@ -279,11 +279,16 @@ def rss_mib(pid: int) -> float:
 
 
 def alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie waiting to be reaped has)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: existence is all we can tell
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def register(url: str, username: str, password: str = "correct horse") -> str:

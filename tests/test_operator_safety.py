@@ -217,7 +217,9 @@ def test_the_demo_stops_its_whole_server(
     how: str, tmp_path: Path, tmux_socket: Callable[..., str]
 ) -> None:
     """Before: quitting the demo left an orphaned worker for ~50 s; closing the terminal
-    (SIGHUP) left the server running for good."""
+    (SIGHUP) left the server running for good. Later: a hung-up launcher sometimes never
+    exited (Textual's writer thread died on the closed terminal, its exit then waited on
+    a full queue) and, in ~1 CI run in 5, kept its server too: the launcher must go."""
     port = free_port()
     data = tmp_path / "data"
     data.mkdir()
@@ -250,13 +252,15 @@ def test_the_demo_stops_its_whole_server(
         tmux_socket("kill-session", "-t", "demo")  # the terminal closes: SIGHUP
     else:
         os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the launcher dies outright
+    launcher = int(pid_file.read_text())  # `exec`: the shell's pid is the launcher's
+    watched = pids if how == "killed" else [launcher, *pids]
     try:
-        while any(alive(pid) for pid in pids) and time.monotonic() - started < 30:
+        while any(alive(pid) for pid in watched) and time.monotonic() - started < 30:
             time.sleep(0.05)
-        left = [pid for pid in pids if alive(pid)]
+        left = [pid for pid in watched if alive(pid)]
         assert not left, f"still running {time.monotonic() - started:.0f} s after {how}: {left}"
     finally:
-        for pid in pids:
+        for pid in [launcher, *pids]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

@@ -9,13 +9,19 @@ itself when ``PAIRCHAT_PASSWORD`` is set). Each signed-in session gets its own
 
 With ``signals=True`` (the real program), SIGTERM and SIGHUP end the app the
 normal way, so the terminal is restored (no alternate screen or mouse reporting
-left behind) and drafts are saved.
+left behind) and drafts are saved. After SIGHUP the terminal is gone: the output
+goes to ``/dev/null`` first (a write to a hung-up terminal fails, which ended
+Textual's writer thread and left the exit blocked on its full queue for good), and
+a watchdog ends the process if the exit still has not finished in a few seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import signal
+import threading
 from pathlib import Path
 
 from textual import work
@@ -76,7 +82,7 @@ class PairchatApp(App[None]):
         if self.signals:
             loop = asyncio.get_running_loop()
             for number in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(number, self.exit)
+                loop.add_signal_handler(number, self.stop_for_signal, number)
         saved = self.given_session or self.config.saved_session()
         if saved is not None and not self.config.password:
             username, token = saved
@@ -87,6 +93,13 @@ class PairchatApp(App[None]):
             self.push_screen(ClaimScreen(self.ticket))
         else:
             self.push_screen(SignInScreen())
+
+    def stop_for_signal(self, signum: int) -> None:
+        """End the app for SIGTERM/SIGHUP (called on the app's loop, never mid-bytecode)."""
+        if signum == signal.SIGHUP and _terminal_hung_up():
+            _silence_terminal()
+        _exit_soon_anyway(128 + signum)
+        self.exit()
 
     def _main(self, session: Session) -> MainScreen:
         name = session.username.lower()
@@ -141,6 +154,37 @@ class PairchatApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.client.aclose()
+
+
+EXIT_GRACE = 5.0
+"""Seconds a signalled app has to exit the normal way before the watchdog ends it."""
+
+
+def _terminal_hung_up(fd: int = 2) -> bool:
+    """The terminal behind ``fd`` is gone (a plain ``kill -HUP`` leaves it in place)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+
+
+def _silence_terminal() -> None:
+    """Point stdout and stderr (Textual writes to stderr) at /dev/null: nothing to restore."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        try:
+            os.dup2(devnull, fd)
+        except OSError:
+            continue
+    os.close(devnull)
+
+
+def _exit_soon_anyway(code: int) -> None:
+    """A daemon watchdog: if the process is still here after ``EXIT_GRACE``, end it.
+
+    Drafts and the outbox are written when they change, so nothing typed is lost."""
+    timer = threading.Timer(EXIT_GRACE, os._exit, args=(code,))
+    timer.daemon = True
+    timer.start()
 
 
 def make_app(

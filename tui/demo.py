@@ -10,11 +10,16 @@
    this command started (and only that one) stops, its worker processes too: it
    runs in a process group of its own, which is stopped as a whole, and on Linux
    the kernel stops it even if this launcher is killed outright.
+
+While the TUI runs, SIGHUP/SIGTERM are handled on its event loop (never by raising
+inside Textual, which once left its output queue locked and the launcher hung with
+the server alive): the server's group gets SIGTERM first, then the app exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -25,11 +30,15 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import httpx
 import platformdirs
 
 from tui.config import APP_NAME, Config
+
+if TYPE_CHECKING:
+    from tui.app import PairchatApp
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "conversations"
@@ -117,6 +126,26 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _stop_group(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM to the server's group at once (``stop_server`` waits for it later)."""
+    if proc is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+
+async def run_tui(app: PairchatApp, proc: subprocess.Popen[bytes] | None) -> None:
+    """The TUI, with the stop signals handled on its loop: the server first, then the app."""
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        _stop_group(proc)
+        app.stop_for_signal(signum)
+
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    await app.run_async()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tui.demo", description="pairchat demo: server + TUI as a demo user."
@@ -160,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             password=os.environ.get("PAIRCHAT_PASSWORD") or demo_password(args.user),
             config_dir=demo_dir / args.user,
         )
-        make_app(config, signals=True).run()
+        asyncio.run(run_tui(make_app(config), proc))
     finally:
         if proc is not None:
             stop_server(proc)
