@@ -244,6 +244,23 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     help="Also run the browser door on this port: the TUI in a browser tab; put it behind "
     "TLS (docs/doors.md) [env PAIRCHAT_WEB_PORT].",
 )
+@click.option(
+    "--node",
+    default=None,
+    help="Multi-node mode: this node's name in the placement map; needs --database-url "
+    "and --redis-url (docs/deploy.md, \"A cluster\") [env PAIRCHAT_NODE].",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="Multi-node mode: postgresql://… for accounts, the feed and the placement map "
+    "[env PAIRCHAT_DATABASE_URL].",
+)
+@click.option(
+    "--redis-url",
+    default=None,
+    help="Multi-node mode: redis://… for wake-ups across nodes [env PAIRCHAT_REDIS_URL].",
+)
 @click.pass_context
 def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
     """Run the API server."""

@@ -10,6 +10,7 @@ to granian's workers directly. docs/architecture.md says how to add one.
 from __future__ import annotations
 
 import dataclasses
+import re
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ class Settings:
     web_port: int | None = None  # the browser door: the TUI in a browser tab
     # the SSH door's secret (X-Pairchat-Door); empty: door.secret in the data folder
     door_secret: str = dataclasses.field(default="", repr=False)
+    # multi-node mode (docs/deploy.md, "A cluster"): all three set, or none (one box)
+    node: str = ""  # this node's name in the placement map (letters, digits, hyphens)
+    database_url: str = dataclasses.field(default="", repr=False)  # postgresql://…: accounts, feed, placement
+    redis_url: str = ""  # redis://…: wake-ups across nodes
     # accounts
     registration: str = "open"  # open | invite (codes from `pairchat-server invite`) | closed
     register_rate_limit: str = "10 per hour"  # registrations per client address
@@ -121,6 +126,11 @@ class Settings:
                 raise SettingsError(f"{name} must be 0 or more")
         if not (0 < self.header_timeout <= 60 and 0 < self.body_timeout <= 600):
             raise SettingsError("header_timeout must be 0-60 s and body_timeout 0-600 s")
+        cluster = [bool(self.node), bool(self.database_url), bool(self.redis_url)]
+        if any(cluster) and not all(cluster):
+            raise SettingsError("multi-node mode needs node, database_url and redis_url together")
+        if self.node and not re.fullmatch(r"[A-Za-z0-9](?:-?[A-Za-z0-9])*", self.node):
+            raise SettingsError("node must be letters, digits and inner hyphens")
         if self.registration not in REGISTRATION_MODES:
             raise SettingsError("registration must be open, invite or closed")
         for name in (
@@ -135,6 +145,11 @@ class Settings:
                 raise SettingsError(
                     f"{name} {getattr(self, name)!r} is not a rate like '10 per minute'"
                 ) from None
+
+    @property
+    def multi_node(self) -> bool:
+        """Accounts, feed and placement in PostgreSQL, wake-ups through Redis."""
+        return bool(self.node)
 
     @property
     def waiter_slots(self) -> int:
