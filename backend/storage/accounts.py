@@ -33,6 +33,15 @@ receipts on, a typing flag only while it lasts and when both allow typing.
 
 Version 4 adds the SSH door's identities (``backend/storage/door_keys.py``). The
 versions themselves are ``backend/storage/accounts_schema.py``.
+
+In multi-node mode the same tables live in PostgreSQL, shared by every node
+(``open_account_store(…, database_url=…)``: ``PostgresAccountStore``; its schema
+is ``backend/storage/accounts_pg_schema.py``). The statements here are the same
+for both engines: SQLite's dialect kept to what PostgreSQL also runs (flags
+compared with 0, ``_greater`` for two-argument ``max()``, an upsert's own columns
+named ``contacts.x``), parameters rewritten by ``backend/storage/sql.py``; every
+feed write takes the counter first, whose row lock orders them on PostgreSQL as
+SQLite's write lock does.
 """
 
 from __future__ import annotations
@@ -42,15 +51,25 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from backend.errors import UsernameTaken
+from backend.errors import StorageUnavailable, UsernameTaken
 from backend.storage.accounts_schema import ACCOUNTS_FILE, MIGRATIONS
 from backend.storage.conversation import Message
-from backend.storage.database import backup, connect, immediate, migrate, storage_unavailable
+from backend.storage.database import (
+    backup,
+    connect,
+    immediate,
+    migrate,
+    snapshot,
+    storage_unavailable,
+)
 from backend.storage.door_keys import DoorKeyStore, insert_user
 
-__all__ = ["ACCOUNTS_FILE", "MIGRATIONS", "AccountStore"]
+if TYPE_CHECKING:  # psycopg is imported only in multi-node mode
+    from backend.storage.sql import Connection, PgDatabase
+
+__all__ = ["ACCOUNTS_FILE", "MIGRATIONS", "AccountStore", "open_account_store"]
 T = TypeVar("T")
 
 
@@ -159,10 +178,11 @@ class Listed(NamedTuple):
 # What an owner may see of a peer's read marker and typing (named parameters :now, the
 # time in ms, and :receipts / :typing, the owner's own settings): symmetric, as in
 # WhatsApp or Signal — who hides theirs sees nobody's.
-_PEER_READ = "CASE WHEN u.read_receipts AND :receipts THEN c.peer_read END"
-_TYPING = "coalesce(c.typing_until > :now AND u.typing AND :typing, 0)"
+# Flags are integers compared with 0 (never ``NOT flag``): the same SQL runs on PostgreSQL.
+_PEER_READ = "CASE WHEN u.read_receipts <> 0 AND :receipts <> 0 THEN c.peer_read END"
+_TYPING = "CASE WHEN c.typing_until > :now AND u.typing <> 0 AND :typing <> 0 THEN 1 ELSE 0 END"
 # A stranger's conversation the owner has not accepted (by adding them or writing back).
-_REQUEST = "(NOT c.added AND NOT c.accepted AND c.last_id > 0 AND NOT c.blocked AND NOT c.hidden)"
+_REQUEST = "(c.added = 0 AND c.accepted = 0 AND c.last_id > 0 AND c.blocked = 0 AND c.hidden = 0)"
 
 # Who belongs in a friend list or its requests: not blocked, not hidden, added or written
 # to (chat.listed); the request flag says which of the two.
@@ -172,7 +192,7 @@ _LISTED = (
     f"c.last_rev, c.last_edited_at, c.last_deleted, c.last_reply_to, c.rev, {_PEER_READ}, "
     f"{_TYPING}, {_REQUEST} "
     "FROM contacts c LEFT JOIN users u ON u.username = c.peer "
-    "WHERE c.owner = :owner AND NOT c.blocked AND NOT c.hidden AND (c.added OR c.last_id > 0)"
+    "WHERE c.owner = :owner AND c.blocked = 0 AND c.hidden = 0 AND (c.added <> 0 OR c.last_id > 0)"
 )  # sorted in Python: SQLite's ORDER BY here (a temporary B-tree) costs more than the scan
 
 
@@ -220,10 +240,17 @@ def _listed(row: tuple[Any, ...]) -> Listed:
     return listed
 
 
+def _greater(a: str, b: str) -> str:
+    """The larger of two non-null values (SQLite's ``max(a, b)``, PostgreSQL's ``GREATEST``)."""
+    return f"CASE WHEN {b} > {a} THEN {b} ELSE {a} END"
+
+
 # An upsert's SET clauses for the newest message: taken only from a newer message (all
-# expressions see the row as it was, so this must come before last_id's own update).
+# expressions see the row as it was, so this must come before last_id's own update). The
+# row's own columns are named ``contacts.x`` in an upsert: PostgreSQL finds ``x`` ambiguous.
 _NEWEST_TEXT = ", ".join(
-    f"{column} = CASE WHEN excluded.last_id >= last_id THEN excluded.{column} ELSE {column} END"
+    f"{column} = CASE WHEN excluded.last_id >= contacts.last_id THEN excluded.{column} "
+    f"ELSE contacts.{column} END"
     for column in (
         "last_author",
         "last_client_id",
@@ -284,19 +311,36 @@ class AccountStore(DoorKeyStore):
         with self._lock:
             self._conn.close()
 
-    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
             try:
                 return work(self._conn)
             except sqlite3.Error as exc:
                 raise storage_unavailable(exc) from exc
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    # The three ways to run work; ``PostgresAccountStore`` has its own.
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        return self._locked(work)
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
         def in_transaction(conn: sqlite3.Connection) -> T:
             with immediate(conn):
                 return work(conn)
 
-        return self._read(in_transaction)
+        return self._locked(in_transaction)
+
+    def _snapshot(self, work: Callable[[Connection], T]) -> T:
+        """Several reads that see the file at one instant."""
+
+        def in_transaction(conn: sqlite3.Connection) -> T:
+            with snapshot(conn):
+                return work(conn)
+
+        return self._locked(in_transaction)
+
+    def _serialize_accounts(self, conn: Connection) -> None:
+        """Registrations one at a time (names checked, then inserted): SQLite's write
+        lock already does it."""
 
     # -- users ---------------------------------------------------------------------
     def add_user(
@@ -316,7 +360,8 @@ class AccountStore(DoorKeyStore):
         registrations can never share one invite.
         """
 
-        def work(conn: sqlite3.Connection) -> bool:
+        def work(conn: Connection) -> bool:
+            self._serialize_accounts(conn)
             try:
                 insert_user(conn, username, display_name, password_hash, now, invite_hash)
             except UsernameTaken:
@@ -346,12 +391,12 @@ class AccountStore(DoorKeyStore):
     def change_password(self, username: str, password_hash: str, keep_token: str | None) -> int:
         """New hash; every token of the user but ``keep_token`` revoked. Returns how many."""
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: Connection) -> int:
             conn.execute(
                 "UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username)
             )
             gone = conn.execute(
-                "DELETE FROM tokens WHERE username = ? AND token_hash IS NOT ?",
+                "DELETE FROM tokens WHERE username = ? AND token_hash IS DISTINCT FROM ?",
                 (username, keep_token),
             )
             return gone.rowcount
@@ -365,7 +410,8 @@ class AccountStore(DoorKeyStore):
         hear about it in their feed; the name stays taken for good. Returns the peers.
         """
 
-        def work(conn: sqlite3.Connection) -> list[str]:
+        def work(conn: Connection) -> list[str]:
+            seq = self._next_seq(conn)  # first: every feed write takes the counter first
             conn.execute(
                 "UPDATE users SET deleted_at = ?, password_hash = '', display_name = NULL, "
                 "display_key = NULL, read_receipts = 1, typing = 1 WHERE username = ?",
@@ -375,7 +421,6 @@ class AccountStore(DoorKeyStore):
             conn.execute("DELETE FROM ssh_keys WHERE username = ?", (username,))
             conn.execute("DELETE FROM link_codes WHERE username = ?", (username,))
             conn.execute("DELETE FROM contacts WHERE owner = ?", (username,))
-            seq = self._next_seq(conn)
             peers = conn.execute(
                 "UPDATE contacts SET seq = ? WHERE peer = ? RETURNING owner", (seq, username)
             ).fetchall()
@@ -444,7 +489,7 @@ class AccountStore(DoorKeyStore):
 
     # -- contacts and the feed -------------------------------------------------------
     @staticmethod
-    def _next_seq(conn: sqlite3.Connection) -> int:
+    def _next_seq(conn: Connection) -> int:
         row = conn.execute(
             "UPDATE feed_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq"
         ).fetchone()
@@ -463,7 +508,7 @@ class AccountStore(DoorKeyStore):
         names = sorted(flags)
         assert set(names) <= {"added", "blocked", "hidden", "accepted"}
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
                 "INSERT INTO contacts (owner, peer, seq) VALUES (?, ?, ?) "
@@ -495,7 +540,7 @@ class AccountStore(DoorKeyStore):
         signal to the recipient ends.
         """
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
                 "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq, rev, "
@@ -504,11 +549,13 @@ class AccountStore(DoorKeyStore):
                 f"(:recipient, :author, :id, :date, 1, :seq, :rev, 0, {_LAST_VALUES}) "
                 "ON CONFLICT (owner, peer) DO UPDATE SET "
                 f"{_NEWEST_TEXT}, "
-                "last_id = max(last_id, excluded.last_id), "
-                "last_activity = excluded.last_activity, rev = max(rev, excluded.rev), "
-                "accepted = max(accepted, excluded.accepted), "
-                "typing_until = CASE WHEN owner = :recipient THEN NULL ELSE typing_until END, "
-                "unread = unread + excluded.unread, hidden = 0, seq = excluded.seq",
+                f"last_id = {_greater('contacts.last_id', 'excluded.last_id')}, "
+                "last_activity = excluded.last_activity, "
+                f"rev = {_greater('contacts.rev', 'excluded.rev')}, "
+                f"accepted = {_greater('contacts.accepted', 'excluded.accepted')}, "
+                "typing_until = CASE WHEN contacts.owner = :recipient THEN NULL "
+                "ELSE contacts.typing_until END, "
+                "unread = contacts.unread + excluded.unread, hidden = 0, seq = excluded.seq",
                 {**last._params(), "recipient": recipient, "seq": seq},
             )
 
@@ -517,7 +564,7 @@ class AccountStore(DoorKeyStore):
     def repair_feed(self, author: str, recipient: str, last: LastMessage, unread: int) -> None:
         """Like ``record_message`` with the recipient's unread count given, not added."""
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
                 "INSERT INTO contacts (owner, peer, last_id, last_activity, unread, seq, rev, "
@@ -525,12 +572,14 @@ class AccountStore(DoorKeyStore):
                 f"VALUES (:author, :recipient, :id, :date, 0, :seq, :rev, 1, {_LAST_VALUES}), "
                 f"(:recipient, :author, :id, :date, :unread, :seq, :rev, 0, {_LAST_VALUES}) "
                 "ON CONFLICT (owner, peer) DO UPDATE SET "
-                "last_activity = CASE WHEN excluded.last_id > last_id "
-                "THEN excluded.last_activity ELSE last_activity END, "
+                "last_activity = CASE WHEN excluded.last_id > contacts.last_id "
+                "THEN excluded.last_activity ELSE contacts.last_activity END, "
                 f"{_NEWEST_TEXT}, "
-                "last_id = max(last_id, excluded.last_id), rev = max(rev, excluded.rev), "
-                "accepted = max(accepted, excluded.accepted), "
-                "unread = CASE WHEN owner = :recipient THEN excluded.unread ELSE unread END, "
+                f"last_id = {_greater('contacts.last_id', 'excluded.last_id')}, "
+                f"rev = {_greater('contacts.rev', 'excluded.rev')}, "
+                f"accepted = {_greater('contacts.accepted', 'excluded.accepted')}, "
+                "unread = CASE WHEN contacts.owner = :recipient THEN excluded.unread "
+                "ELSE contacts.unread END, "
                 "hidden = 0, seq = excluded.seq",
                 {**last._params(), "recipient": recipient, "unread": unread, "seq": seq},
             )
@@ -546,7 +595,7 @@ class AccountStore(DoorKeyStore):
         rows; ``peer_unread`` (after a deletion) is the peer's unread count recounted.
         """
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             seq = self._next_seq(conn)
             newest = ", ".join(
                 f"{column} = CASE WHEN last_id = :id THEN :{value} ELSE {column} END"
@@ -558,9 +607,9 @@ class AccountStore(DoorKeyStore):
                 )
             )
             conn.execute(
-                f"UPDATE contacts SET {newest}, rev = max(rev, :rev), seq = :seq, "
-                "unread = CASE WHEN owner = :peer AND :unread IS NOT NULL "
-                "THEN :unread ELSE unread END "
+                f"UPDATE contacts SET {newest}, rev = {_greater('rev', ':rev')}, seq = :seq, "
+                "unread = CASE WHEN owner = :peer AND CAST(:unread AS INTEGER) IS NOT NULL "
+                "THEN CAST(:unread AS INTEGER) ELSE unread END "
                 "WHERE (owner = :author AND peer = :peer) OR (owner = :peer AND peer = :author)",
                 {
                     **changed._params(),
@@ -590,7 +639,7 @@ class AccountStore(DoorKeyStore):
         receipts on. Returns whether it did.
         """
 
-        def work(conn: sqlite3.Connection) -> bool:
+        def work(conn: Connection) -> bool:
             seq = self._next_seq(conn)
             conn.execute(
                 "INSERT INTO contacts (owner, peer, read_marker, unread, seq) "
@@ -600,9 +649,9 @@ class AccountStore(DoorKeyStore):
                 (owner, peer, marker, unread, seq),
             )
             told = conn.execute(
-                "UPDATE contacts SET peer_read = :marker, seq = CASE WHEN peer_read != :marker "
-                "AND (SELECT read_receipts FROM users WHERE username = :owner) IS NOT 0 "
-                "AND (SELECT read_receipts FROM users WHERE username = :peer) IS NOT 0 "
+                "UPDATE contacts SET peer_read = :marker, seq = CASE WHEN peer_read <> :marker "
+                "AND coalesce((SELECT read_receipts FROM users WHERE username = :owner), 1) <> 0 "
+                "AND coalesce((SELECT read_receipts FROM users WHERE username = :peer), 1) <> 0 "
                 "THEN :seq ELSE seq END WHERE owner = :peer AND peer = :owner RETURNING seq",
                 {"owner": owner, "peer": peer, "marker": marker, "seq": seq},
             ).fetchone()
@@ -620,13 +669,13 @@ class AccountStore(DoorKeyStore):
         ``gap_ms``: nothing is written otherwise.
         """
 
-        def work(conn: sqlite3.Connection) -> bool:
+        def work(conn: Connection) -> bool:
             row = conn.execute(
                 "SELECT 1 FROM contacts c WHERE c.owner = :recipient AND c.peer = :typer "
-                "AND NOT c.blocked AND NOT c.hidden AND (c.added OR c.accepted) "
+                "AND c.blocked = 0 AND c.hidden = 0 AND (c.added <> 0 OR c.accepted <> 0) "
                 "AND coalesce(c.typing_until, 0) <= :until - :gap "
-                "AND (SELECT typing FROM users WHERE username = :typer) "
-                "AND (SELECT typing FROM users WHERE username = :recipient)",
+                "AND (SELECT typing FROM users WHERE username = :typer) <> 0 "
+                "AND (SELECT typing FROM users WHERE username = :recipient) <> 0",
                 {"recipient": recipient, "typer": typer, "until": until_ms, "gap": gap_ms},
             ).fetchone()
             if row is None:
@@ -657,7 +706,7 @@ class AccountStore(DoorKeyStore):
         conversations see, so all those rows (the user's and their peers') move.
         """
 
-        def work(conn: sqlite3.Connection) -> tuple[Privacy, list[str]]:
+        def work(conn: Connection) -> tuple[Privacy, list[str]]:
             row = conn.execute(
                 "SELECT read_receipts, typing FROM users WHERE username = ?", (username,)
             ).fetchone()
@@ -685,7 +734,7 @@ class AccountStore(DoorKeyStore):
     def forget_pair(self, a: str, b: str) -> None:
         """A pair's conversation was erased: both sides' counters and last message go too."""
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             seq = self._next_seq(conn)
             conn.execute(
                 "UPDATE contacts SET last_id = 0, last_activity = NULL, unread = 0, "
@@ -697,7 +746,7 @@ class AccountStore(DoorKeyStore):
         self._write(work)
 
     @staticmethod
-    def _seen_by(conn: sqlite3.Connection, owner: str, now_ms: int) -> dict[str, Any]:
+    def _seen_by(conn: Connection, owner: str, now_ms: int) -> dict[str, Any]:
         """The query parameters that decide what ``owner`` sees (see ``_PEER_READ``)."""
         row = conn.execute(
             "SELECT read_receipts, typing FROM users WHERE username = ?", (owner,)
@@ -711,37 +760,30 @@ class AccountStore(DoorKeyStore):
         ``now_ms``: typing signals that end before it are not shown.
         """
 
-        def work(conn: sqlite3.Connection) -> tuple[int, list[Contact]]:
-            conn.execute("BEGIN")
-            try:
-                seq = int(conn.execute("SELECT seq FROM feed_counter WHERE id = 1").fetchone()[0])
-                rows = conn.execute(
-                    _CONTACT_SELECT + "WHERE c.owner = :owner AND c.seq > :since ORDER BY c.seq",
-                    {**self._seen_by(conn, owner, now_ms), "since": since},
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
+        def work(conn: Connection) -> tuple[int, list[Contact]]:
+            seq = int(conn.execute("SELECT seq FROM feed_counter WHERE id = 1").fetchone()[0])
+            rows = conn.execute(
+                _CONTACT_SELECT + "WHERE c.owner = :owner AND c.seq > :since ORDER BY c.seq",
+                {**self._seen_by(conn, owner, now_ms), "since": since},
+            ).fetchall()
             return seq, [_contact(row) for row in rows]
 
-        return self._read(work)
+        return self._snapshot(work)
 
     def friend_list(self, owner: str, now_ms: int = 0) -> tuple[list[Listed], list[str]]:
         """(listed and requests, most recent activity first; blocked names): two index
         range scans."""
 
-        def work(conn: sqlite3.Connection) -> tuple[list[Listed], list[str]]:
-            conn.execute("BEGIN")
-            try:
-                rows = conn.execute(_LISTED, self._seen_by(conn, owner, now_ms)).fetchall()
-                rows.sort(key=_recent_first, reverse=True)
-                blocked = conn.execute(
-                    "SELECT peer FROM contacts WHERE owner = ? AND blocked ORDER BY peer", (owner,)
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
+        def work(conn: Connection) -> tuple[list[Listed], list[str]]:
+            rows = conn.execute(_LISTED, self._seen_by(conn, owner, now_ms)).fetchall()
+            rows.sort(key=_recent_first, reverse=True)
+            blocked = conn.execute(
+                "SELECT peer FROM contacts WHERE owner = ? AND blocked <> 0 ORDER BY peer",
+                (owner,),
+            ).fetchall()
             return [_listed(row) for row in rows], [row[0] for row in blocked]
 
-        return self._read(work)
+        return self._snapshot(work)
 
     def data_version(self, *, wait: bool = True) -> int | None:
         """Changes when another connection (another process) commits to this file.
@@ -763,7 +805,7 @@ class AccountStore(DoorKeyStore):
     def changed_pairs(self, since: int) -> tuple[int, list[tuple[str, str]]]:
         """(current counter, (owner, peer) rows changed after ``since``) — to wake waiters."""
 
-        def work(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, str]]]:
+        def work(conn: Connection) -> tuple[int, list[tuple[str, str]]]:
             seq = int(conn.execute("SELECT seq FROM feed_counter WHERE id = 1").fetchone()[0])
             rows = conn.execute(
                 "SELECT owner, peer FROM contacts WHERE seq > ?", (since,)
@@ -781,4 +823,82 @@ class AccountStore(DoorKeyStore):
         )
 
     def backup_to(self, dest: Path) -> None:
-        self._read(lambda conn: backup(conn, dest))
+        self._locked(lambda conn: backup(conn, dest))
+
+
+# Both counters only grow, so their sum moves whenever either does.
+_DATA_VERSION = (
+    "SELECT (SELECT seq FROM feed_counter WHERE id = 1) "
+    "+ (SELECT value FROM meta WHERE key = 'account_epoch')"
+)
+_NAMES_LOCK = 0x6E616D65  # "name": registrations take it (PostgreSQL advisory lock)
+
+
+class PostgresAccountStore(AccountStore):
+    """The same store on a PostgreSQL database that every node shares (multi-node mode).
+
+    The statements are ``AccountStore``'s; only the way they run differs
+    (``backend/storage/sql.py``: a pool of connections, transactions, retries after
+    lost races and dropped connections). ``path`` is where the single-node file
+    would be: nothing is written there.
+    """
+
+    def __init__(self, data_dir: Path, database_url: str, *, pool_size: int = 0) -> None:
+        import psycopg
+
+        from backend.storage import sql
+        from backend.storage.accounts_pg_schema import ensure_schema
+
+        self.path = Path(data_dir) / ACCOUNTS_FILE
+        self._db: PgDatabase = sql.PgDatabase(database_url, size=pool_size or sql.POOL_SIZE)
+        try:
+            with self._db.connect() as conn:
+                ensure_schema(conn)
+        except psycopg.Error as exc:
+            self._db.close()
+            raise sql.pg_unavailable(exc) from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        return self._db.read(work)
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        return self._db.write(work)
+
+    def _snapshot(self, work: Callable[[Connection], T]) -> T:
+        return self._db.snapshot(work)
+
+    def _serialize_accounts(self, conn: Connection) -> None:
+        """Two nodes registering look-alike names at once: the second waits, then sees
+        the first's row (its unique key alone would not catch display names)."""
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (_NAMES_LOCK,))
+
+    def data_version(self, *, wait: bool = True) -> int | None:
+        """Moves with the feed counter and the account epoch (any node's writes).
+
+        Unlike SQLite's ``PRAGMA data_version`` it moves for this node's own writes
+        too: the watcher then wakes keys that were woken already, which is harmless.
+        """
+
+        def work(conn: Connection) -> int:
+            return int(conn.execute(_DATA_VERSION).fetchone()[0])
+
+        return self._db.read(work) if wait else self._db.try_read(work)
+
+    def backup_to(self, dest: Path) -> None:
+        raise StorageUnavailable(
+            "the accounts live in PostgreSQL in multi-node mode: back them up with pg_dump "
+            "(pairchat's backup copies the conversation files only)"
+        )
+
+
+def open_account_store(
+    data_dir: Path, *, database_url: str = "", synchronous: str = "NORMAL"
+) -> AccountStore:
+    """The accounts store: on PostgreSQL when ``database_url`` is set (multi-node mode),
+    else the SQLite file in ``data_dir``."""
+    if database_url:
+        return PostgresAccountStore(data_dir, database_url)
+    return AccountStore(data_dir, synchronous=synchronous)

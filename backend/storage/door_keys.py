@@ -1,7 +1,8 @@
 """The SSH door's identities in the accounts file: keys, tickets and link codes.
 
-A mixin of ``AccountStore`` (same connection, same lock, same file), so every
-account-side state stays behind the accounts store's methods. Plain SQL only;
+A mixin of ``AccountStore`` (same connections and database: the SQLite file, or
+PostgreSQL in multi-node mode), so every account-side state stays behind the
+accounts store's methods. Plain SQL only;
 the rules (who may, how long, how many tries) are ``backend/ssh_identity.py``'s.
 
 - ``ssh_keys``: one row per key, keyed by its fingerprint, so a key belongs to
@@ -18,13 +19,15 @@ the rules (who may, how long, how many tries) are ``backend/ssh_identity.py``'s.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from backend.errors import DisplayNameTaken, InvalidInvite, UsernameTaken
 from backend.usernames import display_key
+
+if TYPE_CHECKING:
+    from backend.storage.sql import Connection
 
 T = TypeVar("T")
 LinkResult = Literal["linked", "bad_ticket", "bad_code", "key_taken"]
@@ -46,6 +49,7 @@ class DoorKeyStore:
 
     _read: Callable[..., Any]
     _write: Callable[..., Any]
+    _serialize_accounts: Callable[[Connection], None]
 
     # -- keys ------------------------------------------------------------------------
     def key_owner(self, fingerprint: str) -> str | None:
@@ -76,7 +80,7 @@ class DoorKeyStore:
         key), and it stays.
         """
 
-        def work(conn: sqlite3.Connection) -> RemoveResult:
+        def work(conn: Connection) -> RemoveResult:
             mine = conn.execute(
                 "SELECT 1 FROM ssh_keys WHERE username = ? AND fingerprint = ?",
                 (username, fingerprint),
@@ -101,7 +105,7 @@ class DoorKeyStore:
 
     # -- tickets ---------------------------------------------------------------------
     def add_ticket(self, ticket_hash: str, key: KeyRecord, now: int, expires_at: int) -> None:
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             conn.execute("DELETE FROM door_tickets WHERE expires_at <= ?", (now,))
             conn.execute(
                 "INSERT INTO door_tickets (ticket_hash, fingerprint, key, comment, expires_at) "
@@ -112,7 +116,7 @@ class DoorKeyStore:
         self._write(work)
 
     @staticmethod
-    def _ticket(conn: sqlite3.Connection, ticket_hash: str, now: int) -> KeyRecord | None:
+    def _ticket(conn: Connection, ticket_hash: str, now: int) -> KeyRecord | None:
         row = conn.execute(
             "SELECT fingerprint, key, comment FROM door_tickets "
             "WHERE ticket_hash = ? AND expires_at > ?",
@@ -140,7 +144,8 @@ class DoorKeyStore:
         ``DisplayNameTaken``, ``InvalidInvite`` as for a registration.
         """
 
-        def work(conn: sqlite3.Connection) -> KeyRecord | None:
+        def work(conn: Connection) -> KeyRecord | None:
+            self._serialize_accounts(conn)
             key = self._ticket(conn, ticket_hash, now)
             if key is None:
                 return None
@@ -159,7 +164,7 @@ class DoorKeyStore:
     def add_link_code(self, code_hash: str, username: str, expires_at: int) -> None:
         """The account's one link code (any earlier one stops working)."""
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: Connection) -> None:
             conn.execute("DELETE FROM link_codes WHERE username = ?", (username,))
             conn.execute(
                 "INSERT INTO link_codes (code_hash, username, expires_at) VALUES (?, ?, ?)",
@@ -177,7 +182,7 @@ class DoorKeyStore:
         count is kept, so this returns its outcome rather than raising.
         """
 
-        def work(conn: sqlite3.Connection) -> tuple[LinkResult, str | None, KeyRecord | None]:
+        def work(conn: Connection) -> tuple[LinkResult, str | None, KeyRecord | None]:
             key = self._ticket(conn, ticket_hash, now)
             if key is None:
                 return "bad_ticket", None, None
@@ -209,12 +214,12 @@ class DoorKeyStore:
 
     # -- helpers ---------------------------------------------------------------------
     @staticmethod
-    def _bound(conn: sqlite3.Connection, fingerprint: str) -> bool:
+    def _bound(conn: Connection, fingerprint: str) -> bool:
         row = conn.execute("SELECT 1 FROM ssh_keys WHERE fingerprint = ?", (fingerprint,))
         return row.fetchone() is not None
 
     @staticmethod
-    def _insert_key(conn: sqlite3.Connection, username: str, key: KeyRecord, now: int) -> None:
+    def _insert_key(conn: Connection, username: str, key: KeyRecord, now: int) -> None:
         conn.execute(
             "INSERT INTO ssh_keys (fingerprint, username, key, comment, added) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -223,7 +228,7 @@ class DoorKeyStore:
 
 
 def insert_user(
-    conn: sqlite3.Connection,
+    conn: Connection,
     username: str,
     display_name: str | None,
     password_hash: str,
