@@ -19,6 +19,12 @@ Writes from other worker processes are noticed by one watcher thread per
 process that checks ``PRAGMA data_version`` of the accounts file (every send
 writes the feed there) a few dozen times a second, reads which feed rows moved
 and wakes exactly their keys.
+
+Other nodes (multi-node mode) hear of a notification through ``publish``, a
+hook the composition root sets (``backend/wakeups.py``: Redis pub/sub); what
+arrives from them is notified with ``forward=False`` so it is never sent back.
+When wake-ups may have been missed (the link to the other nodes was down),
+``wake_all`` moves every key at once: every waiter runs its query again.
 """
 
 from __future__ import annotations
@@ -184,12 +190,21 @@ class Notifier:
         self._max_waiters = max_waiters
         self._per_owner = max(1, per_owner)
         self._closed = False
+        self._epoch = 0  # added to every key's version: ``wake_all`` moves them all
+        self.publish: Callable[[list[str]], None] | None = None
+        """Called by ``notify`` with the keys it woke, to wake them on other nodes too."""
+
+    def _version(self, key: str) -> int:
+        return self._versions.get(key, 0) + self._epoch  # called with the lock held
 
     def version(self, key: str) -> int:
         with self._lock:
-            return self._versions.get(key, 0)
+            return self._version(key)
 
-    def notify(self, keys: Iterable[str]) -> None:
+    def notify(self, keys: Iterable[str], forward: bool = True) -> None:
+        """Move ``keys`` and wake their waiters; then ``publish`` them unless ``forward`` is
+        False (keys that came from another node)."""
+        keys = list(keys)
         woken: list[_Parked] = []
         with self._lock:
             for key in keys:
@@ -200,6 +215,25 @@ class Notifier:
                 parked = self._parked.get(key)
                 if parked:
                     woken.extend(parked)
+        for waiter in woken:
+            waiter.wake()
+        publish = self.publish
+        if forward and publish is not None and keys:
+            publish(keys)
+
+    def wake_all(self) -> None:
+        """Move every key, known or not, and wake every waiter: each runs its query again.
+
+        For when notifications may have been lost (another node's were not heard):
+        a needless re-query costs a little, a missed one leaves a wait asleep.
+        """
+        woken: list[_Parked] = []
+        with self._lock:
+            self._epoch += 1
+            for condition, _ in self._conditions.values():
+                condition.notify_all()
+            for parked in self._parked.values():
+                woken.extend(parked)
         for waiter in woken:
             waiter.wake()
 
@@ -249,7 +283,7 @@ class Notifier:
         if timeout <= 0:
             return self.version(key) != seen
         with self._lock:
-            if self._closed or self._versions.get(key, 0) != seen:
+            if self._closed or self._version(key) != seen:
                 return True
             condition, count = self._conditions.get(key) or (threading.Condition(self._lock), 0)
             hold = _Blocked(owner, condition)
@@ -258,7 +292,7 @@ class Notifier:
             self._conditions[key] = (condition, count + 1)
             try:
                 moved = condition.wait_for(
-                    lambda: self._closed or hold.released or self._versions.get(key, 0) != seen,
+                    lambda: self._closed or hold.released or self._version(key) != seen,
                     timeout,
                 )
                 return bool(moved) and not hold.released
@@ -291,7 +325,7 @@ class Notifier:
         with self._lock:
             if self._closed:
                 return Outcome.RELEASED
-            if self._versions.get(key, 0) != seen:
+            if self._version(key) != seen:
                 return Outcome.CHANGED
             if timeout <= 0:
                 return Outcome.TIMEOUT
@@ -397,8 +431,8 @@ class FeedWatcher:
         for owner, peer in rows:
             keys.add(user_key(owner))
             keys.add(pair_key(owner, peer))
-        if keys:
-            self._notifier.notify(keys)
+        if keys:  # the writing process told other nodes itself
+            self._notifier.notify(keys, forward=False)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

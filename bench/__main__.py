@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--only a,b,...] [--markdown] [--save]``: run and print.
 
-Runs the benchmarks of issues 2, 5, 11 and 12 one after another, each against its own
+Runs the benchmarks of issues 2, 5, 11, 12 and 13 one after another, each against its own
 ``pairchat-server`` process over a temporary data folder, prints each table as
 soon as it is measured, then a summary of every target (PASS/MISS). Nothing is
 written outside the temporary folder, except with ``--save`` (bench/results/,
@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import abuse, delivery, history, idle, scale, search, throughput
+from bench import abuse, delivery, history, idle, scale, search, throughput, wakeups
 from bench.report import Table, summary
 from bench.settings import Settings
 
@@ -74,8 +74,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run (smaller, shorter)")
     parser.add_argument(
         "--only",
-        default="a,b,c,d,e,f,g,h",
-        help="comma-separated subset of a,b,c,d,e,f,g,h (default: all)",
+        default="a,b,c,d,e,f,g,h,i",
+        help="comma-separated subset of a,b,c,d,e,f,g,h,i (default: all)",
     )
     parser.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     parser.add_argument("--save", action="store_true", help="also write bench/results/")
@@ -94,6 +94,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Table]:
         "f": abuse.run,
         "g": scale.run,
         "h": search.run,
+        "i": wakeups.run,
     }
     tables: list[Table] = []
     for key in [k.strip() for k in args.only.split(",") if k.strip()]:

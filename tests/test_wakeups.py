@@ -1,0 +1,201 @@
+"""Wake-ups across nodes through a real Redis (backend/wakeups.py).
+
+Two Notifiers stand for two nodes, each with its ``RedisWakeups`` on one throwaway
+``redis-server``: a long-poll held on node B ends when node A notifies its key
+(by the event, long before its 30-s timeout), nothing is echoed back, and a Redis
+that dies and comes back leaves no wait asleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from backend.notify import Notifier, Outcome, keys_for_message, user_key
+from backend.wakeups import BATCH_KEYS, WAKE_CHANNEL, RedisWakeups
+from tests.redis_server import RedisServer
+from tests.redis_server import redis_server as redis_server  # the fixture
+
+pytestmark = pytest.mark.live  # a real database server
+
+LONG = 30.0
+"""Seconds a test waiter would sleep without a wake-up: returning early proves the event."""
+
+
+@dataclass
+class Node:
+    notifier: Notifier
+    wakeups: RedisWakeups
+
+
+@pytest.fixture
+def nodes(redis_server: RedisServer) -> Iterator[tuple[Node, Node]]:
+    started = []
+    for name in ("node-a", "node-b"):
+        notifier = Notifier()
+        wakeups = RedisWakeups(redis_server.url, notifier, name).start()
+        assert wakeups.wait_ready(10), f"{name} did not subscribe"
+        started.append(Node(notifier, wakeups))
+    yield started[0], started[1]
+    for node in started:
+        node.wakeups.close()
+        node.notifier.close()
+
+
+class Waiter:
+    """A thread blocked in ``Notifier.wait`` on one key, as a long-poll under Flask."""
+
+    def __init__(self, notifier: Notifier, key: str, timeout: float = LONG) -> None:
+        self.moved: bool | None = None
+        self.took = 0.0
+        seen = notifier.version(key)
+        held_before = notifier.waiting()
+
+        def run() -> None:
+            started = time.monotonic()
+            self.moved = notifier.wait(key, seen, timeout)
+            self.took = time.monotonic() - started
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        until(lambda: notifier.waiting() > held_before, what="the waiter to block")
+
+    def result(self, within: float) -> tuple[bool | None, float]:
+        self.thread.join(within)
+        assert not self.thread.is_alive(), f"still asleep after {within} s"
+        return self.moved, self.took
+
+
+def until(check: Callable[[], bool], within: float = 5.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def test_a_notification_on_one_node_wakes_a_wait_held_on_the_other(nodes: tuple[Node, Node]):
+    a, b = nodes
+    waiter = Waiter(b.notifier, user_key("bob"))
+    a.notifier.notify(keys_for_message("alice", "bob"))
+    moved, took = waiter.result(within=5)
+    assert moved is True
+    assert took < 1.0, f"woke after {took:.3f} s"
+
+
+def test_a_parked_wait_on_the_event_loop_is_woken_too(nodes: tuple[Node, Node]):
+    a, b = nodes
+    key = user_key("bob")
+
+    async def park() -> tuple[Outcome, float]:
+        started = time.monotonic()
+        waiting = asyncio.ensure_future(b.notifier.wait_async(key, b.notifier.version(key), LONG))
+        while b.notifier.waiting() == 0:
+            await asyncio.sleep(0.005)
+        a.notifier.notify([key])
+        return await asyncio.wait_for(waiting, 5), time.monotonic() - started
+
+    outcome, took = asyncio.run(park())
+    assert outcome is Outcome.CHANGED
+    assert took < 1.0
+
+
+def test_keys_are_not_echoed_back(nodes: tuple[Node, Node], redis_server: RedisServer):
+    a, b = nodes
+    heard: list[bytes] = []
+    listener = redis.Redis.from_url(redis_server.url).pubsub()
+    listener.subscribe(WAKE_CHANNEL)
+    confirmed = listener.get_message(timeout=5)
+    assert confirmed is not None and confirmed["type"] == "subscribe"
+    key = user_key("bob")
+    a_before, b_before = a.notifier.version(key), b.notifier.version(key)
+
+    a.notifier.notify([key])
+    until(lambda: b.notifier.version(key) == b_before + 1, what="node B to hear it")
+    until(lambda: a.wakeups.counters.ignored == 1, what="node A to hear its own message")
+    deadline = time.monotonic() + 0.5  # time for a loop to show itself
+    while time.monotonic() < deadline:
+        if (message := listener.get_message(timeout=0.1)) is not None:
+            heard.append(message["data"])
+    listener.close()
+
+    assert len(heard) == 1, heard  # one message on the channel, nothing sent back
+    assert (a.wakeups.counters.published, b.wakeups.counters.published) == (1, 0)
+    assert (a.notifier.version(key), b.notifier.version(key)) == (a_before + 1, b_before + 1)
+    assert b.wakeups.counters.received == 1 and a.wakeups.counters.received == 0
+
+
+def test_many_keys_go_in_few_messages_and_all_arrive(nodes: tuple[Node, Node]):
+    a, b = nodes
+    keys = [user_key(f"user{i}") for i in range(2 * BATCH_KEYS + 10)]
+    a.notifier.notify(keys)
+    until(lambda: all(b.notifier.version(k) == 1 for k in keys), what="every key on node B")
+    # (A counts a message once its PUBLISH returns, which may be after B has it.)
+    until(lambda: a.wakeups.counters.published_keys == len(keys), what="A's count")
+    assert a.wakeups.counters.published == 3  # BATCH_KEYS keys a message
+
+
+def test_publish_while_redis_is_down_does_not_raise(
+    nodes: tuple[Node, Node], redis_server: RedisServer
+):
+    a, _ = nodes
+    redis_server.kill()
+    waiter = Waiter(a.notifier, user_key("alice"))
+    started = time.monotonic()
+    for i in range(100):
+        a.notifier.notify(keys_for_message("alice", f"peer{i}"))
+    assert time.monotonic() - started < 0.5  # the request path never waits on Redis
+    moved, _ = waiter.result(within=1)
+    assert moved is True  # the local wake happened regardless
+    until(lambda: a.wakeups.counters.dropped_keys > 0, what="the keys to be dropped")
+
+
+def test_after_redis_comes_back_waits_are_woken_and_wake_ups_flow_again(
+    nodes: tuple[Node, Node], redis_server: RedisServer
+):
+    a, b = nodes
+    placement: list[str] = []
+    resyncs: list[float] = []
+    b.wakeups.subscribe("pairchat:placement", placement.append, lambda: resyncs.append(1))
+    assert b.wakeups.wait_ready(5)
+    key = user_key("bob")
+    waiter = Waiter(b.notifier, key)
+
+    redis_server.kill()
+    a.notifier.notify([key])  # lost: Redis is down
+    time.sleep(0.3)
+    assert waiter.thread.is_alive()
+    redis_server.start()
+
+    moved, took = waiter.result(within=10)
+    assert moved is True and took < 10  # woken by the re-subscription, not its 30 s
+    assert b.wakeups.counters.resyncs >= 1
+    until(lambda: bool(resyncs), what="the placement channel's resync")
+    assert b.wakeups.wait_ready(5)
+    # And the link works again, both ways of using it.
+    again = Waiter(b.notifier, key)
+    a.notifier.notify([key])
+    moved, took = again.result(within=5)
+    assert moved is True and took < 1.0
+    assert a.wakeups.send("pairchat:placement", "pair:alice_bob.db")
+    until(lambda: placement == ["pair:alice_bob.db"], what="the placement message")
+
+
+def test_a_node_started_while_redis_is_down_subscribes_when_it_comes_up(
+    redis_server: RedisServer,
+):
+    redis_server.kill()
+    notifier = Notifier()
+    wakeups = RedisWakeups(redis_server.url, notifier, "node-c").start()
+    try:
+        assert not wakeups.wait_ready(0.3)
+        notifier.notify([user_key("carol")])  # does not raise
+        redis_server.start()
+        assert wakeups.wait_ready(10)
+    finally:
+        wakeups.close()
