@@ -26,6 +26,7 @@ from backend.http import (
     health,
     origin,
     presence,
+    routing,
 )
 from backend.http.json_provider import FastJSONProvider
 from backend.http.middleware import SecurityHeaders, read_chunked_body
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if settings.open_mode:
         app.before_request(origin.guard)
     app.before_request(auth.authenticate)
+    if settings.multi_node:
+        app.before_request(routing.note_routed_pair)
     errors.register(app)
     if settings.trusted_proxies:
         # The client's address (rate limits) from X-Forwarded-For, as many hops as proxies.

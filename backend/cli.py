@@ -37,6 +37,7 @@ from click.core import ParameterSource
 from backend.door_processes import doors_of, running_doors
 from backend.errors import PairchatError
 from backend.export import jsonl_line, markdown_lines
+from backend.placement_cli import placement
 from backend.services import Services, build_services
 from backend.settings import THREAD_RESERVE, Settings, SettingsError, is_loopback
 from backend.storage.conversation import Conversation
@@ -248,7 +249,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     "--node",
     default=None,
     help="Multi-node mode: this node's name in the placement map; needs --database-url "
-    "and --redis-url (docs/deploy.md, \"A cluster\") [env PAIRCHAT_NODE].",
+    "and --redis-url (docs/cluster.md) [env PAIRCHAT_NODE].",
 )
 @click.option(
     "--database-url",
@@ -527,6 +528,8 @@ def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes
     finally:
         lock.release()
 
+
+cli.add_command(placement)
 
 if __name__ == "__main__":
     main()

@@ -149,3 +149,11 @@ class StorageUnavailable(PairchatError):
 
 class DiskAlmostFull(StorageUnavailable):
     """Free space in the data folder is below the configured floor: writes are refused."""
+
+
+class PairElsewhere(StorageUnavailable):
+    """Multi-node mode: the pair is owned by another node, or is being moved (try again)."""
+
+
+class NodeFenced(StorageUnavailable):
+    """Multi-node mode: this node was fenced (failed over); it serves no conversation."""

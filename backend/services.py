@@ -4,10 +4,16 @@ The app factory, the ``pairchat-server`` operator commands and the tests all
 build their services here, so there is one way to get a working backend and no
 globals: each call owns its open files until ``close()`` (or the ``with`` block
 ends). Flask is not needed to use it.
+
+Multi-node mode (``settings.node``; docs/cluster.md) swaps three parts and keeps
+the rest: the account store is PostgreSQL's, the conversation store asks the
+placement map before it uses a pair's file, and the notifier forwards its
+wake-ups to the other nodes through Redis (and takes theirs).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -21,14 +27,17 @@ from backend.hash_gate import HashGate
 from backend.lifecycle import AccountLifecycle
 from backend.login_throttle import LoginThrottle
 from backend.notify import FeedWatcher, Notifier
+from backend.placement import PLACEMENT_CHANNEL, Placement
 from backend.preferences import Preferences
 from backend.presence import Typing
 from backend.search import Search
 from backend.settings import Settings
 from backend.ssh_identity import SshIdentity
-from backend.storage.accounts import AccountStore
+from backend.storage.accounts import AccountStore, open_account_store
 from backend.storage.conversations import ConversationStore
 from backend.storage.database import secure_folder
+from backend.storage.placement import PlacementStore
+from backend.wakeups import RedisWakeups
 
 
 @dataclass
@@ -47,12 +56,18 @@ class Services:
     lifecycle: AccountLifecycle
     login_throttle: LoginThrottle
     watcher: FeedWatcher | None = None
+    placement: Placement | None = None
+    wakeups: RedisWakeups | None = None
 
     def close(self) -> None:
         """Release held long-polls, stop the watcher, close every file."""
         self.notifier.close()
         if self.watcher is not None:
             self.watcher.stop()
+        if self.wakeups is not None:
+            self.wakeups.close()
+        if self.placement is not None:
+            self.placement.store.close()
         self.conversations.close()
         self.account_store.close()
 
@@ -73,7 +88,13 @@ def build_services(settings: Settings) -> Services:
     data_dir = settings.data_dir.resolve()
     secure_folder(data_dir)
     synchronous = settings.sqlite_synchronous
-    account_store = AccountStore(data_dir, synchronous=synchronous)
+    account_store = open_account_store(
+        data_dir, database_url=settings.database_url, synchronous=synchronous
+    )
+    placement = None
+    if settings.multi_node:
+        placement = Placement(PlacementStore(settings.database_url), settings.node)
+        placement.start(f"http://{settings.host}:{settings.port}")
     hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost
     )
@@ -91,7 +112,10 @@ def build_services(settings: Settings) -> Services:
     accounts = Accounts(account_store, hasher, gate=gate, disk=disk, policy=policy)
     notifier = Notifier(max_waiters=settings.waiter_slots, per_owner=settings.max_waits_per_user)
     conversations = ConversationStore(
-        data_dir, max_open=settings.max_open_conversations, synchronous=synchronous
+        data_dir,
+        max_open=settings.max_open_conversations,
+        synchronous=synchronous,
+        guard=placement.check if placement is not None else None,
     )
     quotas = Quotas(
         send_rate=settings.send_rate_limit,
@@ -114,12 +138,38 @@ def build_services(settings: Settings) -> Services:
         ssh_identity=SshIdentity(accounts, notifier, data_dir, settings.door_secret),
         lifecycle=AccountLifecycle(accounts, notifier),
         login_throttle=LoginThrottle(settings.login_rate_limit),
+        placement=placement,
     )
-    if settings.watch_interval > 0:
+    watch_interval = settings.watch_interval
+    if placement is not None and watch_interval > 0:
+        services.wakeups = _connect_nodes(settings, notifier, placement)
+        # Sends reach this node through Redis; the watcher only notices other nodes'
+        # account changes (a deleted user, a new password), which may take this long.
+        watch_interval = max(watch_interval, MULTI_NODE_WATCH_INTERVAL)
+    if watch_interval > 0:
         services.watcher = FeedWatcher(
             account_store,
             notifier,
-            settings.watch_interval,
+            watch_interval,
             on_accounts_changed=accounts.forget_cached,
         ).start()
     return services
+
+
+MULTI_NODE_WATCH_INTERVAL = 0.5
+"""Seconds between the watcher's checks of PostgreSQL in multi-node mode."""
+
+
+def _connect_nodes(settings: Settings, notifier: Notifier, placement: Placement) -> RedisWakeups:
+    """Wake-ups to and from the other nodes, and the placement map's invalidations."""
+    wakeups = RedisWakeups(settings.redis_url, notifier, settings.node)
+
+    def placement_changed(payload: str) -> None:
+        try:
+            pair = json.loads(payload).get("pair")
+        except (ValueError, AttributeError):
+            pair = None
+        placement.forget(pair if isinstance(pair, str) else None)
+
+    wakeups.subscribe(PLACEMENT_CHANNEL, placement_changed, resync=placement.forget)
+    return wakeups.start()

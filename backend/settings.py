@@ -10,8 +10,8 @@ to granian's workers directly. docs/architecture.md says how to add one.
 from __future__ import annotations
 
 import dataclasses
-import re
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,9 +63,10 @@ class Settings:
     web_port: int | None = None  # the browser door: the TUI in a browser tab
     # the SSH door's secret (X-Pairchat-Door); empty: door.secret in the data folder
     door_secret: str = dataclasses.field(default="", repr=False)
-    # multi-node mode (docs/deploy.md, "A cluster"): all three set, or none (one box)
+    # multi-node mode (docs/cluster.md): all three set, or none (one box)
     node: str = ""  # this node's name in the placement map (letters, digits, hyphens)
-    database_url: str = dataclasses.field(default="", repr=False)  # postgresql://…: accounts, feed, placement
+    # postgresql://…: accounts, the feed, the placement map
+    database_url: str = dataclasses.field(default="", repr=False)
     redis_url: str = ""  # redis://…: wake-ups across nodes
     # accounts
     registration: str = "open"  # open | invite (codes from `pairchat-server invite`) | closed

@@ -36,8 +36,10 @@ from backend.errors import (
     MessageDeleted,
     MessageTooLong,
     MissingField,
+    NodeFenced,
     NotYourMessage,
     PairchatError,
+    PairElsewhere,
     RateLimited,
     RegistrationClosed,
     RequestTimeout,
@@ -106,6 +108,8 @@ ERRORS: dict[type[PairchatError], tuple[int, str]] = {
     RateLimited: (429, "rate_limited"),
     StorageUnavailable: (503, "unavailable"),
     DiskAlmostFull: (503, "unavailable"),
+    PairElsewhere: (503, "pair_unavailable"),
+    NodeFenced: (503, "pair_unavailable"),
 }
 
 # Werkzeug's HTTP errors (raised before or around our views).

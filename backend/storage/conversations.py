@@ -3,13 +3,18 @@
 ``ConversationStore`` is the only code that turns usernames into paths. It hands
 out one shared :class:`Conversation` per file and keeps at most ``max_open`` of
 them open (least recently used closed first). Reads never create files.
+
+In multi-node mode a ``guard`` (``backend.placement.Placement.check``) is asked
+before every use of a pair's file, with the file's stem (``alice_bob``): it
+raises when the pair belongs to another node, so no other node's conversation
+is ever read or created here.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from backend.storage.conversation import Conversation
@@ -17,7 +22,15 @@ from backend.usernames import canonical_pair, pair_file_name
 
 
 class ConversationStore:
-    def __init__(self, data_dir: Path, *, max_open: int = 512, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        max_open: int = 512,
+        synchronous: str = "NORMAL",
+        guard: Callable[..., None] | None = None,
+    ) -> None:
+        self.guard = guard
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._max_open = max_open
@@ -34,6 +47,8 @@ class ConversationStore:
     def exists(self, user_one: str, user_two: str) -> bool:
         """Whether the pair has a file (or one open here)."""
         path = self.path_for(user_one, user_two)
+        if self.guard is not None:
+            self.guard(path.stem, create=False)
         with self._lock:
             if path in self._open:
                 return True
@@ -45,11 +60,18 @@ class ConversationStore:
         with self._lock:
             path = self._paths.get(key)
             conversation = self._open.get(path) if path is not None else None
-            if conversation is not None:
+            if conversation is not None and self.guard is None:
                 self._open.move_to_end(conversation.path)
                 return conversation
         if path is None:
             path = self.path_for(user_one, user_two)  # validates the names
+        if self.guard is not None:
+            self.guard(path.stem, create=create)
+            if conversation is not None:
+                with self._lock:
+                    if path in self._open:
+                        self._open.move_to_end(path)
+                return conversation
         if not create and not path.exists():
             return None
         conversation = Conversation(path, synchronous=self._synchronous)
