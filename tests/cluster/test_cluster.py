@@ -1,0 +1,305 @@
+"""The cluster on one machine (issue 13): real PostgreSQL, Redis, HAProxy, Litestream, 3 nodes.
+
+``deploy/cluster/up.sh`` starts it all; seed-style (form-encoded) and JSON traffic,
+and the TUI's own client, go through the router only — no client knows about
+nodes. A node is killed mid-load; the test proves that no acknowledged message is
+lost, no pair is ever served by two nodes, the dead node's pairs answer 503 until it
+is back or failed over, and every other pair is unaffected. Failover
+(``failover.sh``: fence, restore from Litestream, reassign, re-point the router) and
+moving one pair (``move.sh``) are run as an operator would.
+
+CI runs a short load; ``PAIRCHAT_SOAK=1`` (``just soak``) a longer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import REPO, TEST_ENV, alive
+from tui.client.http import PairchatClient
+
+pytestmark = pytest.mark.live
+SOAK = os.environ.get("PAIRCHAT_SOAK") == "1"
+LOAD_SECONDS = 20.0 if SOAK else 2.0
+AFTER_KILL_SECONDS = 20.0 if SOAK else 3.0
+SCRIPTS = REPO / "deploy" / "cluster"
+USERS = [f"user{n}" for n in range(12)]
+PASSWORD = "correct horse"
+
+
+@dataclass
+class Cluster:
+    dir: Path
+    router: str
+    pids: dict[int, int]
+    env: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def script(self, name: str, *args: str, timeout: float = 180) -> str:
+        done = subprocess.run(
+            ["bash", str(SCRIPTS / name), str(self.dir), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"{name} {args}: {done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def node(self, number: int, action: str) -> None:
+        out = self.script("node.sh", str(number), action)
+        found = re.search(rf"^NODE{number}_PID=(\d+)$", out, re.M)
+        if action == "start":
+            assert found, out
+            self.pids[number] = int(found[1])
+
+    @property
+    def database_url(self) -> str:
+        text = (self.dir / "cluster.env").read_text()
+        found = re.search(r"(postgresql://\S+)", text)
+        assert found, f"no database URL in cluster.env: {text}"
+        return found[1].strip("'\"")
+
+    def owner(self, pair: str) -> str:
+        done = subprocess.run(
+            [*PYTHON, "-m", "backend.cli", "placement", "owner", pair],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**self.env, "PAIRCHAT_DATABASE_URL": self.database_url},
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    def files(self, pair: str) -> list[int]:
+        """The nodes whose data folder holds ``pair``'s file."""
+        return sorted(
+            n for n in self.pids if (self.dir / f"node{n}" / "data" / f"{pair}.db").exists()
+        )
+
+
+PYTHON = [str(REPO / ".venv" / "bin" / "python")]
+PAIRS = [(USERS[i], USERS[(i + 1) % len(USERS)]) for i in range(len(USERS))]
+
+
+def pair_of(a: str, b: str) -> str:
+    return "_".join(sorted((a, b)))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    folder = tmp_path_factory.mktemp("cluster")
+    env = {**os.environ, **TEST_ENV, "UV_PYTHON_DOWNLOADS": "never"}
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "up.sh"), str(folder), "3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    try:
+        assert done.returncode == 0, f"up.sh failed:\n{done.stdout}\n{done.stderr}"
+        router = re.search(r"^ROUTER_URL=(http://127\.0\.0\.1:\d+)$", done.stdout, re.M)
+        pids = dict(
+            (int(n), int(pid)) for n, pid in re.findall(r"^NODE(\d+)_PID=(\d+)$", done.stdout, re.M)
+        )
+        assert router and sorted(pids) == [1, 2, 3], done.stdout
+        running = Cluster(folder, router[1], pids, env)
+        for user in USERS:
+            reply = httpx.post(
+                f"{running.router}/register",
+                data={"username": user, "password": PASSWORD},
+                timeout=30,
+            )
+            assert reply.status_code in (200, 201), reply.text
+            running.tokens[user] = reply.json()["token"]
+        yield running
+    finally:
+        subprocess.run(
+            ["bash", str(SCRIPTS / "down.sh"), str(folder)], env=env, timeout=120, check=False
+        )
+
+
+def auth(cluster: Cluster, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {cluster.tokens[user]}"}
+
+
+def client_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", text)[-64:]
+
+
+def send_form(http: httpx.Client, cluster: Cluster, a: str, b: str, text: str) -> int:
+    """The seed's way: form-encoded ``author`` + ``message``, the recipient in the path."""
+    reply = http.post(
+        f"{cluster.router}/send_message/{b}",
+        data={"author": a, "message": text, "client_id": client_id(text)},
+        headers=auth(cluster, a),
+    )
+    return reply.status_code
+
+
+def send_json(http: httpx.Client, cluster: Cluster, a: str, b: str, text: str) -> int:
+    reply = http.post(
+        f"{cluster.router}/send_message/{b.upper()}",  # any spelling reaches the owner
+        json={"author": a.capitalize(), "message": text, "client_id": client_id(text)},
+        headers=auth(cluster, a),
+    )
+    return reply.status_code
+
+
+def history_texts(cluster: Cluster, a: str, b: str) -> list[str]:
+    reply = httpx.post(
+        f"{cluster.router}/get_message_history",
+        data={"user_one": a, "user_two": b},
+        headers=auth(cluster, a),
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    return [m["message"] for m in reply.json()["history"]]
+
+
+def placed(cluster: Cluster) -> dict[str, int]:
+    """pair -> owning node number, after one message in every pair."""
+    with httpx.Client(timeout=30) as http:
+        for a, b in PAIRS:
+            assert send_form(http, cluster, a, b, f"hello-{a}-{b}-{time.monotonic_ns()}") == 200
+    owners = {
+        pair_of(a, b): int(cluster.owner(pair_of(a, b)).removeprefix("node")) for a, b in PAIRS
+    }
+    return owners
+
+
+@dataclass
+class Outcome:
+    acked: list[str] = field(default_factory=list)
+    statuses: list[tuple[float, int]] = field(default_factory=list)
+
+
+def load(
+    cluster: Cluster, stop: threading.Event
+) -> tuple[list[threading.Thread], dict[tuple[str, str], Outcome]]:
+    """One thread per pair, sending form and JSON bodies in turn until ``stop``."""
+    outcomes = {pair: Outcome() for pair in PAIRS}
+    counter = itertools.count()
+
+    def run(a: str, b: str) -> None:
+        outcome = outcomes[(a, b)]
+        with httpx.Client(timeout=10) as http:
+            while not stop.is_set():
+                n = next(counter)
+                text = f"load-{a}-{b}-{n}"
+                try:
+                    status = (send_form if n % 2 else send_json)(http, cluster, a, b, text)
+                except httpx.TransportError:
+                    status = 0
+                outcome.statuses.append((time.monotonic(), status))
+                if status == 200:
+                    outcome.acked.append(text)
+                time.sleep(0.02)
+
+    threads = [threading.Thread(target=run, args=pair, daemon=True) for pair in PAIRS]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
+
+
+def test_a_killed_node_loses_nothing_and_harms_no_other_pair(cluster: Cluster) -> None:
+    owners = placed(cluster)
+    assert len(set(owners.values())) >= 2, f"12 pairs all on one node: {owners}"
+    victim = max(set(owners.values()), key=lambda n: list(owners.values()).count(n))
+    stop = threading.Event()
+    threads, outcomes = load(cluster, stop)
+    time.sleep(LOAD_SECONDS)
+    cluster.node(victim, "kill")
+    killed_at = time.monotonic()
+    assert not alive(cluster.pids[victim])
+    time.sleep(AFTER_KILL_SECONDS)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    for (a, b), outcome in outcomes.items():
+        pair = pair_of(a, b)
+        after = [status for at, status in outcome.statuses if at > killed_at + 0.5]
+        assert after, f"no requests for {pair} after the kill"
+        if owners[pair] == victim:
+            assert set(after) == {503}, f"{pair} on the dead node answered {set(after)}"
+        else:
+            assert set(after) == {200}, f"{pair} on a live node answered {set(after)}"
+        # one owner, unchanged, and the file on that node only: never a second copy
+        assert cluster.owner(pair) == f"node{owners[pair]}"
+        assert cluster.files(pair) == [owners[pair]]
+
+    cluster.node(victim, "start")
+    for (a, b), outcome in outcomes.items():
+        texts = history_texts(cluster, a, b)
+        missing = [t for t in outcome.acked if t not in texts]
+        assert not missing, f"acknowledged but lost in {pair_of(a, b)}: {missing[:5]}"
+        doubled = [t for t in outcome.acked if texts.count(t) != 1]
+        assert not doubled, f"stored twice: {doubled[:5]}"
+
+
+def test_the_tui_client_works_through_the_router(cluster: Cluster) -> None:
+    """The TUI's own client library: sign in, send, read the feed — nodes unseen."""
+
+    async def session() -> None:
+        async with PairchatClient(cluster.router) as alice:
+            await alice.login("user0", PASSWORD)
+            sent = await alice.send("user5", "through the router")
+            assert sent.id > 0
+        async with PairchatClient(cluster.router) as bob:
+            await bob.login("user5", PASSWORD)
+            listing = await bob.friends()
+            assert listing is not None
+
+    asyncio.run(session())
+    assert "through the router" in history_texts(cluster, "user5", "user0")
+
+
+def test_failover_restores_a_dead_nodes_pairs_on_another(cluster: Cluster) -> None:
+    owners = placed(cluster)
+    victim = max(set(owners.values()), key=lambda n: list(owners.values()).count(n))
+    target = next(n for n in sorted(cluster.pids) if n != victim)
+    mine = [(a, b) for a, b in PAIRS if owners[pair_of(a, b)] == victim]
+    before = {(a, b): history_texts(cluster, a, b) for a, b in mine}
+    time.sleep(3)  # Litestream ships the write-ahead log every second
+    cluster.node(victim, "kill")
+    for a, b in mine:
+        with httpx.Client(timeout=10) as http:
+            assert send_form(http, cluster, a, b, "while dead") == 503
+    cluster.script("failover.sh", str(victim), str(target))
+    for a, b in mine:
+        pair = pair_of(a, b)
+        assert cluster.owner(pair) == f"node{target}"
+        texts = history_texts(cluster, a, b)
+        assert texts == before[(a, b)], f"{pair} after failover differs"
+        with httpx.Client(timeout=10) as http:
+            assert send_form(http, cluster, a, b, f"after failover {pair}") == 200
+    # The dead node comes back fenced: it serves none of its old pairs, even when asked directly.
+    cluster.node(victim, "start")
+    port = re.search(rf"NODE{victim}_PORT=(\d+)", (cluster.dir / "cluster.env").read_text())
+    assert port, (cluster.dir / "cluster.env").read_text()
+    a, b = mine[0]
+    direct = httpx.post(
+        f"http://127.0.0.1:{port[1]}/get_message_history",
+        data={"user_one": a, "user_two": b},
+        headers=auth(cluster, a),
+        timeout=10,
+    )
+    assert direct.status_code == 503, direct.text
+    assert direct.json()["error"] == "pair_unavailable"
