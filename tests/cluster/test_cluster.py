@@ -303,3 +303,22 @@ def test_failover_restores_a_dead_nodes_pairs_on_another(cluster: Cluster) -> No
     )
     assert direct.status_code == 503, direct.text
     assert direct.json()["error"] == "pair_unavailable"
+
+
+def test_moving_one_pair_keeps_its_history_and_changes_its_owner(cluster: Cluster) -> None:
+    owners = placed(cluster)
+    # serving nodes: alive and owning pairs (a failed-over node is fenced and owns none)
+    live = sorted({n for n in owners.values() if alive(cluster.pids[n])})
+    (a, b), source = next(
+        ((a, b), owners[pair_of(a, b)]) for a, b in PAIRS if owners[pair_of(a, b)] in live
+    )
+    target = next(n for n in live if n != source)
+    pair = pair_of(a, b)
+    before = history_texts(cluster, a, b)
+    cluster.script("move.sh", pair.upper(), str(target))
+    assert cluster.owner(pair) == f"node{target}"
+    assert history_texts(cluster, a, b) == before
+    with httpx.Client(timeout=10) as http:
+        assert send_form(http, cluster, a, b, f"after the move {pair}") == 200
+    assert cluster.files(pair) == [target], "the old owner's copy is set aside, not served"
+    assert history_texts(cluster, b, a)[-1] == f"after the move {pair}"
