@@ -227,13 +227,9 @@ class Notifier:
         For when notifications may have been lost (another node's were not heard):
         a needless re-query costs a little, a missed one leaves a wait asleep.
         """
-        woken: list[_Parked] = []
         with self._lock:
             self._epoch += 1
-            for condition, _ in self._conditions.values():
-                condition.notify_all()
-            for parked in self._parked.values():
-                woken.extend(parked)
+            woken = self._wake_blocked_and_list_parked()
         for waiter in woken:
             waiter.wake()
 
@@ -375,15 +371,17 @@ class Notifier:
 
     def close(self) -> None:
         """Release every waiter, now and from now on (server shutdown)."""
-        woken: list[_Parked] = []
         with self._lock:
             self._closed = True
-            for condition, _ in self._conditions.values():
-                condition.notify_all()
-            for parked in self._parked.values():
-                woken.extend(parked)
+            woken = self._wake_blocked_and_list_parked()
         for waiter in woken:
             waiter.wake()
+
+    def _wake_blocked_and_list_parked(self) -> list[_Parked]:
+        """With the lock held: wake every blocked thread; the parked waits, to wake after."""
+        for condition, _ in self._conditions.values():
+            condition.notify_all()
+        return [waiter for parked in self._parked.values() for waiter in parked]
 
 
 class FeedWatcher:

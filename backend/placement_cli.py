@@ -88,15 +88,19 @@ def owner(database_url: str, pair: str) -> None:
         click.echo(found.node + (" moving" if found.moving else ""))
 
 
+def _set_fence(database_url: str, redis_url: str, node: str, fenced: bool) -> None:
+    PlacementStore(database_url).set_fenced(node, fenced)
+    _announce(redis_url, None)
+    click.echo(f"{'fenced' if fenced else 'unfenced'} {node}")
+
+
 @placement.command()
 @database_option
 @redis_option
 @click.argument("node")
 def fence(database_url: str, redis_url: str, node: str) -> None:
     """NODE serves no conversation from now on (failover step 1)."""
-    PlacementStore(database_url).set_fenced(node, True)
-    _announce(redis_url, None)
-    click.echo(f"fenced {node}")
+    _set_fence(database_url, redis_url, node, True)
 
 
 @placement.command()
@@ -105,9 +109,7 @@ def fence(database_url: str, redis_url: str, node: str) -> None:
 @click.argument("node")
 def unfence(database_url: str, redis_url: str, node: str) -> None:
     """NODE may serve its pairs again (after its data folder is known to be current)."""
-    PlacementStore(database_url).set_fenced(node, False)
-    _announce(redis_url, None)
-    click.echo(f"unfenced {node}")
+    _set_fence(database_url, redis_url, node, False)
 
 
 @placement.command()
