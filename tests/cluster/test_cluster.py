@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -133,6 +134,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         subprocess.run(
             ["bash", str(SCRIPTS / "down.sh"), str(folder)], env=env, timeout=120, check=False
         )
+        postgres = folder / "postgres"
+        if postgres.is_symlink():  # up.sh put PostgreSQL where its user can reach it
+            shutil.rmtree(postgres.resolve(), ignore_errors=True)
 
 
 def auth(cluster: Cluster, user: str) -> dict[str, str]:
