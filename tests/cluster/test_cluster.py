@@ -31,7 +31,7 @@ import pytest
 from tests.support import REPO, TEST_ENV, alive
 from tui.client.http import PairchatClient
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # `just soak` runs the long load
 SOAK = os.environ.get("PAIRCHAT_SOAK") == "1"
 LOAD_SECONDS = 20.0 if SOAK else 2.0
 AFTER_KILL_SECONDS = 20.0 if SOAK else 3.0
