@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from tests.support import REPO, TEST_ENV, alive
-from tui.client.http import PairchatClient
+from tui.client.http import ApiError, PairchatClient, ServerUnreachable
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]  # `just soak` runs the long load
 SOAK = os.environ.get("PAIRCHAT_SOAK") == "1"
@@ -197,11 +197,17 @@ class Outcome:
 def load(
     cluster: Cluster, stop: threading.Event
 ) -> tuple[list[threading.Thread], dict[tuple[str, str], Outcome]]:
-    """One thread per pair, sending form and JSON bodies in turn until ``stop``."""
+    """One thread per pair until ``stop``: even pairs send as the seed's clients do (form
+    and JSON bodies in turn), odd pairs with the TUI's own client library."""
     outcomes = {pair: Outcome() for pair in PAIRS}
     counter = itertools.count()
 
-    def run(a: str, b: str) -> None:
+    def record(outcome: Outcome, text: str, status: int) -> None:
+        outcome.statuses.append((time.monotonic(), status))
+        if status == 200:
+            outcome.acked.append(text)
+
+    def seed_client(a: str, b: str) -> None:
         outcome = outcomes[(a, b)]
         with httpx.Client(timeout=10) as http:
             while not stop.is_set():
@@ -211,12 +217,31 @@ def load(
                     status = (send_form if n % 2 else send_json)(http, cluster, a, b, text)
                 except httpx.TransportError:
                     status = 0
-                outcome.statuses.append((time.monotonic(), status))
-                if status == 200:
-                    outcome.acked.append(text)
+                record(outcome, text, status)
                 time.sleep(0.02)
 
-    threads = [threading.Thread(target=run, args=pair, daemon=True) for pair in PAIRS]
+    async def tui_sends(a: str, b: str) -> None:
+        outcome = outcomes[(a, b)]
+        async with PairchatClient(cluster.router, cluster.tokens[a], username=a) as tui:
+            while not stop.is_set():
+                text = f"load-{a}-{b}-{next(counter)}"
+                try:
+                    await tui.send(b, text, client_id=client_id(text))
+                    status = 200
+                except ApiError as refused:
+                    status = refused.status
+                except ServerUnreachable:
+                    status = 0
+                record(outcome, text, status)
+                await asyncio.sleep(0.02)
+
+    def tui_client(a: str, b: str) -> None:
+        asyncio.run(tui_sends(a, b))
+
+    threads = [
+        threading.Thread(target=tui_client if i % 2 else seed_client, args=pair, daemon=True)
+        for i, pair in enumerate(PAIRS)
+    ]
     for thread in threads:
         thread.start()
     return threads, outcomes
