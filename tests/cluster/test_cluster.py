@@ -14,10 +14,12 @@ CI runs a short load; ``PAIRCHAT_SOAK=1`` (``just soak``) a longer one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -188,6 +190,37 @@ def placed(cluster: Cluster) -> dict[str, int]:
     return owners
 
 
+def wait_replicated(cluster: Cluster, node: int, pair: str, messages: int) -> None:
+    """Until ``pair``'s replica of ``node`` restores with ``messages`` messages (60 s at most)."""
+    replica = cluster.dir / "replica" / f"node{node}" / f"{pair}.db"
+    restored = cluster.dir / f"check-{pair}.db"
+    deadline = time.monotonic() + 60
+    count = -1
+    while time.monotonic() < deadline:
+        for leftover in cluster.dir.glob(f"check-{pair}.db*"):
+            leftover.unlink()
+        done = subprocess.run(
+            [
+                str(REPO / ".venv" / "bin" / "litestream"),
+                "restore",
+                "-o",
+                str(restored),
+                f"file://{replica}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode == 0:
+            with contextlib.closing(sqlite3.connect(restored)) as db:
+                count = db.execute("SELECT count(*) FROM conversation").fetchone()[0]
+            if count >= messages:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"{pair}'s replica has {count} of {messages} messages after 60 s")
+
+
 @dataclass
 class Outcome:
     acked: list[str] = field(default_factory=list)
@@ -306,7 +339,8 @@ def test_failover_restores_a_dead_nodes_pairs_on_another(cluster: Cluster) -> No
     target = next(n for n in sorted(cluster.pids) if n != victim)
     mine = [(a, b) for a, b in PAIRS if owners[pair_of(a, b)] == victim]
     before = {(a, b): history_texts(cluster, a, b) for a, b in mine}
-    time.sleep(3)  # Litestream ships the write-ahead log every second
+    for a, b in mine:  # Litestream ships the write-ahead log every second: wait for it
+        wait_replicated(cluster, victim, pair_of(a, b), len(before[(a, b)]))
     cluster.node(victim, "kill")
     for a, b in mine:
         with httpx.Client(timeout=10) as http:
