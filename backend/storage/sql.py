@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import select
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -142,6 +143,17 @@ class _Dropped(Exception):
     """The connection died before anything of the work could have been committed."""
 
 
+def _hung_up(conn: psycopg.Connection[Any]) -> bool:
+    """An idle connection the server has closed: its socket reads (the server's goodbye,
+    or end of file). Checked without a round trip, so a write that must not run twice
+    never goes out on a connection that died while it sat in the pool."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
 class PgDatabase:
     """A small pool of connections to one PostgreSQL database, and the store's ways to
     run work on it (see the module's docstring)."""
@@ -175,9 +187,13 @@ class PgDatabase:
                 raise StorageUnavailable("the database is busy; nothing was stored, try again")
             if self._closed:
                 raise StorageUnavailable("the accounts store is closed")
-            if self._idle:
-                return self._idle.pop()
-            self._open += 1
+            idle = self._idle.pop() if self._idle else None
+            if idle is None:
+                self._open += 1
+        if idle is not None:
+            if not _hung_up(idle):
+                return idle
+            idle.close()  # the server closed it while idle (a restart): a new one instead
         try:
             return self.connect()
         except BaseException:
@@ -239,6 +255,13 @@ class PgDatabase:
         """One transaction; run again from the start when it loses a race."""
         return self._run(work, begin="BEGIN")
 
+    def statement(self, work: Callable[[PgConnection], T]) -> T:
+        """One statement that is its own transaction (autocommit): its locks last only
+        while the server runs it. Not run again after a lost race (there is none to
+        lose for a statement that locks its rows in one order), nor after a dropped
+        connection: the statement may have committed before the answer was lost."""
+        return self._run(work, begin=None, writes=True)
+
     def try_read(self, work: Callable[[PgConnection], T]) -> T | None:
         """``read`` when a connection is free at once; None otherwise (never waits)."""
         conn = self._take(wait=False)
@@ -251,12 +274,14 @@ class PgDatabase:
         finally:
             self._give_back(conn)
 
-    def _run(self, work: Callable[[PgConnection], T], begin: str | None) -> T:
+    def _run(
+        self, work: Callable[[PgConnection], T], begin: str | None, *, writes: bool = False
+    ) -> T:
         dropped = False
         for attempt in range(RACE_TRIES):
             try:
                 with self._connection() as conn:
-                    return self._once(conn, work, begin)
+                    return self._once(conn, work, begin, writes=writes)
             except _Dropped as exc:
                 if dropped:  # a second new connection died too: the server is down
                     cause = exc.__cause__ or exc
@@ -274,9 +299,11 @@ class PgDatabase:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _once(conn: PgConnection, work: Callable[[PgConnection], T], begin: str | None) -> T:
+    def _once(
+        conn: PgConnection, work: Callable[[PgConnection], T], begin: str | None, *, writes: bool
+    ) -> T:
         raw = conn.raw
-        committing = False
+        committing = writes  # an autocommit write commits as it runs
         try:
             if begin is not None:
                 raw.execute(begin)
