@@ -393,7 +393,12 @@ class FeedWatcher:
         notifier: Notifier,
         interval: float = 0.025,
         on_accounts_changed: Callable[[], None] | None = None,
+        *,
+        wake_feed: bool = True,
     ) -> None:
+        self._wake_feed = wake_feed
+        """False in multi-node mode: every process's sends arrive through Redis already,
+        and waking their keys again would re-run each woken request's query for nothing."""
         self._store = store
         self._notifier = notifier
         self._interval = interval
@@ -414,15 +419,14 @@ class FeedWatcher:
             self._thread.join(timeout=2)
 
     def poll_once(self) -> None:
+        if not self._wake_feed:
+            self._check_accounts()
+            return
         version = self._store.data_version(wait=False)
         if version is None or version == self._seen_version:
             return  # busy serving a request: look again next tick
         self._seen_version = version
-        epoch = self._store.account_epoch()
-        if epoch != self._seen_epoch:
-            self._seen_epoch = epoch
-            if self._on_accounts_changed is not None:
-                self._on_accounts_changed()
+        self._check_accounts()
         seq, rows = self._store.changed_pairs(self._seen_seq)
         self._seen_seq = seq
         keys: set[str] = set()
@@ -431,6 +435,13 @@ class FeedWatcher:
             keys.add(pair_key(owner, peer))
         if keys:  # the writing process told other nodes itself
             self._notifier.notify(keys, forward=False)
+
+    def _check_accounts(self) -> None:
+        epoch = self._store.account_epoch()
+        if epoch != self._seen_epoch:
+            self._seen_epoch = epoch
+            if self._on_accounts_changed is not None:
+                self._on_accounts_changed()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -152,6 +152,7 @@ def build_services(settings: Settings) -> Services:
             notifier,
             watch_interval,
             on_accounts_changed=accounts.forget_cached,
+            wake_feed=placement is None,
         ).start()
     return services
 
