@@ -28,10 +28,13 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from backend.errors import NodeFenced, PairElsewhere
-from backend.storage.placement import PlacementStore
 from backend.usernames import canonical_pair, pair_file_name
+
+if TYPE_CHECKING:  # psycopg is loaded only in multi-node mode
+    from backend.storage.placement import PlacementStore
 
 PLACEMENT_CHANNEL = "pairchat:placement"
 ROUTED_HEADER = "X-Pairchat-Pair"

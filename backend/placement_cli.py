@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from backend.placement import MOVE_SETTLE, PLACEMENT_CHANNEL, pair_name
-from backend.storage.placement import PlacementStore
+
+if TYPE_CHECKING:
+    from backend.storage.placement import PlacementStore
 
 database_option = click.option(
     "--database-url",
@@ -36,6 +39,12 @@ redis_option = click.option(
     help="redis://… to tell the nodes at once [env PAIRCHAT_REDIS_URL]; without it they "
     "notice within a couple of seconds.",
 )
+
+
+def _store(database_url: str) -> PlacementStore:
+    from backend.storage.placement import PlacementStore  # psycopg: only for these commands
+
+    return PlacementStore(database_url)
 
 
 def _announce(redis_url: str, pair: str | None) -> None:
@@ -72,7 +81,7 @@ def placement() -> None:
 @database_option
 def show(database_url: str) -> None:
     """Every node, whether it is fenced, and how many pairs it owns."""
-    store = PlacementStore(database_url)
+    store = _store(database_url)
     for node in store.nodes():
         fenced = " fenced" if node.fenced else ""
         click.echo(f"{node.name}\t{node.pairs} pairs\t{node.url}{fenced}")
@@ -83,13 +92,13 @@ def show(database_url: str) -> None:
 @click.argument("pair")
 def owner(database_url: str, pair: str) -> None:
     """The node that owns PAIR (e.g. alice_bob); nothing when it is not placed."""
-    found = PlacementStore(database_url).owner(_pair_argument(pair))
+    found = _store(database_url).owner(_pair_argument(pair))
     if found is not None:
         click.echo(found.node + (" moving" if found.moving else ""))
 
 
 def _set_fence(database_url: str, redis_url: str, node: str, fenced: bool) -> None:
-    PlacementStore(database_url).set_fenced(node, fenced)
+    _store(database_url).set_fenced(node, fenced)
     _announce(redis_url, None)
     click.echo(f"{'fenced' if fenced else 'unfenced'} {node}")
 
@@ -119,7 +128,7 @@ def unfence(database_url: str, redis_url: str, node: str) -> None:
 @click.option("--to", "to_node", required=True, help="The node that takes them.")
 def assign(database_url: str, redis_url: str, from_node: str, to_node: str) -> None:
     """Every pair of a fenced node now belongs to another node (failover step 3)."""
-    store = PlacementStore(database_url)
+    store = _store(database_url)
     if not store.fenced(from_node):
         raise click.ClickException(f"{from_node} is not fenced: fence it first")
     if store.fenced(to_node):
@@ -141,7 +150,7 @@ def move(database_url: str, redis_url: str, pair: str, to_node: str, phase: str 
     if phase is None:
         raise click.UsageError("say --begin (before the copy) or --finish (after it)")
     name = _pair_argument(pair)
-    store = PlacementStore(database_url)
+    store = _store(database_url)
     if store.fenced(to_node):
         raise click.ClickException(f"{to_node} is fenced: choose a node that serves")
     if phase == "begin":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 
@@ -36,8 +37,9 @@ from backend.ssh_identity import SshIdentity
 from backend.storage.accounts import AccountStore, open_account_store
 from backend.storage.conversations import ConversationStore
 from backend.storage.database import secure_folder
-from backend.storage.placement import PlacementStore
-from backend.wakeups import RedisWakeups
+
+if TYPE_CHECKING:  # psycopg and redis are loaded only in multi-node mode
+    from backend.wakeups import RedisWakeups
 
 
 @dataclass
@@ -93,6 +95,8 @@ def build_services(settings: Settings) -> Services:
     )
     placement = None
     if settings.multi_node:
+        from backend.storage.placement import PlacementStore
+
         placement = Placement(PlacementStore(settings.database_url), settings.node)
         placement.start(f"http://{settings.host}:{settings.port}")
     hasher = PasswordHasher(
@@ -163,6 +167,8 @@ MULTI_NODE_WATCH_INTERVAL = 0.5
 
 def _connect_nodes(settings: Settings, notifier: Notifier, placement: Placement) -> RedisWakeups:
     """Wake-ups to and from the other nodes, and the placement map's invalidations."""
+    from backend.wakeups import RedisWakeups
+
     wakeups = RedisWakeups(settings.redis_url, notifier, settings.node)
 
     def placement_changed(payload: str) -> None:

@@ -38,6 +38,16 @@ def test_importing_storage_and_services_loads_no_flask() -> None:
     assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
 
 
+def test_one_box_loads_no_cluster_client() -> None:
+    """psycopg and redis (~0.4 s of imports) are loaded only in multi-node mode."""
+    code = (
+        "import sys, backend.cli, backend.app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'redis')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
+
+
 def test_send_history_and_the_feed_without_http(services: Services) -> None:
     chat = services.chat
     first = chat.send(ALICE, BOB, "hello", client_id="k1")

@@ -18,15 +18,12 @@ nothing here ever re-hashes a pair. Plain SQL only; the policy is
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import psycopg
-
-from backend.errors import StorageUnavailable
+from backend.storage.sql import PgConnection, PgDatabase
 
 T = TypeVar("T")
 SCHEMA_LOCK = 0x70616972  # pg_advisory_xact_lock key while creating the tables ("pair")
@@ -62,56 +59,32 @@ class NodeRow:
 
 
 class PlacementStore:
-    """The two tables, one connection per thread (autocommit: each call is one statement
-    or one explicit transaction); a dropped connection is reopened on the next call."""
+    """The two tables, on the accounts store's kind of connection pool
+    (``backend/storage/sql.py``: reconnects, ``StorageUnavailable`` when unreachable)."""
 
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._local = threading.local()
-        self._run(self._create_schema)
+    def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
+        self._db = PgDatabase(database_url, size=pool_size)
+        self._db.write(self._create_schema)
 
-    # -- connections --------------------------------------------------------------------
-    def _connection(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
-            self._local.conn = conn
-        return conn
-
-    def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """``work`` on this thread's connection; once more on a new one if it dropped."""
-        for attempt in (1, 2):
-            try:
-                return work(self._connection())
-            except psycopg.OperationalError as exc:
-                conn = getattr(self._local, "conn", None)
-                if conn is not None:
-                    conn.close()
-                self._local.conn = None
-                if attempt == 2:
-                    raise StorageUnavailable(
-                        f"the placement database is unreachable: {exc}"
-                    ) from exc
-        raise AssertionError("unreachable")
+    def _run(self, work: Callable[[PgConnection], T]) -> T:
+        """One statement, its own transaction."""
+        return self._db.read(work)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        self._db.close()
 
     @staticmethod
-    def _create_schema(conn: psycopg.Connection[Any]) -> None:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            for statement in SCHEMA:
-                conn.execute(statement)
+    def _create_schema(conn: PgConnection) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+        for statement in SCHEMA:
+            conn.execute(statement)
 
     # -- nodes ----------------------------------------------------------------------------
     def register_node(self, name: str, url: str) -> bool:
         """Record a starting node (its URL is updated); True when it is fenced."""
         row = self._run(
             lambda conn: conn.execute(
-                "INSERT INTO nodes (name, url, started_at) VALUES (%s, %s, %s) "
+                "INSERT INTO nodes (name, url, started_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, "
                 "started_at = EXCLUDED.started_at RETURNING fenced",
                 (name, url, int(time.time())),
@@ -121,9 +94,7 @@ class PlacementStore:
 
     def fenced(self, name: str) -> bool:
         row = self._run(
-            lambda conn: conn.execute(
-                "SELECT fenced FROM nodes WHERE name = %s", (name,)
-            ).fetchone()
+            lambda conn: conn.execute("SELECT fenced FROM nodes WHERE name = ?", (name,)).fetchone()
         )
         return bool(row and row[0])
 
@@ -131,7 +102,7 @@ class PlacementStore:
         """Fence or unfence a node (recorded even if it never started)."""
         self._run(
             lambda conn: conn.execute(
-                "INSERT INTO nodes (name, fenced) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+                "INSERT INTO nodes (name, fenced) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
                 "SET fenced = EXCLUDED.fenced",
                 (name, fenced),
             )
@@ -150,7 +121,7 @@ class PlacementStore:
     def owner(self, pair: str) -> Owner | None:
         row = self._run(
             lambda conn: conn.execute(
-                "SELECT node, moving FROM placement WHERE pair = %s", (pair,)
+                "SELECT node, moving FROM placement WHERE pair = ?", (pair,)
             ).fetchone()
         )
         return Owner(row[0], bool(row[1])) if row else None
@@ -158,14 +129,14 @@ class PlacementStore:
     def claim(self, pair: str, node: str) -> Owner:
         """Place an unplaced pair on ``node``; whoever placed it first keeps it."""
 
-        def work(conn: psycopg.Connection[Any]) -> Owner:
+        def work(conn: PgConnection) -> Owner:
             conn.execute(
-                "INSERT INTO placement (pair, node, placed_at) VALUES (%s, %s, %s) "
+                "INSERT INTO placement (pair, node, placed_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (pair) DO NOTHING",
                 (pair, node, int(time.time())),
             )
             row = conn.execute(
-                "SELECT node, moving FROM placement WHERE pair = %s", (pair,)
+                "SELECT node, moving FROM placement WHERE pair = ?", (pair,)
             ).fetchone()
             assert row is not None
             return Owner(row[0], bool(row[1]))
@@ -175,7 +146,7 @@ class PlacementStore:
     def pairs_of(self, node: str) -> list[str]:
         rows = self._run(
             lambda conn: conn.execute(
-                "SELECT pair FROM placement WHERE node = %s ORDER BY pair", (node,)
+                "SELECT pair FROM placement WHERE node = ? ORDER BY pair", (node,)
             ).fetchall()
         )
         return [row[0] for row in rows]
@@ -185,7 +156,7 @@ class PlacementStore:
         return self._run(
             lambda conn: (
                 conn.execute(
-                    "UPDATE placement SET node = %s, moving = FALSE WHERE node = %s",
+                    "UPDATE placement SET node = ?, moving = FALSE WHERE node = ?",
                     (to_node, from_node),
                 ).rowcount
             )
@@ -194,7 +165,7 @@ class PlacementStore:
     def set_moving(self, pair: str, moving: bool) -> Owner | None:
         row = self._run(
             lambda conn: conn.execute(
-                "UPDATE placement SET moving = %s WHERE pair = %s RETURNING node, moving",
+                "UPDATE placement SET moving = ? WHERE pair = ? RETURNING node, moving",
                 (moving, pair),
             ).fetchone()
         )
@@ -204,7 +175,7 @@ class PlacementStore:
         """Place ``pair`` on ``to_node`` (placed or not) and end its move."""
         self._run(
             lambda conn: conn.execute(
-                "INSERT INTO placement (pair, node, placed_at) VALUES (%s, %s, %s) "
+                "INSERT INTO placement (pair, node, placed_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (pair) DO UPDATE SET node = EXCLUDED.node, moving = FALSE",
                 (pair, to_node, int(time.time())),
             )
