@@ -38,7 +38,8 @@ from pathlib import Path
 from bench import api
 from bench.client import Connection, HttpError
 from bench.idle import HOLD_WAIT
-from bench.report import Table, Target, fmt, ms, ratio
+from bench.report import Table, fmt, ms, ratio
+from bench.scale import TARGET_MISSED, TARGET_P50, TARGET_P99  # (g)'s: a wake-up across nodes
 from bench.server import (
     FAST_ARGON2,
     REPO,
@@ -58,10 +59,6 @@ SENDERS_PER_PAIR = 2  # one connection per author
 CHAT = ("chatter", "listener")
 GAP = 0.05
 SWARM_PROCESSES = 2
-TARGET_P50 = Target("<=", 20, " ms")
-TARGET_P99 = Target("<=", 250, " ms")
-TARGET_MISSED = Target("<=", 0, "")
-"""The targets of (g), for a wake-up that crosses nodes."""
 HEADROOM = 256
 NODE_ENV = {
     **FAST_ARGON2,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import resource
 import time
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from bench.delivery import Watch, chat_once
 from bench.report import Table, Target, fmt, ms, ratio, us
 from bench.server import Server
 from bench.settings import Settings
+from bench.swarm import raise_fd_limit
 
 HOLD_WAIT = 50
 THREAD_RESERVE = 64
@@ -42,15 +42,6 @@ class Holders:
     holding: int = 0
     returned: int = 0
     changed: int = 0
-
-
-def raise_fd_limit(needed: int) -> int:
-    """Raise the soft open-files limit towards the hard one; returns the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, needed))
-    if wanted > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 async def hold(conn: Connection, state: Holders, rng: random.Random) -> None:

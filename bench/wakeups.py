@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.report import Table, fmt, ms, us
+from bench.server import free_port
 from bench.settings import Settings
 
 CHANNEL = "pairchat_bench_wake"  # a valid name for both LISTEN and SUBSCRIBE
@@ -61,13 +62,6 @@ class Result:
 
 
 # -- throwaway servers --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

@@ -24,7 +24,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -33,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port
 
 USER = "postgres"
 DATABASE = "pairchat"
@@ -63,13 +64,6 @@ def pg_bin() -> Path:
         "PostgreSQL binaries (initdb, pg_ctl) not found in $PAIRCHAT_PG_BIN, "
         "/usr/lib/postgresql/*/bin or PATH: install PostgreSQL (apt-get install postgresql)"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -14,7 +14,6 @@ not run).
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, kill_process, stop_process
 
 
 def redis_server_path() -> str:
@@ -77,18 +76,12 @@ class RedisServer:
     def kill(self) -> None:
         """SIGKILL: gone at once, its clients' connections reset."""
         if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-            self.proc.wait(timeout=10)
+            kill_process(self.proc)
             self.proc = None
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            stop_process(self.proc)
             self.proc = None
 
 

@@ -243,19 +243,38 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL to the server and its workers: no chance to flush or clean up."""
         if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+            kill_process(self.proc, group=True)
             self.proc = None
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            stop_process(self.proc, group=True)
             self.proc = None
+
+
+def kill_process(proc: subprocess.Popen[Any], *, group: bool = False, timeout: float = 10) -> None:
+    """SIGKILL ``proc`` (with ``group``: its whole process group) and wait for it."""
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    proc.wait(timeout=timeout)
+
+
+def stop_process(
+    proc: subprocess.Popen[Any], *, group: bool = False, timeout: float = 10
+) -> int | None:
+    """SIGTERM ``proc`` and wait up to ``timeout`` s for it, then ``kill_process`` it.
+
+    Returns its exit code when it ended on SIGTERM, None when it had to be killed.
+    """
+    proc.terminate()
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_process(proc, group=group)
+        return None
 
 
 def children(pid: int) -> list[int]:

@@ -50,12 +50,25 @@ def remembered_feed(url: str, token: str) -> str:
     return cursor
 
 
+def remembered_pair_wait(url: str, token: str, after_id: int) -> None:
+    """A pair wait after ``after_id`` that ended with nothing new, asked twice."""
+    for _ in range(2):  # the first run is remembered, the second is a repeat
+        quiet = pair_poll(url, token, after_id)
+        assert quiet.status_code == 200 and quiet.json()["history"] == []
+
+
+def bob_said_hello(server_process: Callable[..., ServerProcess]) -> tuple[str, str, str, int]:
+    """A new server where bob has sent alice "hello": its URL, alice's and bob's tokens,
+    the message's id."""
+    url = server_process().url
+    alice, bob = register(url, "alice"), register(url, "bob")
+    return url, alice, bob, send(url, bob, "bob", "alice", "hello")
+
+
 def test_a_repeated_feed_wait_sees_what_changed(
     server_process: Callable[..., ServerProcess],
 ) -> None:
-    url = server_process().url
-    alice, bob = register(url, "alice"), register(url, "bob")
-    send(url, bob, "bob", "alice", "hello")
+    url, alice, bob, _ = bob_said_hello(server_process)
     cursor = remembered_feed(url, alice)
     news = send(url, bob, "bob", "alice", "news")
     reply = feed(url, alice, cursor)
@@ -97,12 +110,8 @@ def test_every_token_revoked_gets_its_401_on_a_repeated_feed_wait(
 def test_a_revoked_token_gets_its_401_on_a_repeated_pair_wait(
     server_process: Callable[..., ServerProcess],
 ) -> None:
-    url = server_process().url
-    alice, bob = register(url, "alice"), register(url, "bob")
-    last = send(url, bob, "bob", "alice", "hello")
-    for _ in range(2):
-        quiet = pair_poll(url, alice, last)
-        assert quiet.status_code == 200 and quiet.json()["history"] == []
+    url, alice, _, last = bob_said_hello(server_process)
+    remembered_pair_wait(url, alice, last)
     assert http.post(url + "/logout", headers=bearer(alice)).status_code == 200
     assert pair_poll(url, alice, last).status_code == 401
 
@@ -110,11 +119,8 @@ def test_a_revoked_token_gets_its_401_on_a_repeated_pair_wait(
 def test_another_users_identical_request_is_not_served_from_a_repeat(
     server_process: Callable[..., ServerProcess],
 ) -> None:
-    url = server_process().url
-    alice, bob = register(url, "alice"), register(url, "bob")
-    last = send(url, bob, "bob", "alice", "hello")
-    for _ in range(2):
-        assert pair_poll(url, alice, last).json()["history"] == []
+    url, alice, bob, last = bob_said_hello(server_process)
+    remembered_pair_wait(url, alice, last)
     carol = register(url, "carol")
     refused = pair_poll(url, carol, last)  # same body and path, carol's token: not hers
     assert refused.status_code == 403, refused.text

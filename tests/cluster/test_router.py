@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, free_port
 
 pytestmark = pytest.mark.live
 SCRIPTS = REPO / "deploy" / "cluster"
@@ -70,13 +70,6 @@ class Echo(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer(("127.0.0.1", PORT), Echo).serve_forever()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_listening(port: int, timeout: float = 10.0) -> None:

@@ -15,7 +15,6 @@ import fcntl
 import os
 import re
 import shlex
-import signal
 import struct
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from typing import Any, cast
 import asyncssh
 import pytest
 
-from tests.support import REPO, ServerProcess, free_port, register
+from tests.support import REPO, ServerProcess, free_port, register, stop_process
 from tui.client.blocking import BlockingClient
 
 WAIT = 30.0
@@ -180,14 +179,7 @@ class Door:
     def stop(self) -> int | None:
         if self.proc is None:
             return None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            code = None
+        code = stop_process(self.proc, group=True, timeout=20)
         assert self.proc.stdout is not None
         self.proc.stdout.close()
         self.proc = None
