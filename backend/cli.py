@@ -363,6 +363,7 @@ def _granian(settings: Settings) -> None:
     from granian.http import HTTP1Settings
 
     from backend.front import RELEASE_SIGNAL, create_front
+    from backend.stop_signals import StopSignals
 
     connections = _connection_limit(settings.max_connections)
     server = Granian(
@@ -385,20 +386,20 @@ def _granian(settings: Settings) -> None:
         workers_kill_timeout=KILL_TIMEOUT,
     )
 
-    def stop(signum: int, frame: Any) -> None:
+    def stop(signum: int) -> None:
         """Held waits answered at once, then granian's graceful stop (which then takes ms)."""
         for worker in list(server.wrks):
             pid = getattr(getattr(worker, "inner", None), "pid", None)
             if pid:
                 with contextlib.suppress(OSError):
                     os.kill(pid, RELEASE_SIGNAL)
-        server.signal_handler_interrupt(signum, frame)
+        server.signal_handler_interrupt()
 
     def take_the_stop_signals() -> None:
         # After granian's own handlers; SIGHUP too: closing the terminal stops the
-        # server (granian would reload its workers and keep running).
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, stop)
+        # server (granian would reload its workers and keep running). Acted on from
+        # whichever thread catches them (backend/stop_signals.py).
+        StopSignals((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), stop).install()
 
     server.on_startup(take_the_stop_signals)
     server.serve(target_loader=partial(create_front, settings), wrap_loader=False)
