@@ -10,8 +10,11 @@ thread's id, which ``tests/test_operator_safety.py`` does).
 
 CPython's C-level handler also writes the signal's number to the wakeup fd, on
 whatever thread caught it. A daemon thread reading that fd acts on every stop
-signal at once; the Python handler does the same when the main thread gets there
-first. ``on_stop`` must be idempotent and safe from any thread.
+signal at once. The Python handler itself does nothing: it exists so that the C
+handler catches the signal, and work done in it would run on the main thread at
+any bytecode, where taking a lock that thread already holds (granian's
+``Event.set`` while its ``Event.wait`` holds the condition's lock) never returns.
+``on_stop`` runs on the reading thread; it may run more than once.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ class StopSignals:
         threading.Thread(target=self._watch, name="stop-signals", daemon=True).start()
 
     def _handled(self, signum: int, frame: FrameType | None) -> None:
-        self.on_stop(signum)
+        """Nothing: the C handler has written ``signum`` to the wakeup fd already."""
 
     def _watch(self) -> None:
         while True:
