@@ -76,7 +76,7 @@ async def test_a_muted_chat_rings_no_bell_and_shows_no_toast(
         friends = app.screen.query_one(FriendList)
         await pilot.press("escape")
         friends.highlight("carol")
-        await pilot.press("m")
+        await pilot.press("f3")
         await wait_for(pilot, lambda: app.screen.core.is_muted("carol"), "carol muted")  # type: ignore[attr-defined]
         with api(server.url, "carol", users["carol"]) as carol:
             carol.send("alice", "shh")
@@ -86,7 +86,7 @@ async def test_a_muted_chat_rings_no_bell_and_shows_no_toast(
         assert not any("777;notify" in text for text in written)
         assert "muted" in str(friends.get_option("carol").prompt)
 
-        await pilot.press("m")  # unmute: the next message rings and notifies
+        await pilot.press("f3")  # unmute: the next message rings and notifies
         with api(server.url, "carol", users["carol"]) as carol:
             carol.send("alice", "now you hear me")
         await wait_for(pilot, lambda: bells, "the bell")

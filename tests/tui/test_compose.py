@@ -204,3 +204,35 @@ async def test_the_pane_is_one_chat_at_a_time_enter_goes_where_the_text_was_type
         )
     assert stored(server, users, "alice", "bob") == ["to bob"]
     assert stored(server, users, "alice", "carol") == ["to carol"]
+
+
+@pytest.mark.parametrize("typed", ["burst", "one key at a time"])
+async def test_typing_in_the_friend_list_starts_a_message_to_the_highlighted_friend(
+    server: LiveServer, users: dict[str, str], tmp_path: Path, typed: str
+) -> None:
+    """Before: keys typed with the friend list focused were commands or nothing: "hello
+    from me" muted the highlighted friend (its `m`) and left no text anywhere."""
+    befriend(server, users, "alice", "bob", "carol")
+    app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        friends = app.screen.query_one(FriendList)
+        await wait_for(pilot, lambda: {"bob", "carol"} <= set(friends.friends), "the list")
+        friends.highlight("carol")
+        assert app.focused is friends
+        if typed == "burst":
+            await burst(pilot, "hello from me\r")
+        else:
+            await pilot.press(*"hello from me", "enter")
+        await wait_for(
+            pilot, lambda: stored(server, users, "alice", "carol") == ["hello from me"], "sent"
+        )
+        log = app.screen.query_one(ChatLog)
+        assert log.peer == "carol" and app.focused is app.screen.query_one(Composer)
+        assert app.screen.query_one(Composer).text == ""
+        assert not app.screen.core.is_muted("carol")  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        friends.highlight("bob")
+        await pilot.press("?")  # a key of the list's own stays a command: the help
+        await pilot.pause(0.2)
+        assert type(app.screen).__name__ == "HelpScreen"
+    assert stored(server, users, "alice", "bob") == []

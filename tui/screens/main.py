@@ -80,6 +80,14 @@ class MainScreen(Screen[None]):
         Binding("f4", "block", "Block", show=False, id="main.block"),
         Binding("f6", "unblock", "Unblock", show=False, id="main.unblock"),
         Binding(
+            "f3",
+            "toggle_mute",
+            "Mute",
+            show=False,
+            tooltip="Mute or unmute the open chat: no bell, toast or notification",
+            id="main.mute",
+        ),
+        Binding(
             "f8",
             "toggle_compact",
             "Compact view",
@@ -150,7 +158,7 @@ class MainScreen(Screen[None]):
         app = self.papp
         yield StatusBar(self.core.me, self.core.session.display_name, id="status")
         with Horizontal(id="body"):
-            yield FriendList(clock=app.clock, id="friends")
+            yield FriendList(clock=app.clock, start_message=self.start_message, id="friends")
             yield ChatPane(self.core, clock=app.clock, compact=app.config.compact, id="chat")
         yield Footer(compact=True)
 
@@ -303,6 +311,17 @@ class MainScreen(Screen[None]):
         self.core.open_chat(peer)
         self.friend_list.highlight(peer)
         self.pane.composer.focus()
+
+    def start_message(self, peer: str, text: str) -> None:
+        """Text typed in the friend list: ``peer``'s chat opens and the text goes into its
+        message box at the cursor (after the draft, when the chat was not open). The
+        focus moves now, not later, so the next key goes to the box too."""
+        self.open_chat(peer)
+        composer = self.pane.composer
+        if composer.disabled or composer.peer != peer:
+            return
+        self.set_focus(composer)
+        composer.insert_text(text)
 
     def action_next_unread(self) -> None:
         peer = self.core.next_unread()

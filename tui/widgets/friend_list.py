@@ -6,11 +6,19 @@ drawn through :func:`~tui.text.one_line` (never markup, visible controls, stable
 widths) and cut to the pane with an ellipsis, so a long or CJK name takes its two
 rows like any other. Unread counts are written as "(3)" and in bold: readable
 without colour.
+
+Typing here starts a message: a printable key that is none of the list's keys
+opens the highlighted friend's chat and goes into its message box (the screen's
+``start_message``), so text typed with the list focused is neither dropped nor
+taken as commands (a bare ``m`` used to mute the highlighted chat mid-sentence).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -34,7 +42,7 @@ class FriendList(OptionList):
         Binding("f4", "screen.block", "Block", id="friends.block"),
         Binding("f6", "screen.unblock", "Unblock", id="friends.unblock"),
         Binding(
-            "m",
+            "f3",
             "screen.toggle_mute",
             "Mute",
             tooltip="Mute or unmute the highlighted chat: no bell, toast or notification",
@@ -47,12 +55,15 @@ class FriendList(OptionList):
         self,
         *,
         clock: Clock = system_clock,
+        start_message: Callable[[str, str], None] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.clock = clock
+        self.start_message = start_message
+        """Called with (friend, text) for text typed in the list."""
         self.friends: dict[str, Friend] = {}
         self.open_peer: str | None = None
         self.muted: frozenset[str] = frozenset()
@@ -113,6 +124,30 @@ class FriendList(OptionList):
 
     def on_resize(self) -> None:
         self.redraw()
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Before the bindings (Textual runs those once the key reaches the app).
+        focused = self.screen.focused
+        if focused is not None and focused is not self:
+            # Typed in one burst behind a key that moved the focus (the first letter of
+            # a message, Enter on a friend): it belongs where the focus is now, in order.
+            event.stop()
+            event.prevent_default()
+            focused._forward_event(event.copy())
+            return
+        peer = self.highlighted_username
+        if (
+            self.start_message is not None
+            and event.is_printable
+            and event.character
+            and peer in self.friends
+            and event.key not in self.screen.active_bindings
+        ):
+            event.stop()
+            event.prevent_default()
+            self.start_message(peer, event.character)
+            return
+        await super()._on_key(event)
 
     @property
     def highlighted_username(self) -> str | None:
