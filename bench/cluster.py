@@ -72,7 +72,8 @@ receiver to hold a wait on every node at once."""
 
 # -- the processes ---------------------------------------------------------------------
 class Cluster:
-    """``up.sh DIR NODES`` … ``down.sh DIR``; use as a context manager."""
+    """``up.sh DIR NODES`` … ``down.sh DIR``; use as a context manager (the cluster tests'
+    fixture runs its cluster with it too)."""
 
     def __init__(self, folder: Path, nodes: int, env: dict[str, str]) -> None:
         self.dir = folder
@@ -82,7 +83,8 @@ class Cluster:
         self.pids: dict[int, int] = {}
         self.ports: dict[int, int] = {}
 
-    def _script(self, name: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    def script(self, name: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        """``deploy/cluster/NAME DIR ARGS…`` with this cluster's environment."""
         return subprocess.run(
             ["bash", str(SCRIPTS / name), str(self.dir), *args],
             capture_output=True,
@@ -94,7 +96,7 @@ class Cluster:
 
     def __enter__(self) -> Cluster:
         self.dir.mkdir(parents=True, exist_ok=True)
-        done = self._script("up.sh", str(self.nodes), timeout=600)
+        done = self.script("up.sh", str(self.nodes), timeout=600)
         if done.returncode != 0:
             self.__exit__()
             raise RuntimeError(f"up.sh failed:\n{done.stdout}\n{done.stderr[-3000:]}")
@@ -113,7 +115,7 @@ class Cluster:
     def __exit__(self, *exc: object) -> None:
         pg = self.dir / "postgres"
         target = pg.resolve() if pg.is_symlink() else None
-        self._script("down.sh", timeout=180)
+        self.script("down.sh", timeout=180)
         if target is not None and str(target).startswith("/tmp/pairchat-pg."):
             shutil.rmtree(target, ignore_errors=True)  # the folder up.sh made for PostgreSQL
 

@@ -18,7 +18,6 @@ import contextlib
 import itertools
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.cluster import Cluster as ClusterProcesses
 from tests.support import REPO, TEST_ENV, alive
 from tui.client.http import ApiError, PairchatClient, ServerUnreachable
 
@@ -44,21 +44,29 @@ PASSWORD = "correct horse"
 
 @dataclass
 class Cluster:
-    dir: Path
-    router: str
-    pids: dict[int, int]
-    env: dict[str, str]
+    """The running cluster as the tests use it: ``bench.cluster.Cluster`` runs up.sh/down.sh."""
+
+    processes: ClusterProcesses
     tokens: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def dir(self) -> Path:
+        return self.processes.dir
+
+    @property
+    def router(self) -> str:
+        return f"http://127.0.0.1:{self.processes.router_port}"
+
+    @property
+    def pids(self) -> dict[int, int]:
+        return self.processes.pids
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.processes.env
+
     def script(self, name: str, *args: str, timeout: float = 180) -> str:
-        done = subprocess.run(
-            ["bash", str(SCRIPTS / name), str(self.dir), *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-            check=False,
-        )
+        done = self.processes.script(name, *args, timeout=timeout)
         assert done.returncode == 0, f"{name} {args}: {done.stdout}\n{done.stderr}"
         return done.stdout
 
@@ -105,24 +113,9 @@ def pair_of(a: str, b: str) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    folder = tmp_path_factory.mktemp("cluster")
-    env = {**os.environ, **TEST_ENV, "UV_PYTHON_DOWNLOADS": "never"}
-    done = subprocess.run(
-        ["bash", str(SCRIPTS / "up.sh"), str(folder), "3"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    try:
-        assert done.returncode == 0, f"up.sh failed:\n{done.stdout}\n{done.stderr}"
-        router = re.search(r"^ROUTER_URL=(http://127\.0\.0\.1:\d+)$", done.stdout, re.M)
-        pids = dict(
-            (int(n), int(pid)) for n, pid in re.findall(r"^NODE(\d+)_PID=(\d+)$", done.stdout, re.M)
-        )
-        assert router and sorted(pids) == [1, 2, 3], done.stdout
-        running = Cluster(folder, router[1], pids, env)
+    with ClusterProcesses(tmp_path_factory.mktemp("cluster"), 3, TEST_ENV) as processes:
+        assert sorted(processes.pids) == [1, 2, 3], processes.pids
+        running = Cluster(processes)
         for user in USERS:
             reply = httpx.post(
                 f"{running.router}/register",
@@ -132,13 +125,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             assert reply.status_code in (200, 201), reply.text
             running.tokens[user] = reply.json()["token"]
         yield running
-    finally:
-        subprocess.run(
-            ["bash", str(SCRIPTS / "down.sh"), str(folder)], env=env, timeout=120, check=False
-        )
-        postgres = folder / "postgres"
-        if postgres.is_symlink():  # up.sh put PostgreSQL where its user can reach it
-            shutil.rmtree(postgres.resolve(), ignore_errors=True)
 
 
 def auth(cluster: Cluster, user: str) -> dict[str, str]:
@@ -355,11 +341,10 @@ def test_failover_restores_a_dead_nodes_pairs_on_another(cluster: Cluster) -> No
             assert send_form(http, cluster, a, b, f"after failover {pair}") == 200
     # The dead node comes back fenced: it serves none of its old pairs, even when asked directly.
     cluster.node(victim, "start")
-    port = re.search(rf"NODE{victim}_PORT=(\d+)", (cluster.dir / "cluster.env").read_text())
-    assert port, (cluster.dir / "cluster.env").read_text()
+    port = cluster.processes.ports[victim]  # node.sh starts a node on its old port
     a, b = mine[0]
     direct = httpx.post(
-        f"http://127.0.0.1:{port[1]}/get_message_history",
+        f"http://127.0.0.1:{port}/get_message_history",
         data={"user_one": a, "user_two": b},
         headers=auth(cluster, a),
         timeout=10,
