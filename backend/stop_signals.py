@@ -52,9 +52,7 @@ class StopSignals:
     def _watch(self) -> None:
         while True:
             try:
-                caught = os.read(self._read, 64)
-            except InterruptedError:
-                continue
+                caught = os.read(self._read, 64)  # EINTR is retried by Python (PEP 475)
             except OSError:
                 return
             if not caught:
