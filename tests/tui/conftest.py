@@ -6,13 +6,16 @@ tests/conftest.py) on 127.0.0.1; nothing here mocks the backend or httpx.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import arrow
+import httpx
 import pytest
 from textual import events
 from textual.keys import _character_to_key
@@ -21,6 +24,7 @@ from textual.pilot import Pilot
 from tests.support import LiveServer
 from tui.app import PairchatApp, make_app
 from tui.client.blocking import BlockingClient
+from tui.client.http import PairchatClient
 from tui.config import Config
 from tui.formatting import Clock, system_clock
 from tui.screens.main import MainScreen
@@ -59,6 +63,50 @@ def app_for(
     if user and token:
         config.save_session(user, token)
     return make_app(config, clock=clock)
+
+
+class HistoryGate(httpx.AsyncHTTPTransport):
+    """httpx's real transport, with a gate: history requests for ``limit`` messages pass
+    until ``let_through`` of them have, then each further one waits at the gate until
+    :meth:`open` (or until its task is cancelled, which :attr:`cancelled` counts).
+
+    It makes a race between the app and the server a fixed order: a test can act while
+    a request is known to be in flight, instead of hoping to be faster than the server.
+    """
+
+    def __init__(self, limit: int, let_through: int) -> None:
+        super().__init__()
+        self.limit = str(limit)
+        self.let_through = let_through
+        self.passed = 0
+        self.held = 0
+        self.cancelled = 0
+        self._open = asyncio.Event()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        fields = parse_qs(request.content.decode()) if request.url.path.endswith("history") else {}
+        if fields.get("limit") == [self.limit]:
+            if self.passed >= self.let_through:
+                self.held += 1
+                try:
+                    await self._open.wait()
+                except asyncio.CancelledError:
+                    self.cancelled += 1
+                    raise
+            self.passed += 1
+        return await super().handle_async_request(request)
+
+
+def gated_app_for(
+    url: str, config_dir: Path, gate: HistoryGate, *, user: str, token: str
+) -> PairchatApp:
+    """:func:`app_for`, its client's requests going through ``gate``."""
+    config = Config(server=url, user=user, config_dir=config_dir)
+    config.save_session(user, token)
+    return make_app(config, PairchatClient(url, transport=gate))
 
 
 async def wait_for(

@@ -15,6 +15,7 @@ from rich.cells import cell_len
 from tests.support import LiveServer
 from tui.client.models import Message
 from tui.core.conversation import Conversation
+from tui.core.sync import SEARCH_PAGE
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.chat_pane import ChatPane
 from tui.widgets.composer import Composer
@@ -22,11 +23,13 @@ from tui.widgets.friend_list import FriendList
 
 from .conftest import (
     FIXED_NOW,
+    HistoryGate,
     api,
     app_for,
     befriend,
     fill,
     fixed_clock,
+    gated_app_for,
     open_chat,
     read_all,
     screen_text,
@@ -194,11 +197,16 @@ async def test_an_incoming_message_costs_the_same_with_20000_loaded(
 async def test_search_runs_in_a_worker_and_escape_stops_it(
     server: LiveServer, users: dict[str, str], tmp_path: Path
 ) -> None:
-    """The slow path: a server without full-text search, searched page by page."""
+    """The slow path: a server without full-text search, searched page by page.
+
+    A gate holds the second older page in flight, so Esc arrives mid-search on any
+    machine (on a fast one the search used to reach the start before Esc did).
+    """
     befriend(server, users, "alice", "bob")
     fill(server, users, 20_000, text="filler {n}")
     read_all(server, users, "alice", "bob")
-    app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
+    gate = HistoryGate(limit=SEARCH_PAGE, let_through=1)
+    app = gated_app_for(server.url, tmp_path, gate, user="alice", token=users["alice"])
     async with app.run_test(size=(80, 24)) as pilot:
         log = await open_chat(pilot, app, "bob")
         await wait_for(pilot, lambda: len(log.message_ids) == 100, "the tail")
@@ -206,16 +214,21 @@ async def test_search_runs_in_a_worker_and_escape_stops_it(
         await pilot.press("ctrl+f")
         await type_text(pilot, "nowhere to be found")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: len(log.message_ids) > 100, "searching older pages")
+        await wait_for(pilot, lambda: gate.held == 1, "the second older page in flight")
+        assert len(log.message_ids) == 100 + SEARCH_PAGE, "the first older page was searched"
         await pilot.press("escape")
-        loaded = len(log.message_ids)
-        assert loaded < 20_000, "stopped before the start of the conversation"
+        await wait_for(pilot, lambda: gate.cancelled == 1, "the page in flight abandoned")
         assert app.focused is app.screen.query_one(Composer)
         await type_text(pilot, "still typing")
         assert app.screen.query_one(Composer).text == "still typing"
-        await pilot.pause(1.0)
-        assert len(log.message_ids) == loaded, "nothing more was fetched"
-        assert all(w.is_finished for w in app.workers if w.group == "search")
+        gate.open()
+        await wait_for(
+            pilot,
+            lambda: all(w.is_finished for w in app.workers if w.group == "search"),
+            "the search worker finished",
+        )
+        assert len(log.message_ids) == 100 + SEARCH_PAGE, "nothing more was fetched"
+        assert gate.passed == 1 and gate.held == 1, "no page was asked for after Esc"
 
 
 WIDE = [
