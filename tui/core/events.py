@@ -53,6 +53,9 @@ class OutboxChanged:
 
 @dataclass(frozen=True)
 class SendRefused:
+    """The server refused ``item`` for good; ``item.error`` says why (it stays in the
+    outbox, marked failed, until it is retried or discarded)."""
+
     item: OutboxItem
 
 

@@ -88,8 +88,8 @@ class _SessionOver(Exception):
 def describe(exc: Exception) -> str:
     """A short sentence for a person from a client error."""
     if isinstance(exc, ApiError):
-        return exc.message or exc.code
-    return str(exc)
+        return exc.message or exc.code or f"the server answered {exc.status}"
+    return str(exc) or type(exc).__name__
 
 
 def _check_text(text: str) -> None:
@@ -620,9 +620,10 @@ class SyncCore:
                 if exc.status == 401 or exc.transient:
                     await self._retry_after(exc)
                     continue
-                self.outbox.fail(item.client_id, describe(exc))
+                reason = describe(exc)
+                self.outbox.fail(item.client_id, reason)
                 self._publish(OutboxChanged(frozenset({item.to})))
-                self._publish(SendRefused(item))
+                self._publish(SendRefused(replace(item, error=reason)))
                 continue
             except ServerUnreachable as exc:
                 await self._retry_after(exc)

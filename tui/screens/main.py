@@ -226,7 +226,8 @@ class MainScreen(Screen[None]):
                 self._outbox_counts()
             case SendRefused(item=item):
                 self.notify(
-                    f"Not sent to {item.to}: {item.error}. F7 to retry or discard it.",
+                    f"Not sent to {item.to}: {(item.error or 'refused').rstrip('.')}. "
+                    "F7 to retry or discard it.",
                     severity="error",
                     markup=False,
                     timeout=8,
