@@ -25,8 +25,14 @@ from textual.widgets.option_list import Option
 from tui.client.http import ApiError, ServerUnreachable
 from tui.client.models import SshKey
 from tui.core.sync import SyncCore, describe
-from tui.screens.dialogs import ConfirmDialog
+from tui.screens.dialogs import ROW_WIDTH, ConfirmDialog
 from tui.text import fit, one_line
+
+SETTINGS = (
+    ("read_receipts", "Read receipts: others see when you have read their messages"),
+    ("typing", "Typing indicator: others see when you are typing to them"),
+)
+"""The privacy switches: the setting's name on the server, what it does."""
 
 
 class AccountScreen(ModalScreen[None]):
@@ -43,15 +49,14 @@ class AccountScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(f"Account: {one_line(self.core.me)}", classes="dialog-title")
-            with Horizontal(classes="setting-row"):
-                yield Switch(id="read_receipts", disabled=True)
-                yield Label("Read receipts: others see when you have read their messages")
-            with Horizontal(classes="setting-row"):
-                yield Switch(id="typing", disabled=True)
-                yield Label("Typing indicator: others see when you are typing to them")
+            for name, text in SETTINGS:
+                with Horizontal(classes="setting-row"):
+                    yield Switch(id=name, disabled=True)
+                    yield Label("\u2026", id=f"{name}-state", classes="setting-state")
+                    yield Static(text, classes="setting-text")
             yield Static("SSH keys that sign in as you:", classes="dialog-hint")
             yield OptionList(id="keys-list")
-            with Horizontal(classes="dialog-buttons"):
+            with Horizontal(classes="dialog-buttons", id="account-buttons"):
                 yield Button("Add a key", id="add-key", variant="primary")
                 yield Button("Change password", id="change-password")
                 yield Button("Sign out everywhere", id="logout-all", variant="warning")
@@ -70,16 +75,22 @@ class AccountScreen(ModalScreen[None]):
         except (ApiError, ServerUnreachable) as exc:
             self.show_error(describe(exc))
             return
-        for name in ("read_receipts", "typing"):
+        for name, _ in SETTINGS:
             switch = self.query_one(f"#{name}", Switch)
             if name in settings:
                 with switch.prevent(Switch.Changed):
                     switch.value = bool(settings[name])
                 switch.disabled = False
+                self._show_state(name, switch.value)
+
+    def _show_state(self, name: str, value: bool) -> None:
+        """The switch's state in words beside it: its colour alone says nothing to some."""
+        self.query_one(f"#{name}-state", Label).update("on" if value else "off")
 
     @on(Switch.Changed)
     def _switched(self, event: Switch.Changed) -> None:
         if event.switch.id:
+            self._show_state(event.switch.id, event.value)
             self._settings(**{event.switch.id: event.value})
 
     def show_error(self, text: str) -> None:
@@ -98,7 +109,8 @@ class AccountScreen(ModalScreen[None]):
         options = self.query_one("#keys-list", OptionList)
         options.set_options(
             Option(
-                Text(fit(one_line(f"{k.fingerprint}  {k.comment}".strip()), 54)), id=k.fingerprint
+                Text(fit(one_line(f"{k.fingerprint}  {k.comment}".strip()), ROW_WIDTH)),
+                id=k.fingerprint,
             )
             for k in self.keys
         )

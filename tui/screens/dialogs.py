@@ -25,6 +25,10 @@ from tui.core.sync import SyncCore
 from tui.screens.signin import describe_error
 from tui.text import fit, one_line
 
+ROW_WIDTH = 52
+"""A row of a dialog's list: the dialog's 56 columns inside, less the list's border and
+padding; longer rows end with an ellipsis instead of wrapping."""
+
 
 class _Dialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
@@ -75,7 +79,7 @@ class _ListDialog(_Dialog):
         options = self.query_one("#dialog-list", OptionList)
         rows = self.rows()
         options.set_options(
-            Option(Text(fit(one_line(text), 54)), id=row_id) for row_id, text in rows
+            Option(Text(fit(one_line(text), ROW_WIDTH)), id=row_id) for row_id, text in rows
         )
         if rows:
             options.highlighted = 0
@@ -148,7 +152,7 @@ class UnblockDialog(_Dialog):
             yield Static("Blocked people", classes="dialog-title")
             if blocked:
                 yield OptionList(
-                    *[Option(Text(one_line(name)), id=name) for name in blocked],
+                    *[Option(Text(fit(one_line(name), ROW_WIDTH)), id=name) for name in blocked],
                     id="blocked-list",
                 )
                 yield Static("Enter unblocks the highlighted person.", classes="dialog-hint")
@@ -257,7 +261,7 @@ class LinksDialog(ModalScreen[None]):
             if self.links:
                 yield OptionList(
                     *[
-                        Option(Text(fit(one_line(url), 54)), id=str(i))
+                        Option(Text(fit(one_line(url), ROW_WIDTH)), id=str(i))
                         for i, url in enumerate(self.links)
                     ],
                     id="links-list",
