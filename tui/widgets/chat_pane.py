@@ -47,7 +47,7 @@ class SearchBar(Input):
 
 class ChatPane(Vertical):
     BINDINGS = [
-        Binding("ctrl+f", "search", "Search", id="chat.search"),
+        Binding("ctrl+f", "search", "Search", show=False, id="chat.search"),
     ]
 
     class Note(TextualMessage):

@@ -110,9 +110,13 @@ class FriendList(OptionList):
         width = self.scrollable_content_region.width or 24
         options = [Option(self._prompt(f, width), id=f.username) for f in self._order]
         if self.requests:
+            # Each line cut to the column (a Text with "\n" wraps its lines on its own).
             label = Text(no_wrap=True, overflow="ellipsis")
-            label.append(f"  Requests ({self.requests})", style="bold")
-            label.append("\n  from people not in your list", style="dim")
+            label.append(fit(f"  Requests ({self.requests})", width), style="bold")
+            notes = ("  from people not in your list", "  not in your list", "  not friends")
+            note = next((n for n in notes if len(n) <= width), notes[-1])
+            label.append("\n")
+            label.append(fit(note, width), style="dim")
             options.append(Option(label, id=REQUESTS))
         self.set_options(options)
         if not options:
