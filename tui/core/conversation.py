@@ -49,6 +49,9 @@ class Conversation:
     """Why the conversation cannot be shown (403/404), or empty."""
     rev: int = 0
     """The pair's revision this copy is current to (0: a server without revisions)."""
+    window: int = 0
+    """Counts :meth:`reset`: a page asked for before a reset belongs to another window
+    (the core drops it, so what is loaded stays contiguous)."""
     _by_id: dict[int, Message] = field(default_factory=dict)
 
     @property
@@ -112,7 +115,8 @@ class Conversation:
     def reset(
         self, messages: tuple[Message, ...], has_more_older: bool, has_more_newer: bool
     ) -> None:
-        """Replace what is loaded with a window (e.g. around a search match)."""
+        """Replace what is loaded with a window (around a search match, or the newest page)."""
+        self.window += 1
         self.messages = sorted(messages, key=lambda m: m.id)
         self._by_id = {m.id: m for m in self.messages}
         self.has_more_older = has_more_older

@@ -80,11 +80,12 @@ class TypingChanged:
 
 @dataclass(frozen=True)
 class WindowMoved:
-    """The open chat's loaded messages were replaced by a window around an old message
-    (a search match, the original of a reply): lay it out again."""
+    """The open chat's loaded messages were replaced: by a window around an old message
+    (a search match, the original of a reply: ``focus``), or by the newest page after a
+    jump back from such a window (``focus`` None). Lay it out again."""
 
     peer: str
-    focus: int
+    focus: int | None
 
 
 @dataclass(frozen=True)

@@ -406,8 +406,9 @@ class SyncCore:
         chat = self.chat
         if chat is None or chat.peer != peer or not chat.has_more_older or chat.first_id is None:
             return 0
+        window = chat.window
         page = await self.client.history(peer, before_id=chat.first_id, limit=PAGE)
-        if chat is not self.chat:
+        if chat is not self.chat or chat.window != window:
             return 0
         chat.has_more_older = page.has_more
         merge = self._merge(chat, page.messages)
@@ -433,9 +434,10 @@ class SyncCore:
                 scanned += 1
                 if needle in message.text.casefold():
                     return message
+        window = chat.window
         while chat is self.chat and chat.has_more_older and chat.first_id is not None:
             page = await self.client.history(peer, before_id=chat.first_id, limit=SEARCH_PAGE)
-            if chat is not self.chat:
+            if chat is not self.chat or chat.window != window:
                 return None
             chat.has_more_older = page.has_more
             self._merge(chat, page.messages)
@@ -485,8 +487,9 @@ class SyncCore:
         chat = self.chat
         if chat is None or chat.peer != peer or not chat.has_more_newer:
             return 0
+        window = chat.window
         page = await self.client.history(peer, after_id=chat.last_id, limit=PAGE)
-        if chat is not self.chat:
+        if chat is not self.chat or chat.window != window:
             return 0
         chat.has_more_newer = page.has_more
         merge = chat.merge(page.messages, newer_page=True)
@@ -495,6 +498,29 @@ class SyncCore:
             with contextlib.suppress(ApiError, ServerUnreachable):
                 await self._catch_up()
         return len(merge.newer)
+
+    async def show_newest(self, peer: str) -> bool:
+        """Go back to the newest messages: one request for the newest page, never a crawl.
+
+        A window far back in history (a search match, the original of a reply) is
+        replaced by the newest page: what was loaded around the old message is
+        dropped, and older pages load again on demand. When the loaded messages
+        already reach the newest, nothing is asked (False: nothing changed).
+        """
+        chat = self.chat
+        if chat is None or chat.peer != peer or not chat.loaded or not chat.has_more_newer:
+            return False
+        window = chat.window
+        page = await self.client.history(peer, limit=PAGE)
+        self.connection.ok()
+        if chat is not self.chat or chat.window != window:
+            return False
+        chat.reset(page.messages, page.has_more, has_more_newer=False)
+        chat.rev = max(chat.rev, page.rev)
+        self._publish(WindowMoved(peer, None))
+        with contextlib.suppress(ApiError, ServerUnreachable):
+            await self._catch_up()  # anything that arrived while the page was on its way
+        return True
 
     # -- typing --------------------------------------------------------------------------------
     def is_typing(self, peer: str) -> bool:
