@@ -450,7 +450,8 @@ class ChatPane(Vertical):
         if found.id not in self._search_trail:
             self._search_trail.append(found.id)
         number = self._search_trail.index(found.id) + 1
-        self._status_note(f"match {number} \u00b7 n: older \u00b7 N: newer \u00b7 Esc: close")
+        # Short enough for the status line at 60 columns: " alice · ● connected · " + this.
+        self._status_note(f"match {number} \u00b7 n older, N newer, Esc ends")
         self.chat_log.set_search(term, found.id)
         self.chat_log.select(found.id)
         self.chat_log.focus()
