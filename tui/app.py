@@ -24,10 +24,11 @@ import signal
 import threading
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
+from tui import keys
 from tui.client.http import PairchatClient
 from tui.client.models import Session
 from tui.config import Config
@@ -36,6 +37,7 @@ from tui.core.outbox import Outbox
 from tui.core.prefs import Prefs
 from tui.core.sync import SyncCore
 from tui.formatting import Clock, system_clock
+from tui.input_order import OrderedInput, terminal_input_fd
 from tui.screens.claim import ClaimScreen
 from tui.screens.help import HelpScreen, binding_rows
 from tui.screens.main import MainScreen
@@ -75,8 +77,24 @@ class PairchatApp(App[None]):
         self.clock = clock
         self.signals = signals
         self.animation_level = "none"
+        self.input = OrderedInput(self, self._route_input)
+        """Every key and paste, routed in arrival order (see :mod:`tui.input_order`)."""
+
+    async def on_event(self, event: events.Event) -> None:
+        if (
+            isinstance(event, (events.Key, events.Paste))
+            and not event.is_forwarded
+            and self.input.running
+        ):
+            self.input.accept(event)
+            return
+        await super().on_event(event)
+
+    async def _route_input(self, event: events.Key | events.Paste) -> None:
+        await super().on_event(event)  # Textual's routing, against the focus of now
 
     def on_mount(self) -> None:
+        self.input.start()
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
         if self.signals:
@@ -95,10 +113,17 @@ class PairchatApp(App[None]):
             self.push_screen(SignInScreen())
 
     def stop_for_signal(self, signum: int) -> None:
-        """End the app for SIGTERM/SIGHUP (called on the app's loop, never mid-bytecode)."""
-        if signum == signal.SIGHUP and _terminal_hung_up():
+        """End the app for SIGTERM/SIGHUP (called on the app's loop, never mid-bytecode):
+        the keys already received are handled first, so the drafts saved hold them."""
+        hung_up = signum == signal.SIGHUP and _terminal_hung_up()
+        if hung_up:
             _silence_terminal()
         _exit_soon_anyway(128 + signum)
+        self._stop_after_input(None if hung_up else terminal_input_fd())
+
+    @work(group="stop", exit_on_error=False)
+    async def _stop_after_input(self, terminal_fd: int | None) -> None:
+        await self.input.drained(terminal_fd)
         self.exit()
 
     def _main(self, session: Session) -> MainScreen:
@@ -153,6 +178,7 @@ class PairchatApp(App[None]):
         self.push_screen(HelpScreen(sections))
 
     async def on_unmount(self) -> None:
+        self.input.stop()
         await self.client.aclose()
 
 
@@ -197,5 +223,6 @@ def make_app(
     ticket: str | None = None,
 ) -> PairchatApp:
     """The app for ``config`` (a client for ``config.server`` unless one is given)."""
+    keys.install()
     client = client or PairchatClient(config.server)
     return PairchatApp(config, client, clock, signals=signals, token=token, ticket=ticket)

@@ -72,17 +72,22 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
     session.run("kill-server")
 
 
-def client_command(url: str, config: Path, pid_file: Path | None = None, **env: str) -> str:
-    """The shell command that runs the real client as alice, then says EXITED."""
+def client_command(
+    url: str, config: Path, pid_file: Path | None = None, *, signed_in: bool = True, **env: str
+) -> str:
+    """The shell command that runs the real client as alice (or, with ``signed_in=False``,
+    on an empty sign-in screen), then says EXITED."""
     assert PROGRAM.exists(), "the console script is installed"
     variables = {
         "PAIRCHAT_CONFIG_DIR": str(config),
-        "PAIRCHAT_PASSWORD": PASSWORD,
         "TERM": "xterm-256color",
+        **({"PAIRCHAT_PASSWORD": PASSWORD} if signed_in else {}),
         **env,
     }
     exports = " ".join(shlex.quote(f"{key}={value}") for key, value in variables.items())
-    run = f"env {exports} {shlex.quote(str(PROGRAM))} --server {url} --user alice"
+    run = f"env {exports} {shlex.quote(str(PROGRAM))} --server {url}"
+    if signed_in:
+        run += " --user alice"
     if pid_file is not None:  # exec: the pid written is the client's own
         run = f"sh -c {shlex.quote(f'echo $$ > {pid_file}; exec {run}')}"
     return f"{run}; echo EXITED; sleep 30"
@@ -213,3 +218,129 @@ def test_two_instances_sharing_a_config_folder_lose_nothing(
     texts = wait_stored(proc, users, 3)
     assert texts[0] == "hello from bob"
     assert sorted(texts[1:]) == ["offline from one", "offline from two"]
+
+
+# -- every key where the user saw it go: bursts across a focus change, Alt keys, quit --------
+
+
+@pytest.fixture
+def two_friends(
+    chat_server: tuple[ServerProcess, dict[str, str]],
+) -> tuple[ServerProcess, dict[str, str]]:
+    """alice with bob (who wrote, so he is listed first) and carol (second)."""
+    proc, users = chat_server
+    users["carol"] = register(proc.url, "carol")
+    with api(proc.url, "alice", users["alice"]) as alice:
+        alice.add_friend("carol")
+    return proc, users
+
+
+def start_in_bobs_chat(tmux: Tmux, proc: ServerProcess, config: Path, **env: str) -> None:
+    tmux.start("smoke", client_command(proc.url, config, **env))
+    tmux.wait_for("connected")
+    tmux.keys("Enter")
+    tmux.wait_for("hello from bob")
+
+
+def drafts(config: Path) -> dict[str, str]:
+    path = config / "drafts-alice.json"
+    return dict(json.loads(path.read_text())["drafts"]) if path.exists() else {}
+
+
+def test_esc_down_enter_in_one_burst_opens_the_next_chat_and_sends_no_draft(
+    two_friends: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    proc, users = two_friends
+    start_in_bobs_chat(tmux, proc, tmp_path / "cfg")
+    tmux.keys("-l", "half a thought")
+    tmux.wait_for("half a thought")
+    tmux.keys("Escape", "Down", "Enter")  # one burst: to the list, next friend, open it
+    tmux.wait_for("\u2595 @carol")
+    tmux.keys("-l", "to carol")
+    tmux.wait_for("to carol")
+    assert stored(proc, users) == ["hello from bob"], "the draft was not sent"
+    tmux.keys("Escape", "Up", "Enter")  # and back, in one burst too
+    screen = tmux.wait_for("half a thought")
+    assert "\u2595 @bob" in screen
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+    assert drafts(tmp_path / "cfg") == {"bob": "half a thought", "carol": "to carol"}
+    assert stored(proc, users) == ["hello from bob"]
+
+
+def test_username_tab_password_enter_in_one_burst_signs_in(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    proc, _ = chat_server
+    tmux.start("smoke", client_command(proc.url, tmp_path / "cfg", signed_in=False))
+    tmux.wait_for("Username")
+    tmux.keys("alice", "Tab", PASSWORD, "Enter")  # one burst, as a password manager types
+    screen = tmux.wait_for("connected")
+    assert PASSWORD not in screen and "alicecorrect" not in screen
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+
+
+@pytest.mark.parametrize(
+    "alt_enter",
+    [("M-Enter",), ("-H", "1b", "0d"), ("-H", "1b", "5b", "31", "33", "3b", "33", "75")],
+    ids=["tmux-M-Enter", "ESC-CR", "CSI-u"],
+)
+def test_alt_enter_is_a_new_line_in_every_encoding(
+    chat_server: tuple[ServerProcess, dict[str, str]],
+    tmux: Tmux,
+    tmp_path: Path,
+    alt_enter: tuple[str, ...],
+) -> None:
+    proc, users = chat_server
+    start_in_bobs_chat(tmux, proc, tmp_path / "cfg")
+    tmux.keys("-l", "first line")
+    tmux.keys(*alt_enter)
+    tmux.keys("-l", "second line")
+    screen = tmux.wait_for("second line")
+    assert "first line" in screen
+    tmux.keys("Enter")
+    assert wait_stored(proc, users, 2) == ["hello from bob", "first line\nsecond line"]
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+
+
+def test_alt_digit_opens_that_chat_and_types_nothing(
+    two_friends: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    proc, users = two_friends
+    start_in_bobs_chat(tmux, proc, tmp_path / "cfg")
+    tmux.keys("M-2")  # from the message box: chat 2 of the list
+    tmux.wait_for("\u2595 @carol")
+    tmux.keys("Escape", "M-1")  # from the list: chat 1
+    tmux.wait_for("\u2595 @bob")
+    tmux.keys("-H", "1b", "32")  # the raw bytes of Alt+2
+    tmux.wait_for("\u2595 @carol")
+    tmux.keys("-l", "typed")
+    tmux.wait_for("typed")
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+    assert drafts(tmp_path / "cfg") == {"carol": "typed"}, "no Alt chord typed a character"
+    assert stored(proc, users) == ["hello from bob"]
+
+
+@pytest.mark.parametrize("stop", ["ctrl+q", "SIGTERM", "SIGHUP"])
+def test_quit_right_after_typing_keeps_every_key(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path, stop: str
+) -> None:
+    proc, _ = chat_server
+    pid_file = tmp_path / "client.pid"
+    config = tmp_path / "cfg"
+    tmux.start("smoke", client_command(proc.url, config, pid_file))
+    tmux.wait_for("connected")
+    tmux.keys("Enter")
+    tmux.wait_for("hello from bob")
+    text = "the end of this draft must not be lost " * 3
+    if stop == "ctrl+q":
+        tmux.keys("-l", text)
+        tmux.keys("C-q")  # the same instant, as a typist's last keys and the quit
+    else:
+        tmux.keys("-l", text)
+        os.kill(int(pid_file.read_text()), getattr(signal, stop))
+    tmux.wait_for("EXITED")
+    assert drafts(config) == {"bob": text}
