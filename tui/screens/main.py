@@ -145,6 +145,18 @@ class MainScreen(Screen[None]):
             tooltip="Friend list, messages, message box (Shift+Tab goes back)",
             id="main.focus_next",
         ),
+        # Alt+1…9 and Alt+0 open chat 1…10 of the list, as in irssi and WeeChat; one Help row.
+        *(
+            Binding(
+                f"alt+{number % 10}",
+                f"open_number({number})",
+                "Chat N" if number == 1 else "",
+                show=False,
+                tooltip="Alt+1…Alt+9: open chat 1…9 of the list (Alt+0: the 10th)",
+                id=f"main.chat_{number}",
+            )
+            for number in range(1, 11)
+        ),
     ]
 
     def __init__(self, core: SyncCore) -> None:
@@ -332,6 +344,12 @@ class MainScreen(Screen[None]):
             self.notify("No unread messages.", markup=False, timeout=2)
             return
         self.open_chat(peer)
+
+    def action_open_number(self, number: int) -> None:
+        """Open the ``number``-th chat of the friend list (as it is drawn), from anywhere."""
+        friends = self.core.ordered_friends()
+        if 1 <= number <= len(friends):
+            self.open_chat(friends[number - 1].username)
 
     def action_escape(self) -> None:
         if self.pane.query_one("#search").display:

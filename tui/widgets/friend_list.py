@@ -130,15 +130,9 @@ class FriendList(OptionList):
         self.redraw()
 
     async def _on_key(self, event: events.Key) -> None:
-        # Before the bindings (Textual runs those once the key reaches the app).
-        focused = self.screen.focused
-        if focused is not None and focused is not self:
-            # Typed in one burst behind a key that moved the focus (the first letter of
-            # a message, Enter on a friend): it belongs where the focus is now, in order.
-            event.stop()
-            event.prevent_default()
-            focused._forward_event(event.copy())
-            return
+        # Before the bindings (Textual runs those once the key reaches the app). The
+        # letters typed behind this one reach the message box: the app routes each key
+        # only once the one before has moved the focus (tui.input_order).
         peer = self.highlighted_username
         if (
             self.start_message is not None
