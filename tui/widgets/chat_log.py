@@ -9,7 +9,10 @@ What the reader can trust:
 
 - it *follows* the newest message while the view is at the bottom, across
   resizes; scrolled up, it stays put and counts what arrived below
-  (``new_below``, shown by the pane as "N new ↓");
+  (``new_below``, shown by the pane as "↓ N new messages below"). Only messages
+  newer than what the reader has seen count: a window of old messages (a search
+  match, the original of a reply) is history, never "new" (``behind`` says the
+  newest are not loaded);
 - it reports :class:`Seen` only for messages that were on screen while this chat
   was shown on the active screen of a focused terminal, and the core marks only
   those read;
@@ -57,8 +60,12 @@ CURRENT_MATCH = Style(reverse=True, bold=True)
 NO_CHAT = "Choose a friend (\u2191 \u2193, Enter) or add one: F2."
 
 
-class ChatLog(ScrollView, can_focus=True):
-    """Scrollable, virtual view of the open conversation."""
+class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
+    """Scrollable, virtual view of the open conversation.
+
+    Its keys are exactly its ``BINDINGS`` (Help lists them): End is not a scroll of
+    this view but the chat pane's "newest" key, which works from the message box too.
+    """
 
     DEFAULT_CSS = """
     ChatLog {
@@ -140,19 +147,14 @@ class ChatLog(ScrollView, can_focus=True):
         Binding("home", "scroll_home", "Oldest", show=False, id="chat.scroll_home"),
         Binding("pageup", "screen.older", "Older", id="chat.older"),
         Binding("pagedown", "screen.newer", "Newer", show=False, id="chat.newer"),
-        Binding(
-            "end",
-            "scroll_end",
-            "Newest",
-            tooltip="Jump to the newest message",
-            id="chat.scroll_end",
-        ),
         Binding("escape", "leave", "Friends", id="chat.friends"),
         Binding("question_mark", "app.help", "Help", show=False, id="chat.help"),
     ]
 
     new_below: reactive[int] = reactive(0)
-    """Messages from the peer that arrived below the view while it was scrolled up."""
+    """Messages from the peer below the view, newer than the newest the reader has seen."""
+    behind: reactive[bool] = reactive(False)
+    """The loaded messages are a window that ends before the newest (not loaded)."""
 
     class NeedOlder(TextualMessage):
         """The view reached its top and older messages exist on the server."""
@@ -266,6 +268,7 @@ class ChatLog(ScrollView, can_focus=True):
         self._cache.clear()
         self._seen_up_to = self._reported = 0
         self.new_below = 0
+        self.behind = False
         self._update_size(follow=True)
 
     def loaded(self) -> None:
@@ -281,11 +284,43 @@ class ChatLog(ScrollView, can_focus=True):
             self._show_new_line()
         self._after_change()
 
+    def moved(self, focus: int | None) -> None:
+        """The core replaced the loaded messages: a window around ``focus`` (selected and
+        brought into view), or the newest page (``focus`` None: shown at the bottom).
+
+        What the reader has seen is kept: the messages of a window are history, and
+        only what is newer than the newest seen counts as new below.
+        """
+        chat = self.conversation
+        if chat is None:
+            return
+        self.loading_older = self.loading_newer = False
+        self.chat_layout.width = self._content_width() or self.chat_layout.width
+        self.chat_layout.reset(chat.messages, chat.first_unread_id)
+        if focus is None:
+            self.selected = None
+            self._update_size(follow=True)
+        else:
+            # Not to the bottom first: at the bottom of a window its next page would load.
+            self.follow = False
+            self._update_size(follow=False)
+            block = self.chat_layout.block_of_message(focus)
+            row = self.chat_layout.first_row_of(block) if block is not None else None
+            if row is not None:
+                y = 1 + row - self.scrollable_content_region.height // 3
+                self.scroll_to(y=max(0, y), animate=False, immediate=True, force=True)
+            self._select(focus)
+        self._after_change()
+
     def added(self, merge: Merge) -> None:
         """Messages merged into the conversation (newer, older, or both)."""
         chat = self.conversation
         if chat is None or not chat.loaded:
             return
+        # A window's next page, asked for at its bottom, goes below and the view stays:
+        # following it to the new bottom would ask for the next one, and so on to the
+        # newest (a crawl of the whole history).
+        page_below = self.loading_newer and bool(merge.newer)
         if merge.updated and not merge.reordered:
             anchor = self._top_anchor()
             self.chat_layout.update(merge.updated)
@@ -297,6 +332,8 @@ class ChatLog(ScrollView, can_focus=True):
             if merge.newer:
                 self.loading_newer = False
                 self.chat_layout.append(merge.newer)
+                if page_below:
+                    self.follow = False
             if merge.older:
                 self.loading_older = False
                 anchor = self._top_anchor()
@@ -305,7 +342,7 @@ class ChatLog(ScrollView, can_focus=True):
             else:
                 self._update_size(follow=self.follow)
         if not merge:
-            self.loading_older = False
+            self.loading_older = self.loading_newer = False
             self.refresh()
         self._after_change()
 
@@ -515,6 +552,8 @@ class ChatLog(ScrollView, can_focus=True):
             self.report_seen()
 
     def _after_change(self) -> None:
+        chat = self.conversation
+        self.behind = chat is not None and chat.loaded and chat.has_more_newer
         if self.is_mounted:
             self.call_after_refresh(self.report_seen)
 

@@ -4,8 +4,10 @@ It owns the widgets of one open chat and turns their events into the core's
 intents: Enter → :meth:`SyncCore.send` (with the chat the text was typed in),
 every edit → :meth:`SyncCore.set_draft`, what the log showed →
 :meth:`SyncCore.seen`, the top of the log → an older page, Ctrl+F → a search that
-runs in a worker (Esc cancels it; typing goes on meanwhile). The main screen
-passes it the core's events for the open chat (:meth:`chat_opened`, …).
+runs in a worker (Esc cancels it; typing goes on meanwhile), Ctrl+End (End in the
+messages) → the newest messages (:meth:`SyncCore.show_newest`: one request when a
+window far back is shown). The main screen passes it the core's events for the
+open chat (:meth:`chat_opened`, …).
 """
 
 from __future__ import annotations
@@ -29,11 +31,16 @@ from tui.core.conversation import Merge
 from tui.core.sync import MAX_MESSAGE, SyncCore, describe
 from tui.formatting import Clock
 from tui.screens.dialogs import ConfirmDialog, LinksDialog
+from tui.screens.help import key_label
 from tui.text import fit, one_line, url_spans
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import Composer
 
 MESSAGE_HINT = "Enter sends, Alt+Enter or Ctrl+J for a new line"
+NEWEST = "chat.newest"
+NEWEST_KEYS = "end,ctrl+end"
+"""Back to the newest: End in the messages, Ctrl+End anywhere in the pane (the message
+box and the search field keep End for their cursor)."""
 
 
 class SearchBar(Input):
@@ -48,6 +55,13 @@ class SearchBar(Input):
 class ChatPane(Vertical):
     BINDINGS = [
         Binding("ctrl+f", "search", "Search", show=False, id="chat.search"),
+        Binding(
+            NEWEST_KEYS,
+            "newest",
+            "Newest",
+            tooltip="Back to the newest messages (from the message box too)",
+            id=NEWEST,
+        ),
     ]
 
     class Note(TextualMessage):
@@ -97,6 +111,7 @@ class ChatPane(Vertical):
         composer.disabled = True
         composer.recall_source = self._my_texts
         self.watch(self.chat_log, "new_below", self._show_new_marker)
+        self.watch(self.chat_log, "behind", self._show_new_marker)
         self._set_title()
 
     def _my_texts(self) -> list[str]:
@@ -132,10 +147,10 @@ class ChatPane(Vertical):
         self._receipts()
         self._set_title()
 
-    def window_moved(self, focus: int) -> None:
-        """The chat now shows a window around an old message: lay it out, select it."""
-        self.chat_log.loaded()
-        self.chat_log.select(focus)
+    def window_moved(self, focus: int | None) -> None:
+        """The chat now shows a window around an old message (lay it out, select it), or
+        the newest page after a jump back (``focus`` None)."""
+        self.chat_log.moved(focus)
 
     def messages_added(self, merge: Merge) -> None:
         self.chat_log.added(merge)
@@ -196,11 +211,72 @@ class ChatPane(Vertical):
     def on_resize(self) -> None:
         self._set_title()
 
-    def _show_new_marker(self, count: int) -> None:
+    def _show_new_marker(self) -> None:
+        """The bar under the messages: "↓ N new messages below" (only what is newer than
+        the newest seen), or "↓ back to the newest" in a window far back with nothing new;
+        it names the key that works where the focus is."""
+        log = self.chat_log
+        count = log.new_below
         marker = self.query_one("#new-marker", Static)
-        marker.display = count > 0
+        marker.display = count > 0 or log.behind
+        if not marker.display:
+            return
         noun = "message" if count == 1 else "messages"
-        marker.update(f" \u2193 {count} new {noun} below (End)")
+        what = f"{count} new {noun} below" if count else "back to the newest"
+        marker.update(f" \u2193 {what} ({self._newest_key()})")
+
+    def _newest_key(self) -> str:
+        """The key that goes to the newest from where the focus is, as the user mapped it:
+        what Textual would run for it now (in the message box End moves the cursor, so
+        there it is Ctrl+End)."""
+        if self.screen.is_active:
+            for key, active in self.screen.active_bindings.items():
+                if active.binding.id == NEWEST:
+                    return key_label(key)
+        # The focus is outside the pane (the friend list): Tab goes to the messages.
+        config = getattr(self.app, "config", None)
+        keymap = getattr(config, "keymap", None) or {}
+        return f"Tab, {key_label(str(keymap.get(NEWEST, NEWEST_KEYS)).split(',')[0])}"
+
+    def on_descendant_focus(self) -> None:
+        self._show_new_marker()
+
+    def on_descendant_blur(self) -> None:
+        self._show_new_marker()
+
+    def action_newest(self) -> None:
+        self.newest()
+
+    def newest(self) -> None:
+        """Show the newest messages: scroll there, or (a window far back in history is
+        shown) replace it with the newest page, in one request."""
+        chat = self.core.chat
+        log = self.chat_log
+        if chat is None or not chat.loaded:
+            return
+        if not chat.has_more_newer:
+            log.action_scroll_end()
+            return
+        # Not to the bottom of the window first: that would ask for its next page.
+        self.workers.cancel_group(self, "older")
+        self.workers.cancel_group(self, "newer")
+        log.loading_older = False
+        log.loading_newer = True  # "loading newer messages…", and no page of the window
+        log.refresh()
+        self._jump_to_newest(chat.peer)
+
+    @work(exclusive=True, group="jump", exit_on_error=False)
+    async def _jump_to_newest(self, peer: str) -> None:
+        try:
+            if not await self.core.show_newest(peer):
+                chat = self.core.chat  # the window met the newest meanwhile: just scroll
+                if chat is not None and chat.peer == peer and not chat.has_more_newer:
+                    self.chat_log.action_scroll_end()
+        except (ApiError, ServerUnreachable) as exc:
+            self.app.notify(f"Could not load the newest messages: {describe(exc)}", markup=False)
+        finally:
+            self.chat_log.loading_newer = False
+            self.chat_log.refresh()
 
     def _notice(self, text: str) -> None:
         if text == self._notice_text:  # on every key: no layout unless it changes
@@ -221,7 +297,7 @@ class ChatPane(Vertical):
         if event.peer == event.composer.peer:
             self.core.set_draft(event.peer, event.composer.text)
         if event.peer == self.core.open_peer:
-            self.chat_log.action_scroll_end()
+            self.newest()  # from a window far back too: what was sent is shown
 
     @on(Composer.TooLong)
     def _too_long(self, event: Composer.TooLong) -> None:
