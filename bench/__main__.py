@@ -22,7 +22,18 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import abuse, cluster, delivery, history, idle, scale, search, throughput, wakeups
+from bench import (
+    abuse,
+    cluster,
+    delivery,
+    history,
+    idle,
+    scale,
+    search,
+    throughput,
+    tui_keys,
+    wakeups,
+)
 from bench.report import Table, summary
 from bench.settings import Settings
 
@@ -74,8 +85,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run (smaller, shorter)")
     parser.add_argument(
         "--only",
-        default="a,b,c,d,e,f,g,h,i,j",
-        help="comma-separated subset of a,b,c,d,e,f,g,h,i,j (default: all)",
+        default="a,b,c,d,e,f,g,h,i,j,k",
+        help="comma-separated subset of a,b,c,d,e,f,g,h,i,j,k (default: all)",
     )
     parser.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     parser.add_argument("--save", action="store_true", help="also write bench/results/")
@@ -96,6 +107,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Table]:
         "h": search.run,
         "i": wakeups.run,
         "j": cluster.run,
+        "k": tui_keys.run,
     }
     tables: list[Table] = []
     for key in [k.strip() for k in args.only.split(",") if k.strip()]:

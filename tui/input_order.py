@@ -25,6 +25,7 @@ app's quit paths (a signal, a hang-up) call it before saving drafts and exiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import select
@@ -44,6 +45,8 @@ Route = Callable[[Event], Awaitable[None]]
 
 DRAIN_LIMIT = 2.0
 """Seconds :meth:`OrderedInput.drained` waits at most (a quit must not hang on input)."""
+BURST_FRAME = 0.05
+"""Seconds between frames while a burst of keys is being handled (20 a second)."""
 SETTLE_LIMIT = 2.0
 """Seconds one key may keep the app busy before the next is routed anyway: a handler
 that waits on the network must not freeze the keyboard (none does; this is the fuse)."""
@@ -105,16 +108,45 @@ class OrderedInput:
         while True:
             await self._arrived.wait()
             self._arrived.clear()
-            while self._pending:
-                event = self._pending.popleft()
-                try:
-                    await self._route(event)
-                    await self.settled()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # as Textual does with a handler's error
-                    self._app._handle_exception(error)
+            with self._repaints_while_keys_wait() as repaint:
+                while self._pending:
+                    event = self._pending.popleft()
+                    try:
+                        await self._route(event)
+                        await self.settled()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as error:  # as Textual does with a handler's error
+                        self._app._handle_exception(error)
+                    repaint()
             self._idle.set()
+
+    @contextlib.contextmanager
+    def _repaints_while_keys_wait(self) -> Iterator[Callable[[], None]]:
+        """While more keys wait, repaint at most every :data:`BURST_FRAME` seconds.
+
+        Between two keys of a burst the screen would otherwise be drawn once per key
+        (the waits give Textual's refresh its turn): 1,000 keys, 780 frames. A key
+        typed alone is drawn at once, as before."""
+        app = self._app
+        loop = asyncio.get_running_loop()
+        batching = False
+        since = 0.0
+
+        def repaint() -> None:
+            nonlocal batching, since
+            if batching and (not self._pending or loop.time() - since >= BURST_FRAME):
+                app._end_batch()  # draws what changed
+                batching = False
+            if self._pending and not batching:
+                app._begin_batch()
+                batching, since = True, loop.time()
+
+        try:
+            yield repaint
+        finally:
+            if batching:
+                app._end_batch()
 
     def _pumps(self) -> Iterator[MessagePump]:
         app = self._app

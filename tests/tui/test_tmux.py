@@ -344,3 +344,23 @@ def test_quit_right_after_typing_keeps_every_key(
         os.kill(int(pid_file.read_text()), getattr(signal, stop))
     tmux.wait_for("EXITED")
     assert drafts(config) == {"bob": text}
+
+
+def test_dialogs_opened_and_closed_inside_one_burst_get_their_keys(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    proc, users = chat_server
+    register(proc.url, "carol")
+    start_in_bobs_chat(tmux, proc, tmp_path / "cfg")
+    tmux.keys("F2", "carol", "Enter")  # a dialog, its field and its Enter: one burst
+    tmux.wait_for("\u2595 @carol")
+    tmux.keys("F1", "q", "after help")  # Help opens and closes before the text arrives
+    tmux.wait_for("after help")
+    tmux.keys("Tab", "Tab", "Tab", "x")  # list, messages, back to the box: the x lands there
+    tmux.wait_for("after helpx")
+    # (Escape right before a letter is Alt+letter to every terminal program: not tried.)
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+    assert drafts(tmp_path / "cfg") == {"carol": "after helpx"}
+    with api(proc.url, "alice", users["alice"]) as alice:
+        assert "carol" in {f.username for f in alice.friends().friends}
