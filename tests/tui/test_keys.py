@@ -81,3 +81,45 @@ async def test_f1_and_question_mark_list_every_key_with_the_users_keymap(
         assert app.screen.query_one(Composer).text == "?"
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help from F1")
+
+
+def keys_of(data: str) -> list[tuple[str, str | None]]:
+    """What the app's terminal parser makes of ``data`` (bytes as a terminal sends them)."""
+    from textual import events
+
+    from tui.keys import TerminalKeys
+
+    parser = TerminalKeys()
+    parsed = [*parser.feed(data), *parser.feed("")]
+    return [(e.key, e.character) for e in parsed if isinstance(e, events.Key)]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("\x1b\r", [("alt+enter", None)]),  # ESC CR: Alt+Enter on most terminals, tmux M-Enter
+        ("\x1b\n", [("alt+enter", None)]),
+        ("\x1b[13;3u", [("alt+enter", None)]),  # CSI u (kitty)
+        ("\x1b[27;3;13~", [("alt+enter", None)]),  # xterm modifyOtherKeys
+        ("\x1b[27;2;13~", [("shift+enter", None)]),
+        ("\x1b1", [("alt+1", None)]),  # was "¡"
+        ("\x1b0", [("alt+0", None)]),  # was "º"
+        ("\x1b[49;3u", [("alt+1", None)]),
+        ("\x1ba", [("alt+a", None)]),  # was alt+a *with* the character "a"
+        ("\x1bA", [("alt+shift+a", None)]),
+        ("\x1b.", [("alt+full_stop", None)]),
+        # unchanged: Esc before a sequence, Alt+Backspace, word moves, plain keys
+        ("\x1b\x1b[B\r", [("escape", "\x1b"), ("down", None), ("enter", "\r")]),
+        ("\x1b\x7f", [("ctrl+w", None)]),
+        ("\x1bb", [("ctrl+left", None)]),
+        ("\x1b[A", [("up", None)]),
+        ("\x1bOP", [("f1", None)]),
+        ("\x1b[1;5F", [("ctrl+end", None)]),
+        ("\r", [("enter", "\r")]),
+        ("a\tb", [("a", "a"), ("tab", "\t"), ("b", "b")]),
+    ],
+)
+def test_the_terminal_parser_reads_alt_chords_without_characters(
+    data: str, expected: list[tuple[str, str | None]]
+) -> None:
+    assert keys_of(data) == expected
