@@ -37,9 +37,16 @@ from click.core import ParameterSource
 from backend.door_processes import doors_of, running_doors
 from backend.errors import PairchatError
 from backend.export import jsonl_line, markdown_lines
+from backend.extras import MULTI_NODE, SSH_DOOR, WEB_DOOR, MissingExtra, require
 from backend.placement_cli import placement
 from backend.services import Services, build_services
-from backend.settings import THREAD_RESERVE, Settings, SettingsError, is_loopback
+from backend.settings import (
+    DEFAULT_DATA_DIR,
+    THREAD_RESERVE,
+    Settings,
+    SettingsError,
+    is_loopback,
+)
 from backend.storage.conversation import Conversation
 from backend.storage.database import secure_files
 from backend.storage.door_secret import door_secret
@@ -102,6 +109,8 @@ def _existing_folder(ctx: click.Context) -> Settings:
 def _services(settings: Settings) -> Services:
     try:
         return build_services(settings)
+    except MissingExtra as exc:
+        raise Refused(exc.message) from None
     except (OSError, PairchatError) as exc:
         raise Refused(f"cannot use the data folder {settings.data_dir}: {_why(exc)}") from None
 
@@ -267,6 +276,7 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
     """Run the API server."""
     settings = settings_from(ctx)
     settings = settings.replace(data_dir=settings.data_dir.resolve())
+    _require_extras(settings)
     if settings.open_mode and not settings.allow_open_public and not is_loopback(settings.host):
         raise Refused(
             f"--open serves anyone as anyone: it listens on loopback only, not on "
@@ -299,9 +309,31 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
         lock.release()
 
 
+def _make_default_parent(folder: Path) -> None:
+    """The default data folder's parents are made (the user data folder of a fresh
+    install); a folder given by flag or env must have its parent already (a typo is
+    refused, not created)."""
+    if folder.resolve() == DEFAULT_DATA_DIR.resolve():
+        with contextlib.suppress(OSError):  # the refusal that follows says why
+            folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _require_extras(settings: Settings) -> None:
+    """A one-line refusal naming the extra when a door or multi-node mode lacks its own."""
+    wanted = [SSH_DOOR if door.kind == "ssh" else WEB_DOOR for door in doors_of(settings)]
+    if settings.multi_node:
+        wanted.append(MULTI_NODE)
+    try:
+        for feature in wanted:
+            require(feature)
+    except MissingExtra as exc:
+        raise Refused(exc.message) from None
+
+
 def _take_folder(settings: Settings) -> FolderLock:
     """The data folder (made 0700 if missing and its parent exists), locked for this server."""
     folder = settings.data_dir
+    _make_default_parent(folder)
     if not folder.parent.is_dir():
         raise Refused(f"the data folder {folder} is missing, and so is its parent folder")
     try:
@@ -417,6 +449,7 @@ def demo_data(ctx: click.Context, data_dir: Path) -> None:
     from backend.demo import create_demo_data
 
     settings = settings_from(ctx).replace(watch_interval=0)
+    _make_default_parent(settings.data_dir)
     if not settings.data_dir.parent.is_dir():
         raise Refused(f"the data folder {settings.data_dir} is missing, and so is its parent")
     # The demo's own accounts are made here, not through /register: no limits apply.

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from backend.extras import MULTI_NODE, PLACEMENT, Feature, MissingExtra, require
 from backend.placement import MOVE_SETTLE, PLACEMENT_CHANNEL, pair_name
 
 if TYPE_CHECKING:
@@ -41,7 +42,15 @@ redis_option = click.option(
 )
 
 
+def _need(feature: Feature) -> None:
+    try:
+        require(feature)
+    except MissingExtra as exc:
+        raise click.ClickException(exc.message) from None
+
+
 def _store(database_url: str) -> PlacementStore:
+    _need(PLACEMENT)
     from backend.storage.placement import PlacementStore  # psycopg: only for these commands
 
     return PlacementStore(database_url)
@@ -51,6 +60,7 @@ def _announce(redis_url: str, pair: str | None) -> None:
     """Tell every node to drop its cached owners (``pair``, or all when None)."""
     if not redis_url:
         return
+    _need(MULTI_NODE)
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_timeout=5)

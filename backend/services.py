@@ -24,6 +24,7 @@ from backend.accounts import AccountPolicy, Accounts
 from backend.chat import Chat, Quotas
 from backend.disk import MIB, DiskFloor
 from backend.edits import MessageEdits
+from backend.extras import MULTI_NODE, require
 from backend.hash_gate import HashGate
 from backend.lifecycle import AccountLifecycle
 from backend.login_throttle import LoginThrottle
@@ -87,6 +88,8 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Everything the backend needs, over ``settings.data_dir`` (created 0700 if absent)."""
+    if settings.multi_node:
+        require(MULTI_NODE)  # psycopg and redis, imported below only in this mode
     data_dir = settings.data_dir.resolve()
     secure_folder(data_dir)
     synchronous = settings.sqlite_synchronous

@@ -12,17 +12,45 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Any, get_args, get_type_hints
 
+import platformdirs
 from limits import parse as parse_rate_limit
 
 ENV_PREFIX = "PAIRCHAT_"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT / "conversations"
+APP_NAME = "pairchat"
+
+
+def source_tree() -> Path | None:
+    """The checkout this code runs from (pyproject.toml of pairchat beside backend/), if any.
+
+    ``uv sync`` installs the project editable, so the checkout's code runs from the
+    checkout; an installed wheel lives in site-packages, with no pyproject.toml beside it.
+    """
+    root = Path(__file__).resolve().parent.parent
+    try:
+        with (root / "pyproject.toml").open("rb") as file:
+            name = tomllib.load(file).get("project", {}).get("name")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return root if name == APP_NAME else None
+
+
+def default_data_dir() -> Path:
+    """``./conversations`` in a checkout (``./run demo``, ``./run serve``); installed, the
+    user data folder (``~/.local/share/pairchat/conversations`` on Linux, platformdirs)."""
+    root = source_tree()
+    if root is not None:
+        return root / "conversations"
+    return platformdirs.user_data_path(APP_NAME, appauthor=False) / "conversations"
+
+
+DEFAULT_DATA_DIR = default_data_dir()
 SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 # Worker threads no long-poll may take: sends and logins always find one.
 THREAD_RESERVE = 64

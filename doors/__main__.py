@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import importlib.util
 import logging
 import os
 import signal
@@ -75,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     try:
+        _need_extra(args.door)
         data_dir = _folder(args.data_dir)
         if args.door == "ssh":
             return _ssh(args, data_dir)
@@ -111,6 +113,24 @@ def _limits(args: argparse.Namespace) -> Limits:
         )
     except ValueError as exc:
         raise Refusal(str(exc)) from None
+
+
+NEEDS = {
+    "ssh": ("the SSH door", ("asyncssh",)),
+    "web": ("the browser door", ("textual_serve", "aiohttp", "aiohttp_jinja2")),
+}
+"""What each door imports beyond the TUI's own dependencies: the ``doors`` extra."""
+
+
+def _need_extra(kind: str) -> None:
+    """Without the ``doors`` extra, one line that names it (not an ImportError's traceback)."""
+    door, modules = NEEDS[kind]
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise Refusal(
+                f"{door} needs the doors extra ({module} is not installed): "
+                "pip install 'pairchat[doors]'"
+            )
 
 
 def _ssh(args: argparse.Namespace, data_dir: Path) -> int:
