@@ -1,0 +1,193 @@
+"""docs/openapi.yaml, generated from the models and the route table.
+
+``python -m protocol.openapi > docs/openapi.yaml`` (or ``just openapi``) writes it;
+tests/test_openapi.py fails when the checked-in file differs from what this prints,
+and validates it with openapi-spec-validator. OpenAPI 3.1, so a field that may be
+``null`` is JSON Schema's ``anyOf [..., {"type": "null"}]``. A property is
+``required`` when the server always sends it: every field not typed ``| UnsetType``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import msgspec
+
+from protocol import models as m
+from protocol.routes import ROUTES, Route
+
+REF = "#/components/schemas/{name}"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+STATUS_NAMES = {
+    400: ("BadRequest", "400 bad input: a field, a username, a message, a body that is not "
+          "UTF-8 form data or a JSON object"),
+    401: ("Unauthorized", "401 no, malformed, unknown, revoked or expired token; a wrong login"),
+    403: ("Forbidden", "403 not your conversation or message, blocked, a wrong current "
+          "password, registration closed"),
+    404: ("NotFound", "404 unknown user, message, key or route"),
+    405: ("MethodNotAllowed", "405 the wrong method for this route"),
+    408: ("RequestTimeout", "408 the body took too long to arrive"),
+    409: ("Conflict", "409 taken, reused or deleted: see the error code"),
+    413: ("TooLarge", "413 the body is over the request limit"),
+    415: ("UnsupportedMediaType", "415 a body that is neither form nor JSON"),
+    429: ("RateLimited", "429 rate limited: retry later"),
+    500: ("InternalError", "500 the server failed; nothing was changed"),
+    503: ("Unavailable", "503 storage unavailable, disk almost full, or the pair's node is "
+          "fenced or moving: nothing was stored, try again"),
+}  # fmt: skip
+
+INFO = {
+    "title": "pairchat API",
+    "version": "0.1.0",
+    "description": (
+        "One-to-one chat; each pair's conversation is its own SQLite file. The first three "
+        "paths are the seed contract (form-encoded POST, JSON replies); every POST body may "
+        "also be JSON. See docs/api.md for the meaning of each field."
+    ),
+}
+
+
+def _models() -> list[type[m.Model]]:
+    found: list[type[m.Model]] = [m.Error]
+    for route in ROUTES:
+        for model in (route.reply, route.request):
+            if model is not None and model not in found:
+                found.append(model)
+    return found
+
+
+def _always_sent(model: type[msgspec.Struct]) -> list[str]:
+    return [
+        field.encode_name
+        for field in msgspec.structs.fields(model)
+        if field.default is not msgspec.UNSET
+    ]
+
+
+def _components() -> dict[str, Any]:
+    _, schemas = msgspec.json.schema_components(_models(), ref_template=REF)
+    structs = {
+        cls.__name__: cls
+        for cls in vars(m).values()
+        if isinstance(cls, type) and issubclass(cls, msgspec.Struct)
+    }
+    for name, schema in schemas.items():
+        schema.pop("title", None)
+        if name in structs:
+            required = _always_sent(structs[name])
+            if required:
+                schema["required"] = required
+            else:
+                schema.pop("required", None)
+    return dict(sorted(schemas.items()))
+
+
+def _ref(model: type[msgspec.Struct]) -> dict[str, str]:
+    return {"$ref": REF.format(name=model.__name__)}
+
+
+def _username(schemas: dict[str, Any]) -> dict[str, Any]:
+    username: dict[str, Any] = schemas[m.Other.__name__]["properties"]["username"]
+    return username
+
+
+def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": route.summary}
+    if route.auth == "public":
+        op["security"] = []
+    elif route.auth == "door":
+        op["security"] = [{"door": []}]
+    parameters = [  # a path's parameter is a username (the recipient)
+        {"name": name, "in": "path", "required": True, "schema": _username(schemas)}
+        for name in route.path_parameters
+    ]
+    if route.request is not None and route.method == "get":
+        schema = schemas[route.request.__name__]
+        for name, prop in schema["properties"].items():
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in schema.get("required", []),
+                    "schema": prop,
+                }
+            )
+    if parameters:
+        op["parameters"] = parameters
+    if route.request is not None and route.method == "post":
+        op["requestBody"] = {
+            "required": route.request_required,
+            "content": {kind: {"schema": _ref(route.request)} for kind in (FORM, JSON)},
+        }
+    responses: dict[str, Any] = {
+        str(route.status): {
+            "description": route.reply_description,
+            "content": {JSON: {"schema": _ref(route.reply)}},
+        }
+    }
+    for status in route.statuses:
+        responses[str(status)] = {"$ref": f"#/components/responses/{STATUS_NAMES[status][0]}"}
+    op["responses"] = responses
+    return op
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document, as plain data."""
+    schemas = _components()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method] = _operation(route, schemas)
+    used = sorted({status for route in ROUTES for status in route.statuses})
+    return {
+        "openapi": "3.1.0",
+        "info": INFO,
+        "servers": [{"url": "http://127.0.0.1:5000"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Token from /register or /login. Not needed on "
+                    "conversation routes in open mode.",
+                },
+                "door": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Pairchat-Door",
+                    "description": "The SSH door's secret (door.secret in the data folder, "
+                    "or PAIRCHAT_DOOR_SECRET).",
+                },
+            },
+            "schemas": schemas,
+            "responses": {
+                STATUS_NAMES[status][0]: {
+                    "description": STATUS_NAMES[status][1],
+                    "content": {JSON: {"schema": _ref(m.Error)}},
+                }
+                for status in used
+            },
+        },
+    }
+
+
+def render() -> str:
+    """The document as the YAML text of docs/openapi.yaml."""
+    import yaml  # a dev tool's dependency: only generating the file needs it
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    header = "# Generated by `python -m protocol.openapi` from protocol/: do not edit.\n"
+    return header + yaml.dump(
+        document(), Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100
+    )
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
