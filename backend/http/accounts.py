@@ -86,7 +86,7 @@ def logout() -> ResponseReturnValue:
 @auth.user
 def logout_all() -> ResponseReturnValue:
     revoked = services().lifecycle.sign_out_everywhere(auth.current_user())
-    return replies.success(revoked=revoked)
+    return replies.revoked(revoked)
 
 
 @bp.post("/change_password")
@@ -100,7 +100,7 @@ def change_password() -> ResponseReturnValue:
     revoked = _password_checked(
         lambda: services().lifecycle.change_password(me, current, new, token, request.remote_addr)
     )
-    return replies.success(revoked=revoked)
+    return replies.revoked(revoked)
 
 
 @bp.post("/delete_account")

@@ -53,7 +53,7 @@ def link() -> ResponseReturnValue:
 @auth.user
 def link_code() -> ResponseReturnValue:
     code, expires_in = services().ssh_identity.link_code(auth.current_user())
-    return replies.success(code=code, expires_in=expires_in)
+    return replies.link_code(code, expires_in)
 
 
 @bp.get("/keys")

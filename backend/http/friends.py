@@ -55,7 +55,7 @@ def mark_read() -> ResponseReturnValue:
     if last_read_id is None:
         raise MissingField("'last_read_id' is required")
     unread = services().chat.mark_read(auth.current_user(), data.username("username"), last_read_id)
-    return replies.success(unread=unread)
+    return replies.unread(unread)
 
 
 @bp.get("/updates")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import request
 
@@ -40,9 +40,10 @@ def wait_seconds(requested: float) -> float:
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
-def answer(call: Callable[[bool], T], reply: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+def answer(call: Callable[[bool], T], reply: Callable[[T], R]) -> R:
     """``reply(call(park))``; if the call parks, the reply to its result as it stands."""
     try:
         return reply(call(enabled()))

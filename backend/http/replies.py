@@ -1,9 +1,11 @@
-"""Every reply body, built here and nowhere else (the wire shapes of docs/api.md).
+"""Every reply body: the plain data of storage and the services put into the wire models.
 
-Storage and the services return plain data (``Message``, ``Page``, ``Stored``,
-``Contact``, ``Friends``, ``Feed``, ``User``); views hand it to one function
-here. The seed routes keep the seed's exact keys and only ever gain new ones.
-No Flask: the CLI's ``export`` prints messages in the same shape.
+The shapes themselves are ``protocol.models`` (the one schema: the TUI's client decodes
+with it and docs/openapi.yaml is generated from it); this module only fills them in
+from ``Message``, ``Page``, ``Stored``, ``Contact``, ``Friends``, ``Feed``, ``User`` and
+answers a view with the encoded bytes. The seed routes keep the seed's exact keys and
+only ever gain new ones. ``error`` and ``message`` give plain dicts, for the error
+handlers, the ASGI front and the CLI's ``export``.
 """
 
 from __future__ import annotations
@@ -11,174 +13,205 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from flask import Response
+
 from backend.chat import Feed, Friend, Friends, listed
-from backend.http.encoding import encode
 from backend.ssh_identity import DoorSession
 from backend.storage.accounts import Contact, Privacy, User
 from backend.storage.conversation import Message, Page, Stored
 from backend.storage.door_keys import KeyRecord
+from protocol import encode, encode_list_items, to_builtins
+from protocol import models as wire
 
 JSON = dict[str, Any]
+UNSET: Any = wire.UNSET
 
 
-def success(**extra: Any) -> JSON:
-    return {"success": True, **extra}
+def reply(model: wire.Model, status: int = 200) -> Response:
+    """``model`` as a JSON reply (compact UTF-8 and a newline, as Flask's own replies)."""
+    return Response(encode(model) + b"\n", status=status, mimetype="application/json")
+
+
+def success() -> Response:
+    return reply(wire.Success())
 
 
 def error(code: str, message: str) -> JSON:
-    return {"success": False, "error": code, "message": message}
+    result: JSON = to_builtins(wire.Error(error=code, message=message))
+    return result
 
 
-def health() -> JSON:
-    return success(status="ok")
+def health() -> Response:
+    return reply(wire.Health(status="ok"))
 
 
 # -- accounts --------------------------------------------------------------------
-def account(user: User, token: str | None = None) -> JSON:
+def account(user: User, token: str | None = None, status: int = 200) -> Response:
     """``/me`` (no token), ``/register`` and ``/login`` (a new token)."""
-    body = success(username=user.username, display_name=user.display_name)
-    if token is not None:
-        body["token"] = token
-    return body
+    token_or_unset = UNSET if token is None else token
+    return reply(
+        wire.Account(username=user.username, display_name=user.display_name, token=token_or_unset),
+        status,
+    )
 
 
-def door_session(found: DoorSession) -> JSON:
+def revoked(count: int) -> Response:
+    return reply(wire.Revoked(revoked=count))
+
+
+def door_session(found: DoorSession) -> Response:
     """``/door/session``: a known key's account and fresh token, or a ticket."""
     if found.user is None:
-        return {"known": False, "ticket": found.ticket}
-    return {
-        "known": True,
-        "username": found.user.username,
-        "display_name": found.user.display_name,
-        "token": found.token,
-    }
+        return reply(wire.DoorSession(known=False, ticket=found.ticket or UNSET))
+    return reply(
+        wire.DoorSession(
+            known=True,
+            username=found.user.username,
+            display_name=found.user.display_name,
+            token=found.token or UNSET,
+        )
+    )
 
 
-def keys(found: list[KeyRecord]) -> JSON:
-    return {
-        "keys": [
-            {
-                "fingerprint": key.fingerprint,
-                "type": key.key.split(" ", 1)[0],
-                "comment": key.comment,
-                "added": key.added,
-            }
-            for key in found
-        ]
-    }
+def link_code(code: str, expires_in: int) -> Response:
+    return reply(wire.LinkCode(code=code, expires_in=expires_in))
+
+
+def keys(found: list[KeyRecord]) -> Response:
+    return reply(
+        wire.Keys(
+            [
+                wire.SshKey(key.fingerprint, key.key.split(" ", 1)[0], key.comment, key.added)
+                for key in found
+            ]
+        )
+    )
 
 
 # -- conversations ---------------------------------------------------------------
-def message(item: Message) -> JSON:
+def wire_message(item: Message) -> wire.Message:
     """A message object: the seed's keys, ``id``, ``client_id`` when given, and the
     conversation features' ``rev``, ``edited_at``, ``deleted``, ``reply_to``."""
-    body: JSON = {
-        "id": item.id,
-        "author": item.author,
-        "message": item.message,
-        "date_sent": item.date_sent,
-        "rev": item.rev,
-        "edited_at": item.edited_at,
-        "deleted": item.deleted,
-        "reply_to": item.reply_to,
-    }
-    if item.client_id is not None:
-        body["client_id"] = item.client_id
-    return body
+    return wire.Message(
+        item.id,
+        item.author,
+        item.message,
+        item.date_sent,
+        item.rev,
+        item.edited_at,
+        item.deleted,
+        item.reply_to,
+        UNSET if item.client_id is None else item.client_id,
+    )
 
 
-def history(page: Page) -> JSON:
-    body = {
-        "history": [message(item) for item in page.messages],
-        "has_more": page.has_more,
-        "rev": page.rev,
-    }
-    if page.has_more_after is not None:
-        body["has_more_after"] = page.has_more_after
-    return body
+def message(item: Message) -> JSON:
+    """A message object as a plain dict (the CLI's ``export``)."""
+    result: JSON = to_builtins(wire_message(item))
+    return result
+
+
+def history(page: Page) -> Response:
+    return reply(
+        wire.History(
+            [wire_message(item) for item in page.messages],
+            page.has_more,
+            page.rev,
+            UNSET if page.has_more_after is None else page.has_more_after,
+        )
+    )
 
 
 def history_stream(pages: Iterable[list[Message]], rev: int) -> Iterator[bytes]:
     """``history`` of a whole conversation as JSON text, one page at a time.
 
     The same document ``history`` gives (``has_more`` is false: it is all there),
-    encoded as Flask encodes a reply (one encoding per page), so memory stays flat
-    however long it is.
+    one encoding per page, so memory stays flat however long it is.
     """
     yield b'{"history":['
     first = True
     for page in pages:
         if not page:
             continue
-        items = encode([message(item) for item in page])[1:-1]  # the list, unbracketed
+        items = encode_list_items([wire_message(item) for item in page])
         yield items if first else b"," + items
         first = False
     yield b'],"has_more":false,"rev":%d}\n' % rev
 
 
-def changed(item: Message) -> JSON:
+def changed(item: Message) -> Response:
     """An edit's or a deletion's reply: the message as it is now."""
-    return success(message=message(item))
+    return reply(wire.Changed(message=wire_message(item)))
 
 
-def search(page: Page) -> JSON:
-    return {"results": [message(item) for item in page.messages], "has_more": page.has_more}
+def search(page: Page) -> Response:
+    return reply(wire.SearchResults([wire_message(item) for item in page.messages], page.has_more))
 
 
-def sent(stored: Stored) -> JSON:
-    return success(
-        id=stored.id, date_sent=stored.date_sent, duplicate=stored.duplicate, rev=stored.rev
+def sent(stored: Stored) -> Response:
+    return reply(
+        wire.Sent(
+            id=stored.id, date_sent=stored.date_sent, duplicate=stored.duplicate, rev=stored.rev
+        )
     )
 
 
 # -- friends and the feed --------------------------------------------------------
-def friend(item: Friend) -> JSON:
+def friend(item: Friend) -> wire.Friend:
     username, display_name, unread, last, deleted, _, rev, peer_read, typing, request = item
-    body = {
-        "username": username,
-        "display_name": display_name,
-        "unread": unread,
-        "last_message": None if last is None else message(last),
-        "deleted": deleted,
-        "rev": rev,
-        "typing": typing,
-        "request": request,
-    }
-    if peer_read is not None:
-        body["peer_read_up_to"] = peer_read
-    return body
+    return wire.Friend(
+        username,
+        display_name,
+        unread,
+        None if last is None else wire_message(last),
+        deleted,
+        rev,
+        typing,
+        request,
+        UNSET if peer_read is None else peer_read,
+    )
 
 
-def friends(found: Friends) -> JSON:
-    return {
-        "friends": [friend(item) for item in found.listed],
-        "blocked": found.blocked,
-        "requests": [friend(item) for item in found.requests],
-    }
+def friends(found: Friends) -> Response:
+    return reply(
+        wire.Friends(
+            [friend(item) for item in found.listed],
+            found.blocked,
+            [friend(item) for item in found.requests],
+        )
+    )
 
 
-def change(contact: Contact) -> JSON:
-    body = {
-        "username": contact.peer,
-        "display_name": contact.display_name,
-        "last_id": contact.last_id,
-        "unread": contact.unread,
-        "last_activity": contact.last_activity,
-        "listed": listed(contact),
-        "blocked": contact.blocked,
-        "deleted": contact.deleted,
-        "rev": contact.rev,
-        "typing": contact.typing,
-        "request": contact.request,
-    }
-    if contact.peer_read_up_to is not None:
-        body["peer_read_up_to"] = contact.peer_read_up_to
-    return body
+def unread(count: int) -> Response:
+    return reply(wire.Unread(unread=count))
 
 
-def settings(privacy: Privacy) -> JSON:
-    return success(settings={"read_receipts": privacy.read_receipts, "typing": privacy.typing})
+def change(contact: Contact) -> wire.Change:
+    return wire.Change(
+        contact.peer,
+        contact.display_name,
+        contact.last_id,
+        contact.unread,
+        contact.last_activity,
+        listed(contact),
+        contact.blocked,
+        contact.deleted,
+        contact.rev,
+        contact.typing,
+        contact.request,
+        UNSET if contact.peer_read_up_to is None else contact.peer_read_up_to,
+    )
 
 
-def feed(found: Feed) -> JSON:
-    return {"cursor": str(found.cursor), "changed": [change(c) for c in found.changed]}
+def settings(privacy: Privacy) -> Response:
+    return reply(
+        wire.Settings(
+            settings=wire.PrivacySettings(
+                read_receipts=privacy.read_receipts, typing=privacy.typing
+            )
+        )
+    )
+
+
+def feed(found: Feed) -> Response:
+    return reply(wire.Feed(str(found.cursor), [change(c) for c in found.changed]))
