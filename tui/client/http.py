@@ -10,8 +10,8 @@ Errors: a JSON error reply raises :class:`ApiError` (``status``, ``code``,
 ``message``); a connection failure or timeout raises :class:`ServerUnreachable`
 (with the URL that was tried); a reply that cannot be read raises
 :class:`~tui.client.models.BadReply` inside an :class:`ApiError` (``bad_reply``).
-Replies are parsed into the typed models of :mod:`tui.client.models` here and
-nowhere else.
+Replies are decoded with the wire schema (``protocol.models``) into the typed
+models of :mod:`tui.client.models` here and nowhere else.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from protocol import DecodeError, decode
+from protocol.models import Error
 from tui.client.models import (
     BadReply,
     Feed,
@@ -121,7 +123,7 @@ class PairchatClient:
         self,
         method: str,
         path: str,
-        parse: Callable[[Mapping[str, Any]], T],
+        parse: Callable[[bytes], T],
         *,
         data: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
@@ -144,23 +146,15 @@ class PairchatClient:
         return self._read(response, parse)
 
     @staticmethod
-    def _read(response: httpx.Response, parse: Callable[[Mapping[str, Any]], T]) -> T:
+    def _read(response: httpx.Response, parse: Callable[[bytes], T]) -> T:
+        if response.status_code >= 400:
+            try:
+                error = decode(response.content, Error)
+            except DecodeError:
+                raise ApiError(response.status_code, "http_error", response.reason_phrase) from None
+            raise ApiError(response.status_code, error.error, error.message)
         try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code >= 400 or not isinstance(body, dict):
-            if isinstance(body, dict):
-                raise ApiError(
-                    response.status_code,
-                    str(body.get("error", "error")),
-                    str(body.get("message", response.reason_phrase)),
-                )
-            if response.status_code < 400:
-                raise ApiError(response.status_code, "bad_reply", "the reply was not JSON")
-            raise ApiError(response.status_code, "http_error", response.reason_phrase)
-        try:
-            return parse(body)
+            return parse(response.content)
         except BadReply as exc:
             raise ApiError(response.status_code, "bad_reply", str(exc)) from exc
 

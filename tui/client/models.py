@@ -1,69 +1,45 @@
-"""Typed models of the wire format, parsed once at the edge of the client.
+"""Typed models of the wire format, decoded once at the edge of the client.
 
 Everything above :mod:`tui.client.http` (the sync core, the screens, the widgets)
-handles these frozen dataclasses, never the JSON dicts they come from. A parse
-tolerates the older shapes the server may send (seed files keep ``date_sent`` as
-text; old servers omit ``client_id`` or ``has_more``) and refuses what it cannot
-read with :class:`BadReply`, so a broken reply is one clear error, not a
-``KeyError`` somewhere in a widget.
+handles these frozen dataclasses, never JSON. The wire shapes themselves are
+``protocol.models`` (the schema the server encodes with): a reply is decoded into
+them, strictly by type, and then put into the client's own view of it (``Message.text``,
+a friend's ``last_id``). What the schema lets an older server leave out (seed files
+keep ``date_sent`` as text; old servers omit ``client_id``, ``rev`` or ``has_more``)
+reads as its default; a reply that does not fit raises :class:`BadReply`, so a broken
+reply is one clear error, not a ``KeyError`` somewhere in a widget.
 
 See docs/api.md for the meaning of each field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
+
+from protocol import DecodeError, decode, to_builtins
+from protocol import models as wire
 
 DateSent = int | float | str | None
 """Unix seconds (UTC) as the server sets it; files of the original server may hold text."""
+
+W = TypeVar("W")
 
 
 class BadReply(ValueError):
     """A reply the client cannot read (missing or mistyped field)."""
 
 
-def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or value is None:
-        if default is not None and value is None:
-            return default
-        raise BadReply(f"'{key}' is missing or not a number")
+def _decode(data: bytes, kind: type[W]) -> W:
     try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise BadReply(f"'{key}' is not a number") from exc
+        return decode(data, kind)
+    except DecodeError as exc:
+        raise BadReply(str(exc)) from None
 
 
-def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
-    return None if data.get(key) is None else _int(data, key)
-
-
-def _str(data: Mapping[str, Any], key: str, default: str = "") -> str:
-    value = data.get(key)
-    return default if value is None else str(value)
-
-
-def _date(value: Any) -> DateSent:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float | str):
-        return value
-    return str(value)
-
-
-def _mapping(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise BadReply(f"{what} is not an object")
-    return value
-
-
-def _list(data: Mapping[str, Any], key: str) -> list[Any]:
-    value = data.get(key, [])
-    if not isinstance(value, list):
-        raise BadReply(f"'{key}' is not a list")
-    return value
+def _maybe(value: Any) -> Any:
+    """A field the server may leave out: ``None`` when it did."""
+    return None if value is wire.UNSET else value
 
 
 @dataclass(frozen=True)
@@ -73,11 +49,11 @@ class Session:
     token: str = ""
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Session:
-        username = _str(data, "username")
-        if not username:
+    def parse(cls, data: bytes) -> Session:
+        found = _decode(data, wire.Account)
+        if not found.username:
             raise BadReply("'username' is missing")
-        return cls(username, _str(data, "display_name"), _str(data, "token"))
+        return cls(found.username, found.display_name or "", _maybe(found.token) or "")
 
 
 @dataclass(frozen=True)
@@ -96,21 +72,22 @@ class Message:
     reply_to: int | None = None
 
     @classmethod
-    def parse(cls, data: Any) -> Message:
-        data = _mapping(data, "a message")
-        client_id = data.get("client_id")
-        reply_to = data.get("reply_to")
+    def of(cls, found: wire.Message) -> Message:
         return cls(
-            id=_int(data, "id"),
-            author=_str(data, "author", "?"),
-            text=_str(data, "message"),
-            date_sent=_date(data.get("date_sent")),
-            client_id=str(client_id) if client_id else None,
-            rev=_int(data, "rev", 0),
-            edited_at=_date(data.get("edited_at")),
-            deleted=bool(data.get("deleted", False)),
-            reply_to=_int(data, "reply_to") if reply_to is not None else None,
+            id=found.id,
+            author=found.author,
+            text=found.message,
+            date_sent=found.date_sent,
+            client_id=_maybe(found.client_id) or None,
+            rev=found.rev,
+            edited_at=found.edited_at,
+            deleted=found.deleted,
+            reply_to=found.reply_to,
         )
+
+    @classmethod
+    def parse(cls, data: bytes) -> Message:
+        return cls.of(_decode(data, wire.Message))
 
 
 @dataclass(frozen=True)
@@ -125,13 +102,13 @@ class Page:
     """With ``around_id``: newer messages exist after the page."""
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Page:
-        messages = tuple(Message.parse(m) for m in _list(data, "history"))
+    def parse(cls, data: bytes) -> Page:
+        found = _decode(data, wire.History)
         return cls(
-            messages,
-            bool(data.get("has_more", False)),
-            _int(data, "rev", 0),
-            bool(data.get("has_more_after", False)),
+            tuple(Message.of(m) for m in found.history),
+            found.has_more,
+            found.rev,
+            bool(_maybe(found.has_more_after)),
         )
 
 
@@ -143,14 +120,14 @@ class SearchResults:
     has_more: bool
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> SearchResults:
-        results = tuple(Message.parse(m) for m in _list(data, "results"))
-        return cls(results, bool(data.get("has_more", False)))
+    def parse(cls, data: bytes) -> SearchResults:
+        found = _decode(data, wire.SearchResults)
+        return cls(tuple(Message.of(m) for m in found.results), found.has_more)
 
 
-def changed_message(data: Mapping[str, Any]) -> Message:
+def changed_message(data: bytes) -> Message:
     """The reply of an edit or delete: the message as it is now."""
-    return Message.parse(data.get("message"))
+    return Message.of(_decode(data, wire.Changed).message)
 
 
 @dataclass(frozen=True)
@@ -163,13 +140,9 @@ class Sent:
     rev: int = 0
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Sent:
-        return cls(
-            _int(data, "id"),
-            _date(data.get("date_sent")),
-            bool(data.get("duplicate")),
-            _int(data, "rev", 0),
-        )
+    def parse(cls, data: bytes) -> Sent:
+        found = _decode(data, wire.Sent)
+        return cls(found.id, found.date_sent, found.duplicate, found.rev)
 
 
 @dataclass(frozen=True)
@@ -190,18 +163,16 @@ class Friend:
     typing: bool = False
 
     @classmethod
-    def parse(cls, data: Any) -> Friend:
-        data = _mapping(data, "a friend")
-        last = data.get("last_message")
-        last_message = Message.parse(last) if last else None
+    def of(cls, found: wire.Friend) -> Friend:
+        last = found.last_message
         return cls(
-            username=_str(data, "username"),
-            display_name=_str(data, "display_name"),
-            unread=_int(data, "unread", 0),
-            last_id=last_message.id if last_message else 0,
-            last_activity=last_message.date_sent if last_message else None,
-            peer_read_up_to=_optional_int(data, "peer_read_up_to"),
-            rev=_int(data, "rev", last_message.rev if last_message else 0),
+            username=found.username,
+            display_name=found.display_name or "",
+            unread=found.unread,
+            last_id=last.id if last else 0,
+            last_activity=last.date_sent if last else None,
+            peer_read_up_to=_maybe(found.peer_read_up_to),
+            rev=found.rev or (last.rev if last else 0),
         )
 
 
@@ -212,11 +183,13 @@ class FriendList:
     requests: tuple[Friend, ...] = ()
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> FriendList:
-        friends = tuple(Friend.parse(f) for f in _list(data, "friends"))
-        requests = tuple(Friend.parse(f) for f in _list(data, "requests"))
-        blocked = tuple(str(b) for b in _list(data, "blocked"))
-        return cls(friends, blocked, tuple(replace(f, request=True) for f in requests))
+    def parse(cls, data: bytes) -> FriendList:
+        found = _decode(data, wire.Friends)
+        return cls(
+            tuple(Friend.of(f) for f in found.friends),
+            tuple(found.blocked),
+            tuple(replace(Friend.of(f), request=True) for f in found.requests),
+        )
 
 
 @dataclass(frozen=True)
@@ -236,23 +209,21 @@ class Change:
     request: bool = False
 
     @classmethod
-    def parse(cls, data: Any) -> Change:
-        data = _mapping(data, "a change")
-        username = _str(data, "username")
-        if not username:
+    def of(cls, found: wire.Change) -> Change:
+        if not found.username:
             raise BadReply("a change without 'username'")
         return cls(
-            username=username,
-            display_name=_str(data, "display_name"),
-            last_id=_int(data, "last_id", 0),
-            unread=_int(data, "unread", 0),
-            last_activity=_date(data.get("last_activity")),
-            listed=bool(data.get("listed", True)),
-            blocked=bool(data.get("blocked", False)),
-            rev=_int(data, "rev", 0),
-            peer_read_up_to=_optional_int(data, "peer_read_up_to"),
-            typing=bool(data.get("typing", False)),
-            request=bool(data.get("request", False)),
+            username=found.username,
+            display_name=found.display_name or "",
+            last_id=found.last_id,
+            unread=found.unread,
+            last_activity=found.last_activity,
+            listed=found.listed,
+            blocked=found.blocked,
+            rev=found.rev,
+            peer_read_up_to=_maybe(found.peer_read_up_to),
+            typing=found.typing,
+            request=found.request,
         )
 
 
@@ -264,8 +235,9 @@ class Feed:
     changes: tuple[Change, ...]
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Feed:
-        return cls(_str(data, "cursor"), tuple(Change.parse(c) for c in _list(data, "changed")))
+    def parse(cls, data: bytes) -> Feed:
+        found = _decode(data, wire.Feed)
+        return cls(found.cursor, tuple(Change.of(c) for c in found.changed))
 
 
 @dataclass(frozen=True)
@@ -276,11 +248,9 @@ class LinkCode:
     expires_in: int
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> LinkCode:
-        code = _str(data, "code")
-        if not code:
-            raise BadReply("'code' is missing")
-        return cls(code, _int(data, "expires_in", 0))
+    def parse(cls, data: bytes) -> LinkCode:
+        found = _decode(data, wire.LinkCode)
+        return cls(found.code, found.expires_in)
 
 
 @dataclass(frozen=True)
@@ -289,32 +259,28 @@ class SshKey:
     comment: str = ""
     added: DateSent = None
 
-    @classmethod
-    def parse(cls, data: Any) -> SshKey:
-        data = _mapping(data, "a key")
-        return cls(_str(data, "fingerprint"), _str(data, "comment"), _date(data.get("added")))
-
     @staticmethod
-    def parse_list(data: Mapping[str, Any]) -> tuple[SshKey, ...]:
-        return tuple(SshKey.parse(k) for k in _list(data, "keys"))
+    def parse_list(data: bytes) -> tuple[SshKey, ...]:
+        found = _decode(data, wire.Keys)
+        return tuple(SshKey(k.fingerprint, k.comment, k.added) for k in found.keys)
 
 
-def revoked_count(data: Mapping[str, Any]) -> int:
-    return _int(data, "revoked", 0)
+def revoked_count(data: bytes) -> int:
+    return _decode(data, wire.Revoked).revoked
 
 
-def settings_of(data: Mapping[str, Any]) -> dict[str, Any]:
-    settings = data.get("settings", {})
-    return dict(settings) if isinstance(settings, Mapping) else {}
+def settings_of(data: bytes) -> dict[str, Any]:
+    settings: dict[str, Any] = to_builtins(_decode(data, wire.Settings).settings)
+    return settings
 
 
-def unread_count(data: Mapping[str, Any]) -> int:
-    return _int(data, "unread", 0)
+def unread_count(data: bytes) -> int:
+    return _decode(data, wire.Unread).unread
 
 
-def success(data: Mapping[str, Any]) -> bool:
-    return bool(data.get("success", True))
+def success(data: bytes) -> bool:
+    return _decode(data, wire.Success).success
 
 
-def raw(data: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(data)
+def raw(data: bytes) -> dict[str, Any]:
+    return _decode(data, dict[str, Any])
