@@ -46,6 +46,10 @@ fmt:
     uv run --frozen ruff format .
     uv run --frozen ruff check --fix .
 
+# regenerate docs/openapi.yaml from the wire schema (protocol/); a test fails until it is
+openapi:
+    uv run --frozen python -m protocol.openapi > docs/openapi.yaml
+
 # benchmarks: print the tables (ratios against a baseline measured in the same run)
 bench *ARGS:
     uv run --frozen python -m bench {{ARGS}}
