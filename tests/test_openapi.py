@@ -12,7 +12,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from protocol.openapi import render
+from protocol.openapi import document, render
 from tests.support import Server, bearer, http, register
 
 pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
@@ -23,6 +23,7 @@ SPEC = yaml.safe_load(FILE.read_text())
 
 def test_the_checked_in_file_is_the_generated_one() -> None:
     assert FILE.read_text() == render(), "run `just openapi` (python -m protocol.openapi)"
+    assert document() == SPEC  # and it reads back as the document it was written from
 
 
 def test_it_is_valid_openapi() -> None:

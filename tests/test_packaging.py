@@ -30,7 +30,7 @@ import pytest
 
 from tests.support import REPO
 
-PACKAGES = ("backend", "tui", "doors")
+PACKAGES = ("backend", "tui", "doors", "protocol")
 # Modules that exist for the type checker only (typeshed's stubs), never at run time.
 TYPING_ONLY = {"_typeshed"}
 EXTRA_PACKAGES = ("psycopg", "redis", "litestream", "asyncssh", "textual_serve", "aiohttp_jinja2")
