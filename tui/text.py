@@ -218,3 +218,21 @@ def same_width(text: str) -> str:
             base = chop_cells(base, cells)[0] if cells else ""
         out.append(base + " " * (cells - cell_len(base)))
     return "".join(out)
+
+
+def key_label(keys: str) -> str:
+    """Key names as people write them: ``ctrl+end,end`` → ``Ctrl+End, End``."""
+    names = {
+        "question_mark": "?",
+        "pageup": "PageUp",
+        "pagedown": "PageDown",
+        "enter": "Enter",
+        "escape": "Esc",
+        "delete": "Delete",
+    }
+    out = []
+    for key in keys.split(","):
+        key = key.strip()
+        parts = [names.get(p, p.capitalize() if len(p) > 1 else p) for p in key.split("+")]
+        out.append("+".join(parts))
+    return ", ".join(out)

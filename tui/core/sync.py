@@ -35,6 +35,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
+from tui.client.errors import describe
 from tui.client.http import ApiError, PairchatClient, ServerUnreachable
 from tui.client.models import Change, Friend, FriendList, Message, Session
 from tui.core.connection import Connection
@@ -83,13 +84,6 @@ TYPING_EVERY = 3.0
 
 class _SessionOver(Exception):
     """Raised inside the loops when the server refuses our token: ends :meth:`run`."""
-
-
-def describe(exc: Exception) -> str:
-    """A short sentence for a person from a client error."""
-    if isinstance(exc, ApiError):
-        return exc.message or exc.code or f"the server answered {exc.status}"
-    return str(exc) or type(exc).__name__
 
 
 def _check_text(text: str) -> None:

@@ -22,9 +22,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, Switch
 from textual.widgets.option_list import Option
 
+from tui.client.errors import describe
 from tui.client.http import ApiError, ServerUnreachable
 from tui.client.models import SshKey
-from tui.core.sync import SyncCore, describe
+from tui.core.sync import SyncCore
 from tui.screens.dialogs import ROW_WIDTH, ConfirmDialog
 from tui.text import fit, one_line
 

@@ -18,9 +18,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from tui.client.errors import describe
 from tui.client.http import ApiError, ServerUnreachable
 from tui.client.models import Session
-from tui.screens.signin import SignInScreen, describe_error
+from tui.screens.signin import SignInScreen
 
 if TYPE_CHECKING:
     from tui.app import PairchatApp
@@ -103,6 +104,6 @@ class ClaimScreen(Screen[None]):
             if isinstance(exc, ApiError) and exc.code == "username_taken":
                 self.show_error("That username is taken. Choose another.")
             else:
-                self.show_error(describe_error(exc, client.base_url))
+                self.show_error(describe(exc))
             return
         self.post_message(SignInScreen.SignedIn(session))

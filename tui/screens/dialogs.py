@@ -20,9 +20,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.client.errors import describe
 from tui.client.http import ApiError, ServerUnreachable
 from tui.core.sync import SyncCore
-from tui.screens.signin import describe_error
 from tui.text import fit, one_line
 
 ROW_WIDTH = 52
@@ -48,7 +48,7 @@ class _Dialog(ModalScreen[str | None]):
         try:
             await request(username)
         except (ApiError, ServerUnreachable) as exc:
-            self.show_error(describe_error(exc, self.core.client.base_url))
+            self.show_error(describe(exc))
             return
         self.dismiss(username)
 
@@ -384,6 +384,6 @@ class RequestsDialog(_ListDialog):
         try:
             await request(username)
         except (ApiError, ServerUnreachable) as exc:
-            self.show_error(describe_error(exc, self.core.client.base_url))
+            self.show_error(describe(exc))
             return
         self._fill()

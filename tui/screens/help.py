@@ -17,29 +17,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from tui.text import key_label
+
 EXTRA = {
     "Message box": [
         ("alt+enter, shift+enter", "New line (where the terminal sends them)"),
         ("tab / shift+tab", "Next / previous pane"),
     ],
 }
-
-
-def key_label(keys: str) -> str:
-    names = {
-        "question_mark": "?",
-        "pageup": "PageUp",
-        "pagedown": "PageDown",
-        "enter": "Enter",
-        "escape": "Esc",
-        "delete": "Delete",
-    }
-    out = []
-    for key in keys.split(","):
-        key = key.strip()
-        parts = [names.get(p, p.capitalize() if len(p) > 1 else p) for p in key.split("+")]
-        out.append("+".join(parts))
-    return ", ".join(out)
 
 
 def binding_rows(

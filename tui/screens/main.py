@@ -44,6 +44,8 @@ from tui.screens.account import AccountScreen
 from tui.screens.dialogs import (
     AddFriendDialog,
     BlockDialog,
+    ConfirmDialog,
+    LinksDialog,
     RequestsDialog,
     SignOutDialog,
     UnblockDialog,
@@ -317,6 +319,18 @@ class MainScreen(Screen[None]):
             self.app.push_screen(RequestsDialog(self.core), self._request_chosen)
         elif event.option.id:
             self.open_chat(event.option.id)
+
+    @on(ChatPane.ConfirmWanted)
+    def _confirm(self, event: ChatPane.ConfirmWanted) -> None:
+        def answered(ok: bool | None) -> None:
+            if ok:
+                event.then()
+
+        self.app.push_screen(ConfirmDialog(event.question), answered)
+
+    @on(ChatPane.LinksWanted)
+    def _links(self, event: ChatPane.LinksWanted) -> None:
+        self.app.push_screen(LinksDialog(event.links))
 
     def _request_chosen(self, peer: str | None) -> None:
         if peer:

@@ -18,27 +18,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from tui.client.errors import describe
 from tui.client.http import ApiError, ServerUnreachable
 from tui.client.models import Session
 from tui.text import one_line
 
 if TYPE_CHECKING:
     from tui.app import PairchatApp
-
-
-def describe_error(exc: Exception, url: str) -> str:
-    """A sentence for a person, from an API or connection error."""
-    if isinstance(exc, ServerUnreachable):
-        return f"Cannot reach the server at {url}. Is it running?"
-    if isinstance(exc, ApiError):
-        if exc.code == "bad_credentials":
-            return "Wrong username or password."
-        if exc.code == "username_taken":
-            return "That username is taken. Choose another, or sign in."
-        if exc.code == "rate_limited":
-            return "Too many failed attempts. Wait a minute and try again."
-        return one_line(exc.message or exc.code)
-    return one_line(str(exc))
 
 
 class SignInScreen(Screen[None]):
@@ -132,6 +118,6 @@ class SignInScreen(Screen[None]):
             else:
                 session = await client.login(username, password)
         except (ApiError, ServerUnreachable) as exc:
-            self.show_error(describe_error(exc, client.base_url))
+            self.show_error(describe(exc))
             return
         self.post_message(self.SignedIn(session))

@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import on, work
@@ -25,14 +26,13 @@ from textual.containers import Vertical
 from textual.message import Message as TextualMessage
 from textual.widgets import Input, Static, TextArea
 
+from tui.client.errors import describe
 from tui.client.http import ApiError, ServerUnreachable
 from tui.client.models import Message
 from tui.core.conversation import Merge
-from tui.core.sync import MAX_MESSAGE, SyncCore, describe
+from tui.core.sync import MAX_MESSAGE, SyncCore
 from tui.formatting import Clock
-from tui.screens.dialogs import ConfirmDialog, LinksDialog
-from tui.screens.help import key_label
-from tui.text import fit, one_line, url_spans
+from tui.text import fit, key_label, one_line, url_spans
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import Composer
 
@@ -70,6 +70,21 @@ class ChatPane(Vertical):
         def __init__(self, text: str) -> None:
             super().__init__()
             self.text = text
+
+    class ConfirmWanted(TextualMessage):
+        """Ask the person ``question``; run ``then`` on yes (the screen owns dialogs)."""
+
+        def __init__(self, question: str, then: Callable[[], None]) -> None:
+            super().__init__()
+            self.question = question
+            self.then = then
+
+    class LinksWanted(TextualMessage):
+        """Show the chat's ``links`` to open or copy one (the screen owns dialogs)."""
+
+        def __init__(self, links: list[str]) -> None:
+            super().__init__()
+            self.links = links
 
     def __init__(
         self, core: SyncCore, *, clock: Clock, compact: bool = False, id: str | None = None
@@ -361,12 +376,11 @@ class ChatPane(Vertical):
                 self.app.notify("You can delete only your own messages.", markup=False, timeout=3)
                 return
 
-            def confirmed(ok: bool | None) -> None:
-                if ok:
-                    self.core.delete(chat.peer, message.id)
+            def confirmed() -> None:
+                self.core.delete(chat.peer, message.id)
 
-            self.app.push_screen(
-                ConfirmDialog("Delete this message? It cannot be undone."), confirmed
+            self.post_message(
+                self.ConfirmWanted("Delete this message? It cannot be undone.", confirmed)
             )
         elif event.action == "original" and message.reply_to is not None:
             self._go_to(chat.peer, message.reply_to)
@@ -441,7 +455,7 @@ class ChatPane(Vertical):
             return
         messages = sorted(chat.messages, key=lambda m: (m.id != event.selected, -m.id))
         links = [url for m in messages for _, _, url in url_spans(m.text)]
-        self.app.push_screen(LinksDialog(list(dict.fromkeys(links))))
+        self.post_message(self.LinksWanted(list(dict.fromkeys(links))))
 
     @on(ChatLog.NeedOlder)
     def _need_older(self, event: ChatLog.NeedOlder) -> None:
