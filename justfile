@@ -26,13 +26,13 @@ env:
 chat *ARGS:
     uv run --frozen pairchat {{ARGS}}
 
-# lint, format check, type check and the whole test suite
+# lint, format check, type check and the whole test suite (3 test processes; PAIRCHAT_TEST_WORKERS=0: one)
 test *ARGS: lint
-    uv run --frozen pytest {{ARGS}}
+    uv run --frozen pytest -n "${PAIRCHAT_TEST_WORKERS:-3}" {{ARGS}}
 
-# the fast loop (~80 s on 2 cores): the in-process tier and the unit tests, no live servers
+# the fast loop: the in-process tier and the unit tests, no live servers
 test-fast *ARGS:
-    uv run --frozen pytest -m "not live" {{ARGS}}
+    uv run --frozen pytest -n "${PAIRCHAT_TEST_WORKERS:-3}" -m "not live" {{ARGS}}
 
 # ruff check, ruff format --check, mypy and the import contracts (layers, see pyproject.toml)
 lint:
