@@ -230,10 +230,10 @@ def guesses(settings: Settings) -> tuple[int, int]:
 def friends_list(settings: Settings, contacts: int) -> float:
     """Median seconds of ``GET /friends`` with ``contacts`` conversations."""
     folder = settings.data_dir("friends")
-    from backend.services import build_services
-    from backend.settings import Settings as ServerSettings
+    from backend.core.settings import Settings as ServerSettings
+    from backend.core.usernames import Username
+    from backend.services.wiring import build_services
     from backend.storage.accounts import LastMessage
-    from backend.usernames import Username
 
     with build_services(
         ServerSettings(
@@ -264,8 +264,8 @@ def friends_list(settings: Settings, contacts: int) -> float:
 def whole_history(settings: Settings, count: int) -> tuple[float, float]:
     """(reply MB, worker RSS growth MiB) for the seed's whole-history request."""
     folder = settings.data_dir("history-stream")
-    from backend.services import build_services
-    from backend.settings import Settings as ServerSettings
+    from backend.core.settings import Settings as ServerSettings
+    from backend.services.wiring import build_services
 
     with build_services(ServerSettings(data_dir=folder, watch_interval=0)) as services:
         conversation = services.conversations.get("alice", "bob", create=True)

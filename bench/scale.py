@@ -33,8 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.services import build_services
-from backend.settings import Settings as ServerSettings
+from backend.core.settings import Settings as ServerSettings
+from backend.services.wiring import build_services
 from bench.client import Connection
 from bench.delivery import Watch, long_poll_receiver, sender
 from bench.idle import HOLD_WAIT
@@ -375,7 +375,7 @@ def _table(runs: list[Run], kind: str, waiters: int, seconds: float) -> Table:
         "just held: measured 1 s after a step's clients are all held, while their first "
         "(shorter) waits end: each is followed by a new request that runs in Flask once; "
         f"steady: {HOLD_WAIT} s later, when every wait that ends is asked again unchanged "
-        "(a repeat parked by the front, backend/repeats.py), as for clients that stay online"
+        "(a repeat parked by the front, backend/server/repeats.py), as for clients that stay online"
     )
     table.note(f"both kinds and servers measured in {seconds:.0f} s")
     return table

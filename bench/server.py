@@ -1,6 +1,6 @@
 """The server under test: ``pairchat-server`` (granian) as a child process.
 
-It runs the production path (``python -m backend.cli serve``) over a temporary
+It runs the production path (``python -m backend.server.cli serve``) over a temporary
 data folder, on a free port of 127.0.0.1, and is killed by PID. Helpers read the
 CPU time and resident memory of the main process and of its granian workers
 from ``/proc``.
@@ -69,7 +69,7 @@ class Server:
 
     # -- lifecycle -----------------------------------------------------------
     def start(self, timeout: float = 30.0) -> Server:
-        cmd = [sys.executable, "-m", "backend.cli", "serve", "--host", self.host]
+        cmd = [sys.executable, "-m", "backend.server.cli", "serve", "--host", self.host]
         cmd += ["--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.open_mode:
             cmd.append("--open")

@@ -1,7 +1,7 @@
 """Issue 13 (i): wake-ups across processes, Redis pub/sub against PostgreSQL LISTEN/NOTIFY.
 
 Multi-node mode needs a send on one node to wake long-polls held on another
-(``backend/wakeups.py``). Two carriers were candidates; this measures both on the
+(``backend/wakeups/pubsub.py``). Two carriers were candidates; this measures both on the
 same machine, each with a throwaway server of its own (``redis-server`` on a free
 port; PostgreSQL 15 made by ``initdb`` with ``fsync=off``), a publisher in this
 process and a subscriber in a child process:
@@ -194,8 +194,8 @@ def subscribe(kind: str, url: str, events: int, timeout: float) -> None:
                     if len(heard) >= events:
                         break
     elif kind == "wakeups":
-        from backend.notify import Notifier
-        from backend.wakeups import RedisWakeups
+        from backend.wakeups.notify import Notifier
+        from backend.wakeups.pubsub import RedisWakeups
 
         class Recording(Notifier):
             def notify(self, keys: Iterable[str], forward: bool = True) -> None:
@@ -306,8 +306,8 @@ def _publisher(kind: str, url: str) -> Publisher:
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, stamp))
 
         return notify, conn.close
-    from backend.notify import Notifier
-    from backend.wakeups import RedisWakeups
+    from backend.wakeups.notify import Notifier
+    from backend.wakeups.pubsub import RedisWakeups
 
     notifier = Notifier()
     wakeups = RedisWakeups(url, notifier, "bench-pub").start()

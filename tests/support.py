@@ -29,9 +29,9 @@ import httpx
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from backend.app import create_app
-from backend.services import Services, build_services
-from backend.settings import Settings
+from backend.core.settings import Settings
+from backend.server.app import create_app
+from backend.services.wiring import Services, build_services
 
 REPO = Path(__file__).resolve().parent.parent
 # argon2id stays argon2id in tests, with its cheapest parameters: registration
@@ -226,7 +226,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         env = {**os.environ, **TEST_ENV, **self.extra_env}
-        cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "backend.server.cli", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *self.args]
         # A session of its own: granian forks workers, and kill() must reach them all.
         self.proc = subprocess.Popen(

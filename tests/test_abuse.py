@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.services import build_services
-from backend.settings import Settings
+from backend.core.settings import Settings
+from backend.core.usernames import Username
+from backend.services.wiring import build_services
 from backend.storage.accounts import LastMessage
-from backend.usernames import Username
 from tests.support import (
     TEST_ENV,
     ServerProcess,
@@ -302,7 +302,7 @@ def _cli(*args: str) -> Any:
     from tests.support import REPO
 
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
+        [sys.executable, "-m", "backend.server.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

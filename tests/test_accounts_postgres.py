@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.errors import DisplayNameTaken, InvalidInvite, StorageUnavailable, UsernameTaken
+from backend.core.errors import DisplayNameTaken, InvalidInvite, StorageUnavailable, UsernameTaken
 from backend.storage.accounts import AccountStore, LastMessage, open_account_store
 from backend.storage.door_keys import KeyRecord
 from backend.storage.sql import translate

@@ -112,8 +112,8 @@ def test_the_documented_curl_example_answers_as_documented(
 
 
 def test_every_route_has_a_curl_example() -> None:
-    from backend.app import create_app
-    from backend.settings import Settings
+    from backend.core.settings import Settings
+    from backend.server.app import create_app
 
     app = create_app(Settings(data_dir=REPO / "conversations", watch_interval=0))
     try:

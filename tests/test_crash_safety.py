@@ -74,7 +74,7 @@ class KillableServer:
             **TEST_ENV,
             **self.extra_env,
         }
-        cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "backend.server.cli", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *self.args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-import backend.app  # noqa: F401  (loads every module that defines an error class)
-from backend.errors import PairchatError, StorageUnavailable
+import backend.server.app  # noqa: F401  (loads every module that defines an error class)
+from backend.core.errors import PairchatError, StorageUnavailable
 from backend.http.errors import ERRORS, HTTP_CODES, status_and_code
 from tests.support import REPO
 

@@ -43,7 +43,7 @@ Start = Callable[..., ServerProcess]
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
+        [sys.executable, "-m", "backend.server.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -112,7 +112,7 @@ def test_one_server_per_data_folder_and_per_port(server_process: Start, tmp_path
     """Before: a second server on the same port started anyway and split the requests."""
     first = server_process()
     env = {**os.environ, **TEST_ENV}
-    base = [sys.executable, "-m", "backend.cli", "serve"]
+    base = [sys.executable, "-m", "backend.server.cli", "serve"]
     same_folder = subprocess.run(
         [*base, "--port", str(free_port()), "--data-dir", str(first.data_dir)],
         cwd=REPO,

@@ -97,8 +97,8 @@ def test_every_imported_module_is_a_declared_dependency() -> None:
 
 
 def test_the_extras_tables_name_the_extras_that_install_their_modules() -> None:
-    """backend/extras.py and the doors' NEEDS say which extra to install: it must be true."""
-    from backend import extras
+    """backend/core/extras.py and the doors' NEEDS say which extra to install: it must be true."""
+    from backend.core import extras
     from doors.__main__ import NEEDS as DOOR_NEEDS
 
     declared = _declared()
@@ -121,7 +121,7 @@ def test_private_api_overrides_are_pinned_exactly() -> None:
 
 
 def test_the_checkout_keeps_its_conversations_folder() -> None:
-    from backend.settings import default_data_dir, source_tree
+    from backend.core.settings import default_data_dir, source_tree
 
     assert source_tree() == REPO
     assert default_data_dir() == REPO / "conversations"
@@ -251,7 +251,9 @@ def test_every_module_without_an_extra_imports_in_a_plain_install(installed: Ins
 def test_an_installed_server_keeps_its_data_in_the_user_data_folder(
     installed: Installed,
 ) -> None:
-    done = installed.python("from backend.settings import Settings; print(Settings().data_dir)")
+    done = installed.python(
+        "from backend.core.settings import Settings; print(Settings().data_dir)"
+    )
     assert done.returncode == 0, done.stderr
     data_dir = Path(done.stdout.strip())
     assert data_dir == installed.home / "pairchat" / "conversations"

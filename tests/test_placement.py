@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.errors import NodeFenced, PairElsewhere
+from backend.core.errors import NodeFenced, PairElsewhere
 from backend.http.errors import status_and_code
-from backend.placement import Placement, pair_name
+from backend.services.placement import Placement, pair_name
 from backend.storage.conversations import ConversationStore
 from backend.storage.placement import PlacementStore
 from tests.pg_server import postgres_server, postgres_url

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from backend.chat import Feed, Friends
 from backend.http import replies
+from backend.services.chat import Feed, Friends
 from backend.storage.accounts import Contact
 from backend.storage.conversation import Message, Page, Stored
 from tests.support import Server, bearer, http, register

@@ -1,5 +1,5 @@
 """A long-poll asked again unchanged is parked by the front from what its last run
-decided (backend/repeats.py) — and never answers with what is no longer true.
+decided (backend/server/repeats.py) — and never answers with what is no longer true.
 
 Each test first makes the front remember a request (a 1-s wait that ends with
 nothing new), asks it again byte for byte, then changes the world and asks it a

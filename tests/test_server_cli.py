@@ -16,7 +16,7 @@ from tests.test_seed_compat import seed_session
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
+        [sys.executable, "-m", "backend.server.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -105,7 +105,7 @@ def test_demo_data_backup_export_forget(
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
+        [sys.executable, "-m", "backend.server.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.errors import Blocked, ClientIdConflict, SameUser, UnknownUser
-from backend.services import Services, build_services
-from backend.usernames import Pair, Username
+from backend.core.errors import Blocked, ClientIdConflict, SameUser, UnknownUser
+from backend.core.usernames import Pair, Username
+from backend.services.wiring import Services, build_services
 from tests.support import REPO, settings_for
 
 ALICE, BOB, CAROL = Username("alice"), Username("bob"), Username("carol")
@@ -31,7 +31,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
 
 def test_importing_storage_and_services_loads_no_flask() -> None:
     code = (
-        "import sys, backend.services, backend.storage.conversations, backend.demo; "
+        "import sys, backend.services.wiring, backend.storage.conversations, backend.server.demo; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug')))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
@@ -41,7 +41,7 @@ def test_importing_storage_and_services_loads_no_flask() -> None:
 def test_one_box_loads_no_cluster_client() -> None:
     """psycopg and redis (~0.4 s of imports) are loaded only in multi-node mode."""
     code = (
-        "import sys, backend.cli, backend.app; "
+        "import sys, backend.server.cli, backend.server.app; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'redis')))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)

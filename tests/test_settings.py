@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backend import cli
-from backend.settings import THREAD_RESERVE, Settings, SettingsError
+from backend.core.settings import THREAD_RESERVE, Settings, SettingsError
+from backend.server import cli
 from tests.support import REPO
 
 

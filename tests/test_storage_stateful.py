@@ -22,7 +22,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from backend.errors import Conflict, InvalidField, MessageDeleted, NotYourMessage, UnknownMessage
+from backend.core.errors import (
+    Conflict,
+    InvalidField,
+    MessageDeleted,
+    NotYourMessage,
+    UnknownMessage,
+)
 from backend.storage.conversation import Conversation, Message
 from backend.storage.conversations import ConversationStore
 

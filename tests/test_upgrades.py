@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from backend.services import build_services
+from backend.core.usernames import Username
+from backend.services.wiring import build_services
 from backend.storage import accounts as storage
-from backend.usernames import Username
 from tests.support import settings_for
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.errors import InvalidInput
+from backend.core.errors import InvalidInput
 from backend.storage.conversations import ConversationStore
 from tests.support import Server, http
 

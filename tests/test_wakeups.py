@@ -1,4 +1,4 @@
-"""Wake-ups across nodes through a real Redis (backend/wakeups.py).
+"""Wake-ups across nodes through a real Redis (backend/wakeups/pubsub.py).
 
 Two Notifiers stand for two nodes, each with its ``RedisWakeups`` on one throwaway
 ``redis-server``: a long-poll held on node B ends when node A notifies its key
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from backend.notify import Notifier, Outcome, keys_for_message, user_key
-from backend.wakeups import BATCH_KEYS, WAKE_CHANNEL, RedisWakeups
+from backend.wakeups.notify import Notifier, Outcome, keys_for_message, user_key
+from backend.wakeups.pubsub import BATCH_KEYS, WAKE_CHANNEL, RedisWakeups
 from tests.redis_server import RedisServer
 from tests.redis_server import redis_server as redis_server  # the fixture
 

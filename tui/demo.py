@@ -1,6 +1,6 @@
 """``python -m tui.demo`` (``just demo``): the server with demo accounts, plus the TUI.
 
-1. ``backend.cli demo-data`` creates alice, bob and carol (passwords
+1. ``backend.server.cli demo-data`` creates alice, bob and carol (passwords
    ``<name>-pairchat``), their friendships and a short conversation (idempotent);
 2. the server is started on the embedded default (port 5000, ``<repo>/conversations``)
    unless a pairchat server already answers there, which is then reused;
@@ -75,7 +75,7 @@ def start_server(port: int, log_path: Path, data_dir: Path = DATA_DIR) -> subpro
     """The server in a process group (session) of its own: the terminal's signals do not
     reach it, ``stop_server`` stops the whole group, workers included."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "backend.server.cli", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(data_dir)]
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_dir = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "demo"
 
     subprocess.run(
-        [sys.executable, "-m", "backend.cli", "demo-data", "--data-dir", str(args.data_dir)],
+        [sys.executable, "-m", "backend.server.cli", "demo-data", "--data-dir", str(args.data_dir)],
         cwd=REPO,
         check=True,
         stdout=subprocess.DEVNULL,

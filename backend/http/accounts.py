@@ -16,11 +16,11 @@ from typing import TypeVar
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
-from backend.accounts import parse_display_name, parse_invite, parse_password
-from backend.errors import BadCredentials, WrongPassword
+from backend.core.errors import BadCredentials, WrongPassword
 from backend.http import auth, replies
 from backend.http import request_data as data
 from backend.http.context import services
+from backend.services.accounts import parse_display_name, parse_invite, parse_password
 
 bp = Blueprint("accounts", __name__)
 T = TypeVar("T")

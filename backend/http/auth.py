@@ -19,9 +19,9 @@ from typing import TypeVar
 
 from flask import current_app, g, request
 
-from backend.errors import Forbidden, Unauthenticated
+from backend.core.errors import Forbidden, Unauthenticated
+from backend.core.usernames import Pair, Username
 from backend.http.context import services
-from backend.usernames import Pair, Username
 
 F = TypeVar("F", bound=Callable[..., object])
 DECISIONS = ("public", "user", "conversation", "door")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from backend.services import Services
+from backend.services.wiring import Services
 
 _KEY = "pairchat"
 

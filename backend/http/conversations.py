@@ -10,13 +10,13 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
-from backend.chat import parse_message
-from backend.errors import MissingField
+from backend.core.errors import MissingField
+from backend.core.usernames import canonical_username
 from backend.http import auth, parking, replies
 from backend.http import request_data as data
 from backend.http.context import services
-from backend.search import DEFAULT_RESULTS, MAX_RESULTS, parse_query
-from backend.usernames import canonical_username
+from backend.services.chat import parse_message
+from backend.services.search import DEFAULT_RESULTS, MAX_RESULTS, parse_query
 
 bp = Blueprint("conversations", __name__)
 MAX_PAGE = 1000

@@ -10,12 +10,12 @@ from __future__ import annotations
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
-from backend.accounts import parse_display_name, parse_invite
+from backend.core.ssh_keys import parse_fingerprint, parse_public_key
 from backend.http import auth, replies
 from backend.http import request_data as data
 from backend.http.context import services
-from backend.ssh_identity import parse_code, parse_ticket
-from backend.ssh_keys import parse_fingerprint, parse_public_key
+from backend.services.accounts import parse_display_name, parse_invite
+from backend.services.ssh_identity import parse_code, parse_ticket
 
 bp = Blueprint("door", __name__)
 

@@ -1,6 +1,6 @@
 """The one place where errors become replies: status and wire code per error class.
 
-Storage and the services raise the domain errors of ``backend.errors`` (they
+Storage and the services raise the domain errors of ``backend.core.errors`` (they
 know nothing of HTTP); this table decides what each one is on the wire, next to
 the codes for Werkzeug's own errors (unknown route, wrong method, body too
 large). Every reply is ``{"success": false, "error": code, "message": text}``
@@ -16,7 +16,7 @@ from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from backend.errors import (
+from backend.core.errors import (
     BadCredentials,
     Blocked,
     ClientIdConflict,

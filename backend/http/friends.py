@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from backend.errors import MissingField
+from backend.core.errors import MissingField
 from backend.http import auth, parking, replies
 from backend.http import request_data as data
 from backend.http.context import services

@@ -1,8 +1,8 @@
 """Held requests without a thread: how a long-poll view and the ASGI front talk.
 
-The front (``backend/front.py``) marks each request's environ with ``ENABLED``.
+The front (``backend/server/front.py``) marks each request's environ with ``ENABLED``.
 A long-poll view calls its service through ``answer``: when the service must
-wait it raises ``Park`` (``backend/notify.py``) carrying the result as it
+wait it raises ``Park`` (``backend/wakeups/notify.py``) carrying the result as it
 stands; ``answer`` replies with that result as usual and leaves the ``Park`` in
 the environ under ``PARKED``. The front holds that reply and waits on its event
 loop: if the wait ends with nothing changed (time out, the owner's newer wait,
@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from flask import request
 
-from backend.notify import Park
+from backend.wakeups.notify import Park
 
 ENABLED = "pairchat.park"
 PARKED = "pairchat.parked"

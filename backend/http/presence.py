@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from backend.http import auth, replies
 from backend.http import request_data as data
 from backend.http.context import services
-from backend.preferences import parse_switch
+from backend.services.preferences import parse_switch
 
 bp = Blueprint("presence", __name__)
 

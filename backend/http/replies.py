@@ -15,8 +15,8 @@ from typing import Any
 
 from flask import Response
 
-from backend.chat import Feed, Friend, Friends, listed
-from backend.ssh_identity import DoorSession
+from backend.services.chat import Feed, Friend, Friends, listed
+from backend.services.ssh_identity import DoorSession
 from backend.storage.accounts import Contact, Privacy, User
 from backend.storage.conversation import Message, Page, Stored
 from backend.storage.door_keys import KeyRecord

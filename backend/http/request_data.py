@@ -23,9 +23,9 @@ from urllib.parse import parse_qsl
 from flask import g, request
 from werkzeug.sansio.multipart import Data, Epilogue, Field, MultipartDecoder, NeedData
 
-from backend.errors import InvalidField, MissingField
+from backend.core.errors import InvalidField, MissingField
+from backend.core.usernames import Pair, Username, canonical_username
 from backend.http.errors import MalformedBody, UnsupportedBody
-from backend.usernames import Pair, Username, canonical_username
 
 MAX_FIELDS = 32
 MAX_INT = 2**63 - 1

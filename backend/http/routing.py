@@ -2,7 +2,7 @@
 
 HAProxy (deploy/cluster) names the pair it routed a request by in
 ``X-Pairchat-Pair`` (it strips any such header a client sends). The name goes
-into ``backend.placement.ROUTED_PAIR`` so that only requests the router sent
+into ``backend.services.placement.ROUTED_PAIR`` so that only requests the router sent
 here by their pair may place a new pair on this node (docs/cluster.md).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import request
 
-from backend.placement import ROUTED_HEADER, ROUTED_PAIR
+from backend.services.placement import ROUTED_HEADER, ROUTED_PAIR
 
 
 def note_routed_pair() -> None:

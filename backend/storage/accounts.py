@@ -2,7 +2,7 @@
 
 All of it lives in one file, ``_accounts.sqlite3`` in the data folder: a name no
 pair can map to (pair files are ``<name>_<name>.db`` and names never start with
-``_``). Plain SQL only; hashing and policy live in ``backend.accounts``.
+``_``). Plain SQL only; hashing and policy live in ``backend.services.accounts``.
 
 The change feed is the ``contacts`` table itself: each row is one side of a
 conversation (``owner`` sees ``peer``) and carries ``seq``, the value of a global
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from backend.errors import StorageUnavailable, UsernameTaken
+from backend.core.errors import StorageUnavailable, UsernameTaken
 from backend.storage.accounts_schema import ACCOUNTS_FILE, MIGRATIONS
 from backend.storage.conversation import Message
 from backend.storage.database import (

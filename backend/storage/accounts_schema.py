@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from backend.usernames import display_key
+from backend.core.usernames import display_key
 
 ACCOUNTS_FILE = "_accounts.sqlite3"
 

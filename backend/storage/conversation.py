@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from backend.errors import (
+from backend.core.errors import (
     ClientIdConflict,
     InvalidField,
     MessageDeleted,

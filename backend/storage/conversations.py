@@ -4,7 +4,7 @@
 out one shared :class:`Conversation` per file and keeps at most ``max_open`` of
 them open (least recently used closed first). Reads never create files.
 
-In multi-node mode a ``guard`` (``backend.placement.Placement.check``) is asked
+In multi-node mode a ``guard`` (``backend.services.placement.Placement.check``) is asked
 before every use of a pair's file, with the file's stem (``alice_bob``): it
 raises when the pair belongs to another node, so no other node's conversation
 is ever read or created here.
@@ -17,8 +17,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from backend.core.usernames import canonical_pair, pair_file_name
 from backend.storage.conversation import Conversation
-from backend.usernames import canonical_pair, pair_file_name
 
 
 class ConversationStore:

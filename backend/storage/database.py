@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from backend.errors import StorageUnavailable
+from backend.core.errors import StorageUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
 FOLDER_MODE = 0o700

@@ -3,7 +3,7 @@
 A mixin of ``AccountStore`` (same connections and database: the SQLite file, or
 PostgreSQL in multi-node mode), so every account-side state stays behind the
 accounts store's methods. Plain SQL only;
-the rules (who may, how long, how many tries) are ``backend/ssh_identity.py``'s.
+the rules (who may, how long, how many tries) are ``backend/services/ssh_identity.py``'s.
 
 - ``ssh_keys``: one row per key, keyed by its fingerprint, so a key belongs to
   one account at most; a deleted account's keys are deleted with it.
@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from backend.errors import DisplayNameTaken, InvalidInvite, UsernameTaken
-from backend.usernames import display_key
+from backend.core.errors import DisplayNameTaken, InvalidInvite, UsernameTaken
+from backend.core.usernames import display_key
 
 if TYPE_CHECKING:
     from backend.storage.sql import Connection

@@ -17,7 +17,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from backend.errors import StorageUnavailable
+from backend.core.errors import StorageUnavailable
 
 SECRET_FILE = "door.secret"
 

@@ -13,7 +13,7 @@ A pair is placed the first time it is written: the node the router sent it to
 claims it with one ``INSERT … ON CONFLICT DO NOTHING`` and then reads who won.
 Rows change only through the operator commands (``pairchat-server placement``):
 nothing here ever re-hashes a pair. Plain SQL only; the policy is
-``backend.placement``.
+``backend.services.placement``.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from typing import Any, Protocol, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 
-from backend.errors import StorageUnavailable
+from backend.core.errors import StorageUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

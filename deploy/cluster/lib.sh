@@ -159,7 +159,7 @@ wait_port() {
 
 # Run a pairchat-server command from the repo root with the repo's venv.
 pairchat_server() {
-    (cd "$REPO" && "$PY" -m backend.cli "$@")
+    (cd "$REPO" && "$PY" -m backend.server.cli "$@")
 }
 
 # A command to the HAProxy runtime API on the cluster's admin socket; prints the answer.
@@ -200,7 +200,7 @@ launch_node() {
     mkdir -p "$dir/node$n/data" "$dir/replica/node$n"
     chmod 700 "$dir/node$n/data"
     if ! pid=$(live_pid "$dir" "node$n"); then
-        pid=$(cd "$REPO" && spawn "$dir" "node$n" "$PY" -m backend.cli serve \
+        pid=$(cd "$REPO" && spawn "$dir" "node$n" "$PY" -m backend.server.cli serve \
             --node "node$n" --database-url "$DATABASE_URL" --redis-url "$REDIS_URL" \
             --data-dir "$dir/node$n/data" --port "$port" --host 127.0.0.1)
         say "node$n started (pid $pid, port $port)"

@@ -5,7 +5,7 @@
 #   PostgreSQL 15   DIR/postgres/data (initdb as the postgres user), database "pairchat"
 #   redis-server    no persistence (--save '' --appendonly no)
 #   HAProxy         DIR/haproxy/haproxy.cfg, admin socket DIR/haproxy/admin.sock
-#   node<n>         `python -m backend.cli serve --node node<n> …`, data DIR/node<n>/data
+#   node<n>         `python -m backend.server.cli serve --node node<n> …`, data DIR/node<n>/data
 #   litestream<n>   replicates node<n>'s pair files to DIR/replica/node<n>/
 # Ports and URLs are kept in DIR/cluster.env, PIDs in DIR/pids, logs in DIR/logs.
 #

@@ -86,7 +86,7 @@ class Cluster:
 
     def owner(self, pair: str) -> str:
         done = subprocess.run(
-            [*PYTHON, "-m", "backend.cli", "placement", "owner", pair],
+            [*PYTHON, "-m", "backend.server.cli", "placement", "owner", pair],
             capture_output=True,
             text=True,
             cwd=REPO,

@@ -104,7 +104,7 @@ def test_a_busy_door_port_is_a_one_line_refusal(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(free_port())]
+        serve = [sys.executable, "-m", "backend.server.cli", "serve", "--port", str(free_port())]
         done = subprocess.run(
             [*serve, "--data-dir", str(tmp_path / "data"), "--ssh-port", str(busy)],
             cwd=REPO,

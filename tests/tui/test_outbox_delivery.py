@@ -120,7 +120,7 @@ async def test_the_outbox_survives_an_app_restart(
     assert history(proc, users) == ["one", "two"]
 
 
-FORGET = [sys.executable, "-m", "backend.cli", "forget", "alice", "bob", "--yes"]
+FORGET = [sys.executable, "-m", "backend.server.cli", "forget", "alice", "bob", "--yes"]
 
 
 async def test_a_pair_erased_by_the_operator_is_reloaded_when_the_server_returns(

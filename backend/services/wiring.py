@@ -20,27 +20,27 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 
-from backend.accounts import AccountPolicy, Accounts
-from backend.chat import Chat, Quotas
-from backend.disk import MIB, DiskFloor
-from backend.edits import MessageEdits
-from backend.extras import MULTI_NODE, require
-from backend.hash_gate import HashGate
-from backend.lifecycle import AccountLifecycle
-from backend.login_throttle import LoginThrottle
-from backend.notify import FeedWatcher, Notifier
-from backend.placement import PLACEMENT_CHANNEL, Placement
-from backend.preferences import Preferences
-from backend.presence import Typing
-from backend.search import Search
-from backend.settings import Settings
-from backend.ssh_identity import SshIdentity
+from backend.core.extras import MULTI_NODE, require
+from backend.core.settings import Settings
+from backend.limits.disk import MIB, DiskFloor
+from backend.limits.hash_gate import HashGate
+from backend.limits.login_throttle import LoginThrottle
+from backend.services.accounts import AccountPolicy, Accounts
+from backend.services.chat import Chat, Quotas
+from backend.services.edits import MessageEdits
+from backend.services.lifecycle import AccountLifecycle
+from backend.services.placement import PLACEMENT_CHANNEL, Placement
+from backend.services.preferences import Preferences
+from backend.services.presence import Typing
+from backend.services.search import Search
+from backend.services.ssh_identity import SshIdentity
 from backend.storage.accounts import AccountStore, open_account_store
 from backend.storage.conversations import ConversationStore
 from backend.storage.database import secure_folder
+from backend.wakeups.notify import FeedWatcher, Notifier
 
 if TYPE_CHECKING:  # psycopg and redis are loaded only in multi-node mode
-    from backend.wakeups import RedisWakeups
+    from backend.wakeups.pubsub import RedisWakeups
 
 
 @dataclass
@@ -170,7 +170,7 @@ MULTI_NODE_WATCH_INTERVAL = 0.5
 
 def _connect_nodes(settings: Settings, notifier: Notifier, placement: Placement) -> RedisWakeups:
     """Wake-ups to and from the other nodes, and the placement map's invalidations."""
-    from backend.wakeups import RedisWakeups
+    from backend.wakeups.pubsub import RedisWakeups
 
     wakeups = RedisWakeups(settings.redis_url, notifier, settings.node)
 

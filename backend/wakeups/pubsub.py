@@ -1,6 +1,6 @@
 """Wake-ups across nodes (multi-node mode): the Notifier's keys over Redis pub/sub.
 
-A send on one node moves its keys in that process's ``Notifier`` (``backend/notify.py``);
+A send on one node moves its keys in that process's ``Notifier`` (``backend/wakeups/notify.py``);
 long-polls waiting on the same keys may be held by any other node. ``RedisWakeups``
 connects the two: set as the Notifier's ``publish`` hook, it sends each batch of keys
 as one JSON message ``{"node": …, "from": …, "keys": […]}`` on ``pairchat:wake``;
@@ -39,7 +39,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from backend.notify import Notifier
+from backend.wakeups.notify import Notifier
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-from backend.errors import UsernameTaken
-from backend.services import Services
-from backend.usernames import Username
+from backend.core.errors import UsernameTaken
+from backend.core.usernames import Username
+from backend.services.wiring import Services
 
 DEMO_USERS = {
     Username("alice"): "Alice Liddell",

@@ -25,8 +25,7 @@ import arrow
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from backend.disk import DiskFloor
-from backend.errors import (
+from backend.core.errors import (
     BadCredentials,
     InvalidField,
     InvalidInput,
@@ -39,10 +38,11 @@ from backend.errors import (
     UnknownUser,
     UsernameTaken,
 )
-from backend.hash_gate import HashGate
-from backend.rate_limit import Limiter
+from backend.core.usernames import Username, canonical_username
+from backend.limits.disk import DiskFloor
+from backend.limits.hash_gate import HashGate
+from backend.limits.rate_limit import Limiter
 from backend.storage.accounts import AccountStore, User
-from backend.usernames import Username, canonical_username
 
 log = logging.getLogger(__name__)
 MIN_PASSWORD = 8

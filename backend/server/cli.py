@@ -1,9 +1,9 @@
 """``pairchat-server``: serve the API; demo data, invites, backup, export, forget.
 
 ``pairchat-server`` alone (or ``serve``) runs the API under granian's ASGI
-interface with the front of ``backend/front.py``; ``--dev`` uses Flask's
+interface with the front of ``backend/server/front.py``; ``--dev`` uses Flask's
 development server instead. Settings are read once: flags > ``PAIRCHAT_*``
-environment > defaults (``backend.settings``).
+environment > defaults (``backend.core.settings``).
 
 Every refusal is one line on stderr and exit code 2, never a traceback: a
 mistyped command (the real ones are listed), a bad setting, a busy port, a data
@@ -34,24 +34,24 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
-from backend.door_processes import doors_of, running_doors
-from backend.errors import PairchatError
-from backend.export import jsonl_line, markdown_lines
-from backend.extras import MULTI_NODE, SSH_DOOR, WEB_DOOR, MissingExtra, require
-from backend.placement_cli import placement
-from backend.services import Services, build_services
-from backend.settings import (
+from backend.core.errors import PairchatError
+from backend.core.extras import MULTI_NODE, SSH_DOOR, WEB_DOOR, MissingExtra, require
+from backend.core.settings import (
     DEFAULT_DATA_DIR,
     THREAD_RESERVE,
     Settings,
     SettingsError,
     is_loopback,
 )
+from backend.core.usernames import Pair, canonical_pair
+from backend.server.door_processes import doors_of, running_doors
+from backend.server.export import jsonl_line, markdown_lines
+from backend.server.placement_cli import placement
+from backend.services.wiring import Services, build_services
 from backend.storage.conversation import Conversation
 from backend.storage.database import secure_files
 from backend.storage.door_secret import door_secret
 from backend.storage.lock import FolderBusy, FolderLock
-from backend.usernames import Pair, canonical_pair
 
 log = logging.getLogger("pairchat")
 DEFAULTS = Settings()
@@ -300,7 +300,7 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
         )
         with running_doors(settings):
             if dev:
-                from backend.app import create_app
+                from backend.server.app import create_app
 
                 create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
                 return
@@ -394,12 +394,12 @@ def _granian(settings: Settings) -> None:
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
-    from backend.front import RELEASE_SIGNAL, create_front
-    from backend.stop_signals import StopSignals
+    from backend.server.front import RELEASE_SIGNAL, create_front
+    from backend.server.stop_signals import StopSignals
 
     connections = _connection_limit(settings.max_connections)
     server = Granian(
-        "backend.front:create_front",
+        "backend.server.front:create_front",
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
@@ -430,7 +430,7 @@ def _granian(settings: Settings) -> None:
     def take_the_stop_signals() -> None:
         # After granian's own handlers; SIGHUP too: closing the terminal stops the
         # server (granian would reload its workers and keep running). Acted on from
-        # whichever thread catches them (backend/stop_signals.py).
+        # whichever thread catches them (backend/server/stop_signals.py).
         StopSignals((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), stop).install()
 
     server.on_startup(take_the_stop_signals)
@@ -446,7 +446,7 @@ def demo_data(ctx: click.Context, data_dir: Path) -> None:
 
     Safe while a server runs: it only adds rows, in SQLite transactions.
     """
-    from backend.demo import create_demo_data
+    from backend.server.demo import create_demo_data
 
     settings = settings_from(ctx).replace(watch_interval=0)
     _make_default_parent(settings.data_dir)

@@ -6,7 +6,7 @@ notification bumps the version, so a send that lands between the query and the
 wait is never missed (no lost wake-up).
 
 A request waits in one of two ways. Under the production server (the ASGI
-front, ``backend/front.py``) it is *parked*: the service raises ``Park`` and
+front, ``backend/server/front.py``) it is *parked*: the service raises ``Park`` and
 the front awaits ``wait_async`` on its event loop, holding no thread. Under
 Flask's test client or development server it blocks its thread in ``wait``.
 Both kinds share one account of held requests (docs/design.md, "Delivery"):
@@ -21,7 +21,7 @@ writes the feed there) a few dozen times a second, reads which feed rows moved
 and wakes exactly their keys.
 
 Other nodes (multi-node mode) hear of a notification through ``publish``, a
-hook the composition root sets (``backend/wakeups.py``: Redis pub/sub); what
+hook the composition root sets (``backend/wakeups/pubsub.py``: Redis pub/sub); what
 arrives from them is notified with ``forward=False`` so it is never sent back.
 When wake-ups may have been missed (the link to the other nodes was down),
 ``wake_all`` moves every key at once: every waiter runs its query again.
@@ -39,8 +39,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from backend.core.usernames import pair_file_name
 from backend.storage.accounts import AccountStore
-from backend.usernames import pair_file_name
 
 log = logging.getLogger(__name__)
 TICK = 1.0

@@ -16,8 +16,8 @@ ProxyFix). In memory, per worker process.
 
 from __future__ import annotations
 
-from backend.errors import RateLimited
-from backend.rate_limit import Limiter
+from backend.core.errors import RateLimited
+from backend.limits.rate_limit import Limiter
 
 
 class LoginThrottle:

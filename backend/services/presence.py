@@ -15,11 +15,11 @@ pair's file or its history.
 
 from __future__ import annotations
 
-from backend.accounts import Accounts
-from backend.clock import now_ms
-from backend.errors import SameUser
-from backend.notify import Notifier, user_key
-from backend.usernames import Username
+from backend.core.clock import now_ms
+from backend.core.errors import SameUser
+from backend.core.usernames import Username
+from backend.services.accounts import Accounts
+from backend.wakeups.notify import Notifier, user_key
 
 
 class Typing:

@@ -17,14 +17,14 @@ import logging
 
 import arrow
 
-from backend.accounts import Accounts
-from backend.errors import Blocked, RateLimited, StorageUnavailable, UnknownMessage
-from backend.notify import Notifier, keys_for_message
-from backend.rate_limit import Limiter
+from backend.core.errors import Blocked, RateLimited, StorageUnavailable, UnknownMessage
+from backend.core.usernames import Pair, Username
+from backend.limits.rate_limit import Limiter
+from backend.services.accounts import Accounts
 from backend.storage.accounts import LastMessage
 from backend.storage.conversation import Changed, Conversation, Message
 from backend.storage.conversations import ConversationStore
-from backend.usernames import Pair, Username
+from backend.wakeups.notify import Notifier, keys_for_message
 
 log = logging.getLogger(__name__)
 

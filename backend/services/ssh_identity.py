@@ -25,9 +25,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.accounts import Accounts
-from backend.clock import now_ms
-from backend.errors import (
+from backend.core.clock import now_ms
+from backend.core.errors import (
     DoorRefused,
     InvalidCode,
     InvalidTicket,
@@ -36,12 +35,13 @@ from backend.errors import (
     Unauthenticated,
     UnknownKey,
 )
-from backend.notify import Notifier, user_key
-from backend.ssh_keys import PublicKey
+from backend.core.ssh_keys import PublicKey
+from backend.core.usernames import Username
+from backend.services.accounts import Accounts
 from backend.storage.accounts import User
 from backend.storage.door_keys import KeyRecord
 from backend.storage.door_secret import door_secret
-from backend.usernames import Username
+from backend.wakeups.notify import Notifier, user_key
 
 TICKET_SECONDS = 600
 CODE_SECONDS = 600

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from typing import NamedTuple, NewType
 
-from backend.errors import InvalidUsername, MissingField, SameUser
+from backend.core.errors import InvalidUsername, MissingField, SameUser
 
 Username = NewType("Username", str)
 

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from backend.errors import NodeFenced, PairElsewhere
-from backend.usernames import canonical_pair, pair_file_name
+from backend.core.errors import NodeFenced, PairElsewhere
+from backend.core.usernames import canonical_pair, pair_file_name
 
 if TYPE_CHECKING:  # psycopg is loaded only in multi-node mode
     from backend.storage.placement import PlacementStore

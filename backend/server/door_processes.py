@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from backend.settings import Settings
+from backend.core.settings import Settings
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 10.0

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from backend.errors import RateLimited
+from backend.core.errors import RateLimited
 
 BUSY = "the server is busy checking passwords; retry in a moment"
 

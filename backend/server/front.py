@@ -25,7 +25,7 @@ that long between requests. Then, per request:
 On SIGTERM/SIGINT/SIGHUP the main process first sends its workers
 ``RELEASE_SIGNAL``: each front answers every held wait at once (with what it
 has), and granian's graceful stop then finishes in milliseconds instead of
-waiting for long-polls to time out (``backend/cli.py`` wires it).
+waiting for long-polls to time out (``backend/server/cli.py`` wires it).
 """
 
 from __future__ import annotations
@@ -45,15 +45,15 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask
 
-from backend import repeats
-from backend.app import create_app
-from backend.errors import PairchatError, RequestTimeout
+from backend.core.errors import PairchatError, RequestTimeout
+from backend.core.settings import THREAD_RESERVE, Settings
 from backend.http import parking, replies
 from backend.http.errors import status_and_code
 from backend.http.middleware import SECURITY_HEADERS
-from backend.notify import Outcome, Park
-from backend.services import Services, build_services
-from backend.settings import THREAD_RESERVE, Settings
+from backend.server import repeats
+from backend.server.app import create_app
+from backend.services.wiring import Services, build_services
+from backend.wakeups.notify import Outcome, Park
 
 log = logging.getLogger("pairchat")
 Scope = dict[str, Any]

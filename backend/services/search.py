@@ -11,12 +11,12 @@ matches its new text only.
 
 from __future__ import annotations
 
-from backend.accounts import Accounts
-from backend.errors import InvalidField, MissingField
+from backend.core.errors import InvalidField, MissingField
+from backend.core.usernames import Pair
+from backend.services.accounts import Accounts
 from backend.storage import search_index
 from backend.storage.conversation import Page
 from backend.storage.conversations import ConversationStore
-from backend.usernames import Pair
 
 MAX_QUERY = 256
 DEFAULT_RESULTS = 20

@@ -11,10 +11,10 @@ reach them.
 
 from __future__ import annotations
 
-from backend.errors import InvalidField
-from backend.notify import Notifier, user_key
+from backend.core.errors import InvalidField
+from backend.core.usernames import Username
 from backend.storage.accounts import AccountStore, Privacy
-from backend.usernames import Username
+from backend.wakeups.notify import Notifier, user_key
 
 SWITCHES = ("read_receipts", "typing")
 

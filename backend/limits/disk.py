@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from backend.errors import DiskAlmostFull
+from backend.core.errors import DiskAlmostFull
 
 MIB = 1024 * 1024
 

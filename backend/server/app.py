@@ -3,7 +3,7 @@
 ``create_app(settings)`` builds its services with ``build_services`` (or uses
 the ones given, as the tests do), registers the blueprints, the auth hook and
 the error handlers of ``backend.http.errors``. Without settings it reads them
-from ``PAIRCHAT_*`` (``flask --app backend.app run`` works); ``pairchat-server``
+from ``PAIRCHAT_*`` (``flask --app backend.server.app run`` works); ``pairchat-server``
 reads its flags too and has each granian worker call ``create_app(settings)``.
 """
 
@@ -15,6 +15,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from backend.core.settings import Settings
 from backend.http import (
     accounts,
     auth,
@@ -30,8 +31,7 @@ from backend.http import (
 )
 from backend.http.json_provider import FastJSONProvider
 from backend.http.middleware import SecurityHeaders, read_chunked_body
-from backend.services import Services, build_services
-from backend.settings import Settings
+from backend.services.wiring import Services, build_services
 
 log = logging.getLogger("pairchat")
 

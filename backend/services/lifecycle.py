@@ -17,9 +17,9 @@ account is ``404 unknown_user``. The peer's friend list marks it
 
 from __future__ import annotations
 
-from backend.accounts import Accounts
-from backend.notify import Notifier, user_key
-from backend.usernames import Username
+from backend.core.usernames import Username
+from backend.services.accounts import Accounts
+from backend.wakeups.notify import Notifier, user_key
 
 
 class AccountLifecycle:

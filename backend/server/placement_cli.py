@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from backend.extras import MULTI_NODE, PLACEMENT, Feature, MissingExtra, require
-from backend.placement import MOVE_SETTLE, PLACEMENT_CHANNEL, pair_name
+from backend.core.extras import MULTI_NODE, PLACEMENT, Feature, MissingExtra, require
+from backend.services.placement import MOVE_SETTLE, PLACEMENT_CHANNEL, pair_name
 
 if TYPE_CHECKING:
     from backend.storage.placement import PlacementStore

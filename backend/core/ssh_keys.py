@@ -18,7 +18,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from backend.errors import InvalidField
+from backend.core.errors import InvalidField
 
 MAX_LINE = 8192
 MAX_COMMENT = 200

@@ -6,14 +6,14 @@ values (``Username``, ``Pair``, a checked message text), decides who may act
 true for a signed-in request — then every user named must have an account —
 and false only for open mode's anonymous seed client (docs/design.md, "Auth").
 Signed-in senders are held to quotas: a send rate, a rate of new conversations
-with people who have not added them, and the free-disk floor (``backend/disk.py``).
+with people who have not added them, and the free-disk floor (``backend/limits/disk.py``).
 
-Edits and deletions are ``backend/edits.py``, search ``backend/search.py``,
-typing ``backend/presence.py`` and privacy settings ``backend/preferences.py``;
+Edits and deletions are ``backend/services/edits.py``, search ``backend/services/search.py``,
+typing ``backend/services/presence.py`` and privacy settings ``backend/services/preferences.py``;
 the revisions they create are read here (``after_rev``).
 
 A long-poll either blocks its thread (``Notifier.wait``) or, with ``park``,
-raises ``Park`` for the ASGI front to hold it without one (``backend/front.py``);
+raises ``Park`` for the ASGI front to hold it without one (``backend/server/front.py``);
 ``waiter`` names whose wait it is, for the per-user cap.
 """
 
@@ -27,10 +27,8 @@ from typing import TypeVar
 
 import arrow
 
-from backend.accounts import Accounts
-from backend.clock import now_ms
-from backend.disk import DiskFloor
-from backend.errors import (
+from backend.core.clock import now_ms
+from backend.core.errors import (
     Blocked,
     EmptyMessage,
     InvalidField,
@@ -41,12 +39,14 @@ from backend.errors import (
     StorageUnavailable,
     UnknownMessage,
 )
-from backend.notify import Notifier, Park, keys_for_message, pair_key, user_key
-from backend.rate_limit import Limiter
+from backend.core.usernames import Pair, Username
+from backend.limits.disk import DiskFloor
+from backend.limits.rate_limit import Limiter
+from backend.services.accounts import Accounts
 from backend.storage.accounts import AccountStore, Contact, LastMessage, Listed
 from backend.storage.conversation import Conversation, Message, Page, Stored
 from backend.storage.conversations import ConversationStore
-from backend.usernames import Pair, Username
+from backend.wakeups.notify import Notifier, Park, keys_for_message, pair_key, user_key
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 4000

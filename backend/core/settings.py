@@ -32,7 +32,7 @@ def source_tree() -> Path | None:
     ``uv sync`` installs the project editable, so the checkout's code runs from the
     checkout; an installed wheel lives in site-packages, with no pyproject.toml beside it.
     """
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # backend/core/settings.py
     try:
         with (root / "pyproject.toml").open("rb") as file:
             name = tomllib.load(file).get("project", {}).get("name")
@@ -86,7 +86,7 @@ class Settings:
     max_waiters: int | None = None  # held long-polls at once; None: threads - THREAD_RESERVE
     max_waits_per_user: int = 4  # held long-polls per user; a newer one answers the oldest
     typing_seconds: float = 5.0  # how long a typing signal shows ("bob is typing…")
-    # the doors beside the API (backend/door_processes.py): ports, or None for none
+    # the doors beside the API (backend/server/door_processes.py): ports, or None for none
     ssh_port: int | None = None  # the SSH door: the TUI per SSH session, the key is the account
     web_port: int | None = None  # the browser door: the TUI in a browser tab
     # the SSH door's secret (X-Pairchat-Door); empty: door.secret in the data folder

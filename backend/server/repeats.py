@@ -4,7 +4,7 @@ A client holding a long-poll asks the same question again each time its wait
 ends with nothing new: the same route, cursor, token, body. The first run of
 that request in Flask decided everything — auth, validation, which key to wait
 on (``Park``), and the reply if nothing changes. While that key has not moved,
-the same request gets the same answer, so the front (``backend/front.py``)
+the same request gets the same answer, so the front (``backend/server/front.py``)
 remembers, per request, what its parked run decided (a ``Repeat``) and parks
 the next identical request straight away with that reply, on the event loop.
 
@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from backend.notify import Notifier, user_key
+from backend.wakeups.notify import Notifier, user_key
 
 MAX_AGE = 1800.0
 """Seconds a remembered decision is reused before the request runs in Flask again."""

@@ -1,0 +1,3 @@
+"""Limits: per-user and per-address rates, the password-check gate, the login throttle and
+the free-disk floor. No Flask.
+"""
