@@ -380,17 +380,22 @@ def test_snapshot_fit_claim(snap_compare: Any, tmp_path: Path) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
+async def account_open(pilot: Pilot[Any], app: PairchatApp) -> None:
+    """From start-up to the account dialog (F10) with its settings loaded."""
+    await main_screen(pilot, app)
+    await pilot.press("f10")
+    await wait_for(pilot, lambda: isinstance(app.screen, AccountScreen), "the account")
+    switches = list(app.screen.query(Switch))
+    await wait_for(pilot, lambda: not any(s.disabled for s in switches), "the settings")
+
+
 def test_snapshot_fit_account(
     snap_compare: Any, server: LiveServer, users: dict[str, str], tmp_path: Path
 ) -> None:
     app = snapshot_app(server, users, tmp_path)
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await main_screen(pilot, app)
-        await pilot.press("f10")
-        await wait_for(pilot, lambda: isinstance(app.screen, AccountScreen), "the account")
-        switches = list(app.screen.query(Switch))
-        await wait_for(pilot, lambda: not any(s.disabled for s in switches), "the settings")
+        await account_open(pilot, app)
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
@@ -402,11 +407,7 @@ def test_snapshot_fit_change_password(
     app = snapshot_app(server, users, tmp_path)
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await main_screen(pilot, app)
-        await pilot.press("f10")
-        await wait_for(pilot, lambda: isinstance(app.screen, AccountScreen), "the account")
-        switches = list(app.screen.query(Switch))
-        await wait_for(pilot, lambda: not any(s.disabled for s in switches), "the settings")
+        await account_open(pilot, app)
         app.screen.query_one("#change-password", Button).press()
         await wait_for(pilot, lambda: isinstance(app.screen, ChangePasswordDialog), "dialog")
         await settled(pilot)
