@@ -1,8 +1,8 @@
 """The SSH door's identities in the accounts file: keys, tickets and link codes.
 
-A mixin of ``AccountStore`` (same connections and database: the SQLite file, or
-PostgreSQL in multi-node mode), so every account-side state stays behind the
-accounts store's methods. Plain SQL only;
+One of the accounts stores (same connection helper and database: the SQLite file,
+or PostgreSQL in multi-node mode: ``backend/storage/accounts_db.py``), behind the
+``AccountStore`` facade like the others. Plain SQL only;
 the rules (who may, how long, how many tries) are ``backend/services/ssh_identity.py``'s.
 
 - ``ssh_keys``: one row per key, keyed by its fingerprint, so a key belongs to
@@ -19,17 +19,16 @@ the rules (who may, how long, how many tries) are ``backend/services/ssh_identit
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
 from backend.core.errors import DisplayNameTaken, InvalidInvite, UsernameTaken
 from backend.core.usernames import display_key
+from backend.storage.accounts_db import AccountsTable
 
 if TYPE_CHECKING:
     from backend.storage.sql import Connection
 
-T = TypeVar("T")
 LinkResult = Literal["linked", "bad_ticket", "bad_code", "key_taken"]
 RemoveResult = Literal["removed", "unknown", "last"]
 
@@ -44,12 +43,8 @@ class KeyRecord:
     added: int = 0
 
 
-class DoorKeyStore:
-    """``AccountStore``'s door methods; it provides ``_read`` and ``_write``."""
-
-    _read: Callable[..., Any]
-    _write: Callable[..., Any]
-    _serialize_accounts: Callable[[Connection], None]
+class DoorKeyStore(AccountsTable):
+    """The SSH door's keys, tickets and link codes."""
 
     # -- keys ------------------------------------------------------------------------
     def key_owner(self, fingerprint: str) -> str | None:
