@@ -1,18 +1,25 @@
 """Per-chat drafts: what was typed in a chat and not sent, kept across chat switches and restarts.
 
 The composer reports its text on every change; this keeps it in memory and
-writes changed chats to ``drafts-<user>.json`` when asked (the core flushes a
-second after typing stops, on every chat switch and on quit). Only the chats
-changed here are written, merged into what is on disk, so two instances on one
-config folder keep each other's drafts.
+writes changed chats to ``drafts-<user>.json``: :meth:`Drafts.save_soon` a
+second after typing stops, :meth:`Drafts.save` on every chat switch and on quit.
+Only the chats changed here are written, merged into what is on disk, so two
+instances on one config folder keep each other's drafts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 from tui.core.store import SharedJsonFile
+
+log = logging.getLogger(__name__)
+
+DRAFT_SAVE_DELAY = 1.0
+"""Seconds after the last change before the drafts are written."""
 
 
 class Drafts:
@@ -23,6 +30,7 @@ class Drafts:
             {str(k): str(v) for k, v in data.items() if v} if isinstance(data, dict) else {}
         )
         self._dirty: set[str] = set()
+        self._timer: asyncio.TimerHandle | None = None
 
     def get(self, peer: str) -> str:
         return self._drafts.get(peer, "")
@@ -59,3 +67,19 @@ class Drafts:
 
         self.file.update(apply)
         self._dirty -= set(changed)
+
+    def save_soon(self) -> None:
+        """Write the changes ``DRAFT_SAVE_DELAY`` after the first unsaved one (in a loop)."""
+        if self.dirty and self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(DRAFT_SAVE_DELAY, self.save)
+
+    def save(self) -> None:
+        """Write the changes now (a chat switch, quitting); a failure is logged, not raised."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            self.flush()
+        except OSError:
+            log.exception("could not save drafts")

@@ -1,12 +1,14 @@
 """What the sync core publishes: typed changes that screens and widgets render.
 
-The core calls its subscriber with one of these after its state changed; the
+Every store of the core publishes through the core's one :class:`Publisher`,
+which calls the subscriber with one of these after the state changed; the
 subscriber (the Textual app) only reads the core's state and redraws. Nothing
 here carries a widget or a Textual type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tui.client.models import Friend
@@ -106,3 +108,17 @@ Event = (
     | TypingChanged
     | WindowMoved
 )
+
+
+class Publisher:
+    """The one path from the core's stores to its subscribers."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        self._subscribers.append(callback)
+
+    def publish(self, event: Event) -> None:
+        for callback in list(self._subscribers):
+            callback(event)

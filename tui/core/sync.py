@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -50,6 +49,7 @@ from tui.core.events import (
     MessagesAdded,
     OutboxChanged,
     ProfileLoaded,
+    Publisher,
     SendRefused,
     SessionEnded,
     TypingChanged,
@@ -57,8 +57,7 @@ from tui.core.events import (
 )
 from tui.core.outbox import Outbox, OutboxItem
 from tui.core.prefs import Prefs
-
-log = logging.getLogger(__name__)
+from tui.core.tasks import SessionOver, Tasks
 
 MAX_MESSAGE = 4000
 """The server's limit, in characters (docs/api.md)."""
@@ -75,15 +74,10 @@ MIN_POLL_INTERVAL = 1.0
 """A long-poll that comes back empty sooner than this (a server without ``wait``) sleeps first."""
 OUTBOX_RECHECK = 5.0
 """Seconds between looks at the outbox file for items another instance added."""
-DRAFT_SAVE_DELAY = 1.0
 TYPING_SHOWN = 6.0
 """Seconds "bob is typing…" stays after the last sign of it (the server sends one every ~3 s)."""
 TYPING_EVERY = 3.0
 """Seconds between two typing signals sent while composing."""
-
-
-class _SessionOver(Exception):
-    """Raised inside the loops when the server refuses our token: ends :meth:`run`."""
 
 
 def _check_text(text: str) -> None:
@@ -128,16 +122,15 @@ class SyncCore:
         self.typing_until: dict[str, float] = {}
         """Peers shown as typing, until this ``time.monotonic()``."""
         self.chat: Conversation | None = None
-        self.connection = Connection(lambda state: self._publish(ConnectionChanged(state)))
-        self._subscribers: list[Callable[[Event], None]] = []
+        self.events = Publisher()
+        self.connection = Connection(lambda state: self.events.publish(ConnectionChanged(state)))
+        self.tasks = Tasks(self.connection)
         self._cursor: str | None = None
         self._seen: dict[str, int] = {}
         self._told: dict[str, int] = {}
         self._outbox_wakeup = asyncio.Event()
         self._marker_wakeup = asyncio.Event()
-        self._group: asyncio.TaskGroup | None = None
         self._tail_task: asyncio.Task[None] | None = None
-        self._draft_timer: asyncio.TimerHandle | None = None
         self._typing_sent: dict[str, float] = {}
         self.features: set[str] = {"typing", "search"}
         """Optional routes the server has: a 404 removes one (an older server), and the
@@ -145,11 +138,7 @@ class SyncCore:
 
     # -- publishing -------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> None:
-        self._subscribers.append(callback)
-
-    def _publish(self, event: Event) -> None:
-        for callback in list(self._subscribers):
-            callback(event)
+        self.events.subscribe(callback)
 
     # -- reading the model ---------------------------------------------------------------
     @property
@@ -182,26 +171,15 @@ class SyncCore:
         """Run the loops until the session ends (a 401 or :meth:`sign_out`) or cancellation."""
         try:
             async with asyncio.TaskGroup() as group:
-                self._group = group
+                self.tasks.group = group
                 group.create_task(self._feed_loop())
                 group.create_task(self._sender_loop())
                 group.create_task(self._marker_loop())
-        except* _SessionOver:
-            self._publish(SessionEnded("Your session has ended. Please sign in again."))
+        except* SessionOver:
+            self.events.publish(SessionEnded("Your session has ended. Please sign in again."))
         finally:
-            self._group = None
+            self.tasks.group = None
             self.flush_drafts()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
-        if self._group is None:
-            coro.close()
-            return None
-        return self._group.create_task(coro)
-
-    async def _retry_after(self, exc: Exception) -> None:
-        if isinstance(exc, ApiError) and exc.status == 401:
-            raise _SessionOver from exc
-        await self.connection.recover(exc)
 
     # -- the feed loop ---------------------------------------------------------------------
     async def _feed_loop(self) -> None:
@@ -215,12 +193,12 @@ class SyncCore:
             except (ApiError, ServerUnreachable) as exc:
                 if isinstance(exc, ApiError) and exc.status == 400:
                     self._cursor = None  # a cursor the server no longer knows: start over
-                await self._retry_after(exc)
+                await self.tasks.retry_after(exc)
 
     async def _load_everything(self) -> None:
         if not self.session.display_name:
             self.session = await self.client.me()
-            self._publish(ProfileLoaded())
+            self.events.publish(ProfileLoaded())
         listing = await self.client.friends()
         feed = await self.client.updates()
         self.connection.ok()
@@ -244,7 +222,7 @@ class SyncCore:
         self.blocked = set(listing.blocked)
         self.friends = {f.username: f for f in listing.friends}
         self.requests = {f.username: f for f in listing.requests}
-        self._publish(FriendsChanged())
+        self.events.publish(FriendsChanged())
 
     def _apply(self, changes: tuple[Change, ...], initial: bool = False) -> None:
         rose: list[Friend] = []
@@ -256,7 +234,7 @@ class SyncCore:
                 self.blocked.discard(name)
             if change.typing:
                 self.typing_until[name] = time.monotonic() + TYPING_SHOWN
-                self._publish(TypingChanged(name))
+                self.events.publish(TypingChanged(name))
             before = self.friends.get(name) or self.requests.get(name) or Friend(username=name)
             # Ids and revisions only grow, unless an operator erased the pair (forget):
             # then they start again, and what was loaded of it is gone.
@@ -297,7 +275,7 @@ class SyncCore:
                 rose.append(after)
             if after.unread and self._seen.get(name, 0) > self._told.get(name, 0):
                 self._marker_wakeup.set()  # seen before the feed said it was unread
-        self._publish(FriendsChanged(tuple(rose)))
+        self.events.publish(FriendsChanged(tuple(rose)))
 
     async def _catch_up(self) -> None:
         """Fetch what the feed says the open chat has and the view has not.
@@ -332,7 +310,7 @@ class SyncCore:
     def _merge(self, chat: Conversation, messages: tuple[Message, ...] | list[Message]) -> Merge:
         merge = chat.merge(messages)
         if merge:
-            self._publish(MessagesAdded(chat.peer, merge))
+            self.events.publish(MessagesAdded(chat.peer, merge))
         return merge
 
     # -- the open chat -------------------------------------------------------------------------
@@ -344,16 +322,16 @@ class SyncCore:
         if self._tail_task is not None:
             self._tail_task.cancel()
         self.chat = Conversation(peer, self.me)
-        self._publish(ChatOpened(peer))
-        self._tail_task = self._spawn(self._load_tail(self.chat))
+        self.events.publish(ChatOpened(peer))
+        self._tail_task = self.tasks.spawn(self._load_tail(self.chat))
 
     def _reopen(self, peer: str) -> None:
         """Load the open chat again from scratch (its pair was erased and restarted)."""
         if self._tail_task is not None:
             self._tail_task.cancel()
         self.chat = Conversation(peer, self.me)
-        self._publish(ChatOpened(peer))
-        self._tail_task = self._spawn(self._load_tail(self.chat))
+        self.events.publish(ChatOpened(peer))
+        self._tail_task = self.tasks.spawn(self._load_tail(self.chat))
 
     def close_chat(self) -> None:
         if self.chat is None:
@@ -362,7 +340,7 @@ class SyncCore:
         if self._tail_task is not None:
             self._tail_task.cancel()
         self.chat = None
-        self._publish(ChatOpened(None))
+        self.events.publish(ChatOpened(None))
 
     async def _load_tail(self, chat: Conversation) -> None:
         friend = self.friends.get(chat.peer)
@@ -375,12 +353,12 @@ class SyncCore:
                 if exc.status in (403, 404):
                     chat.unavailable = describe(exc)
                     chat.loaded = True
-                    self._publish(ChatLoaded(chat.peer))
+                    self.events.publish(ChatLoaded(chat.peer))
                     return
-                await self._retry_after(exc)
+                await self.tasks.retry_after(exc)
                 continue
             except ServerUnreachable as exc:
-                await self._retry_after(exc)
+                await self.tasks.retry_after(exc)
                 continue
             self.connection.ok()
             if chat is not self.chat:
@@ -390,7 +368,7 @@ class SyncCore:
             chat.has_more_older = page.has_more
             chat.loaded = True
             chat.mark_first_unread(unread)
-            self._publish(ChatLoaded(chat.peer))
+            self.events.publish(ChatLoaded(chat.peer))
             with contextlib.suppress(ApiError, ServerUnreachable):
                 await self._catch_up()  # anything the feed announced while the page was on its way
             return
@@ -407,7 +385,7 @@ class SyncCore:
         chat.has_more_older = page.has_more
         merge = self._merge(chat, page.messages)
         if not merge:  # nothing new, but has_more_older changed: the view redraws its top line
-            self._publish(MessagesAdded(chat.peer, merge))
+            self.events.publish(MessagesAdded(chat.peer, merge))
         return len(merge.older)
 
     async def search(
@@ -473,7 +451,7 @@ class SyncCore:
             return False
         chat.reset(page.messages, page.has_more, page.has_more_after)
         chat.rev = max(chat.rev, page.rev)
-        self._publish(WindowMoved(peer, message_id))
+        self.events.publish(WindowMoved(peer, message_id))
         return True
 
     async def load_newer(self, peer: str) -> int:
@@ -487,7 +465,7 @@ class SyncCore:
             return 0
         chat.has_more_newer = page.has_more
         merge = chat.merge(page.messages, newer_page=True)
-        self._publish(MessagesAdded(peer, merge))
+        self.events.publish(MessagesAdded(peer, merge))
         if not chat.has_more_newer:
             with contextlib.suppress(ApiError, ServerUnreachable):
                 await self._catch_up()
@@ -511,7 +489,7 @@ class SyncCore:
             return False
         chat.reset(page.messages, page.has_more, has_more_newer=False)
         chat.rev = max(chat.rev, page.rev)
-        self._publish(WindowMoved(peer, None))
+        self.events.publish(WindowMoved(peer, None))
         with contextlib.suppress(ApiError, ServerUnreachable):
             await self._catch_up()  # anything that arrived while the page was on its way
         return True
@@ -526,7 +504,7 @@ class SyncCore:
         if "typing" not in self.features or now - self._typing_sent.get(peer, -1e9) < TYPING_EVERY:
             return
         self._typing_sent[peer] = now
-        self._spawn(self._send_typing(peer))
+        self.tasks.spawn(self._send_typing(peer))
 
     async def _send_typing(self, peer: str) -> None:
         try:
@@ -564,14 +542,14 @@ class SyncCore:
                     unread = await self.client.mark_read(peer, seen)
                 except (ApiError, ServerUnreachable) as exc:
                     self._marker_wakeup.set()  # try again after the pause
-                    await self._retry_after(exc)
+                    await self.tasks.retry_after(exc)
                     break
                 self.connection.ok()
                 self._told[peer] = seen
                 current = self.friends.get(peer)
                 if current is not None and current.unread != unread:
                     self.friends[peer] = replace(current, unread=unread)
-                    self._publish(FriendsChanged())
+                    self.events.publish(FriendsChanged())
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, peer: str, text: str, reply_to: int | None = None) -> OutboxItem:
@@ -589,7 +567,7 @@ class SyncCore:
 
     def _queue(self, item: OutboxItem) -> OutboxItem:
         self._typing_sent.pop(item.to, None)
-        self._publish(OutboxChanged(frozenset({item.to})))
+        self.events.publish(OutboxChanged(frozenset({item.to})))
         self._outbox_wakeup.set()
         return item
 
@@ -597,19 +575,19 @@ class SyncCore:
         item = self.outbox.get(client_id)
         if item is not None:
             self.outbox.retry(client_id)
-            self._publish(OutboxChanged(frozenset({item.to})))
+            self.events.publish(OutboxChanged(frozenset({item.to})))
             self._outbox_wakeup.set()
 
     def discard(self, client_id: str) -> OutboxItem | None:
         item = self.outbox.remove(client_id)
         if item is not None:
-            self._publish(OutboxChanged(frozenset({item.to})))
+            self.events.publish(OutboxChanged(frozenset({item.to})))
         return item
 
     async def _sender_loop(self) -> None:
         while True:
             if self.outbox.reload_if_changed():
-                self._publish(OutboxChanged(frozenset(i.to for i in self.outbox.items)))
+                self.events.publish(OutboxChanged(frozenset(i.to for i in self.outbox.items)))
             item = self.outbox.next_to_send()
             if item is None:
                 self._outbox_wakeup.clear()
@@ -638,15 +616,15 @@ class SyncCore:
                     raise ApiError(400, "unknown_item", f"cannot send a '{item.kind}' item")
             except ApiError as exc:
                 if exc.status == 401 or exc.transient:
-                    await self._retry_after(exc)
+                    await self.tasks.retry_after(exc)
                     continue
                 reason = describe(exc)
                 self.outbox.fail(item.client_id, reason)
-                self._publish(OutboxChanged(frozenset({item.to})))
-                self._publish(SendRefused(replace(item, error=reason)))
+                self.events.publish(OutboxChanged(frozenset({item.to})))
+                self.events.publish(SendRefused(replace(item, error=reason)))
                 continue
             except ServerUnreachable as exc:
-                await self._retry_after(exc)
+                await self.tasks.retry_after(exc)
                 continue
             self.connection.ok()
             self.outbox.remove(item.client_id)
@@ -657,11 +635,11 @@ class SyncCore:
         if item.is_send and message.id >= friend.last_id:
             when = message.date_sent if message.date_sent is not None else int(item.created)
             self.friends[item.to] = replace(friend, last_id=message.id, last_activity=when)
-            self._publish(FriendsChanged())
+            self.events.publish(FriendsChanged())
         chat = self.chat
         if chat is not None and chat.peer == item.to and chat.loaded:
             self._merge(chat, [message])
-        self._publish(OutboxChanged(frozenset({item.to})))
+        self.events.publish(OutboxChanged(frozenset({item.to})))
 
     # -- drafts ------------------------------------------------------------------------------
     def draft(self, peer: str) -> str:
@@ -669,18 +647,10 @@ class SyncCore:
 
     def set_draft(self, peer: str, text: str) -> None:
         self.drafts.set(peer, text)
-        if self.drafts.dirty and self._draft_timer is None:
-            loop = asyncio.get_running_loop()
-            self._draft_timer = loop.call_later(DRAFT_SAVE_DELAY, self.flush_drafts)
+        self.drafts.save_soon()
 
     def flush_drafts(self) -> None:
-        if self._draft_timer is not None:
-            self._draft_timer.cancel()
-            self._draft_timer = None
-        try:
-            self.drafts.flush()
-        except OSError:
-            log.exception("could not save drafts")
+        self.drafts.save()
 
     def is_muted(self, peer: str) -> bool:
         return peer in self.prefs.muted
@@ -689,7 +659,7 @@ class SyncCore:
         """Mute or unmute ``peer``'s chat (no bell, toast or notification); the new state."""
         muted = not self.is_muted(peer)
         self.prefs.set_muted(peer, muted)
-        self._publish(FriendsChanged())
+        self.events.publish(FriendsChanged())
         return muted
 
     # -- friends and the session ---------------------------------------------------------------
@@ -697,7 +667,7 @@ class SyncCore:
         await self.client.add_friend(username)
         name = username.lower()
         self.friends.setdefault(name, Friend(username=name))
-        self._publish(FriendsChanged())
+        self.events.publish(FriendsChanged())
 
     async def block(self, username: str) -> None:
         await self.client.block_friend(username)
@@ -705,25 +675,25 @@ class SyncCore:
         self.friends.pop(username, None)
         if self.open_peer == username:
             self.close_chat()
-        self._publish(FriendsChanged())
+        self.events.publish(FriendsChanged())
 
     async def unblock(self, username: str) -> None:
         await self.client.unblock_friend(username)
         self.blocked.discard(username)
-        self._publish(FriendsChanged())
+        self.events.publish(FriendsChanged())
 
     async def accept(self, username: str) -> None:
         """A message request: make them a friend (they join the list)."""
         await self.client.add_friend(username)
         request = self.requests.pop(username, None) or Friend(username=username)
         self.friends[username] = replace(request, request=False)
-        self._publish(FriendsChanged())
+        self.events.publish(FriendsChanged())
 
     async def decline(self, username: str) -> None:
         """A message request: hide it until they write again (block to stop them)."""
         await self.client.remove_friend(username)
         self.requests.pop(username, None)
-        self._publish(FriendsChanged())
+        self.events.publish(FriendsChanged())
 
     async def change_settings(self, **values: bool) -> dict[str, Any]:
         return await self.client.settings(**values)
@@ -731,7 +701,7 @@ class SyncCore:
     def end_session(self, reason: str) -> None:
         """The token is no longer valid (e.g. signed out everywhere): back to sign-in."""
         self.client.token = None
-        self._publish(SessionEnded(reason))
+        self.events.publish(SessionEnded(reason))
 
     async def sign_out(self) -> bool:
         """Revoke the token on the server; False when it could not be reached (the caller
