@@ -310,6 +310,23 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+def read_connections(port: int) -> dict[int, int]:
+    """The server side of each established TCP connection to 127.0.0.1:``port``: the
+    client's port -> bytes the server has not read yet (the kernel's ``rx_queue``).
+
+    A connection whose request the server has read has 0 there; one still waiting in
+    the listen queue holds its request's bytes. Tests use it as a gate ("these requests
+    are in the server's hands") instead of a sleep."""
+    found: dict[int, int] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, queues = fields[1], fields[2], fields[3], fields[4]
+        if state != "01" or int(local.split(":")[1], 16) != port:  # 01: ESTABLISHED
+            continue
+        found[int(remote.split(":")[1], 16)] = int(queues.split(":")[1], 16)
+    return found
+
+
 def register(url: str, username: str, password: str = "correct horse") -> str:
     reply = http.post(f"{url}/register", data={"username": username, "password": password})
     assert reply.status_code == 201, reply.text

@@ -34,6 +34,7 @@ from tests.support import (
     children,
     free_port,
     http,
+    read_connections,
     register,
     wait_healthy,
 )
@@ -178,8 +179,18 @@ def test_a_stop_answers_held_waits_at_once_and_exits_within_two_seconds(
     CI); ``kill`` aimed at a thread's id makes the kernel pick that thread."""
     server = server_process("--workers", "2")
     tokens = [register(server.url, f"user{n}") for n in range(4)]
+    port = int(server.url.rsplit(":", 1)[1])
+    before = set(read_connections(port))
     waits = [_held_waits(server.url, token, 3) for token in tokens]
-    time.sleep(1.0)
+    # a gate, not a sleep: every wait's request read by the server (a loaded machine once
+    # sent the signal before some of them had connected: "Connection refused")
+    deadline = time.monotonic() + 20
+    while (
+        len([c for c, unread in read_connections(port).items() if c not in before and not unread])
+        < 12
+    ):
+        assert time.monotonic() < deadline, "the 12 waits never reached the server"
+        time.sleep(0.02)
     workers = server.worker_pids()
     assert len(workers) == 2
     assert server.proc is not None
