@@ -2,7 +2,7 @@
 
 Both are on unless the user turns them off. Read receipts are symmetric, as in
 WhatsApp and Signal: a user who turns them off shows nobody how far they have
-read and sees nobody's marker either (``backend/storage/accounts.py`` decides
+read and sees nobody's marker either (``backend/storage/feed.py`` decides
 it in the feed's queries). Turning them on or off moves the feed of everyone
 who shares a conversation with the user, so their clients show or drop the
 "seen" mark at once. Typing off: the user's signals are dropped and nobody's
