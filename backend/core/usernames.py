@@ -12,10 +12,10 @@ holding one means the rules above were checked.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import NamedTuple, NewType
 
 from backend.core.errors import InvalidUsername, MissingField, SameUser
+from backend.core.names import name_key
 
 Username = NewType("Username", str)
 
@@ -70,11 +70,12 @@ def pair_file_name(a: str, b: str) -> str:
 
 
 def display_key(display_name: str) -> str:
-    """What a display name looks like to a reader: NFKC, case-folded, spaces collapsed.
+    """What a display name reads as (``names.name_key``): NFKC, case-folded, spaces
+    collapsed, then its Unicode confusable skeleton (UTS #39).
 
     Two names with the same key read the same (``Bob`` and ``BOB`` in full-width
-    letters, ``bob  smith`` and ``Bob Smith``); a display name whose key is another
-    user's display name or username is refused (docs/design.md, "Auth").
+    letters, ``bob  smith`` and ``Bob Smith``, Latin ``alice`` and ``alice`` with a
+    Cyrillic a, U+0430); a display name whose key is another user's display name or
+    username is refused (docs/design.md, "Auth").
     """
-    folded = unicodedata.normalize("NFKC", display_name).casefold()
-    return " ".join(folded.split())
+    return name_key(display_name)

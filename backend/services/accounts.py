@@ -27,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from backend.core.errors import (
     BadCredentials,
+    DisplayNameTaken,
     InvalidField,
     InvalidInput,
     InvalidInvite,
@@ -38,7 +39,8 @@ from backend.core.errors import (
     UnknownUser,
     UsernameTaken,
 )
-from backend.core.usernames import Username, canonical_username
+from backend.core.names import invisible, usernames_reading_as
+from backend.core.usernames import Username, canonical_username, display_key
 from backend.limits.disk import DiskFloor
 from backend.limits.hash_gate import HashGate
 from backend.limits.rate_limit import Limiter
@@ -133,6 +135,24 @@ class Accounts:
             self.disk.check()
         return invite_hash(invite) if mode == "invite" and invite else None
 
+    def check_display_name(self, display_name: str | None, username: Username) -> None:
+        """``DisplayNameTaken`` when ``display_name`` reads like another user's username.
+
+        The storage compares keys (``display_key``) with the other display names and
+        with usernames equal to the key, in the registration's transaction; this adds
+        the usernames that read as the key without being it (``m`` read as ``rn``,
+        ``0`` as ``o``, ``1`` as ``l``). Names never change hands, so a look-up first is
+        enough. One's own username is fine.
+        """
+        if display_name is None:
+            return
+        candidates = usernames_reading_as(display_key(display_name))
+        if candidates is None:
+            raise DisplayNameTaken("that display name reads like too many usernames")
+        for name in candidates:
+            if name != username and self.store.user(name) is not None:
+                raise DisplayNameTaken("that display name reads like another user's name")
+
     def register(
         self,
         username: Username,
@@ -144,6 +164,7 @@ class Accounts:
     ) -> tuple[User, str]:
         """A new account and its first token; ``password`` passed ``parse_password``."""
         code = self.admit(username, address, invite)
+        self.check_display_name(display_name, username)
         hashed = self._hash(password, address)
         if not self.store.add_user(username, display_name, hashed, _now(), invite_hash=code):
             raise UsernameTaken(f"the username '{username}' is taken")
@@ -277,10 +298,18 @@ def parse_password(value: object, field: str = "password") -> str:
 
 
 def parse_display_name(value: object) -> str | None:
+    """Up to 64 printable characters, none invisible or blank but the plain space
+    (``names.invisible``: fillers, zero-width, format and bidi controls); trimmed."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_DISPLAY_NAME or not value.isprintable():
         raise InvalidField(f"'display_name' is up to {MAX_DISPLAY_NAME} printable characters")
+    hidden = next(invisible(value), None)
+    if hidden is not None:
+        raise InvalidField(
+            f"'display_name' may not hold invisible or blank characters "
+            f"(U+{ord(hidden):04X}); spaces are plain ones"
+        )
     return value.strip() or None
 
 

@@ -127,6 +127,7 @@ class SshIdentity:
         if self.store.ticket(digest, _now()) is None:
             raise InvalidTicket("the ticket is unknown, used or expired: start a new SSH session")
         code = self.accounts.admit(username, address, invite)
+        self.accounts.check_display_name(display_name, username)
         key = self.store.claim(digest, username, display_name, _now(), invite_hash=code)
         if key is None:
             raise InvalidTicket("the ticket is unknown, used or expired: start a new SSH session")

@@ -20,7 +20,9 @@ from typing import Any
 
 import psycopg
 
-SCHEMA_VERSION = 4
+from backend.core.usernames import display_key
+
+SCHEMA_VERSION = 5
 """The SQLite file's version this schema matches (``len(MIGRATIONS)``)."""
 _LOCK = 0x70616972  # "pair": the advisory lock nodes take while making the schema
 
@@ -137,6 +139,15 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> int:
         if version < SCHEMA_VERSION:
             for statement in _TABLES.split(";"):
                 conn.execute(statement.encode())
+            if 0 < version < 5:  # display keys became confusable skeletons: recompute
+                rows = conn.execute(
+                    "SELECT username, display_name FROM users WHERE display_name IS NOT NULL"
+                ).fetchall()
+                for username, shown in rows:
+                    conn.execute(
+                        "UPDATE users SET display_key = %s WHERE username = %s",
+                        (display_key(shown), username),
+                    )
             conn.execute(
                 "INSERT INTO schema_version (id, version) VALUES (1, %s) "
                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version",

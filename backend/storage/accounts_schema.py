@@ -161,4 +161,14 @@ def _v4_ssh_keys(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4_ssh_keys]
+def _v5_name_keys(conn: sqlite3.Connection) -> None:
+    """Display keys became confusable skeletons (a Cyrillic a reads as a Latin one): recompute."""
+    for username, shown in conn.execute(
+        "SELECT username, display_name FROM users WHERE display_name IS NOT NULL"
+    ).fetchall():
+        conn.execute(
+            "UPDATE users SET display_key = ? WHERE username = ?", (display_key(shown), username)
+        )
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4_ssh_keys, _v5_name_keys]

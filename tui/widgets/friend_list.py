@@ -15,8 +15,11 @@ taken as commands (a bare ``m`` used to mute the highlighted chat mid-sentence).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
+import icu
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -30,6 +33,27 @@ from tui.text import fit, one_line
 OPEN_MARKER = "\u203a"
 REQUESTS = "__requests__"
 """The option id of the "Requests (N)" row (no username can be this)."""
+
+
+@lru_cache(maxsize=4096)
+def _reads_as(name: str) -> str:
+    """What a name reads as: folded, then its Unicode confusable skeleton (UTS #39)."""
+    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    return str(icu.SpoofChecker().getSkeleton(0, folded)).casefold()
+
+
+def close_names(friends: list[Friend]) -> set[str]:
+    """The friends whose shown name reads like another friend's shown name or username:
+    their row says whose it is ("Alice (@alice)"), so neither can pass for the other."""
+    seen: dict[str, set[str]] = {}
+    for friend in friends:
+        for name in {friend.display_name or friend.username, friend.username}:
+            seen.setdefault(_reads_as(name), set()).add(friend.username)
+    return {
+        friend.username
+        for friend in friends
+        if friend.display_name and len(seen[_reads_as(friend.display_name)]) > 1
+    }
 
 
 class FriendList(OptionList):
@@ -69,6 +93,7 @@ class FriendList(OptionList):
         self.muted: frozenset[str] = frozenset()
         self.requests = 0
         self._order: list[Friend] = []
+        self._close: set[str] = set()
 
     def show(
         self,
@@ -84,12 +109,17 @@ class FriendList(OptionList):
         self.open_peer = open_peer
         self.muted = muted
         self.requests = requests
+        self._close = close_names(ordered)
         self.redraw()
 
     def _prompt(self, friend: Friend, width: int) -> Text:
         marker = f"{OPEN_MARKER} " if friend.username == self.open_peer else "  "
         count = f" ({friend.unread})" if friend.unread else ""
-        name = fit(one_line(friend.display_name or friend.username), width - 2 - len(count))
+        room = width - 2 - len(count)
+        name = fit(one_line(friend.display_name or friend.username), room)
+        if friend.username in self._close:  # the name is cut, never whose it is
+            owner = f" (@{friend.username})"
+            name = fit(one_line(friend.display_name), max(1, room - len(owner))) + owner
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(marker)
         line.append(name, style="bold" if friend.unread else "")

@@ -1,0 +1,138 @@
+# ruff: noqa: RUF001, RUF002, RUF003  (look-alike letters are what this file is about)
+"""Names that read alike are the same name (UTS #39 skeletons), and names show something.
+
+A display name that reads like another user's display name or username (a Cyrillic
+``а``, IPA ``ɑ``, Cherokee ``Ꭺ``, ``rn`` for ``m``, ``0`` for ``o``) is 409
+``display_name_taken`` at registration and at the SSH door's claim; invisible and
+filler characters (the Hangul fillers, the blank Braille pattern, zero-width and
+bidi controls) are 400. One's own username as display name stays fine. In the TUI's
+friend list, two friends whose names read alike show whose each is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from backend.storage.accounts_schema import ACCOUNTS_FILE
+from tests.support import Server, http, register
+from tests.test_door_identity import Door, claim, new_key
+from tui.client.models import Friend
+
+pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
+
+LOOK_ALIKES = [
+    "аlice",
+    "ɑlice",
+    "Ꭺlice",
+    "ΑLICE",
+    "ａｌｉｃｅ",
+]  # Cyrillic, IPA, Cherokee, Greek, full-width
+INVISIBLE = [
+    "alice\u3164",  # Hangul filler: "alice" and two blank columns
+    "\u2800alice",  # blank Braille pattern
+    "\u3164",  # nothing but a filler
+    "\u115f\u1160",
+    "\uffa0bob",
+    "al\u200bice",  # zero-width space
+    "ali\u200dce",  # zero-width joiner
+    "\u202ealice",  # right-to-left override
+    "alice\u2066",  # bidi isolate
+    "a\u00adlice",  # soft hyphen
+    "alice\u3000",  # ideographic space
+    "\ufeffalice",
+]
+
+
+def try_register(server: Server, username: str, display_name: str) -> tuple[int, str]:
+    reply = http.post(
+        f"{server.url}/register",
+        data={"username": username, "password": "long enough", "display_name": display_name},
+    )
+    return reply.status_code, reply.json().get("error", "")
+
+
+@pytest.mark.parametrize("shown", LOOK_ALIKES)
+def test_a_look_alike_of_another_username_is_refused(server: Server, shown: str) -> None:
+    register(server.url, "alice")
+    assert try_register(server, "mallory", shown) == (409, "display_name_taken")
+
+
+@pytest.mark.parametrize("shown", LOOK_ALIKES)
+def test_a_look_alike_of_another_display_name_is_refused(server: Server, shown: str) -> None:
+    assert try_register(server, "bob", "Alice")[0] == 201
+    assert try_register(server, "mallory", shown) == (409, "display_name_taken")
+
+
+@pytest.mark.parametrize(
+    ("existing", "shown"),
+    [("mary", "rnary"), ("bob0", "BOBO"), ("a1ex", "Alex"), ("rnary", "Mary")],
+)
+def test_usernames_with_letters_the_skeleton_maps(
+    server: Server, existing: str, shown: str
+) -> None:
+    register(server.url, existing)
+    assert try_register(server, "mallory", shown) == (409, "display_name_taken")
+
+
+@pytest.mark.parametrize("shown", INVISIBLE)
+def test_invisible_and_filler_characters_are_refused(server: Server, shown: str) -> None:
+    assert try_register(server, "mallory", shown) == (400, "invalid_field")
+
+
+def test_own_username_and_ordinary_names_stay_fine(server: Server) -> None:
+    assert try_register(server, "alice", "аlice")[0] == 201  # her own name, any script
+    assert try_register(server, "mary", "Mary")[0] == 201
+    for username, shown in [("zoe", "Zoë"), ("ann", "Ann-Marie O'Neil"), ("li", "李小龙")]:
+        assert try_register(server, username, shown)[0] == 201
+    assert try_register(server, "bob", "Bob Smith")[0] == 201
+    assert try_register(server, "rob", "bob  SMITH") == (409, "display_name_taken")
+
+
+def test_the_ssh_doors_claim_has_the_same_rules(server: Server) -> None:
+    register(server.url, "alice")
+    door = Door(server)
+    assert claim(server, door.ticket(new_key()), "mallory", display_name="ɑlice").status_code == 409
+    filler = claim(server, door.ticket(new_key()), "mallory", display_name="\u3164")
+    assert (filler.status_code, filler.json()["error"]) == (400, "invalid_field")
+    register(server.url, "mary")
+    assert claim(server, door.ticket(new_key()), "eve", display_name="rnary").status_code == 409
+    assert claim(server, door.ticket(new_key()), "carol", display_name="Сarol").status_code == 201
+
+
+def test_keys_stored_before_the_skeleton_are_recomputed(tmp_path: Path) -> None:
+    """An accounts file of version 4 keeps its display keys in the old form; opening it
+    brings them to the skeleton, so an old ``аlice`` still blocks a new ``alice``."""
+    from backend.core.usernames import display_key
+    from backend.storage.accounts import AccountStore
+
+    store = AccountStore(tmp_path)
+    store.add_user("bob", "аlice", "", 0)
+    store.close()
+    with sqlite3.connect(tmp_path / ACCOUNTS_FILE) as conn:
+        conn.execute("UPDATE users SET display_key = 'аlice'")  # as version 4 wrote it
+        conn.execute("PRAGMA user_version = 4")
+    store = AccountStore(tmp_path)
+    with sqlite3.connect(tmp_path / ACCOUNTS_FILE) as conn:
+        assert (
+            conn.execute("SELECT display_key FROM users").fetchone()[0]
+            == display_key("alice")
+            == "alice"
+        )
+    store.close()
+
+
+def test_the_friend_list_says_whose_a_close_name_is() -> None:
+    from tui.widgets.friend_list import close_names
+
+    friends = [
+        Friend("alice", "Alice"),
+        Friend("mallory", "Аlice"),  # Cyrillic А
+        Friend("bob", "Bob"),
+        Friend("carol", ""),
+    ]
+    assert close_names(friends) == {"alice", "mallory"}
+    assert close_names([Friend("alice", "Alice"), Friend("bob", "Bob")]) == set()
+    assert close_names([Friend("alice", ""), Friend("mallory", "ɑlice")]) == {"mallory"}
