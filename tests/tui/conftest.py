@@ -12,12 +12,14 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import arrow
 import httpx
 import pytest
 from textual import events
+from textual.app import App
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
@@ -27,6 +29,7 @@ from tui.client.blocking import BlockingClient
 from tui.client.http import PairchatClient
 from tui.config import Config
 from tui.formatting import Clock, system_clock
+from tui.input_order import OrderedInput
 from tui.screens.main import MainScreen
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.friend_list import FriendList
@@ -107,6 +110,18 @@ def gated_app_for(
     config = Config(server=url, user=user, config_dir=config_dir)
     config.save_session(user, token)
     return make_app(config, PairchatClient(url, transport=gate))
+
+
+async def settled(app: App[Any]) -> None:
+    """Until every message pump of ``app`` is idle: the app's own condition
+    (:meth:`tui.input_order.OrderedInput.settled`), not Textual's guess from CPU time,
+    which a loaded machine fools (a snapshot once caught the sign-in form before its
+    field had the focus)."""
+
+    async def route(event: object) -> None:
+        raise AssertionError("settling routes no input")
+
+    await OrderedInput(app, route).settled()
 
 
 async def wait_for(

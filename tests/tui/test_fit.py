@@ -44,6 +44,7 @@ from tui.widgets.composer import Composer
 from tui.widgets.friend_list import REQUESTS, FriendList
 
 from .conftest import api, app_for, befriend, fixed_clock, open_chat, screen_text, wait_for
+from .conftest import settled as app_settled
 from .test_snapshots import no_blink
 
 SIZES = [(80, 24), (60, 20)]
@@ -347,7 +348,7 @@ def snapshot_app(server: LiveServer, users: dict[str, str], tmp_path: Path) -> P
 async def settled(pilot: Pilot[Any]) -> None:
     await quiet(pilot, pilot.app.screen)
     no_blink(pilot)
-    await pilot.pause()
+    await app_settled(pilot.app)
 
 
 def test_snapshot_fit_main_screen(
@@ -358,8 +359,11 @@ def test_snapshot_fit_main_screen(
     async def ready(pilot: Pilot[Any]) -> None:
         log = await open_chat(pilot, app, "bob")
         await wait_for(pilot, lambda: log.placeholder.startswith("No messages"), "chat open")
-        app.screen.query_one(FriendList).focus()
+        friends = app.screen.query_one(FriendList)
+        friends.focus()
+        await wait_for(pilot, lambda: app.focused is friends, "the friend list focused")
         no_blink(pilot)
+        await app_settled(app)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
@@ -367,7 +371,13 @@ def test_snapshot_fit_main_screen(
 
 def test_snapshot_fit_sign_in(snap_compare: Any, tmp_path: Path) -> None:
     app = app_for("http://127.0.0.1:9", tmp_path, clock=fixed_clock)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=no_blink)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.focused is not None, "the username field focused")
+        no_blink(pilot)
+        await app_settled(app)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
 def test_snapshot_fit_claim(snap_compare: Any, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from tui.screens.main import MainScreen
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.friend_list import FriendList
 
-from .conftest import FIXED_NOW, app_for, befriend, fixed_clock, wait_for
+from .conftest import FIXED_NOW, app_for, befriend, fixed_clock, settled, wait_for
 
 NOW = FIXED_NOW.int_timestamp
 MESSAGES = [
@@ -72,17 +72,29 @@ def no_blink(pilot: Pilot[Any]) -> None:
         area.cursor_blink = False
 
 
+async def harness_ready(pilot: Pilot[Any]) -> None:
+    await settled(pilot.app)
+
+
 def test_snapshot_chat_log(snap_compare: Any) -> None:
-    assert snap_compare(ChatLogHarness(), terminal_size=(80, 24))
+    assert snap_compare(ChatLogHarness(), terminal_size=(80, 24), run_before=harness_ready)
 
 
 def test_snapshot_chat_log_compact(snap_compare: Any) -> None:
-    assert snap_compare(ChatLogHarness(compact=True), terminal_size=(80, 24))
+    app = ChatLogHarness(compact=True)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=harness_ready)
 
 
 def test_snapshot_sign_in(snap_compare: Any, tmp_path: Path) -> None:
     app = app_for("http://127.0.0.1:5000", tmp_path, clock=fixed_clock)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=no_blink)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.focused is not None, "the username field focused")
+        assert app.focused is not None and app.focused.id == "username"
+        no_blink(pilot)
+        await settled(app)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
 @pytest.mark.usefixtures("users")
@@ -102,8 +114,9 @@ def test_snapshot_main_screen(snap_compare: Any, server: LiveServer, tmp_path: P
         await pilot.press("enter")
         log = app.screen.query_one(ChatLog)
         await wait_for(pilot, lambda: log.placeholder.startswith("No messages"), "chat open")
-        app.screen.query_one(FriendList).focus()
+        friends.focus()
+        await wait_for(pilot, lambda: app.focused is friends, "the friend list focused")
         no_blink(pilot)
-        await pilot.pause()
+        await settled(app)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
