@@ -11,7 +11,15 @@ instead of flags and a config file the user could edit:
 - ``PAIRCHAT_DOOR_TICKET``: an unknown SSH key's one-time ticket, for the "claim a
   username" screen;
 - ``PAIRCHAT_REMOTE=1``: links are copied, not opened (a browser here would open on
-  the server).
+  the server);
+- ``PAIRCHAT_CLIENT_ADDRESS`` and ``PAIRCHAT_CLIENT_PROOF``: who the visitor is (the SSH
+  client's or the browser's address) and the door's HMAC vouching for it; sent with
+  every request (``X-Pairchat-Client``, ``X-Pairchat-Client-Proof``) so the API's
+  per-address limits count the visitor, not the door. The proof names that one address:
+  the session never holds the door secret;
+- ``PAIRCHAT_SIGNIN_IDLE``: seconds without a key on a screen that is not signed in
+  (sign-in, claim) after which the session ends (0: never); ``PAIRCHAT_IDLE``: the same
+  for a signed-in session (0, the default: never).
 
 The token is never written to disk here: the session keeps it in memory only.
 
@@ -24,8 +32,33 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
 
 from tui.config import load_config
+
+if TYPE_CHECKING:
+    from tui.app import PairchatApp
+
+IDLE_MESSAGE = "pairchat: the session ended after {minutes} without a key pressed"
+
+
+def door_headers(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The headers that tell the API who this door's visitor is (none outside a door)."""
+    address = env.get("PAIRCHAT_CLIENT_ADDRESS", "").strip()
+    proof = env.get("PAIRCHAT_CLIENT_PROOF", "").strip()
+    if not address or not proof:
+        return {}
+    return {"X-Pairchat-Client": address, "X-Pairchat-Client-Proof": proof}
+
+
+def _seconds(env: dict[str, str] | os._Environ[str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else 0.0
 
 
 def main() -> int:
@@ -34,12 +67,63 @@ def main() -> int:
     token = os.environ.get("PAIRCHAT_TOKEN") or None
     user = os.environ.get("PAIRCHAT_USER") or None
     from tui.app import make_app  # Textual loads only when the app runs
+    from tui.client.http import PairchatClient
 
     ticket = os.environ.get("PAIRCHAT_DOOR_TICKET") or None
     given = (user, token) if user and token else None
-    app = make_app(config, signals=True, token=given, ticket=ticket)
+    client = PairchatClient(config.server, headers=door_headers(os.environ))
+    app = make_app(config, client, signals=True, token=given, ticket=ticket)
+    watch_idle(
+        app,
+        signed_out=_seconds(os.environ, "PAIRCHAT_SIGNIN_IDLE", 0),
+        signed_in=_seconds(os.environ, "PAIRCHAT_IDLE", 0),
+    )
     app.run()
     return 0
+
+
+def watch_idle(app: PairchatApp, *, signed_out: float, signed_in: float) -> None:
+    """End ``app`` after ``signed_out`` seconds without input while no one is signed in
+    (the sign-in and claim screens), or ``signed_in`` seconds once someone is (0: never)."""
+    if not signed_out and not signed_in:
+        return
+    from textual import events
+
+    last = [time.monotonic()]
+    handle = app.on_event
+    step = min(1.0, max(0.1, min(x for x in (signed_out, signed_in) if x) / 4))
+
+    def idle_for() -> float | None:
+        """The limit that has run out now, if one has."""
+        limit = signed_in if app.client.token else signed_out
+        return limit if limit and time.monotonic() - last[0] >= limit else None
+
+    def end(limit: float) -> bool:
+        if idle_for() is None:
+            return False  # a key came in meanwhile
+        minutes = round(limit / 60)
+        words = f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else f"{limit:g} s"
+        app.exit(return_code=0, message=IDLE_MESSAGE.format(minutes=words))
+        return True
+
+    def watch() -> None:
+        while True:
+            time.sleep(step)
+            limit = idle_for()
+            if limit is not None and app.is_running:
+                try:
+                    if app.call_from_thread(end, limit):
+                        return
+                except RuntimeError:  # the app is ending anyway
+                    return
+
+    async def on_event(event: Any) -> None:
+        if isinstance(event, (events.Key, events.Paste, events.MouseDown)):
+            last[0] = time.monotonic()
+        await handle(event)
+
+    threading.Thread(target=watch, name="pairchat-idle", daemon=True).start()
+    app.on_event = on_event  # type: ignore[method-assign]
 
 
 def factory(path: str) -> int:

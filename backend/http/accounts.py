@@ -20,14 +20,16 @@ from backend.core.errors import BadCredentials, WrongPassword
 from backend.http import auth, replies
 from backend.http import request_data as data
 from backend.http.context import services
+from backend.limits.hash_gate import for_account
 from backend.services.accounts import parse_display_name, parse_invite, parse_password
 
 bp = Blueprint("accounts", __name__)
 T = TypeVar("T")
 
 
-def _password_checked(check: Callable[[], T], *, signed_in: bool = True) -> T:
-    """Run ``check`` (which verifies a password) within the address's failed-login budget.
+def _password_checked(check: Callable[[], T], account: str, *, signed_in: bool = True) -> T:
+    """Run ``check`` (which verifies ``account``'s password) within the address's failed-login
+    budget, and within the account's share of the password-check queue.
 
     For a signed-in user a wrong password is ``403 wrong_password``, not a 401.
     """
@@ -35,7 +37,8 @@ def _password_checked(check: Callable[[], T], *, signed_in: bool = True) -> T:
     address = request.remote_addr
     throttle.reserve(address)
     try:
-        result = check()
+        with for_account(account):
+            result = check()
     except BadCredentials as exc:  # a wrong password keeps its cost
         if signed_in:
             raise WrongPassword("the current password is wrong") from exc
@@ -68,6 +71,7 @@ def login() -> ResponseReturnValue:
     password = data.text_or_empty("password")
     user, token = _password_checked(
         lambda: services().accounts.login(username, password, request.remote_addr),
+        username,
         signed_in=False,
     )
     return replies.account(user, token)
@@ -98,7 +102,8 @@ def change_password() -> ResponseReturnValue:
     current = data.text_or_empty("password")
     new = data.parsed("new_password", lambda value: parse_password(value, "new_password"))
     revoked = _password_checked(
-        lambda: services().lifecycle.change_password(me, current, new, token, request.remote_addr)
+        lambda: services().lifecycle.change_password(me, current, new, token, request.remote_addr),
+        me,
     )
     return replies.revoked(revoked)
 
@@ -109,7 +114,7 @@ def delete_account() -> ResponseReturnValue:
     me = auth.current_user()
     password = data.text_or_empty("password")
     _password_checked(
-        lambda: services().lifecycle.delete_account(me, password, request.remote_addr)
+        lambda: services().lifecycle.delete_account(me, password, request.remote_addr), me
     )
     return replies.success()
 

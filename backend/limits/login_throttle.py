@@ -11,13 +11,15 @@ stopped too), never per username: failures for ``bob`` from one address never
 stop ``bob``'s right password from another (an attacker could otherwise lock
 anyone out). The address is the real client's when the
 server is told how many proxies to trust (``--trusted-proxies``, Werkzeug's
-ProxyFix). In memory, per worker process.
+ProxyFix), and a door's visitor's when the door vouches for it
+(``backend.http.door.DoorClientAddress``). The refusal says how long to wait,
+counted from the oldest failure still in the window. In memory, per worker process.
 """
 
 from __future__ import annotations
 
 from backend.core.errors import RateLimited
-from backend.limits.rate_limit import Limiter
+from backend.limits.rate_limit import Limiter, in_words
 
 
 class LoginThrottle:
@@ -26,8 +28,10 @@ class LoginThrottle:
 
     def reserve(self, address: str | None) -> None:
         """Pay for one password check, or ``RateLimited`` when this address has used its budget."""
-        if not self._limiter.take(address or "unknown"):
-            raise RateLimited("too many failed logins from your address; wait a minute")
+        key = address or "unknown"
+        if not self._limiter.take(key):
+            wait = in_words(self._limiter.wait(key))
+            raise RateLimited(f"too many wrong passwords from your address: try again in {wait}")
 
     def succeeded(self, address: str | None) -> None:
         """A right password: the reserved check does not count as a failure."""

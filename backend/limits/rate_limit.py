@@ -20,6 +20,18 @@ from limits import parse
 Clock = Callable[[], float]
 
 
+def in_words(seconds: float) -> str:
+    """A wait for people, rounded up: "12 seconds", "2 minutes", "52 minutes", "3 hours"."""
+    whole = max(1, int(-(-seconds // 1)))
+    if whole <= 90:
+        count, unit = whole, "second"
+    elif whole <= 2 * 3600:
+        count, unit = -(-whole // 60), "minute"
+    else:
+        count, unit = -(-whole // 3600), "hour"
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
 def parse_rate(rate: str) -> tuple[int, float]:
     """(amount, window seconds) of a rate like ``"10 per minute"``; ValueError if it is none."""
     item = parse(rate)
@@ -66,6 +78,15 @@ class Limiter:
             hits = self._hits.get(key)
             if hits:
                 hits.pop()
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may take a hit again (0 when it may now)."""
+        now = self._clock()
+        with self._lock:
+            hits = self._live(key, now)
+            if len(hits) < self.amount:
+                return 0.0
+            return max(0.0, hits[len(hits) - self.amount] + self.window - now)
 
     def remaining(self, key: str) -> int:
         now = self._clock()

@@ -61,6 +61,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if settings.multi_node:
         app.before_request(routing.note_routed_pair)
     errors.register(app)
+    # A door's visitor is the client (per-address limits), when the door vouches for it;
+    # the door's own address may come from a proxy's X-Forwarded-For (ProxyFix, outside).
+    app.wsgi_app = door.DoorClientAddress(  # type: ignore[method-assign]
+        app.wsgi_app, services.ssh_identity.secret
+    )
     if settings.trusted_proxies:
         # The client's address (rate limits) from X-Forwarded-For, as many hops as proxies.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

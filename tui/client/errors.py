@@ -11,9 +11,12 @@ from tui.client.http import ApiError, ServerUnreachable
 SENTENCES = {
     "bad_credentials": "Wrong username or password.",
     "username_taken": "That username is taken. Choose another, or sign in.",
-    "rate_limited": "Too many failed attempts. Wait a minute and try again.",
 }
-"""Codes whose server message is worded for a program, not a person."""
+"""Codes whose server message is worded for a program, not a person.
+
+``rate_limited`` is not one: each limit says which it is and how long to wait
+("too many wrong passwords from your address: try again in 40 seconds"), and a
+fixed sentence here once blamed failed attempts for an hourly sign-up limit."""
 
 
 def describe(exc: Exception) -> str:
@@ -21,10 +24,18 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, ServerUnreachable):
         return f"Cannot reach the server at {exc.url}. Is it running?"
     if isinstance(exc, ApiError):
-        text = SENTENCES.get(exc.code) or exc.message or exc.code
-        return _one_line(text) or f"the server answered {exc.status}"
+        text = _one_line(SENTENCES.get(exc.code) or exc.message or exc.code)
+        if exc.code == "rate_limited":
+            text = _sentence(text or "too many requests; wait a little and try again")
+        return text or f"the server answered {exc.status}"
     return _one_line(str(exc)) or type(exc).__name__
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop."""
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -90,8 +90,11 @@ class PairchatClient:
         username: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers or {})
+        """Sent with every request: a door's word for who its visitor is (tui/door.py)."""
         self.token = token
         self.username = username
         self.timeout = timeout
@@ -130,7 +133,9 @@ class PairchatClient:
         wait: float | None = None,
         auth: bool = True,
     ) -> T:
-        headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
+        headers = dict(self.headers)
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         timeout = max(self.timeout, wait + LONG_POLL_MARGIN) if wait else self.timeout
         try:
             response = await self._client().request(
