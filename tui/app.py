@@ -22,6 +22,7 @@ import os
 import select
 import signal
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from textual import events, work
@@ -92,6 +93,13 @@ class PairchatApp(App[None]):
 
     async def _route_input(self, event: events.Key | events.Paste) -> None:
         await super().on_event(event)  # Textual's routing, against the focus of now
+
+    async def _press_keys(self, keys: Iterable[str]) -> None:
+        """Keys pressed by a test's Pilot: handled, and the app settled, before
+        ``press()`` returns — a condition, where Textual only guesses from CPU time
+        (which a loaded machine fools)."""
+        await super()._press_keys(keys)
+        await self.input.drained()
 
     def on_mount(self) -> None:
         self.input.start()

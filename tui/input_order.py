@@ -171,7 +171,7 @@ class OrderedInput:
         none waiting to be read on ``terminal_fd``, none queued, the app settled."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_LIMIT
-        while loop.time() < deadline:
+        while loop.time() < deadline and self.running:
             if terminal_fd is not None and _readable(terminal_fd):
                 await asyncio.sleep(0.01)  # the driver's thread reads it within a tick
                 continue
