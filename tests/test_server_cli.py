@@ -77,6 +77,7 @@ def test_demo_data_backup_export_forget(
         "_accounts.sqlite3",
         "alice_bob.db",
         "alice_carol.db",
+        "door.secret",  # the server made it; a backup takes it along (0600)
     ]
     conn = sqlite3.connect(backup / "alice_bob.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -444,7 +444,8 @@ def _granian(settings: Settings) -> None:
 def demo_data(ctx: click.Context, data_dir: Path) -> None:
     """Create the demo accounts (alice, bob, carol) and a short conversation.
 
-    Safe while a server runs: it only adds rows, in SQLite transactions.
+    Only into a new folder or one that holds just the demo accounts (it refuses real
+    accounts, which it would mix demo messages into); safe while a server runs.
     """
     from backend.server.demo import create_demo_data
 
@@ -485,6 +486,24 @@ def invite(ctx: click.Context, data_dir: Path, count: int, expires_days: float) 
         click.echo(code)
 
 
+# What a restored folder needs besides the databases: the doors' secret and the SSH
+# host key (without it every user's ssh warns that the host changed).
+BACKUP_SECRETS = ("door.secret", "ssh_host_ed25519_key", "ssh_host_ed25519_key.pub")
+
+
+def _copy_secrets(data_dir: Path, dest: Path) -> None:
+    """Copy each of ``BACKUP_SECRETS`` that exists, owner-only (0600) from the start."""
+    for name in BACKUP_SECRETS:
+        source = data_dir / name
+        if not source.is_file():
+            continue
+        target = dest / name
+        target.unlink(missing_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(source.read_bytes())
+
+
 @cli.command()
 @data_dir_option
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
@@ -492,13 +511,18 @@ def invite(ctx: click.Context, data_dir: Path, count: int, expires_days: float) 
 def backup(ctx: click.Context, data_dir: Path, dest: Path) -> None:
     """Consistent copy of every file into DEST, safe while the server runs.
 
-    The accounts file is copied first, then each pair file: a send writes its
-    pair file before the feed, so every message the copied feed points at is
-    in the copied pair file (the feed never points past it).
+    The doors' secret and the SSH host key come along (owner-only); DEST may not be
+    inside the data folder. The accounts file is copied first, then each pair file: a
+    send writes its pair file before the feed, so every message the copied feed points
+    at is in the copied pair file (the feed never points past it).
     """
-    with _services(_existing_folder(ctx)) as services:
+    settings = _existing_folder(ctx)
+    if dest.resolve().is_relative_to(settings.data_dir.resolve()):
+        raise Refused(f"the backup cannot go inside the data folder {settings.data_dir}")
+    with _services(settings) as services:
         try:
             dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _copy_secrets(settings.data_dir, dest)
         except OSError as exc:
             raise Refused(f"cannot write the backup to {dest}: {_why(exc)}") from None
         services.account_store.backup_to(dest / services.account_store.path.name)

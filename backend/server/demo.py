@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from backend.core.errors import UsernameTaken
+from backend.core.errors import BadCredentials, Conflict, UsernameTaken
 from backend.core.usernames import Username
 from backend.services.wiring import Services
 
@@ -25,8 +25,33 @@ def demo_password(username: str) -> str:
     return f"{username}-pairchat"
 
 
+def check_demo_folder(services: Services) -> None:
+    """``Conflict`` unless the folder is new or holds only the demo's own accounts.
+
+    Demo rows never go into real data: an account that is not the demo's, or a demo
+    name whose password is not the demo's (a real ``alice``), refuses the folder.
+    """
+    found = services.account_store.some_usernames(len(DEMO_USERS) + 1)
+    strangers = [name for name in found if name not in DEMO_USERS]
+    if strangers:
+        raise Conflict(
+            f"the folder holds real accounts ('{strangers[0]}'): "
+            "demo data goes only into a new folder (--data-dir)"
+        )
+    for name in found:
+        try:
+            services.accounts.check_password(Username(name), demo_password(name), None)
+        except BadCredentials:
+            raise Conflict(
+                f"'{name}' here is a real account (not the demo's password): "
+                "demo data goes only into a new folder (--data-dir)"
+            ) from None
+
+
 def create_demo_data(services: Services) -> dict[str, str]:
-    """Idempotent: existing demo accounts are kept, the conversation is added once."""
+    """Idempotent on a demo folder: existing demo accounts are kept, the conversation is
+    added once. A folder with real accounts is refused (``check_demo_folder``)."""
+    check_demo_folder(services)
     for name, shown in DEMO_USERS.items():
         with contextlib.suppress(UsernameTaken):
             services.accounts.register(name, demo_password(name), shown)

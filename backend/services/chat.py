@@ -139,9 +139,14 @@ class Chat:
     ) -> None:
         if require_accounts:
             self._require_accounts(pair)
-        if viewer is not None and not self.conversations.exists(pair.low, pair.high):
+        if viewer is not None:
+            # Blocked: the same refusal as a send, and no file for the pair either.
             peer = pair.other(viewer)
-            self._charge_new_conversation(viewer, peer, self.store.contact(peer, viewer))
+            peer_side = self.store.contact(peer, viewer)
+            if peer_side is not None and peer_side.blocked:
+                raise Blocked(f"'{peer}' does not accept your messages")
+        if viewer is not None and not self.conversations.exists(pair.low, pair.high):
+            self._charge_new_conversation(viewer, peer, peer_side)
             self._check_disk()
         conversation = self.conversations.get(pair.low, pair.high, create=True)
         assert conversation is not None

@@ -119,6 +119,18 @@ class AccountStore:
     def user(self, username: str) -> User | None:
         return self.users.user(username)
 
+    def some_usernames(self, limit: int) -> list[str]:
+        """Up to ``limit`` usernames, deleted accounts too (what an operator command
+        checks before it writes demo rows)."""
+        return self._db.read(
+            lambda conn: [
+                row[0]
+                for row in conn.execute(
+                    "SELECT username FROM users ORDER BY username LIMIT ?", (limit,)
+                ).fetchall()
+            ]
+        )
+
     def set_password_hash(self, username: str, password_hash: str) -> None:
         self.users.set_password_hash(username, password_hash)
 
