@@ -46,14 +46,52 @@ def parser() -> argparse.ArgumentParser:
     ssh.add_argument("--max-sessions", type=int, default=defaults.sessions)
     ssh.add_argument("--login-timeout", type=float, default=defaults.login_timeout, help="seconds")
     ssh.add_argument("--keepalive", type=float, default=defaults.keepalive_interval, help="seconds")
+    _idle(ssh, "session (claim or sign-in screen)")
 
     web = doors.add_parser("web", help="the browser door: the TUI in a browser tab")
     _common(web, port=8080)
     web.add_argument(
-        "--public-url", help="the URL users open, e.g. https://chat.example.org (behind TLS)"
+        "--public-url",
+        help="the URL users open, e.g. https://chat.example.org (behind TLS); the page is "
+        "built from it and only its pages may open a session",
+    )
+    web.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another URL whose pages may open a session (repeatable)",
     )
     web.add_argument("--max-sessions", type=int, default=100, help="tabs open at once")
+    web.add_argument(
+        "--tabs-per-address", type=int, default=10, help="tabs one client address may hold"
+    )
+    web.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a proxy in front (e.g. 127.0.0.1) whose X-Forwarded-For names the client "
+        "(repeatable; default: none, the socket's address is the client)",
+    )
+    _idle(web, "tab (sign-in screen)")
     return top
+
+
+def _idle(door: argparse.ArgumentParser, what: str) -> None:
+    defaults = Limits()
+    door.add_argument(
+        "--signin-idle",
+        type=float,
+        default=defaults.signin_idle,
+        help=f"seconds without a key before a {what} that is not signed in ends (0: never)",
+    )
+    door.add_argument(
+        "--idle",
+        type=float,
+        default=defaults.idle,
+        help="seconds without a key before a signed-in session ends (default 0: never)",
+    )
 
 
 def _common(door: argparse.ArgumentParser, port: int) -> None:
@@ -110,6 +148,8 @@ def _limits(args: argparse.Namespace) -> Limits:
             sessions=args.max_sessions,
             login_timeout=args.login_timeout,
             keepalive_interval=args.keepalive,
+            signin_idle=args.signin_idle,
+            idle=args.idle,
         )
     except ValueError as exc:
         raise Refusal(str(exc)) from None
@@ -174,10 +214,20 @@ def _ssh(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def _web(args: argparse.Namespace, data_dir: Path) -> int:
+    from doors.secret import client_address, door_secret
     from doors.web import WebDoorConfig, run_web_door
 
-    if args.max_sessions < 1:
-        raise Refusal("--max-sessions must be at least 1")
+    if args.max_sessions < 1 or args.tabs_per_address < 1:
+        raise Refusal("--max-sessions and --tabs-per-address must be at least 1")
+    if args.signin_idle < 0 or args.idle < 0:
+        raise Refusal("--signin-idle and --idle must be 0 (never) or positive")
+    for url in [args.public_url or "http://x", *args.origin]:
+        if not url.startswith(("http://", "https://")):
+            raise Refusal(f"{url!r} is not an http:// or https:// URL")
+    try:
+        trusted = tuple(client_address(a) for a in args.trusted_proxy)
+    except ValueError as exc:
+        raise Refusal(f"--trusted-proxy takes IP addresses: {exc}") from None
     config = WebDoorConfig(
         data_dir=data_dir,
         api=args.api.rstrip("/"),
@@ -185,9 +235,18 @@ def _web(args: argparse.Namespace, data_dir: Path) -> int:
         host=args.host,
         public_url=args.public_url,
         max_sessions=args.max_sessions,
+        tabs_per_address=args.tabs_per_address,
+        origins=tuple(args.origin),
+        trusted_proxies=trusted,
+        signin_idle=args.signin_idle,
+        idle=args.idle,
     )
     try:
-        run_web_door(config)
+        secret = door_secret(data_dir)
+    except (OSError, ValueError) as exc:
+        raise Refusal(f"cannot use the door secret in {data_dir}: {exc}") from None
+    try:
+        run_web_door(config, secret)
     except OSError as exc:
         raise Refusal(_listen_error(exc, args.host, args.port)) from None
     return 0

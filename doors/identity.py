@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from doors.secret import HEADER
+from doors.secret import CLIENT_HEADER, HEADER
 from doors.session_env import Identity
 
 SIGN_IN = Identity()
@@ -45,15 +45,25 @@ class DoorApi:
     url: str
     secret: str
 
-    async def who_is(self, public_key: str, client: httpx.AsyncClient | None = None) -> Identity:
-        """The account of ``public_key`` (OpenSSH one-line form), a ticket, or SIGN_IN."""
+    async def who_is(
+        self,
+        public_key: str,
+        client: httpx.AsyncClient | None = None,
+        *,
+        visitor: str | None = None,
+    ) -> Identity:
+        """The account of ``public_key`` (OpenSSH one-line form), a ticket, or SIGN_IN;
+        ``visitor`` is the SSH client's address (the API's limits and logs count it)."""
         own = client is None
         client = client or httpx.AsyncClient(timeout=TIMEOUT)
+        headers = {HEADER: self.secret}
+        if visitor:
+            headers[CLIENT_HEADER] = visitor
         try:
             reply = await client.post(
                 f"{self.url.rstrip('/')}/door/session",
                 data={"public_key": public_key},
-                headers={HEADER: self.secret},
+                headers=headers,
             )
         except httpx.HTTPError as exc:
             raise IdentityUnavailable(f"the API at {self.url} did not answer ({exc})") from None
@@ -65,7 +75,7 @@ class DoorApi:
         if reply.status_code == 400:
             raise KeyRefused(f"pairchat does not take this SSH key: {_message(reply)}")
         if reply.status_code == 429:
-            raise KeyRefused("too many sign-ins from here just now; try again in a minute")
+            raise KeyRefused(f"pairchat is refusing sign-ins from your address: {_message(reply)}")
         if reply.status_code == 403:
             raise IdentityUnavailable("the API refused the door's secret (door.secret differs?)")
         if reply.status_code != 200:

@@ -26,6 +26,13 @@ class Limits:
     """Seconds a connection has to authenticate (the grace time)."""
     keepalive_interval: float = 30.0
     """Seconds between keepalives to a quiet client; 3 unanswered end the connection."""
+    signin_idle: float = 300.0
+    """Seconds without a key on a screen that is not signed in (the claim screen, the
+    sign-in screen) before the session ends: a visitor who never signs in cannot hold
+    a slot. 0: never."""
+    idle: float = 0.0
+    """The same for a signed-in session; 0 (the default): never, since a chat left open to
+    read is what pairchat is for (docs/doors.md)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -38,6 +45,8 @@ class Limits:
                 raise ValueError(f"{name} must be at least 1")
         if self.login_timeout <= 0 or self.keepalive_interval <= 0:
             raise ValueError("login_timeout and keepalive_interval must be positive")
+        if self.signin_idle < 0 or self.idle < 0:
+            raise ValueError("the idle timeouts must be 0 (never) or positive")
 
 
 class Held:

@@ -45,7 +45,13 @@ def session_env(
     truecolor: bool = False,
     identity: Identity | None = None,
     lang: str = "C.UTF-8",
+    visitor: tuple[str, str] | None = None,
+    signin_idle: float = 0.0,
+    idle: float = 0.0,
 ) -> dict[str, str]:
+    """The session's environment; ``visitor`` is (the client's address, the door's proof
+    of it), ``signin_idle``/``idle`` the seconds without input that end a session that is
+    not / is signed in (0: never)."""
     env = {
         "PATH": SAFE_PATH,
         "HOME": str(config_dir),
@@ -61,6 +67,12 @@ def session_env(
     }
     if truecolor:
         env["COLORTERM"] = "truecolor"
+    if visitor is not None:
+        env["PAIRCHAT_CLIENT_ADDRESS"], env["PAIRCHAT_CLIENT_PROOF"] = visitor
+    if signin_idle > 0:
+        env["PAIRCHAT_SIGNIN_IDLE"] = f"{signin_idle:g}"
+    if idle > 0:
+        env["PAIRCHAT_IDLE"] = f"{idle:g}"
     if identity is not None:
         if identity.username and identity.token:
             env["PAIRCHAT_USER"] = identity.username

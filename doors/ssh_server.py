@@ -32,6 +32,7 @@ from doors.hostkey import fingerprint, load_host_key
 from doors.identity import TIMEOUT, DoorApi, IdentityUnavailable, KeyRefused
 from doors.limits import Counts, Held, Limits
 from doors.pty import PtyPump, Size, open_pty
+from doors.secret import client_address, client_proof
 from doors.session_env import session_env, wants_truecolor
 
 log = logging.getLogger("pairchat.door.ssh")
@@ -67,6 +68,7 @@ class SshDoor:
         self.config = config
         self.factory = factory
         self.api = DoorApi(config.api, secret)
+        self.secret = secret
         self.http = httpx.AsyncClient(timeout=TIMEOUT)
         self.counts = Counts()
         self.sessions: set[TuiSession] = set()
@@ -133,7 +135,7 @@ class DoorConnection(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
         peer = conn.get_extra_info("peername")
-        self.address = str(peer[0]) if peer else "?"
+        self.address = client_address(str(peer[0])) if peer else "?"
         cap = {f"addr:{self.address}": self.door.config.limits.connections_per_address}
         self.held = self.door.counts.take(cap)
         if self.held is None:
@@ -250,7 +252,9 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
         try:
             try:
                 identity = await self.door.api.who_is(
-                    self.connection.public_key or "", self.door.http
+                    self.connection.public_key or "",
+                    self.door.http,
+                    visitor=None if self.connection.address == "?" else self.connection.address,
                 )
             except IdentityUnavailable as exc:
                 log.error("%s: %s", self.connection.address, exc)
@@ -268,6 +272,9 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
                     term=self.term or "xterm-256color",
                     truecolor=wants_truecolor(self.term or "", chan.get_environment()),
                     identity=identity,
+                    visitor=self._visitor(),
+                    signin_idle=self.door.config.limits.signin_idle,
+                    idle=self.door.config.limits.idle,
                 )
                 self.pump = PtyPump(
                     master,
@@ -383,6 +390,13 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
         if self.pump is not None:
             self.pump.close()
         self._release()
+
+    def _visitor(self) -> tuple[str, str] | None:
+        """The SSH client's address and the door's proof of it, for the TUI's requests."""
+        address = self.connection.address
+        if address == "?":
+            return None
+        return address, client_proof(self.door.secret, address)
 
     # messages --------------------------------------------------------------------------
     def _port(self) -> int:

@@ -11,6 +11,15 @@ in place of textual-serve's, which fetches a font from Google) takes its script,
 styles and font from this door, and a Content-Security-Policy tells the browser
 to load nothing from anywhere else. Put it behind TLS (docs/doors.md): the
 sign-in screen sends a password.
+
+Only its own pages may drive it: the page is built from the door's own URL
+(``--public-url``, else the address it listens on), never from the request's
+``Host``, and the websocket is refused (403, before the upgrade) unless its
+``Origin`` is that URL's (or one named with ``--origin``): another site cannot
+open a session in a visitor's browser. Each tab's TUI tells the API who the
+visitor is (the socket's address, or the ``X-Forwarded-For`` entry a
+``--trusted-proxy`` added) with the door's proof of it, and one address may
+hold at most ``--tabs-per-address`` tabs.
 """
 
 from __future__ import annotations
@@ -20,11 +29,13 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from asyncio.subprocess import Process
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import textual_serve
@@ -33,6 +44,7 @@ from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from doors.limits import Counts
+from doors.secret import client_address, client_proof
 from doors.session_env import program_env, session_env
 
 log = logging.getLogger("pairchat.door.web")
@@ -58,10 +70,52 @@ class WebDoorConfig:
     public_url: str | None = None
     """The URL users open (``https://chat.example.org``) when a TLS proxy is in front."""
     max_sessions: int = 100
+    tabs_per_address: int = 10
+    """Tabs one client address may have open at once (people behind one NAT share it)."""
+    origins: tuple[str, ...] = ()
+    """More origins whose pages may open a session (the door's own URL always may)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of proxies in front whose ``X-Forwarded-For`` names the client."""
+    signin_idle: float = 300.0
+    """Seconds without a key on the sign-in screen before the tab's session ends (0: never)."""
+    idle: float = 0.0
+    """The same once signed in; 0 (the default): never."""
 
     @property
     def sessions_dir(self) -> Path:
         return self.data_dir / "doors" / "tui"
+
+    @property
+    def base_url(self) -> str:
+        """The door's own URL: ``--public-url``, else the address it listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()  # listening everywhere: this machine's name
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def allowed_origins(self) -> frozenset[str]:
+        """The ``Origin`` values whose pages may open a websocket."""
+        allowed = {_origin(self.base_url), *(_origin(url) for url in self.origins)}
+        if not self.public_url and self.host in ("127.0.0.1", "::1", "localhost"):
+            allowed |= {f"http://{name}:{self.port}" for name in ("127.0.0.1", "localhost")}
+            allowed.add(f"http://[::1]:{self.port}")
+        return frozenset(allowed)
+
+
+def _origin(url: str) -> str:
+    """The origin of ``url`` as a browser sends it: scheme://host[:port], lowercase."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
 class TabProcess(AppService):
@@ -126,17 +180,20 @@ def _killpg(pgid: int, number: int) -> None:
 class WebDoor(Server):
     """textual-serve's server with the door's page, environment and process handling."""
 
-    def __init__(self, config: WebDoorConfig) -> None:
+    def __init__(self, config: WebDoorConfig, secret: str) -> None:
         super().__init__(
             " ".join(TUI_COMMAND),
             host=config.host,
             port=config.port,
             title="pairchat",
-            public_url=config.public_url.rstrip("/") if config.public_url else None,
+            public_url=config.base_url,
             statics_path=STATIC,
             templates_path=TEMPLATES,
         )
         self.config = config
+        self.secret = secret
+        self.origins = config.allowed_origins()
+        self.trusted = frozenset(client_address(a) for a in config.trusted_proxies)
         self.counts = Counts()
         self.tabs: set[TabProcess] = set()
         config.sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -152,17 +209,35 @@ class WebDoor(Server):
         return app
 
     async def on_startup(self, app: web.Application) -> None:
-        where = self.config.public_url or f"http://{self.config.host}:{self.config.port}"
-        print(f"pairchat web door on {where} for {self.config.api}", flush=True)
+        pass  # the banner is printed once the door listens (serve)
+
+    def serve(self, debug: bool = False) -> None:
+        """textual-serve's loop, with the banner printed once the socket listens (a client
+        that reads it may connect at once)."""
+        self.debug = debug
+        self.initialize_logging()
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.add_signal_handler(signal.SIGINT, self.request_exit)
+        loop.add_signal_handler(signal.SIGTERM, self.request_exit)
+        banner = f"pairchat web door on {self.config.base_url} for {self.config.api}"
+        web.run_app(
+            self._make_app(),
+            host=self.host,
+            port=self.port,
+            handle_signals=False,
+            loop=loop,
+            print=lambda *_: print(banner, flush=True),
+        )
 
     async def on_shutdown(self, app: web.Application) -> None:
         await asyncio.gather(*(tab.stop() for tab in list(self.tabs)))
 
     @aiohttp_jinja2.template("app_index.html")
     async def handle_index(self, request: web.Request) -> dict[str, Any]:
-        """The page: the terminal, the websocket's URL, this door's static files."""
-        base = self.config.public_url or f"{request.scheme}://{request.host}"
-        base = base.rstrip("/")
+        """The page: the terminal, the websocket's URL, this door's static files, all from
+        the door's own URL (never the request's Host)."""
+        base = self.config.base_url
         websocket = ("wss:" if base.startswith("https:") else "ws:") + base.split(":", 1)[1]
         return {
             "font_size": to_int(request.query.get("fontsize", "16"), 16),
@@ -172,15 +247,52 @@ class WebDoor(Server):
             "index_url": f"{base}/",
         }
 
+    def client_of(self, request: web.Request) -> str:
+        """The visitor's address: the socket's, or what a trusted proxy says it is."""
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        address = client_address(str(peer[0])) if peer else "unknown"
+        if address not in self.trusted:
+            return address
+        hops = [
+            h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+        ]
+        for hop in reversed([h for h in hops if h]):  # the nearest first: the proxy's own entry
+            try:
+                hop = client_address(hop)
+            except ValueError:
+                return address  # a malformed entry: believe only the socket
+            if hop not in self.trusted:
+                return hop
+        return address
+
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        client = self.client_of(request)
+        origin = request.headers.get("Origin", "")
+        if origin.lower().rstrip("/") not in self.origins:
+            log.warning("%s: websocket refused: Origin %r is not this door's", client, origin)
+            raise web.HTTPForbidden(text="this door serves only its own pages\n")
         websocket = web.WebSocketResponse(heartbeat=15)
         await websocket.prepare(request)
-        held = self.counts.take({"tabs": self.config.max_sessions})
+        held = self.counts.take(
+            {"tabs": self.config.max_sessions, f"tabs-from:{client}": self.config.tabs_per_address}
+        )
         if held is None:
-            await websocket.send_bytes(b"pairchat is full right now; try again in a minute\r\n")
+            if self.counts.count(f"tabs-from:{client}") >= self.config.tabs_per_address:
+                why = "too many pairchat tabs are open from your address; close one and try again"
+            else:
+                why = "pairchat is full right now; try again in a minute"
+            log.info("%s: tab refused: %s", client, why)
+            await websocket.send_bytes(why.encode() + b"\r\n")
             await websocket.close()
             return websocket
-        env = session_env(api=self.config.api, config_dir=self.config.sessions_dir, truecolor=True)
+        env = session_env(
+            api=self.config.api,
+            config_dir=self.config.sessions_dir,
+            truecolor=True,
+            visitor=(client, client_proof(self.secret, client)) if client != "unknown" else None,
+            signin_idle=self.config.signin_idle,
+            idle=self.config.idle,
+        )
         tab = TabProcess(
             write_bytes=websocket.send_bytes,
             write_str=websocket.send_str,
@@ -193,15 +305,15 @@ class WebDoor(Server):
             width = to_int(request.query.get("width", "80"), 80)
             height = to_int(request.query.get("height", "24"), 24)
             await tab.start(width, height)
-            log.info("%s: tab started (pid %s)", request.remote, tab.pid)
+            log.info("%s: tab started (pid %s)", client, tab.pid)
             await _pump(websocket, tab)
         except Exception:
-            log.exception("%s: the tab failed", request.remote)
+            log.exception("%s: the tab failed", client)
         finally:
             await tab.stop()
             self.tabs.discard(tab)
             held.release()
-            log.info("%s: tab ended (pid %s)", request.remote, tab.pid)
+            log.info("%s: tab ended (pid %s)", client, tab.pid)
             await websocket.close()
         return websocket
 
@@ -238,6 +350,6 @@ async def _security_headers(request: web.Request, handler: Any) -> web.StreamRes
     return response
 
 
-def run_web_door(config: WebDoorConfig) -> None:
+def run_web_door(config: WebDoorConfig, secret: str) -> None:
     """Serve until SIGTERM/SIGINT (textual-serve's loop), hanging up every tab at the end."""
-    WebDoor(config).serve()
+    WebDoor(config, secret).serve()
