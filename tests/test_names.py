@@ -91,6 +91,20 @@ def test_own_username_and_ordinary_names_stay_fine(server: Server) -> None:
     assert try_register(server, "rob", "bob  SMITH") == (409, "display_name_taken")
 
 
+def test_emoji_with_their_selectors_and_joiners_stay_fine(server: Server) -> None:
+    """A variation selector after a symbol is drawn as part of the emoji (it was refused
+    as invisible: ❤️ is a heart and U+FE0F). Joined emoji (U+200D) stay refused, as
+    before, by the rule that a display name holds printable characters only."""
+    for username, shown in [
+        ("hearts", "Kim \u2764\ufe0f"),
+        ("wave", "Lee \U0001f44b\U0001f3fd"),
+        ("flag", "Ana \U0001f3f3\ufe0f"),
+    ]:
+        assert try_register(server, username, shown)[0] == 201, shown
+    assert try_register(server, "joined", "ann\u200dbob") == (400, "invalid_field")
+    assert try_register(server, "leading", "\ufe0fann") == (400, "invalid_field")
+
+
 def test_the_ssh_doors_claim_has_the_same_rules(server: Server) -> None:
     register(server.url, "alice")
     door = Door(server)

@@ -45,11 +45,32 @@ _IGNORABLE = (
 )
 
 
+_EMOJI_PRESENTATION = frozenset("\ufe0e\ufe0f")
+"""Variation selectors 15/16: text or emoji style of the symbol before them (❤️)."""
+_ZWJ = "\u200d"
+"""Zero-width joiner: one emoji made of several (👨‍👩‍👧, 🏳️‍🌈)."""
+
+
+def _part_of_an_emoji(name: str, index: int) -> bool:
+    """A variation selector after a symbol, or a joiner between two emoji: drawn as part
+    of the emoji, never as blank space of its own (people put ❤️ in their names)."""
+    char = name[index]
+    before = unicodedata.category(name[index - 1]) if index > 0 else ""
+    if char in _EMOJI_PRESENTATION:
+        return before == "So"
+    if char == _ZWJ and index + 1 < len(name):
+        after = unicodedata.category(name[index + 1])
+        return (before in ("So", "Sk") or name[index - 1] in _EMOJI_PRESENTATION) and after == "So"
+    return False
+
+
 def invisible(name: str) -> Iterator[str]:
     """Each character of ``name`` that shows nothing or only blank space (not ``' '``)."""
-    for char in name:
+    for index, char in enumerate(name):
         point = ord(char)
         category = unicodedata.category(char)
+        if _part_of_an_emoji(name, index):
+            continue
         if (
             char in _BLANK
             or category in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
