@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 import msgspec
@@ -10,6 +11,25 @@ import msgspec
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
+_INVISIBLE = re.compile(
+    rb"\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xd8\x9c"
+)
+"""UTF-8 of the C1 controls (U+0080-U+009F) and the bidirectional controls (U+200E/F,
+U+202A-U+202E, U+2066-U+2069, U+061C): sent as ``\\uXXXX`` escapes, as C0 already is."""
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % ord(match[0].decode("utf-8"))
+
+
+def escape_invisible(data: bytes) -> bytes:
+    """``data`` (JSON) with every C1 or bidi control written as a ``\\u`` escape.
+
+    The text a client parses is exactly what was stored; only the bytes on the wire
+    change, so a terminal that shows a raw reply (curl, a log) cannot be driven by a
+    CSI (U+009B) or reordered by an override. Outside strings JSON is ASCII, so a
+    match is always inside a string, where the escape is valid."""
+    return _INVISIBLE.sub(_escape, data) if _INVISIBLE.search(data) else data
 
 
 class DecodeError(ValueError):
@@ -19,10 +39,11 @@ class DecodeError(ValueError):
 def encode(value: Any) -> bytes:
     """``value`` (models, lists, dicts, plain values) as compact UTF-8 JSON bytes."""
     try:
-        return _encoder.encode(value)
+        return escape_invisible(_encoder.encode(value))
     except (msgspec.EncodeError, UnicodeEncodeError, TypeError):
         # a lone surrogate from an old seed file: the standard library escapes it
-        return json.dumps(to_builtins(value), separators=(",", ":")).encode("utf-8")
+        text = json.dumps(to_builtins(value), separators=(",", ":"))
+        return escape_invisible(text.encode("utf-8"))
 
 
 def encode_list_items(values: list[Any]) -> bytes:

@@ -14,10 +14,12 @@ from typing import Any
 
 import orjson
 
+from protocol.codec import escape_invisible
+
 
 def encode(value: Any) -> bytes:
-    """``value`` as compact JSON bytes."""
+    """``value`` as compact JSON bytes; C1 and bidi controls escaped (``protocol.codec``)."""
     try:
-        return orjson.dumps(value)
+        return escape_invisible(orjson.dumps(value))
     except TypeError:
-        return json.dumps(value, separators=(",", ":")).encode("utf-8")
+        return escape_invisible(json.dumps(value, separators=(",", ":")).encode("utf-8"))
