@@ -221,8 +221,11 @@ def test_the_web_visitor_is_the_socket_or_what_a_trusted_proxy_says(
         before = set(door.sessions())
         session, socket = await _socket(door, source=source, headers=forwarded)
         try:
-            env = environ(new_session(door, before))
-            address = env["PAIRCHAT_CLIENT_ADDRESS"]
+            pid = new_session(door, before)
+            # Forked, then exec'ed with the tab's environment: wait for the exec.
+            wait_until(lambda: "PAIRCHAT_SERVER" in environ(pid), "the tab's TUI exec'ed")
+            env = environ(pid)
+            address = env.get("PAIRCHAT_CLIENT_ADDRESS", "")
             # The door's proof of that one address, never the door secret itself.
             assert env["PAIRCHAT_CLIENT_PROOF"] == client_proof(DOOR_SECRET, address)
             assert DOOR_SECRET not in "\0".join(env.values())
