@@ -236,3 +236,30 @@ async def test_typing_in_the_friend_list_starts_a_message_to_the_highlighted_fri
         await pilot.pause(0.2)
         assert type(app.screen).__name__ == "HelpScreen"
     assert stored(server, users, "alice", "bob") == []
+
+
+async def test_a_huge_paste_is_cut_at_the_bound_and_the_user_is_told(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    """A 10 MB paste was kept whole, saved as an 11.8 MB draft and restored into every
+    next session. Now the box holds MAX_DRAFT characters, says how much was left out,
+    and what is saved and restored is within the bound too."""
+    from tui.core.drafts import MAX_DRAFT
+
+    befriend(server, users, "alice", "bob")
+    app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_chat(pilot, app, "bob")
+        composer = app.screen.query_one(Composer)
+        await type_text(pilot, "mine ")
+        await paste(pilot, "x" * 10_000_000)
+        await wait_for(pilot, lambda: len(composer.text) == MAX_DRAFT, "the paste, cut")
+        assert composer.text.startswith("mine x")
+        await wait_for(pilot, lambda: app._notifications, "a notice")
+        notice = next(iter(app._notifications)).message
+        assert f"{10_000_000 - (MAX_DRAFT - 5):,}" in notice, notice
+        await pilot.press("y")  # nothing more fits
+        assert len(composer.text) == MAX_DRAFT
+        await pilot.press("ctrl+q")
+    saved = json.loads((tmp_path / "drafts-alice.json").read_text())["drafts"]
+    assert len(saved["bob"]) == MAX_DRAFT

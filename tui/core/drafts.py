@@ -22,12 +22,21 @@ DRAFT_SAVE_DELAY = 1.0
 """Seconds after the last change before the drafts are written."""
 
 
+MAX_DRAFT = 64_000
+"""Characters a draft (and the message box) holds at most: 16 messages' worth, room to
+cut a long text down. Past it a paste is cut and the user told (a 10 MB paste was once
+kept whole, saved as an 11.8 MB draft and restored into every next session); a draft
+on disk from before is cut to it when read."""
+
+
 class Drafts:
     def __init__(self, path: Path) -> None:
         self.file = SharedJsonFile(path)
         data = self.file.read().get("drafts", {})
         self._drafts: dict[str, str] = (
-            {str(k): str(v) for k, v in data.items() if v} if isinstance(data, dict) else {}
+            {str(k): str(v)[:MAX_DRAFT] for k, v in data.items() if v}
+            if isinstance(data, dict)
+            else {}
         )
         self._dirty: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -36,6 +45,7 @@ class Drafts:
         return self._drafts.get(peer, "")
 
     def set(self, peer: str, text: str) -> None:
+        text = text[:MAX_DRAFT]
         if self._drafts.get(peer, "") == text:
             return
         if text:

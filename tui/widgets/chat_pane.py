@@ -34,7 +34,7 @@ from tui.core.sync import MAX_MESSAGE, SyncCore
 from tui.formatting import Clock
 from tui.text import fit, key_label, one_line, url_spans
 from tui.widgets.chat_log import ChatLog
-from tui.widgets.composer import Composer
+from tui.widgets.composer import MAX_DRAFT, Composer
 
 MESSAGE_HINT = "Enter sends, Alt+Enter or Ctrl+J for a new line"
 NEWEST = "chat.newest"
@@ -313,6 +313,17 @@ class ChatPane(Vertical):
             self.core.set_draft(event.peer, event.composer.text)
         if event.peer == self.core.open_peer:
             self.newest()  # from a window far back too: what was sent is shown
+
+    @on(Composer.Cut)
+    def _cut(self, event: Composer.Cut) -> None:
+        event.stop()
+        self.app.notify(
+            f"The message box holds {MAX_DRAFT:,} characters: {event.dropped:,} past that "
+            f"were not kept (a message is at most {MAX_MESSAGE:,}). Ctrl+E edits in your editor.",
+            title="Text cut",
+            severity="warning",
+            markup=False,
+        )
 
     @on(Composer.TooLong)
     def _too_long(self, event: Composer.TooLong) -> None:

@@ -30,6 +30,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import TextArea
 
+from tui.core.drafts import MAX_DRAFT
 from tui.text import same_width
 
 SEND_KEYS = frozenset({"enter"})
@@ -139,6 +140,13 @@ class Composer(TextArea):
     class EditorRequested(Message):
         pass
 
+    class Cut(Message):
+        """A paste or typing past :data:`MAX_DRAFT`: ``dropped`` characters were not kept."""
+
+        def __init__(self, dropped: int) -> None:
+            super().__init__()
+            self.dropped = dropped
+
     def __init__(self, *, max_length: int, id: str | None = None) -> None:
         super().__init__(
             id=id,
@@ -173,7 +181,29 @@ class Composer(TextArea):
             event.prevent_default()
             self.insert_text("\n")
             return
+        if event.is_printable and self._room() <= 0:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Cut(1))
+            return
         await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        # Textual calls each class's _on_paste in turn: TextArea's inserts the paste
+        # after this one, unless this one cuts it (prevent_default).
+        room = self._room()
+        if len(event.text) <= room:
+            return
+        event.stop()
+        event.prevent_default()
+        kept = event.text[: max(0, room)]
+        if kept:
+            self.insert_text(kept)
+        self.post_message(self.Cut(len(event.text) - len(kept)))
+
+    def _room(self) -> int:
+        """Characters that still fit (what is selected would be replaced)."""
+        return MAX_DRAFT - len(self.text) + len(self.selected_text)
 
     def insert_text(self, text: str) -> None:
         start, end = self.selection
