@@ -43,7 +43,7 @@ from backend.core.names import invisible, usernames_reading_as
 from backend.core.usernames import Username, canonical_username, display_key
 from backend.limits.disk import DiskFloor
 from backend.limits.hash_gate import HashGate
-from backend.limits.rate_limit import Limiter
+from backend.limits.rate_limit import Limiter, in_words
 from backend.storage.accounts import AccountStore, User
 
 log = logging.getLogger(__name__)
@@ -127,8 +127,10 @@ class Accounts:
             raise RegistrationClosed("this server takes no new accounts")
         if mode == "invite" and not invite:
             raise InvalidInvite("this server takes new accounts by invite: send 'invite'")
-        if not self._registrations.take(address or "unknown"):
-            raise RateLimited("too many registrations from your address; try again later")
+        key = address or "unknown"
+        if not self._registrations.take(key):
+            wait = in_words(self._registrations.wait(key))
+            raise RateLimited(f"too many new accounts from your address: try again in {wait}")
         if self.store.user(username) is not None:
             raise UsernameTaken(f"the username '{username}' is taken")
         if self.disk is not None:

@@ -83,7 +83,7 @@ def test_new_ssh_users_are_counted_per_address_and_told_which_limit(
     assert "connected" in claim(tmux, door, new_key("first"), "127.0.0.2", "first")
 
     screen = claim(tmux, door, new_key("second"), "127.0.0.2", "second")
-    assert "Too many registrations from your address" in screen, screen
+    assert "Too many new accounts from your address: try again in" in screen, screen
     assert "failed attempts" not in screen
 
     assert "connected" in claim(tmux, door, new_key("third"), "127.0.0.3", "third")
