@@ -89,6 +89,9 @@ class Settings:
     # the doors beside the API (backend/server/door_processes.py): ports, or None for none
     ssh_port: int | None = None  # the SSH door: the TUI per SSH session, the key is the account
     web_port: int | None = None  # the browser door: the TUI in a browser tab
+    # the browser door's own URL (its page and the websocket Origin it accepts);
+    # required when it listens on every address (--host 0.0.0.0): a guess would refuse browsers
+    web_public_url: str = ""
     # the SSH door's secret (X-Pairchat-Door); empty: door.secret in the data folder
     door_secret: str = dataclasses.field(default="", repr=False)
     # multi-node mode (docs/cluster.md): all three set, or none (one box)

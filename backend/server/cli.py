@@ -255,6 +255,13 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     "TLS (docs/doors.md) [env PAIRCHAT_WEB_PORT].",
 )
 @click.option(
+    "--web-public-url",
+    default=None,
+    help="The browser door's own URL, e.g. https://chat.example.org: its page is built from "
+    "it and a websocket from any other Origin is refused; needed with --host 0.0.0.0 "
+    "[env PAIRCHAT_WEB_PUBLIC_URL].",
+)
+@click.option(
     "--node",
     default=None,
     help="Multi-node mode: this node's name in the placement map; needs --database-url "
@@ -287,6 +294,13 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
         _check_port(settings.host, settings.port)
         for door in doors_of(settings):
             _check_port(settings.host, door.port, flag=f"--{door.kind}-port")
+        everywhere = settings.host in ("", "0.0.0.0", "::")
+        if settings.web_port is not None and everywhere and not settings.web_public_url:
+            raise Refused(
+                "--web-port on every address needs --web-public-url (the URL browsers "
+                "open, e.g. https://chat.example.org): the browser door accepts only its "
+                "own pages"
+            )
         try:  # the SSH door's secret: whoever starts first (this server or a door) makes it
             door_secret(settings.data_dir, settings.door_secret)
         except PairchatError as exc:

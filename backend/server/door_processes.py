@@ -53,7 +53,7 @@ def api_url(settings: Settings) -> str:
 
 
 def command(settings: Settings, door: Door) -> list[str]:
-    return [
+    argv = [
         sys.executable,
         "-m",
         "doors",
@@ -67,6 +67,9 @@ def command(settings: Settings, door: Door) -> list[str]:
         "--api",
         api_url(settings),
     ]
+    if door.kind == "web" and settings.web_public_url:
+        argv += ["--public-url", settings.web_public_url]
+    return argv
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec

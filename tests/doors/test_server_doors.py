@@ -119,3 +119,40 @@ def test_a_busy_door_port_is_a_one_line_refusal(tmp_path: Path) -> None:
         f"port {busy} on 127.0.0.1 is busy (another server?); choose one with --ssh-port"
     )
     assert not [line for line in lines if "Traceback" in line]
+
+
+def test_a_web_door_on_every_address_needs_its_public_url(tmp_path: Path) -> None:
+    """With --host 0.0.0.0 the browser door once guessed its URL from the host name and
+    then refused every browser that opened another name; now the server says what to set."""
+    serve = [sys.executable, "-m", "backend.server.cli", "serve", "--port", str(free_port())]
+    everywhere = ["--host", "0.0.0.0", "--web-port", str(free_port())]
+    done = subprocess.run(
+        [*serve, *everywhere, "--data-dir", str(tmp_path / "data")],
+        cwd=REPO,
+        env={**os.environ, **TEST_ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "--web-port on every address needs --web-public-url (the URL browsers open, e.g. "
+            "https://chat.example.org): the browser door accepts only its own pages"
+        )
+    )
+
+
+def test_the_server_hands_its_web_door_the_public_url(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    web_port = free_port()
+    public = f"http://chat.example.test:{web_port}"
+    server = server_process("--web-port", str(web_port), "--web-public-url", public)
+    wait_until(lambda: answers(f"http://127.0.0.1:{web_port}/"), "the web door's page")
+    page = httpx.get(f"http://127.0.0.1:{web_port}/", timeout=5).text
+    assert "ws://chat.example.test" in page, "the page's websocket is the public URL's"
+    assert "127.0.0.1" not in page.split("ws://", 1)[1].split('"', 1)[0]
+    server.stop()
