@@ -67,8 +67,13 @@ def _busy(pump: MessagePump) -> bool:
 
 async def _behind(pump: MessagePump) -> None:
     """Return once ``pump`` has handled every message queued on it now."""
-    done = asyncio.get_running_loop().create_future()
-    if pump.call_later(done.set_result, None):
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def reached() -> None:
+        if not done.done():  # the wait may have given up (SETTLE_LIMIT) and cancelled it
+            done.set_result(None)
+
+    if pump.call_later(reached):
         await done
 
 
