@@ -364,3 +364,23 @@ def test_dialogs_opened_and_closed_inside_one_burst_get_their_keys(
     assert drafts(tmp_path / "cfg") == {"carol": "after helpx"}
     with api(proc.url, "alice", users["alice"]) as alice:
         assert "carol" in {f.username for f in alice.friends().friends}
+
+
+def test_text_from_the_editor_is_held_to_the_same_bound_and_says_so(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    """The bound was kept for keys and pastes only: 100,000 characters written in $EDITOR
+    filled the box, and the saved draft lost its tail without a word."""
+    from tui.core.drafts import MAX_DRAFT
+
+    proc, _ = chat_server
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\nhead -c 100000 /dev/zero | tr "\\\\0" x > "$1"\n')
+    editor.chmod(0o755)
+    config = tmp_path / "cfg"
+    start_in_bobs_chat(tmux, proc, config, EDITOR=str(editor))
+    tmux.keys("C-e")
+    tmux.wait_for("Text cut")
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+    assert drafts(config) == {"bob": "x" * MAX_DRAFT}

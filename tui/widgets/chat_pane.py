@@ -450,7 +450,7 @@ class ChatPane(Vertical):
                 self.app.notify(f"Cannot open {editor}: {exc}", severity="error", markup=False)
                 return
             text = path.read_text(encoding="utf-8")
-        composer.load_text(text[:-1] if text.endswith("\n") else text)
+        composer.load_bounded(text[:-1] if text.endswith("\n") else text)
         composer.move_cursor(composer.document.end)
         composer.focus()
 

@@ -205,6 +205,13 @@ class Composer(TextArea):
         """Characters that still fit (what is selected would be replaced)."""
         return MAX_DRAFT - len(self.text) + len(self.selected_text)
 
+    def load_bounded(self, text: str) -> None:
+        """Replace the text with ``text`` (from ``$EDITOR``), cut at :data:`MAX_DRAFT` with
+        the same notice as a paste."""
+        if len(text) > MAX_DRAFT:
+            self.post_message(self.Cut(len(text) - MAX_DRAFT))
+        self.load_text(text[:MAX_DRAFT])
+
     def insert_text(self, text: str) -> None:
         start, end = self.selection
         result = self.replace(text, start, end, maintain_selection_offset=False)
