@@ -47,21 +47,17 @@ _IGNORABLE = (
 
 _EMOJI_PRESENTATION = frozenset("\ufe0e\ufe0f")
 """Variation selectors 15/16: text or emoji style of the symbol before them (❤️)."""
-_ZWJ = "\u200d"
-"""Zero-width joiner: one emoji made of several (👨‍👩‍👧, 🏳️‍🌈)."""
 
 
 def _part_of_an_emoji(name: str, index: int) -> bool:
-    """A variation selector after a symbol, or a joiner between two emoji: drawn as part
-    of the emoji, never as blank space of its own (people put ❤️ in their names)."""
-    char = name[index]
-    before = unicodedata.category(name[index - 1]) if index > 0 else ""
-    if char in _EMOJI_PRESENTATION:
-        return before == "So"
-    if char == _ZWJ and index + 1 < len(name):
-        after = unicodedata.category(name[index + 1])
-        return (before in ("So", "Sk") or name[index - 1] in _EMOJI_PRESENTATION) and after == "So"
-    return False
+    """A variation selector right after a symbol: drawn as part of the emoji, never as
+    blank space of its own (people put ❤️ in their names). Joined emoji (U+200D) are
+    refused by the printable-only rule before this runs."""
+    return (
+        name[index] in _EMOJI_PRESENTATION
+        and index > 0
+        and (unicodedata.category(name[index - 1]) == "So")
+    )
 
 
 def invisible(name: str) -> Iterator[str]:
