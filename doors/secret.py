@@ -8,36 +8,24 @@ API server or a door), 32 random bytes as URL-safe text.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 from doors.files import create_once, read_private
+from protocol.door_proof import CLIENT_HEADER, DOOR_HEADER, client_address, client_proof
 
 SECRET_FILE = "door.secret"
-HEADER = "X-Pairchat-Door"
-CLIENT_HEADER = "X-Pairchat-Client"
-"""The visitor's address, believed by the API only with the secret or a proof for it."""
-PROOF_CONTEXT = b"pairchat client address\n"
-"""What the proof is an HMAC of, before the address (backend/http/door.py checks the same)."""
-
-
-def client_address(text: str) -> str:
-    """``text`` (a peer address) in the canonical form the proof is made over."""
-    address = ipaddress.ip_address(text.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return str(address)
-
-
-def client_proof(secret: str, address: str) -> str:
-    """The HMAC that lets a session vouch for its visitor's ``address`` and no other."""
-    message = PROOF_CONTEXT + address.encode("ascii")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+HEADER = DOOR_HEADER
+__all__ = [
+    "CLIENT_HEADER",
+    "HEADER",
+    "SECRET_FILE",
+    "client_address",
+    "client_proof",
+    "door_secret",
+]
 
 
 def door_secret(folder: Path, env: Mapping[str, str] | None = None) -> str:

@@ -36,6 +36,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from protocol.door_proof import CLIENT_HEADER, PROOF_HEADER
 from tui.config import load_config
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def door_headers(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
     proof = env.get("PAIRCHAT_CLIENT_PROOF", "").strip()
     if not address or not proof:
         return {}
-    return {"X-Pairchat-Client": address, "X-Pairchat-Client-Proof": proof}
+    return {CLIENT_HEADER: address, PROOF_HEADER: proof}
 
 
 def _seconds(env: dict[str, str] | os._Environ[str], name: str, default: float) -> float:

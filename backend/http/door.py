@@ -16,9 +16,7 @@ request counts as from its socket's address, as before.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import ipaddress
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -31,29 +29,28 @@ from backend.http import request_data as data
 from backend.http.context import services
 from backend.services.accounts import parse_display_name, parse_invite
 from backend.services.ssh_identity import parse_code, parse_ticket
+from protocol.door_proof import (
+    CLIENT_HEADER,
+    DOOR_HEADER,
+    PROOF_HEADER,
+    client_address,
+    client_proof,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 bp = Blueprint("door", __name__)
 
-CLIENT = "HTTP_X_PAIRCHAT_CLIENT"
-PROOF = "HTTP_X_PAIRCHAT_CLIENT_PROOF"
-DOOR = "HTTP_X_PAIRCHAT_DOOR"
-PROOF_CONTEXT = b"pairchat client address\n"
-"""What the proof is an HMAC of, before the address (doors/secret.py makes the same)."""
-
-
-def client_proof(secret: str, address: str) -> str:
-    """The HMAC a door gives a session to vouch for its visitor's ``address``."""
-    message = PROOF_CONTEXT + address.encode("ascii")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+CLIENT = "HTTP_" + CLIENT_HEADER.upper().replace("-", "_")
+PROOF = "HTTP_" + PROOF_HEADER.upper().replace("-", "_")
+DOOR = "HTTP_" + DOOR_HEADER.upper().replace("-", "_")
 
 
 def _address(text: str) -> str | None:
     """``text`` as a canonical IP address, or None (a list, a name, anything else)."""
     try:
-        return str(ipaddress.ip_address(text.strip()))
+        return client_address(text)
     except ValueError:
         return None
 
