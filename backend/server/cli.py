@@ -44,7 +44,7 @@ from backend.core.settings import (
     is_loopback,
 )
 from backend.core.usernames import Pair, canonical_pair
-from backend.server.door_processes import doors_of, running_doors
+from backend.server.door_processes import DoorOptions, door_options, doors_of, running_doors
 from backend.server.export import jsonl_line, markdown_lines
 from backend.server.placement_cli import placement
 from backend.services.wiring import Services, build_services
@@ -261,6 +261,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     "it and a websocket from any other Origin is refused; needed with --host 0.0.0.0 "
     "[env PAIRCHAT_WEB_PUBLIC_URL].",
 )
+@door_options
 @click.option(
     "--node",
     default=None,
@@ -301,6 +302,9 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
                 "open, e.g. https://chat.example.org): the browser door accepts only its "
                 "own pages"
             )
+        options = DoorOptions.from_params(ctx.params)
+        if (kind := options.unused(settings)) is not None:
+            raise Refused(f"the {kind} door's flags need --{kind}-port (the door they are for)")
         try:  # the SSH door's secret: whoever starts first (this server or a door) makes it
             door_secret(settings.data_dir, settings.door_secret)
         except PairchatError as exc:
@@ -312,7 +316,7 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
         log.info(
             "pairchat serving %s on http://%s:%d", settings.data_dir, settings.host, settings.port
         )
-        with running_doors(settings):
+        with running_doors(settings, options):
             if dev:
                 from backend.server.app import create_app
 

@@ -6,6 +6,11 @@ folder (host key, door secret, the sessions' folder) and stops it when it stops
 itself. A door that dies on its own is logged, not restarted: the API keeps
 serving. On Linux a door also gets SIGTERM if the server is killed outright
 (``PR_SET_PDEATHSIG``), so no door outlives its server.
+
+The doors' own caps, timeouts and trusted proxy are ``serve`` flags named after the
+door's (``--web-trusted-proxy`` is the web door's ``--trusted-proxy``): see
+``DOOR_FLAGS``. They are not API settings, so they live here, not in ``Settings``; a
+flag not given leaves the door's default.
 """
 
 from __future__ import annotations
@@ -13,12 +18,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import ipaddress
 import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
 
 from backend.core.settings import Settings
 
@@ -32,6 +41,117 @@ _PR_SET_PDEATHSIG = 1
 class Door:
     kind: str  # "ssh" | "web"
     port: int
+
+
+# serve flag -> (its door, the door's own flag, click type, help); ``python -m doors``
+# checks them again, these refuse a bad value before anything starts.
+DOOR_FLAGS: dict[str, tuple[str, str, Any, str]] = {
+    "--ssh-max-sessions": (
+        "ssh",
+        "--max-sessions",
+        click.IntRange(min=1),
+        "TUI sessions open at once, in all [200]",
+    ),
+    "--ssh-signin-idle": (
+        "ssh",
+        "--signin-idle",
+        click.FloatRange(min=0),
+        "seconds without a key before a claim or sign-in screen ends; 0: never [300]",
+    ),
+    "--ssh-idle": (
+        "ssh",
+        "--idle",
+        click.FloatRange(min=0),
+        "seconds without a key before a signed-in session ends; 0: never [0]",
+    ),
+    "--web-max-sessions": (
+        "web",
+        "--max-sessions",
+        click.IntRange(min=1),
+        "tabs open at once [100]",
+    ),
+    "--web-tabs-per-address": (
+        "web",
+        "--tabs-per-address",
+        click.IntRange(min=1),
+        "tabs one client address may hold [10]",
+    ),
+    "--web-trusted-proxy": (
+        "web",
+        "--trusted-proxy",
+        str,
+        "the address of a TLS proxy in front (e.g. 127.0.0.1) whose X-Forwarded-For "
+        "names the visitor; repeatable [none]",
+    ),
+    "--web-signin-idle": (
+        "web",
+        "--signin-idle",
+        click.FloatRange(min=0),
+        "seconds without a key before a sign-in tab ends; 0: never [300]",
+    ),
+    "--web-idle": (
+        "web",
+        "--idle",
+        click.FloatRange(min=0),
+        "seconds without a key before a signed-in tab ends; 0: never [0]",
+    ),
+}
+
+
+def _param(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _ip_addresses(
+    _ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    for value in values:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an IP address", param=param) from None
+    return values
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def door_options(command: F) -> F:
+    """``serve``'s flags for its doors (``DOOR_FLAGS``), each also ``PAIRCHAT_<FLAG>``."""
+    for flag, (kind, _own, kind_type, text) in reversed(DOOR_FLAGS.items()):
+        env = "PAIRCHAT_" + _param(flag).upper()
+        many = flag == "--web-trusted-proxy"
+        command = click.option(
+            flag,
+            type=kind_type,
+            multiple=many,
+            callback=_ip_addresses if many else None,
+            envvar=env,
+            help=f"{'SSH' if kind == 'ssh' else 'Browser'} door: {text} [env {env}].",
+        )(command)
+    return command
+
+
+@dataclass(frozen=True)
+class DoorOptions:
+    """The door flags ``serve`` was given: door kind -> the door's own argv for them."""
+
+    given: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> DoorOptions:
+        given: dict[str, list[str]] = {}
+        for flag, (kind, own, _type, _text) in DOOR_FLAGS.items():
+            value = params.get(_param(flag))
+            values = value if isinstance(value, tuple) else () if value is None else (value,)
+            for one in values:
+                given.setdefault(kind, []).extend([own, str(one)])
+        return cls({kind: tuple(argv) for kind, argv in given.items()})
+
+    def unused(self, settings: Settings) -> str | None:
+        """A door given flags but not started (``web``: --web-* without --web-port), or None."""
+        started = {door.kind for door in doors_of(settings)}
+        return next((kind for kind in self.given if kind not in started), None)
 
 
 def doors_of(settings: Settings) -> list[Door]:
@@ -52,7 +172,7 @@ def api_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def command(settings: Settings, door: Door) -> list[str]:
+def command(settings: Settings, door: Door, options: DoorOptions | None = None) -> list[str]:
     argv = [
         sys.executable,
         "-m",
@@ -69,6 +189,8 @@ def command(settings: Settings, door: Door) -> list[str]:
     ]
     if door.kind == "web" and settings.web_public_url:
         argv += ["--public-url", settings.web_public_url]
+    if options is not None:
+        argv += options.given.get(door.kind, ())
     return argv
 
 
@@ -81,13 +203,15 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 
 @contextlib.contextmanager
-def running_doors(settings: Settings) -> Iterator[list[subprocess.Popen[bytes]]]:
+def running_doors(
+    settings: Settings, options: DoorOptions | None = None
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start the doors the settings ask for; on leaving, stop them (SIGTERM, then SIGKILL)."""
     started: list[subprocess.Popen[bytes]] = []
     try:
         for door in doors_of(settings):
             process = subprocess.Popen(
-                command(settings, door),
+                command(settings, door, options),
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
             log.info("%s door starting on port %d (pid %d)", door.kind, door.port, process.pid)

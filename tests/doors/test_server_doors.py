@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import asyncssh
 import httpx
 
@@ -156,3 +157,87 @@ def test_the_server_hands_its_web_door_the_public_url(
     assert "ws://chat.example.test" in page, "the page's websocket is the public URL's"
     assert "127.0.0.1" not in page.split("ws://", 1)[1].split('"', 1)[0]
     server.stop()
+
+
+def test_the_server_hands_its_doors_their_caps_proxy_and_idle_times(
+    server_process: Callable[..., ServerProcess], new_key: Callable[[str], Path]
+) -> None:
+    """``serve --web-tabs-per-address 1 --web-trusted-proxy … --ssh-signin-idle 1 …``
+    reach the doors it starts (before: there were no such flags, so a door started by
+    the server always ran with its defaults: no trusted proxy behind TLS, 10 tabs)."""
+    ssh_port, web_port = free_port(), free_port()
+    server = server_process(
+        *("--ssh-port", str(ssh_port), "--web-port", str(web_port)),
+        *("--ssh-max-sessions", "7", "--ssh-signin-idle", "1", "--ssh-idle", "3600"),
+        *("--web-max-sessions", "9", "--web-tabs-per-address", "1"),
+        *("--web-trusted-proxy", "127.0.0.1", "--web-trusted-proxy", "::1"),
+        *("--web-signin-idle", "120", "--web-idle", "7200"),
+    )
+    wait_until(lambda: set(door_processes(server)) == {"ssh", "web"}, "both doors started")
+    argv = {
+        kind: Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        for kind, pid in door_processes(server).items()
+    }
+    ssh_flags = ["--max-sessions", "7", "--signin-idle", "1.0", "--idle", "3600.0"]
+    assert " ".join(ssh_flags) in " ".join(argv["ssh"])
+    web_flags = ["--max-sessions", "9", "--tabs-per-address", "1"]
+    web_flags += ["--trusted-proxy", "127.0.0.1", "--trusted-proxy", "::1"]
+    web_flags += ["--signin-idle", "120.0", "--idle", "7200.0"]
+    assert " ".join(web_flags) in " ".join(argv["web"])
+    wait_until(lambda: answers(f"http://127.0.0.1:{web_port}/"), "the web door's page")
+    wait_until(lambda: listening(ssh_port), "the SSH door listening")
+
+    async def two_tabs() -> str:
+        origin = f"http://127.0.0.1:{web_port}"
+        async with aiohttp.ClientSession() as session:
+            url = f"{origin}/ws?width=80&height=24"
+            first = await session.ws_connect(url, origin=origin)
+            async with first, session.ws_connect(url, origin=origin) as second:
+                return str((await second.receive(timeout=30)).data)
+
+    assert "too many pairchat tabs are open from your address" in asyncio.run(two_tabs())
+
+    async def idle_claim() -> str:
+        async with await asyncssh.connect(
+            "127.0.0.1",
+            ssh_port,
+            username="anyone",
+            client_keys=[str(new_key("idler"))],
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+        ) as conn:
+            chan, screen = await open_tui(conn)
+            await asyncio.wait_for(chan.wait_closed(), timeout=60)
+            return screen.text()
+
+    assert "without a key pressed" in asyncio.run(idle_claim())
+    server.stop()
+
+
+def test_bad_door_flags_are_one_line_refusals(tmp_path: Path) -> None:
+    serve = [sys.executable, "-m", "backend.server.cli", "serve", "--port", str(free_port())]
+    serve += ["--data-dir", str(tmp_path / "data")]
+    web = ["--web-port", str(free_port())]
+    for flags, refusal in [
+        (
+            [*web, "--web-trusted-proxy", "proxy.example"],
+            "Invalid value for '--web-trusted-proxy': 'proxy.example' is not an IP address",
+        ),
+        ([*web, "--web-tabs-per-address", "0"], "Invalid value for '--web-tabs-per-address'"),
+        (
+            ["--web-trusted-proxy", "127.0.0.1"],
+            "the web door's flags need --web-port (the door they are for)",
+        ),
+    ]:
+        done = subprocess.run(
+            [*serve, *flags],
+            cwd=REPO,
+            env={**os.environ, **TEST_ENV},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, flags
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and refusal in lines[0], lines
