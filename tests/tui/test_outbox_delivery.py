@@ -120,6 +120,72 @@ async def test_the_outbox_survives_an_app_restart(
     assert history(proc, users) == ["one", "two"]
 
 
+async def test_a_full_outbox_refuses_one_more_and_the_text_stays_in_the_box(
+    server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """Offline, the outbox takes MAX_OUTBOX_PER_CHAT items for one person and MAX_OUTBOX in
+    all; one more is refused with a notice that says so, and the composer keeps the text
+    (before: it took every message, however many, into one file rewritten on each)."""
+    from tui.core.outbox import MAX_OUTBOX, MAX_OUTBOX_PER_CHAT, Outbox
+
+    proc, users = start_with_users(server_process)
+    app = app_for(proc.url, tmp_path, user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_chat(pilot, app, "bob")
+        composer = app.screen.query_one(Composer)
+        status = app.screen.query_one(StatusBar)
+        proc.stop()
+        other = Outbox(tmp_path / "outbox-alice.json")  # a second instance, also offline
+        for number in range(MAX_OUTBOX_PER_CHAT - 1):
+            other.add("bob", f"earlier {number}")
+        await type_text(pilot, "the last that fits")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: composer.text == "", "the last one queued")
+        await type_text(pilot, "one too many")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app._notifications, "a notice")
+        notice = next(iter(app._notifications))
+        assert notice.title == "Not sent: the outbox is full"
+        assert f"{MAX_OUTBOX_PER_CHAT} messages to bob are waiting to be sent" in notice.message
+        assert composer.text == "one too many", "nothing typed is lost"
+        texts = outbox_texts(tmp_path)
+        assert len(texts) == MAX_OUTBOX_PER_CHAT and texts[-1] == "the last that fits"
+        await wait_for(pilot, lambda: status.pending == MAX_OUTBOX_PER_CHAT, "the count")
+
+        # In all: other chats fill the rest; a message to bob is then refused too.
+        app.clear_notifications()
+        other.remove(other.items[0].client_id)
+        for number in range(MAX_OUTBOX - MAX_OUTBOX_PER_CHAT + 1):
+            other.add(f"friend{number % 7}", f"elsewhere {number}")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app._notifications, "a notice")
+        notice = next(iter(app._notifications))
+        assert f"{MAX_OUTBOX} messages are waiting to be sent" in notice.message, notice.message
+        assert composer.text == "one too many"
+        assert len(outbox_texts(tmp_path)) == MAX_OUTBOX
+
+
+def test_the_outbox_bound_holds_across_two_instances(tmp_path: Path) -> None:
+    """The bound is checked on the file under its lock: an instance that read the outbox
+    before another filled it still cannot add past it."""
+    from tui.core.outbox import MAX_OUTBOX_PER_CHAT, Outbox, OutboxFull
+
+    path = tmp_path / "outbox-alice.json"
+    first, second = Outbox(path), Outbox(path)
+    for number in range(MAX_OUTBOX_PER_CHAT):
+        second.add("bob", f"{number}")
+    assert len(first) == 0  # it has not looked again
+    with pytest.raises(OutboxFull) as full:
+        first.add("bob", "one more")
+    assert not full.value.in_all and full.value.waiting == MAX_OUTBOX_PER_CHAT
+    second.fail(second.items[0].client_id, "blocked")
+    refusal = first.full_for("bob")
+    assert refusal is not None and "1 of them was refused: F7 lists them" in refusal.message
+    assert first.full_for("carol") is None
+    first.add("carol", "another chat still has room")
+    assert len(Outbox(path)) == MAX_OUTBOX_PER_CHAT + 1
+
+
 FORGET = [sys.executable, "-m", "backend.server.cli", "forget", "alice", "bob", "--yes"]
 
 

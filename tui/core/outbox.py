@@ -10,6 +10,11 @@ instead of overwriting each other. The next start sends what is left, with the
 same ``client_id``, so the server stores each message exactly once, even when two
 instances both send it.
 
+It is bounded: :data:`MAX_OUTBOX_PER_CHAT` items for one person and
+:data:`MAX_OUTBOX` in all (docs/client.md says why). One more is refused with
+:class:`OutboxFull`, checked against the file under its lock, and the composer
+keeps the text.
+
 No Textual and no network: the sync core drives it.
 """
 
@@ -17,11 +22,45 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tui.core.store import SharedJsonFile
+
+MAX_OUTBOX_PER_CHAT = 50
+"""Items (messages, edits, deletes) waiting for one person at most: more than anyone
+types offline in one chat, and at 4,000 characters each still only 200,000 characters."""
+MAX_OUTBOX = 200
+"""Items waiting in all: the whole file is rewritten on every change (a read-modify-write
+under its lock), so it must stay small; 200 full messages are 800,000 characters."""
+
+
+class OutboxFull(Exception):
+    """One more item for ``peer`` would pass :data:`MAX_OUTBOX_PER_CHAT` (``in_all``
+    False) or :data:`MAX_OUTBOX`; ``waiting`` is how many are there, ``refused`` how
+    many of them the server refused (they stay until discarded)."""
+
+    def __init__(self, peer: str, waiting: int, refused: int, *, in_all: bool) -> None:
+        self.peer, self.waiting, self.refused, self.in_all = peer, waiting, refused, in_all
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        if self.in_all:
+            waiting = f"{self.waiting} messages are waiting to be sent (at most {MAX_OUTBOX})"
+        else:
+            waiting = (
+                f"{self.waiting} messages to {self.peer} are waiting to be sent "
+                f"(at most {MAX_OUTBOX_PER_CHAT} to one person)"
+            )
+        text = f"{waiting}: this one was not added; it is still in the box, to send once "
+        text += "some have gone."
+        if self.refused:
+            were = "was" if self.refused == 1 else "were"
+            text += f" {self.refused} of them {were} refused: F7 lists them, to discard."
+        return text
 
 
 def new_client_id() -> str:
@@ -141,6 +180,11 @@ class Outbox:
     def failed_count(self) -> int:
         return sum(1 for item in self._items if item.failed)
 
+    def full_for(self, peer: str) -> OutboxFull | None:
+        """Why one more item for ``peer`` would be refused (as the file is now), or None."""
+        self.reload_if_changed()  # a stat; another instance may have added some
+        return _full(self._items, peer)
+
     # -- changes (each one on disk before it returns) ------------------------------
     def add(
         self,
@@ -151,8 +195,16 @@ class Outbox:
         target: int | None = None,
         reply_to: int | None = None,
     ) -> OutboxItem:
+        """Append an item; :class:`OutboxFull` (and nothing written) past the bounds."""
         item = OutboxItem(to=to, text=text, kind=kind, target=target, reply_to=reply_to)
-        self._change(lambda items: [*items, item])
+
+        def append(items: list[OutboxItem]) -> list[OutboxItem]:
+            full = _full(items, to)
+            if full is not None:
+                raise full
+            return [*items, item]
+
+        self._change(append)
         return item
 
     def remove(self, client_id: str) -> OutboxItem | None:
@@ -175,3 +227,14 @@ class Outbox:
 
     def retry(self, client_id: str) -> None:
         self._edit(client_id, error=None)
+
+
+def _full(items: Sequence[OutboxItem], peer: str) -> OutboxFull | None:
+    if len(items) >= MAX_OUTBOX:
+        refused = sum(1 for item in items if item.failed)
+        return OutboxFull(peer, len(items), refused, in_all=True)
+    mine = [item for item in items if item.to == peer]
+    if len(mine) >= MAX_OUTBOX_PER_CHAT:
+        refused = sum(1 for item in mine if item.failed)
+        return OutboxFull(peer, len(mine), refused, in_all=False)
+    return None

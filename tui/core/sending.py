@@ -63,7 +63,8 @@ class Sender:
 
     # -- intents ---------------------------------------------------------------------------
     def send(self, peer: str, text: str, reply_to: int | None = None) -> OutboxItem:
-        """Queue ``text`` for ``peer``: on disk before this returns, sent in order."""
+        """Queue ``text`` for ``peer``: on disk before this returns, sent in order;
+        :class:`~tui.core.outbox.OutboxFull` (nothing queued) past the outbox's bounds."""
         check_text(text)
         return self._queue(self.outbox.add(peer, text, reply_to=reply_to))
 

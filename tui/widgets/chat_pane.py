@@ -30,6 +30,7 @@ from tui.client.errors import describe
 from tui.client.http import ApiError, ServerUnreachable
 from tui.client.models import Message
 from tui.core.conversation import Merge
+from tui.core.outbox import OutboxFull
 from tui.core.sync import MAX_MESSAGE, SyncCore
 from tui.formatting import Clock
 from tui.text import fit, key_label, one_line, url_spans
@@ -125,9 +126,14 @@ class ChatPane(Vertical):
         composer = self.composer
         composer.disabled = True
         composer.recall_source = self._my_texts
+        composer.refusal = self._outbox_refusal
         self.watch(self.chat_log, "new_below", self._show_new_marker)
         self.watch(self.chat_log, "behind", self._show_new_marker)
         self._set_title()
+
+    def _outbox_refusal(self, peer: str) -> str | None:
+        full = self.core.outbox.full_for(peer)
+        return None if full is None else full.message
 
     def _my_texts(self) -> list[str]:
         peer = self.composer.peer
@@ -305,10 +311,18 @@ class ChatPane(Vertical):
     @on(Composer.Submitted)
     def _submitted(self, event: Composer.Submitted) -> None:
         event.stop()
-        if event.edit is not None:
-            self.core.edit(event.peer, event.edit, event.text)
-        else:
-            self.core.send(event.peer, event.text, reply_to=event.reply_to)
+        try:
+            if event.edit is not None:
+                self.core.edit(event.peer, event.edit, event.text)
+            else:
+                self.core.send(event.peer, event.text, reply_to=event.reply_to)
+        except OutboxFull as full:  # another instance filled it since Enter was checked
+            composer = event.composer
+            if composer.peer == event.peer and not composer.text:
+                composer.load_text(event.text)  # nothing typed is lost
+                composer.move_cursor(composer.document.end)
+            self._outbox_full(full.message)
+            return
         if event.peer == event.composer.peer:
             self.core.set_draft(event.peer, event.composer.text)
         if event.peer == self.core.open_peer:
@@ -323,6 +337,16 @@ class ChatPane(Vertical):
             title="Text cut",
             severity="warning",
             markup=False,
+        )
+
+    @on(Composer.Refused)
+    def _refused(self, event: Composer.Refused) -> None:
+        event.stop()
+        self._outbox_full(event.reason)
+
+    def _outbox_full(self, reason: str) -> None:
+        self.app.notify(
+            reason, title="Not sent: the outbox is full", severity="warning", markup=False
         )
 
     @on(Composer.TooLong)
@@ -388,7 +412,10 @@ class ChatPane(Vertical):
                 return
 
             def confirmed() -> None:
-                self.core.delete(chat.peer, message.id)
+                try:
+                    self.core.delete(chat.peer, message.id)
+                except OutboxFull as full:
+                    self._outbox_full(full.message)
 
             self.post_message(
                 self.ConfirmWanted("Delete this message? It cannot be undone.", confirmed)

@@ -140,6 +140,13 @@ class Composer(TextArea):
     class EditorRequested(Message):
         pass
 
+    class Refused(Message):
+        """Enter with text the outbox cannot take (``reason``): the text stays in the box."""
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
     class Cut(Message):
         """A paste or typing past :data:`MAX_DRAFT`: ``dropped`` characters were not kept."""
 
@@ -159,6 +166,8 @@ class Composer(TextArea):
         self.max_length = max_length
         self.peer: str | None = None
         self.recall_source: Callable[[], list[str]] = list
+        self.refusal: Callable[[str], str | None] = lambda peer: None
+        """Why a message to this peer cannot be queued now (the outbox is full), or None."""
         self._recall_index: int | None = None
         self._recalled = ""
         self.editing: int | None = None
@@ -223,6 +232,10 @@ class Composer(TextArea):
             return
         if len(text) > self.max_length:
             self.post_message(self.TooLong(len(text) - self.max_length))
+            return
+        reason = self.refusal(self.peer)
+        if reason is not None:
+            self.post_message(self.Refused(reason))
             return
         self.post_message(self.Submitted(self, self.peer, text, self.editing, self.replying))
         self._recall_index = None
