@@ -11,18 +11,29 @@ Errors: a JSON error reply raises :class:`ApiError` (``status``, ``code``,
 (with the URL that was tried); a reply that cannot be read raises
 :class:`~tui.client.models.BadReply` inside an :class:`ApiError` (``bad_reply``).
 Replies are decoded with the wire schema (``protocol.models``) into the typed
-models of :mod:`tui.client.models` here and nowhere else.
+models of :mod:`tui.client.models` here and nowhere else. A ``Retry-After`` header
+(whole seconds or an HTTP date) is read into ``ApiError.retry_after``, and into
+``Feed.retry_after`` on a ``/updates`` reply.
+
+:meth:`PairchatClient.events` holds ``GET /events`` open and yields what the
+stream says (:mod:`tui.client.events` reads the framing). A stream that stays
+silent for ``STREAM_READ_TIMEOUT`` (two of the server's 25-s keep-alives and a
+margin) is taken for dead: :class:`ServerUnreachable`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import email.utils
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
 
 from protocol import DecodeError, decode
 from protocol.models import Error
+from tui.client.events import EventParser, Retry, StreamItem, read_item
 from tui.client.models import (
     BadReply,
     Feed,
@@ -48,6 +59,14 @@ DEFAULT_TIMEOUT = 10.0
 """Seconds for connect and read on ordinary requests."""
 LONG_POLL_MARGIN = 10.0
 """Extra read time allowed on top of a ``wait`` the server may hold a request for."""
+STREAM_READ_TIMEOUT = 2 * 25.0 + 10.0
+"""Seconds an event stream may stay silent before it is taken for dead: two of the
+server's keep-alive comments (every 25 s) and a margin."""
+MAX_RETRY_AFTER = 600.0
+"""The longest ``Retry-After`` obeyed, in seconds (a wrong header cannot stop a client for days)."""
+EVENT_STREAM = "text/event-stream"
+NOT_EVENT_STREAM = "not_event_stream"
+"""``ApiError.code`` when ``/events`` answered 200 with something other than an event stream."""
 
 
 class ServerUnreachable(Exception):
@@ -62,16 +81,38 @@ class ServerUnreachable(Exception):
 class ApiError(Exception):
     """The server answered with an error: ``status`` plus the JSON ``error`` code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+        """Seconds the server asked for before a next try (``Retry-After``), if it did."""
 
     @property
     def transient(self) -> bool:
         """Worth retrying later as is (server trouble or rate limit, not bad input)."""
         return self.status >= 500 or self.status == 429
+
+
+def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+    """The reply's ``Retry-After`` in seconds (0 to ``MAX_RETRY_AFTER``); None without one.
+
+    RFC 9110 10.2.3: whole seconds, or an HTTP date (``now`` is ``time.time()``)."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def _fields(**values: Any) -> dict[str, str]:
@@ -122,6 +163,35 @@ class PairchatClient:
         await self.aclose()
 
     # -- the one request path ------------------------------------------------------
+    def _headers(self, auth: bool = True) -> dict[str, str]:
+        headers = dict(self.headers)
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        wait: float | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        timeout = max(self.timeout, wait + LONG_POLL_MARGIN) if wait else self.timeout
+        try:
+            return await self._client().request(
+                method,
+                self.base_url + path,
+                data=data,
+                params=params,
+                headers=self._headers(auth),
+                timeout=timeout,
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, type(exc).__name__) from exc
+
     async def _call(
         self,
         method: str,
@@ -133,31 +203,20 @@ class PairchatClient:
         wait: float | None = None,
         auth: bool = True,
     ) -> T:
-        headers = dict(self.headers)
-        if auth and self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        timeout = max(self.timeout, wait + LONG_POLL_MARGIN) if wait else self.timeout
-        try:
-            response = await self._client().request(
-                method,
-                self.base_url + path,
-                data=data,
-                params=params,
-                headers=headers,
-                timeout=timeout,
-            )
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(self.base_url, type(exc).__name__) from exc
+        response = await self._send(method, path, data=data, params=params, wait=wait, auth=auth)
         return self._read(response, parse)
 
     @staticmethod
     def _read(response: httpx.Response, parse: Callable[[bytes], T]) -> T:
         if response.status_code >= 400:
+            after = retry_after(response)
             try:
                 error = decode(response.content, Error)
             except DecodeError:
-                raise ApiError(response.status_code, "http_error", response.reason_phrase) from None
-            raise ApiError(response.status_code, error.error, error.message)
+                raise ApiError(
+                    response.status_code, "http_error", response.reason_phrase, retry_after=after
+                ) from None
+            raise ApiError(response.status_code, error.error, error.message, retry_after=after)
         try:
             return parse(response.content)
         except BadReply as exc:
@@ -313,4 +372,64 @@ class PairchatClient:
 
     async def updates(self, since: str | None = None, wait: float | None = None) -> Feed:
         params = _fields(since=since or None, wait=wait or None)
-        return await self._call("GET", "/updates", Feed.parse, params=params, wait=wait)
+        response = await self._send("GET", "/updates", params=params, wait=wait)
+        feed = self._read(response, Feed.parse)
+        after = retry_after(response)
+        return feed if after is None else replace(feed, retry_after=after)
+
+    async def events(self, since: str | None = None) -> AsyncGenerator[StreamItem]:
+        """``GET /events``: the change feed as one held stream, resumed after ``since``.
+
+        Yields each ``feed`` event as a :class:`~tui.client.models.Feed` (the first at
+        once: everything without ``since``, what changed since it with one), each
+        ``retry:`` as a :class:`~tui.client.events.Retry`, and the server's last word as
+        a :class:`~tui.client.events.StreamEnd`; it ends when the server closes the
+        stream. The cursor goes in ``Last-Event-ID``, as an EventSource resumes.
+
+        Raises :class:`ApiError` for an error reply (404 from a server without the
+        route; ``retry_after`` set from a 503's ``Retry-After``) or a 200 that is no
+        event stream (code ``not_event_stream``), and :class:`ServerUnreachable` when
+        the connection fails or stays silent for ``STREAM_READ_TIMEOUT``. Close it with
+        ``aclose()`` (or ``contextlib.aclosing``) to hang up early.
+        """
+        headers = self._headers()
+        headers["Accept"] = EVENT_STREAM
+        headers["Cache-Control"] = "no-store"
+        if since:
+            headers["Last-Event-ID"] = since
+        timeout = httpx.Timeout(self.timeout, read=STREAM_READ_TIMEOUT)
+        parser = EventParser()
+        try:
+            async with self._client().stream(
+                "GET", self.base_url + "/events", headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._read(response, bytes)  # raises its ApiError
+                kind = response.headers.get("content-type", "")
+                if kind.split(";")[0].strip().lower() != EVENT_STREAM:
+                    raise ApiError(
+                        response.status_code,
+                        NOT_EVENT_STREAM,
+                        f"the reply to /events is not an event stream ({kind or 'no type'})",
+                    )
+                async for chunk in response.aiter_bytes():
+                    for found in _stream_items(parser, chunk):
+                        yield found
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, type(exc).__name__) from exc
+        except httpx.DecodingError as exc:
+            raise ApiError(200, "bad_reply", f"the event stream cannot be read: {exc}") from exc
+
+
+def _stream_items(parser: EventParser, chunk: bytes) -> list[StreamItem]:
+    """What ``chunk`` of an event stream completes, decoded; a broken event is a bad reply."""
+    items: list[StreamItem] = []
+    try:
+        for event in parser.feed(chunk):
+            item = event if isinstance(event, Retry) else read_item(event)
+            if item is not None:
+                items.append(item)
+    except BadReply as exc:
+        raise ApiError(200, "bad_reply", str(exc)) from exc
+    return items

@@ -229,10 +229,14 @@ class Change:
 
 @dataclass(frozen=True)
 class Feed:
-    """A reply of ``GET /updates``: the new cursor and what changed."""
+    """A reply of ``GET /updates`` (or a ``feed`` event of ``GET /events``): the new
+    cursor and what changed."""
 
     cursor: str
     changes: tuple[Change, ...]
+    retry_after: float | None = None
+    """Seconds to wait before the next long-poll, when the reply said so (``Retry-After``:
+    a full server answers a long-poll at once and asks for a pause)."""
 
     @classmethod
     def parse(cls, data: bytes) -> Feed:
