@@ -12,7 +12,10 @@ Two kinds of failure are retried differently:
   coming back, idle or not;
 - the server *answered* with trouble (5xx, 429): exponential backoff up to
   ``MAX_BACKOFF``, with jitter, so a struggling server is not hammered by every
-  client at once.
+  client at once;
+- the server answered with a ``Retry-After`` (a full server's 503): that long,
+  plus up to a quarter more (jitter), and no sooner, even if another loop gets
+  through meanwhile (the server said when it has room again).
 
 Pure asyncio, no Textual; state changes are reported through ``on_change``.
 """
@@ -70,13 +73,20 @@ class Connection:
             self._set(ConnectionState("offline", time.monotonic() + delay))
             return delay
         self._failures += 1
-        delay = min(MAX_BACKOFF, 2.0 ** (self._failures - 1)) * random.uniform(1.0, 1.25)
+        if isinstance(exc, ApiError) and exc.retry_after is not None:
+            delay = max(exc.retry_after, PROBE_INTERVAL) * random.uniform(1.0, 1.25)
+        else:
+            delay = min(MAX_BACKOFF, 2.0 ** (self._failures - 1)) * random.uniform(1.0, 1.25)
         detail = exc.message if isinstance(exc, ApiError) else str(exc)
         self._set(ConnectionState("trouble", time.monotonic() + delay, detail))
         return delay
 
     async def recover(self, exc: Exception) -> None:
-        """Wait before retrying after ``exc``, or less if another loop gets through."""
+        """Wait before retrying after ``exc``, or less if another loop gets through
+        (not after a ``Retry-After``: that is waited out)."""
         delay = self.delay_after(exc)
+        if isinstance(exc, ApiError) and exc.retry_after is not None:
+            await asyncio.sleep(delay)
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.online.wait(), timeout=delay)
