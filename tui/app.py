@@ -143,6 +143,7 @@ class PairchatApp(App[None]):
             drafts=Drafts(self.config.drafts_path(name)),
             prefs=Prefs(self.config.prefs_path(name)),
             poll_wait=self.config.poll_wait,
+            first_event_timeout=self.config.first_event_timeout,
         )
         return MainScreen(core)
 
@@ -175,7 +176,10 @@ class PairchatApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         keymap = self.config.keymap
+        mains = [screen for screen in self.screen_stack if isinstance(screen, MainScreen)]
+        connection = [("Connection", [("live updates", mains[-1].core.live_updates)])]
         sections = [
+            *(connection if mains else []),
             ("Everywhere", binding_rows(self.BINDINGS, keymap)),
             ("Main screen", binding_rows(MainScreen.BINDINGS, keymap)),
             ("Friend list", binding_rows(FriendList.BINDINGS, keymap)),

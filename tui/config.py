@@ -50,6 +50,9 @@ class Config:
     """Desktop notifications by escape sequence: ``off``, ``osc9`` or ``osc777``."""
     poll_wait: float = 50.0
     """Seconds the server may hold the change feed's long-poll."""
+    first_event_timeout: float = 5.0
+    """Seconds the event stream's first event may take before a buffering proxy is
+    suspected (tui.core.feed)."""
     remember_session: bool = True
     """Save the token in ``session.toml`` (a door keeps it in memory only)."""
 

@@ -20,18 +20,21 @@ no Textual: it can be driven by a test, a script, or another front end.
 
 :meth:`SyncCore.run` runs three loops in one task group until the session ends:
 
-- the **feed loop** holds the client's only long-poll, ``GET /updates`` with
-  ``wait``. The feed reports every conversation that changed, including the open
-  one; when it says the open chat has a newer ``last_id`` than what is loaded,
-  the loop fetches ``get_message_history`` with ``after_id`` (no ``wait``). So a
-  signed-in client holds one request on the server, not one per open chat;
+- the **feed loop** holds the client's only held request: the event stream
+  ``GET /events``, or the long-poll ``GET /updates`` with ``wait`` where the
+  server has no stream or a proxy buffers it (:mod:`tui.core.feed`). The feed
+  reports every conversation that changed, including the open one; when it says
+  the open chat has a newer ``last_id`` than what is loaded, the loop fetches
+  ``get_message_history`` with ``after_id`` (no ``wait``). So a signed-in client
+  holds one request on the server, not one per open chat;
 - the **sender** drains the outbox in order, each message with its ``client_id``
   so a retry after a lost reply stores nothing twice;
 - the **marker** tells the server what was read: only messages that were on
   screen in the focused chat (the view reports them with :meth:`SyncCore.seen`).
 
 Failures go through :class:`~tui.core.connection.Connection`: unreachable →
-a probe about every second (the feed asks with ``wait=0`` until it gets through),
+a probe about every second (the stream's first event comes at once; the long-poll
+asks with ``wait=0`` until it gets through),
 server trouble → exponential backoff; a 401 ends the session.
 """
 
@@ -48,7 +51,7 @@ from tui.core.connection import Connection
 from tui.core.conversation import Conversation
 from tui.core.drafts import Drafts
 from tui.core.events import ConnectionChanged, Event, FriendsChanged, Publisher, SessionEnded
-from tui.core.feed import POLL_WAIT, Feed
+from tui.core.feed import FIRST_EVENT_TIMEOUT, POLL_WAIT, Feed
 from tui.core.friends import Roster, friend_sort_key
 from tui.core.markers import ReadMarkers
 from tui.core.open_chat import PAGE, SEARCH_PAGE, OpenChat
@@ -70,6 +73,7 @@ class SyncCore:
         drafts: Drafts,
         prefs: Prefs,
         poll_wait: float = POLL_WAIT,
+        first_event_timeout: float = FIRST_EVENT_TIMEOUT,
     ) -> None:
         self.client = client
         self.me = session.username.lower()
@@ -114,6 +118,7 @@ class SyncCore:
             self.opened,
             self.markers,
             poll_wait,
+            first_event_timeout,
         )
 
     # -- running ---------------------------------------------------------------------------
@@ -156,6 +161,11 @@ class SyncCore:
     def typing_until(self) -> dict[str, float]:
         """Peers shown as typing, until this ``time.monotonic()``."""
         return self.roster.typing_until
+
+    @property
+    def live_updates(self) -> str:
+        """How changes reach this client, in words: "event stream", or "long-poll (why)"."""
+        return self.feed.live_updates
 
     @property
     def chat(self) -> Conversation | None:

@@ -2,7 +2,9 @@
 
 Built from the ``BINDINGS`` of the classes themselves, with the user's keymap
 (``[keymap]`` in config.toml, by binding id) applied, so it cannot drift from
-what the keys really do.
+what the keys really do. When signed in, a first "Connection" section says how
+live updates come (the event stream, or the long-poll and why: the details of
+the status line's "connected").
 """
 
 from __future__ import annotations
