@@ -269,6 +269,20 @@ class Feed(Model, frozen=True):
     changed: list[Change]
 
 
+class StreamEnd(Model, frozen=True):
+    """The last event of a stream the server ends (``GET /events``)."""
+
+    reason: Annotated[
+        Literal["shutdown", "replaced", "unauthorized"],
+        Meta(
+            description="shutdown: reconnect after the retry time; replaced: the same user "
+            "opened more streams and waits than the server holds per user and this was the "
+            "oldest (reconnect only much later); unauthorized: the token was revoked"
+        ),
+    ]
+    message: Annotated[str, Meta(description="the reason, for a human")]
+
+
 class PrivacySettings(Model, frozen=True):
     read_receipts: bool = True
     typing: bool = True
@@ -354,6 +368,10 @@ class MarkRead(Model, frozen=True):
 class UpdatesQuery(Model, frozen=True):
     since: Annotated[str, Meta(pattern="^[0-9]{0,18}$")] | UnsetType = UNSET
     wait: Annotated[float, Meta(ge=0)] | UnsetType = UNSET
+
+
+class EventsQuery(Model, frozen=True):
+    since: Annotated[str, Meta(pattern="^[0-9]{0,18}$")] | UnsetType = UNSET
 
 
 class Credentials(Model, frozen=True):

@@ -53,7 +53,7 @@ INFO = {
 
 
 def _models() -> list[type[m.Model]]:
-    found: list[type[m.Model]] = [m.Error]
+    found: list[type[m.Model]] = [m.Error, m.StreamEnd]  # StreamEnd: /events's end event
     for route in ROUTES:
         for model in (route.reply, route.request):
             if model is not None and model not in found:
@@ -117,6 +117,16 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
                     "schema": prop,
                 }
             )
+    for name, description in route.header_parameters:
+        parameters.append(
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": description,
+                "schema": {"type": "string", "pattern": "^[0-9]{0,18}$"},
+            }
+        )
     if parameters:
         op["parameters"] = parameters
     if route.request is not None and route.method == "post":
@@ -127,7 +137,7 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(route.status): {
             "description": route.reply_description,
-            "content": {JSON: {"schema": _ref(route.reply)}},
+            "content": {route.media_type: {"schema": _ref(route.reply)}},
         }
     }
     for status in route.statuses:

@@ -37,6 +37,10 @@ class Route:
     request_required: bool = True
     """Whether a body must be sent (on a GET the request's fields are query parameters)."""
     path_parameters: tuple[str, ...] = ()
+    media_type: str = "application/json"
+    """The success reply's type; ``text/event-stream``: its events' data are ``reply``."""
+    header_parameters: tuple[tuple[str, str], ...] = ()
+    """Request headers the route reads besides Authorization: (name, description)."""
 
     @property
     def statuses(self) -> tuple[int, ...]:
@@ -221,6 +225,26 @@ ROUTES: tuple[Route, ...] = (
         m.UpdatesQuery,
         errors=SIGNED_IN,
         request_required=False,
+    ),
+    Route(
+        "get",
+        "/events",
+        "My feed as a stream of Server-Sent Events: a first feed event at once, then one "
+        "per change (id: its cursor), a comment every ~25 s, an end event when the server "
+        "ends it",
+        m.Feed,
+        "text/event-stream; each feed event's data is a /updates reply (StreamEnd for the "
+        "end event)",
+        m.EventsQuery,
+        errors=(401, 503),
+        request_required=False,
+        media_type="text/event-stream",
+        header_parameters=(
+            (
+                "Last-Event-ID",
+                "resume after this cursor (the id of the last event received); wins over since",
+            ),
+        ),
     ),
     # presence and privacy
     Route(

@@ -22,12 +22,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.test import TestResponse
 
 from backend.core.settings import Settings
 from backend.server.app import create_app
@@ -84,16 +86,40 @@ class Transport(httpx.BaseTransport):
             method=request.method,
             headers=headers,
             data=request.read(),
+            buffered=False,
         )
-        return httpx.Response(
-            reply.status_code,
-            headers=reply.headers.to_wsgi_list(),
-            content=reply.get_data(),
-            request=request,
-        )
+        if reply.mimetype == "text/event-stream":  # an endless stream: read as it comes
+            return httpx.Response(
+                reply.status_code,
+                headers=reply.headers.to_wsgi_list(),
+                stream=_Chunks(reply),
+                request=request,
+            )
+        try:
+            return httpx.Response(
+                reply.status_code,
+                headers=reply.headers.to_wsgi_list(),
+                content=reply.get_data(),
+                request=request,
+            )
+        finally:
+            reply.close()
 
     def close(self) -> None:
         self._network.close()
+
+
+class _Chunks(httpx.SyncByteStream):
+    """A test client's streamed reply as httpx reads a network one (``/events``)."""
+
+    def __init__(self, reply: TestResponse) -> None:
+        self._reply = reply
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._reply.response
+
+    def close(self) -> None:
+        self._reply.close()
 
 
 def client(**kwargs: Any) -> httpx.Client:

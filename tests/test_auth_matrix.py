@@ -134,6 +134,7 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
         200,
     ),
     "friends.updates": ("user", lambda: ("GET", "/updates", {}), 200),
+    "events.events": ("user", lambda: ("GET", "/events", {}), 200),
     "presence.typing": (
         "user",
         lambda: ("POST", "/typing", {"data": {"username": "bob"}}),
@@ -229,8 +230,16 @@ def test_matrix(app_server: Callable[..., Server], endpoint: str, open_mode: boo
     decision, make, ok = ROUTES[endpoint]
     for kind in KINDS:
         method, path, kwargs = make()
-        reply = http.request(method, server.url + path, headers=headers_for(server, kind), **kwargs)
         want = expected(decision, kind, ok, open_mode)
+        headers = headers_for(server, kind)
+        if endpoint == "events.events" and want == 200:
+            # an endless stream: its opening is the success (tests/test_event_stream.py)
+            with http.stream(method, server.url + path, headers=headers, **kwargs) as stream:
+                assert stream.status_code == 200
+                assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
+                assert next(stream.iter_lines()).startswith("retry: ")
+            continue
+        reply = http.request(method, server.url + path, headers=headers, **kwargs)
         assert reply.status_code == want, f"{endpoint} with {kind} token: {reply.text}"
         assert reply.headers["content-type"] == "application/json"
         if want >= 400:

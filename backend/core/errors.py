@@ -12,9 +12,14 @@ from __future__ import annotations
 class PairchatError(Exception):
     """Base class: a refusal the caller can act on; nothing was changed."""
 
-    def __init__(self, message: str) -> None:
+    retry_after: float | None = None
+    """Seconds after which trying again may succeed (sent as ``Retry-After``), if known."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 # -- bad input -------------------------------------------------------------------
@@ -157,3 +162,7 @@ class PairElsewhere(StorageUnavailable):
 
 class NodeFenced(StorageUnavailable):
     """Multi-node mode: this node was fenced (failed over); it serves no conversation."""
+
+
+class ServerFull(PairchatError):
+    """Every slot for a held request or event stream is taken: come back later."""

@@ -84,7 +84,8 @@ class Settings:
     max_content_length: int = 64 * 1024  # bytes of a request body
     max_wait: float = 60.0  # long-poll cap, seconds
     max_waiters: int | None = None  # held long-polls at once; None: threads - THREAD_RESERVE
-    max_waits_per_user: int = 4  # held long-polls per user; a newer one answers the oldest
+    max_waits_per_user: int = 4  # held long-polls and streams per user; a newer one ends the oldest
+    stream_heartbeat: float = 25.0  # seconds between an idle event stream's keep-alive comments
     typing_seconds: float = 5.0  # how long a typing signal shows ("bob is typing…")
     # the doors beside the API (backend/server/door_processes.py): ports, or None for none
     ssh_port: int | None = None  # the SSH door: the TUI per SSH session, the key is the account
@@ -141,6 +142,8 @@ class Settings:
             raise SettingsError("max_waiters must be 0 or more")
         if not (self.max_wait >= 0 and self.watch_interval >= 0):  # NaN fails too
             raise SettingsError("max_wait and watch_interval must be 0 or more")
+        if not 0.05 <= self.stream_heartbeat <= 300:  # NaN fails too
+            raise SettingsError("stream_heartbeat must be 0.05-300 s")
         if not 0.5 <= self.typing_seconds <= 60:
             raise SettingsError("typing_seconds must be 0.5-60")
         if self.max_content_length < 1 or self.max_open_conversations < 1:

@@ -11,6 +11,7 @@ checks that none is missing.
 from __future__ import annotations
 
 import logging
+import math
 
 from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
@@ -44,6 +45,7 @@ from backend.core.errors import (
     RegistrationClosed,
     RequestTimeout,
     SameUser,
+    ServerFull,
     StorageUnavailable,
     Unauthenticated,
     UnknownKey,
@@ -110,6 +112,7 @@ ERRORS: dict[type[PairchatError], tuple[int, str]] = {
     DiskAlmostFull: (503, "unavailable"),
     PairElsewhere: (503, "pair_unavailable"),
     NodeFenced: (503, "pair_unavailable"),
+    ServerFull: (503, "unavailable"),
 }
 
 # Werkzeug's HTTP errors (raised before or around our views).
@@ -143,7 +146,15 @@ def _domain_error(exc: PairchatError) -> ResponseReturnValue:
     if row is None:
         return _unexpected(exc)
     status, code = row
-    return replies.error(code, exc.message), status
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = retry_after_value(exc.retry_after)
+    return replies.error(code, exc.message), status, headers
+
+
+def retry_after_value(seconds: float) -> str:
+    """A ``Retry-After`` header's value: whole seconds, at least 1 (RFC 9110 10.2.3)."""
+    return str(max(1, math.ceil(seconds)))
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:

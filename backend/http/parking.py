@@ -14,6 +14,7 @@ is marked and waits block their thread as before.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,6 +26,16 @@ from backend.wakeups.notify import Park
 ENABLED = "pairchat.park"
 PARKED = "pairchat.parked"
 DEADLINE = "pairchat.deadline"
+STREAM = "pairchat.stream"
+"""An event stream for the front to hold (``backend/http/events.py``'s ``FeedStream``)."""
+FULL_MESSAGE = "the server holds as many clients as it can right now; try again later"
+BACK_OFF = (10.0, 30.0)
+"""Seconds a client answered early because the server is full is told to wait
+(``Retry-After``): spread over this range so they do not all come back at once."""
+
+
+def back_off() -> float:
+    return random.uniform(*BACK_OFF)
 
 
 def enabled() -> bool:

@@ -214,4 +214,9 @@ def settings(privacy: Privacy) -> Response:
 
 
 def feed(found: Feed) -> Response:
-    return reply(wire.Feed(str(found.cursor), [change(c) for c in found.changed]))
+    return reply(feed_model(found))
+
+
+def feed_model(found: Feed) -> wire.Feed:
+    """``/updates``'s reply, and the data of each ``/events`` feed event."""
+    return wire.Feed(str(found.cursor), [change(c) for c in found.changed])

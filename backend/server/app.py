@@ -23,6 +23,7 @@ from backend.http import (
     conversations,
     door,
     errors,
+    events,
     friends,
     health,
     origin,
@@ -51,7 +52,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             "OPEN MODE: conversation routes accept unauthenticated requests; "
             "anyone who can reach this server can read and send as anyone"
         )
-    blueprints = (conversations.bp, accounts.bp, friends.bp, presence.bp, door.bp, health.bp)
+    blueprints = (
+        conversations.bp,
+        accounts.bp,
+        friends.bp,
+        events.bp,
+        presence.bp,
+        door.bp,
+        health.bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.before_request(read_chunked_body)

@@ -45,15 +45,17 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask
 
-from backend.core.errors import PairchatError, RequestTimeout
+from backend.core.errors import PairchatError, RequestTimeout, ServerFull
 from backend.core.settings import THREAD_RESERVE, Settings
 from backend.http import parking, replies
-from backend.http.errors import status_and_code
+from backend.http.errors import retry_after_value, status_and_code
+from backend.http.events import FeedStream
 from backend.http.middleware import SECURITY_HEADERS
 from backend.server import repeats
 from backend.server.app import create_app
 from backend.services.wiring import Services, build_services
-from backend.wakeups.notify import Outcome, Park
+from backend.wakeups.notify import Listener, Outcome, Park
+from protocol import events as sse
 
 log = logging.getLogger("pairchat")
 Scope = dict[str, Any]
@@ -75,6 +77,7 @@ class _Reply:
     rest: Iterator[bytes] | None = None  # more to stream (the app's iterator)
     closer: Callable[[], None] | None = None
     parked: Park | None = None
+    stream: FeedStream | None = None  # an event stream to hold after this opening
 
 
 class _Hangup:
@@ -156,7 +159,11 @@ class Front:
         hangup = _Hangup(receive)
         try:
             reply = await self._answer(scope, body, hangup, loop)
-            if reply is not None:
+            if reply is None:
+                return
+            if reply.stream is not None:
+                await self._hold_stream(reply, reply.stream, send, hangup, loop)
+            else:
                 await self._send_reply(reply, send, loop)
         finally:
             hangup.close()
@@ -181,6 +188,9 @@ class Front:
                 )
                 if outcome is Outcome.GONE:
                     return None
+                if outcome is Outcome.FULL:
+                    headers = [*repeat.headers, (b"retry-after", _retry_after())]
+                    return _Reply(repeat.status, headers, [repeat.body])
                 if outcome is not Outcome.CHANGED:
                     return _Reply(repeat.status, repeat.headers, [repeat.body])
                 deadline = started + repeat.wait  # the run below waits what is left
@@ -202,6 +212,8 @@ class Front:
                 return None
             if outcome is Outcome.TIMEOUT:
                 self._remember(asked, scope, park, reply, deadline - started)
+            if outcome is Outcome.FULL:  # answered early: told when to come back
+                reply.headers.append((b"retry-after", _retry_after()))
             if outcome is not Outcome.CHANGED:
                 return reply  # nothing changed: the held reply is the answer
 
@@ -323,6 +335,7 @@ class Front:
         result: Iterable[bytes] = self.app(environ, start_response)
         close = getattr(result, "close", None)
         reply.parked = environ.get(parking.PARKED)
+        reply.stream = environ.get(parking.STREAM)
         iterator = iter(result)
         size = 0
         try:
@@ -369,11 +382,61 @@ class Front:
             if reply.closer is not None:
                 await loop.run_in_executor(self.pool, reply.closer)
 
+    # -- event streams -----------------------------------------------------------------
+    async def _hold_stream(
+        self,
+        opening: _Reply,
+        stream: FeedStream,
+        send: Send,
+        hangup: _Hangup,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """An event stream: its opening, then events as its key moves, on this loop.
+
+        Idle, it is a ``Listener`` slot and this coroutine awaiting one future:
+        the heartbeat rides the shared tick, and a pool thread runs only when the
+        user's key moves (``FeedStream.step``).
+        """
+        listener = self.notifier.listen(stream.key, stream.owner)
+        if listener is None:
+            await self._domain_error(
+                send, ServerFull(parking.FULL_MESSAGE, retry_after=parking.back_off())
+            )
+            return
+        try:
+            headers = [(k, v) for k, v in opening.headers if k != b"content-length"]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send(_chunk(b"".join(opening.body)))
+            gone = hangup.future()
+            while True:
+                outcome = await listener.wait(stream.seen, stream.heartbeat, gone)
+                if outcome is Outcome.GONE:
+                    return
+                if outcome is Outcome.TIMEOUT:
+                    await send(_chunk(sse.HEARTBEAT))
+                    continue
+                if outcome is not Outcome.CHANGED:  # released: a newer stream, or a stop
+                    await send(_chunk(_stream_end(listener, stream)))
+                    break
+                listener.recheck = False
+                events, ended = await loop.run_in_executor(self.pool, stream.step)
+                if events:
+                    await send(_chunk(events))
+                if ended:
+                    break
+            await send({"type": "http.response.body", "body": b""})
+        except (OSError, RuntimeError):
+            return  # the client went away mid-send (granian raises RuntimeError for it)
+        finally:
+            listener.close()
+
     async def _domain_error(self, send: Send, exc: PairchatError) -> None:
         status, code = status_and_code(exc) or (500, "internal_error")
-        await self._error(send, status, code, exc.message)
+        await self._error(send, status, code, exc.message, exc.retry_after)
 
-    async def _error(self, send: Send, status: int, code: str, message: str) -> None:
+    async def _error(
+        self, send: Send, status: int, code: str, message: str, retry_after: float | None = None
+    ) -> None:
         """An error the front answers itself, in the shape every error has."""
         body = self.app.json.dumps(replies.error(code, message)).encode("utf-8")
         headers = [
@@ -382,8 +445,29 @@ class Front:
             (b"connection", b"close"),
             *self._security,
         ]
+        if retry_after is not None:
+            headers.append((b"retry-after", retry_after_value(retry_after).encode("ascii")))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _chunk(data: bytes) -> Message:
+    return {"type": "http.response.body", "body": data, "more_body": True}
+
+
+def _retry_after() -> bytes:
+    return retry_after_value(parking.back_off()).encode("ascii")
+
+
+def _stream_end(listener: Listener, stream: FeedStream) -> bytes:
+    """The last event of a stream the server released: the owner's newer one, or a stop."""
+    if listener.released:
+        return stream.end(
+            "replaced",
+            "you have more live connections than the server holds per user; "
+            "this one, the oldest, was closed",
+        )
+    return stream.end("shutdown", "the server is stopping; reconnect in a moment")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -88,7 +88,8 @@ class Outcome(enum.Enum):
 
     CHANGED = "changed"  # the key moved: run the request again
     TIMEOUT = "timeout"  # the wait ran out
-    RELEASED = "released"  # answer now: no slot, the owner's newer wait, or shutdown
+    RELEASED = "released"  # answer now: the owner's newer wait, or shutdown
+    FULL = "full"  # answer now and tell the client to back off: no slot is free
     GONE = "gone"  # the client hung up: nothing to answer
 
 
@@ -141,6 +142,81 @@ class _Parked(_Hold):
         _settle(self.future, Outcome.GONE)
 
 
+class Listener(_Hold):
+    """An event stream's one slot, held for the stream's whole life (``Notifier.listen``).
+
+    Unlike a parked wait it stays registered on its key between waits: a
+    change that lands while the stream is busy sending is seen by the version
+    check of its next ``wait``. Its size is this object and, while it waits,
+    one future and a place in a tick: no thread, task or timer of its own.
+    """
+
+    __slots__ = ("_notifier", "future", "key", "loop", "recheck")
+
+    def __init__(
+        self, notifier: Notifier, key: str, owner: str | None, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(owner)
+        self._notifier = notifier
+        self.key = key
+        self.loop = loop
+        self.future: asyncio.Future[Outcome] | None = None
+        self.recheck = False
+        """Set when accounts changed in another process: the stream checks its token again."""
+
+    def wake(self) -> None:
+        """From any thread: the key moved, the stream was released, or it must recheck."""
+        self.loop.call_soon_threadsafe(self._poke)
+
+    def _poke(self) -> None:
+        if self.future is not None:
+            _settle(self.future, Outcome.CHANGED)
+
+    async def wait(
+        self, seen: int, timeout: float, gone: asyncio.Future[Any] | None = None
+    ) -> Outcome:
+        """Until the key moves past ``seen`` (``CHANGED``), ``timeout`` passes (``TIMEOUT``,
+        on a shared tick when long), the stream is released (``RELEASED``: the owner's
+        newer stream or a stop) or ``gone`` resolves (``GONE``: the client hung up)."""
+        if gone is not None and gone.done():
+            return Outcome.GONE
+        notifier = self._notifier
+        with notifier._lock:
+            if self.released or notifier._closed:
+                return Outcome.RELEASED
+            if self.recheck or notifier._version(self.key) != seen:
+                return Outcome.CHANGED
+            future = self.future = self.loop.create_future()
+        timer = None
+        if timeout >= COALESCE_AFTER:
+            notifier._ticks_of(self.loop).add(timeout, future)
+        else:
+            timer = self.loop.call_later(max(0.0, timeout), _settle, future, Outcome.TIMEOUT)
+        if gone is not None:
+            gone.add_done_callback(self._hung_up)
+        try:
+            outcome = await future
+        finally:
+            self.future = None
+            if timer is not None:
+                timer.cancel()
+            if gone is not None:
+                gone.remove_done_callback(self._hung_up)
+        if outcome is Outcome.CHANGED:
+            with notifier._lock:
+                if self.released or notifier._closed:
+                    return Outcome.RELEASED
+        return outcome
+
+    def _hung_up(self, _: asyncio.Future[Any]) -> None:
+        if self.future is not None:
+            _settle(self.future, Outcome.GONE)
+
+    def close(self) -> None:
+        """Give the slot back (the stream ended)."""
+        self._notifier._unlisten(self)
+
+
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
     if not future.done():
         future.set_result(outcome)
@@ -181,7 +257,7 @@ class Notifier:
         self._lock = threading.Lock()
         self._versions: dict[str, int] = {}
         self._conditions: dict[str, tuple[threading.Condition, int]] = {}
-        self._parked: dict[str, set[_Parked]] = {}
+        self._parked: dict[str, set[_Parked | Listener]] = {}
         self._owners: dict[str, deque[_Hold]] = {}
         self._ticks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticks] = (
             weakref.WeakKeyDictionary()
@@ -205,7 +281,7 @@ class Notifier:
         """Move ``keys`` and wake their waiters; then ``publish`` them unless ``forward`` is
         False (keys that came from another node)."""
         keys = list(keys)
-        woken: list[_Parked] = []
+        woken: list[_Parked | Listener] = []
         with self._lock:
             for key in keys:
                 self._versions[key] = self._versions.get(key, 0) + 1
@@ -326,11 +402,9 @@ class Notifier:
             if timeout <= 0:
                 return Outcome.TIMEOUT
             if not self._hold(parked):
-                return Outcome.RELEASED
+                return Outcome.FULL
             self._parked.setdefault(key, set()).add(parked)
-            ticks = self._ticks.get(loop) if timeout >= COALESCE_AFTER else None
-            if ticks is None and timeout >= COALESCE_AFTER:
-                ticks = self._ticks[loop] = _Ticks(loop)
+            ticks = self._ticks_of(loop) if timeout >= COALESCE_AFTER else None
         timer = None
         if ticks is not None:
             ticks.add(timeout, future)
@@ -359,6 +433,53 @@ class Notifier:
                     if not waiting:
                         del self._parked[key]
 
+    def _ticks_of(self, loop: asyncio.AbstractEventLoop) -> _Ticks:
+        ticks = self._ticks.get(loop)
+        if ticks is None:
+            ticks = self._ticks[loop] = _Ticks(loop)
+        return ticks
+
+    # -- event streams: a slot held for a stream's life ---------------------------------
+    def listen(self, key: str, owner: str | None = None) -> Listener | None:
+        """A slot for an event stream on ``key`` (on the running loop), or None when every
+        slot is taken. Like a wait, it counts against its owner: past the per-owner
+        limit the owner's *oldest* wait or stream is released."""
+        listener = Listener(self, key, owner, asyncio.get_running_loop())
+        with self._lock:
+            if self._closed or not self._hold(listener):
+                return None
+            self._parked.setdefault(key, set()).add(listener)
+        return listener
+
+    def _unlisten(self, listener: Listener) -> None:
+        with self._lock:
+            self._drop(listener)
+            waiting = self._parked.get(listener.key)
+            if waiting is not None:
+                waiting.discard(listener)
+                if not waiting:
+                    del self._parked[listener.key]
+
+    def recheck_streams(self) -> None:
+        """Every stream checks its token again (accounts changed in another process:
+        a token may have been revoked there, which moved no key here)."""
+        with self._lock:
+            listeners = [
+                waiter
+                for parked in self._parked.values()
+                for waiter in parked
+                if isinstance(waiter, Listener)
+            ]
+            for listener in listeners:
+                listener.recheck = True
+        for listener in listeners:
+            listener.wake()
+
+    def full(self) -> bool:
+        """Whether every slot for a held request or stream is taken."""
+        with self._lock:
+            return self._held >= self._max_waiters
+
     # -- state ---------------------------------------------------------------------
     @property
     def closed(self) -> bool:
@@ -377,7 +498,7 @@ class Notifier:
         for waiter in woken:
             waiter.wake()
 
-    def _wake_blocked_and_list_parked(self) -> list[_Parked]:
+    def _wake_blocked_and_list_parked(self) -> list[_Parked | Listener]:
         """With the lock held: wake every blocked thread; the parked waits, to wake after."""
         for condition, _ in self._conditions.values():
             condition.notify_all()
