@@ -26,6 +26,7 @@ from tui.client.events import EventParser, Retry, ServerEvent, StreamEnd, read_i
 from tui.client.http import ApiError, PairchatClient, retry_after
 from tui.client.models import Feed
 from tui.config import Config
+from tui.core import feed as feed_module
 from tui.core.connection import Connection
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
@@ -116,13 +117,19 @@ class Recorder(httpx.AsyncHTTPTransport):
         self.requests: list[httpx.Request] = []
         self.gate = asyncio.Event()
         self.gate.set()
+        self.held = 0
+        """``/events`` requests waiting at the gate now."""
 
     def seen(self, path: str) -> list[httpx.Request]:
         return [r for r in self.requests if r.url.path == path]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/events":
-            await self.gate.wait()
+        if request.url.path == "/events" and not self.gate.is_set():
+            self.held += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.held -= 1
         self.requests.append(request)
         return await super().handle_async_request(request)
 
@@ -213,11 +220,11 @@ async def test_a_restart_is_resumed_from_the_last_cursor_with_nothing_missed_or_
         await wait_for(
             pilot, lambda: any("before the restart" in t for t in log.text_lines()), "shown"
         )
-        cursor = core.feed.cursor
         loads = len([r for r in recorder.seen("/updates") if "since" not in r.url.params])
         recorder.gate.clear()  # the app reconnects only once bob has sent more
         proc.stop()
-        await wait_for(pilot, lambda: status.state == "offline", "offline shown")
+        await wait_for(pilot, lambda: recorder.held, "the app reconnecting")
+        cursor = core.feed.cursor  # the last the stream brought
         proc.start()
         with api(proc.url, "bob", users["bob"]) as bob:
             bob.send("alice", "while it was away")
@@ -281,6 +288,43 @@ async def test_behind_a_buffering_proxy_the_app_falls_back_to_the_long_poll_and_
 
 
 @pytest.mark.anyio
+async def test_a_stream_replaced_by_a_newer_one_of_the_same_user_does_not_fight_back(
+    server_process: Callable[..., ServerProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feed_module, "QUIET_POLL", 0.2)  # the pause's quick looks, sooner
+    proc = server_process(env={"PAIRCHAT_MAX_WAITS_PER_USER": "2"})
+    users = {name: register(proc.url, name) for name in ("alice", "bob")}
+    with api(proc.url, "alice", users["alice"]) as alice:
+        alice.add_friend("bob")
+    recorder = Recorder()
+    app = app_through(proc.url, tmp_path, "alice", users["alice"], recorder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        core = main_of(app).core
+        await wait_for(pilot, lambda: recorder.seen("/events"), "the stream asked for")
+        await wait_for(pilot, lambda: core.feed.cursor is not None, "loaded")
+        async with (  # alice's two other devices: two streams per user, the app's is oldest
+            PairchatClient(proc.url, users["alice"], username="alice") as second,
+            PairchatClient(proc.url, users["alice"], username="alice") as third,
+        ):
+            _, one = await first_feed(second)
+            _, other = await first_feed(third)
+            await wait_for(pilot, lambda: core.feed.mode == "replaced", "the app stood back")
+            text = await help_text(pilot, app)
+            assert "more live connections than the server allows" in text, text
+            with api(proc.url, "bob", users["bob"]) as bob:
+                bob.send("alice", "still arrives")
+            await wait_for(pilot, lambda: unread_from(app, "bob") == 1, "bob's message")
+            for newer in (one, other):
+                assert isinstance(await next_feed(newer), Feed), "not replaced back"
+                await newer.aclose()  # type: ignore[attr-defined]
+            assert len(recorder.seen("/events")) == 1, "no new stream during the pause"
+            assert main_of(app).query_one(StatusBar).state == "connected"
+
+
+@pytest.mark.anyio
 async def test_a_server_without_the_event_stream_gets_the_long_poll_and_f1_says_so(
     server: LiveServer, users: dict[str, str], tmp_path: Path
 ) -> None:
@@ -310,6 +354,14 @@ async def first_feed(client: PairchatClient) -> tuple[Feed, object]:
         if isinstance(item, Feed):
             return item, stream
     raise AssertionError("the stream ended before its first event")
+
+
+async def next_feed(stream: object) -> Feed | StreamEnd:
+    """The next feed or end event of an open stream."""
+    while True:
+        item = await anext(stream)  # type: ignore[call-overload]
+        if isinstance(item, Feed | StreamEnd):
+            return item
 
 
 @pytest.mark.anyio
