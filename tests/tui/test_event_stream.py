@@ -287,6 +287,44 @@ async def test_behind_a_buffering_proxy_the_app_falls_back_to_the_long_poll_and_
             assert main_of(app).query_one(StatusBar).state == "connected"
 
 
+class Slow(Recorder):
+    """Every request waits ``delay`` seconds before it goes out: a slow server, not a proxy."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        await asyncio.sleep(self.delay)
+        return await httpx.AsyncHTTPTransport.handle_async_request(self, request)
+
+
+@pytest.mark.anyio
+async def test_a_slow_server_is_not_taken_for_a_buffering_proxy(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    befriend(server, users, "alice", "bob")
+    slow = Slow(0.8)  # the stream's first event late, and a plain /updates as late
+    app = app_through(server.url, tmp_path, "alice", users["alice"], slow, first_event_timeout=0.5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        core = main_of(app).core
+        await wait_for(pilot, lambda: len(slow.seen("/events")) >= 2, "two tries of the stream")
+        await wait_for(pilot, lambda: len(slow.seen("/updates")) >= 3, "each checked by /updates")
+        assert core.feed.mode == "stream", "a slow server is no reason to give up the stream"
+        slow.delay = 0.0
+        with api(server.url, "bob", users["bob"]) as bob:
+            bob.send("alice", "quick again")
+        await wait_for(pilot, lambda: unread_from(app, "bob") == 1, "bob's message")
+        streams = len(slow.seen("/events"))
+        with api(server.url, "bob", users["bob"]) as bob:
+            bob.send("alice", "on the stream")
+        await wait_for(pilot, lambda: unread_from(app, "bob") == 2, "bob's second message")
+        assert len(slow.seen("/events")) == streams, "delivered by the stream it held"
+        assert core.live_updates == "event stream"
+
+
 @pytest.mark.anyio
 async def test_a_stream_replaced_by_a_newer_one_of_the_same_user_does_not_fight_back(
     server_process: Callable[..., ServerProcess],
