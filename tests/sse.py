@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +37,15 @@ class Stream:
     def __post_init__(self) -> None:
         self._lines = self.response.iter_lines()
 
-    def next(self, *, comments: bool = False) -> Event:
+    def next(self, *, comments: bool = False, within: float = 10.0) -> Event:
+        """The next event (or comment, with ``comments``); ``TimeoutError`` after ``within``
+        seconds of keep-alives only (a read timeout covers a silent stream)."""
+        deadline = time.monotonic() + within
         fields: dict[str, str] = {}
         data: list[str] = []
         for line in self._lines:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no event within {within} s")
             if line == "":
                 if data or "event" in fields:
                     kind = fields.get("event", "message")

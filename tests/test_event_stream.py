@@ -213,3 +213,20 @@ def test_a_full_server_says_when_to_come_back(
         )
         assert early.status_code == 200 and time.monotonic() - started < 10
         assert 10 <= int(early.headers["retry-after"]) <= 30
+
+
+def test_a_revocation_in_another_worker_process_ends_the_stream(
+    server_process: Callable[..., ServerProcess], client: httpx.Client
+) -> None:
+    """Two workers: a sign-out served by either ends the stream held by either (the
+    revocation moves the accounts file's epoch, which every worker's watcher notices)."""
+    server = server_process("--workers", "2", env={"PAIRCHAT_STREAM_HEARTBEAT": HEARTBEAT})
+    tokens = [register(server.url, fresh("two")) for _ in range(6)]
+    with contextlib.ExitStack() as held:
+        streams = [held.enter_context(open_stream(client, server.url, t)) for t in tokens]
+        for stream in streams:
+            stream.next()
+        for token, stream in zip(tokens, streams, strict=True):
+            assert http.post(f"{server.url}/logout", headers=bearer(token)).status_code == 200
+            end = stream.next()
+            assert end.kind == "end" and end.data["reason"] == "unauthorized"

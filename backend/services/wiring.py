@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -158,10 +159,17 @@ def build_services(settings: Settings) -> Services:
             account_store,
             notifier,
             watch_interval,
-            on_accounts_changed=accounts.forget_cached,
+            on_accounts_changed=partial(_accounts_changed, accounts, notifier),
             wake_feed=placement is None,
         ).start()
     return services
+
+
+def _accounts_changed(accounts: Accounts, notifier: Notifier) -> None:
+    """Another process deleted an account or revoked a token: look names up again, and
+    have every open event stream check its token."""
+    accounts.forget_cached()
+    notifier.recheck_streams()
 
 
 MULTI_NODE_WATCH_INTERVAL = 0.5

@@ -34,6 +34,11 @@ from backend.storage.database import (
     storage_unavailable,
 )
 
+ACCOUNTS_CHANGED = "UPDATE meta SET value = value + 1 WHERE key = 'account_epoch'"
+"""Run in the transaction of every change other processes must notice at once — an
+account deleted, a token revoked: their feed watchers then drop cached names and have
+their open event streams check their tokens again (``backend/wakeups/notify.py``)."""
+
 if TYPE_CHECKING:  # psycopg is imported only in multi-node mode
     from backend.storage.sql import Connection, PgDatabase
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from backend.core.errors import UsernameTaken
-from backend.storage.accounts_db import AccountsTable
+from backend.storage.accounts_db import ACCOUNTS_CHANGED, AccountsTable
 from backend.storage.door_keys import insert_user
 from backend.storage.feed import next_seq
 
@@ -94,6 +94,7 @@ class UserStore(AccountsTable):
                 "DELETE FROM tokens WHERE username = ? AND token_hash IS DISTINCT FROM ?",
                 (username, keep_token),
             )
+            conn.execute(ACCOUNTS_CHANGED)
             return gone.rowcount
 
         return self._write(work)
@@ -119,13 +120,13 @@ class UserStore(AccountsTable):
             peers = conn.execute(
                 "UPDATE contacts SET seq = ? WHERE peer = ? RETURNING owner", (seq, username)
             ).fetchall()
-            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'account_epoch'")
+            conn.execute(ACCOUNTS_CHANGED)
             return [row[0] for row in peers]
 
         return self._write(work)
 
     def account_epoch(self) -> int:
-        """Moves when an account is deleted: workers then forget the names they cached."""
+        """Moves when an account is deleted or a token revoked (``ACCOUNTS_CHANGED``)."""
         return self._read(
             lambda conn: int(
                 conn.execute("SELECT value FROM meta WHERE key = 'account_epoch'").fetchone()[0]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from backend.core.errors import DisplayNameTaken, InvalidInvite, UsernameTaken
 from backend.core.usernames import display_key
-from backend.storage.accounts_db import AccountsTable
+from backend.storage.accounts_db import ACCOUNTS_CHANGED, AccountsTable
 
 if TYPE_CHECKING:
     from backend.storage.sql import Connection
@@ -93,6 +93,7 @@ class DoorKeyStore(AccountsTable):
                 return "last"
             conn.execute("DELETE FROM ssh_keys WHERE fingerprint = ?", (fingerprint,))
             conn.execute("DELETE FROM tokens WHERE via_key = ?", (fingerprint,))
+            conn.execute(ACCOUNTS_CHANGED)
             return "removed"
 
         result: RemoveResult = self._write(work)

@@ -9,8 +9,12 @@ removal (``door_keys``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from backend.storage.accounts_db import AccountsTable
+from backend.storage.accounts_db import ACCOUNTS_CHANGED, AccountsTable
+
+if TYPE_CHECKING:
+    from backend.storage.sql import Connection
 
 
 @dataclass(frozen=True)
@@ -53,12 +57,18 @@ class TokenStore(AccountsTable):
         )
 
     def delete_token(self, token_hash: str) -> None:
-        self._write(
-            lambda conn: conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,))
-        )
+        def work(conn: Connection) -> None:
+            conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,))
+            conn.execute(ACCOUNTS_CHANGED)
+
+        self._write(work)
 
     def delete_tokens(self, username: str) -> int:
         """Sign out everywhere: every token of the user. Returns how many."""
-        return self._write(
-            lambda conn: conn.execute("DELETE FROM tokens WHERE username = ?", (username,)).rowcount
-        )
+
+        def work(conn: Connection) -> int:
+            count: int = conn.execute("DELETE FROM tokens WHERE username = ?", (username,)).rowcount
+            conn.execute(ACCOUNTS_CHANGED)
+            return count
+
+        return self._write(work)
