@@ -234,7 +234,10 @@ class ServerProcess:
         *args: str,
         port: int | None = None,
         env: dict[str, str] | None = None,
+        log: Path | None = None,
     ) -> None:
+        self.log = log
+        """Where its output goes (none kept without it)."""
         self.data_dir = data_dir
         self.args = args
         self.port = port or free_port()
@@ -255,14 +258,19 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "backend.server.cli", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *self.args]
         # A session of its own: granian forks workers, and kill() must reach them all.
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        output = open(self.log, "ab") if self.log is not None else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                env=env,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
+            )
+        finally:
+            if self.log is not None:
+                output.close()  # type: ignore[union-attr]
         wait_healthy(self.url)
         return self
 

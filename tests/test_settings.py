@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backend.core.settings import THREAD_RESERVE, Settings, SettingsError
+from backend.core.settings import THREAD_RESERVE, UNPLANNED_WAITERS, Settings, SettingsError
 from backend.server import cli
 from tests.support import REPO
 
@@ -16,7 +16,7 @@ def test_defaults_need_no_environment() -> None:
     settings = Settings.from_env({})
     assert settings == Settings()
     assert settings.data_dir.name == "conversations" and not settings.open_mode
-    assert settings.waiter_slots == settings.threads - THREAD_RESERVE
+    assert settings.waiter_slots == UNPLANNED_WAITERS and settings.threads is None
 
 
 def test_environment_values_are_parsed_by_type() -> None:

@@ -54,6 +54,8 @@ DEFAULT_DATA_DIR = default_data_dir()
 SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 # Worker threads no long-poll may take: sends and logins always find one.
 THREAD_RESERVE = 64
+UNPLANNED_WAITERS = 1000
+"""Held requests where no capacity was planned: ``--dev`` (a thread each) and tests."""
 REGISTRATION_MODES = ("open", "invite", "closed")
 DAY = 24 * 3600
 
@@ -74,8 +76,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
-    threads: int = 1100  # requests per worker: 64 run Flask, threads - 64 may be held waits
-    max_connections: int = 16384  # open connections per worker (idle ones included)
+    # held clients per worker: by default from the open-files limit (backend/server/capacity.py)
+    threads: int | None = None  # the old knob: held waits = threads - 64 (Flask runs on 64)
+    max_connections: int | None = None  # open connections per worker (idle ones included)
     header_timeout: float = (
         10.0  # seconds to send a request's headers; also the keep-alive idle time
     )
@@ -83,7 +86,7 @@ class Settings:
     # requests
     max_content_length: int = 64 * 1024  # bytes of a request body
     max_wait: float = 60.0  # long-poll cap, seconds
-    max_waiters: int | None = None  # held long-polls at once; None: threads - THREAD_RESERVE
+    max_waiters: int | None = None  # held streams and long-polls at once; None: see capacity.py
     max_waits_per_user: int = 4  # held long-polls and streams per user; a newer one ends the oldest
     stream_heartbeat: float = 25.0  # seconds between an idle event stream's keep-alive comments
     typing_seconds: float = 5.0  # how long a typing signal shows ("bob is typing…")
@@ -125,8 +128,10 @@ class Settings:
         object.__setattr__(self, "sqlite_synchronous", self.sqlite_synchronous.upper())
         if self.sqlite_synchronous not in SYNCHRONOUS_MODES:
             raise SettingsError("sqlite_synchronous must be NORMAL, FULL or EXTRA")
-        if self.threads <= THREAD_RESERVE:
+        if self.threads is not None and self.threads <= THREAD_RESERVE:
             raise SettingsError(f"threads must be more than {THREAD_RESERVE}")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise SettingsError("max_connections must be at least 1")
         if self.workers < 1:
             raise SettingsError("workers must be at least 1")
         if not 0 <= self.port <= 65535:
@@ -150,7 +155,6 @@ class Settings:
             raise SettingsError("max_content_length and max_open_conversations must be positive")
         for name in (
             "max_waits_per_user",
-            "max_connections",
             "hash_concurrency",
             "hash_per_address",
         ):
@@ -188,8 +192,15 @@ class Settings:
 
     @property
     def waiter_slots(self) -> int:
-        """How many long-polls may be held at once (past it, ``wait`` answers at once)."""
-        return self.threads - THREAD_RESERVE if self.max_waiters is None else self.max_waiters
+        """How many streams and long-polls may be held at once (past it, a ``wait`` answers
+        at once and a stream is refused, both with ``Retry-After``). ``pairchat-server``
+        fills ``max_waiters`` in from the open-files limit (``backend/server/capacity.py``);
+        without it (``--dev``, the tests' servers) ``UNPLANNED_WAITERS``."""
+        if self.max_waiters is not None:
+            return self.max_waiters
+        if self.threads is not None:
+            return self.threads - THREAD_RESERVE
+        return UNPLANNED_WAITERS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **flags: Any) -> Settings:

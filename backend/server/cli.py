@@ -44,6 +44,7 @@ from backend.core.settings import (
     is_loopback,
 )
 from backend.core.usernames import Pair, canonical_pair
+from backend.server import capacity
 from backend.server.door_processes import DoorOptions, door_options, doors_of, running_doors
 from backend.server.export import jsonl_line, markdown_lines
 from backend.server.placement_cli import placement
@@ -202,19 +203,24 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 )
 @click.option(
     "--threads",
-    default=DEFAULTS.threads,
-    show_default=True,
     type=int,
-    help=f"Requests per worker: {THREAD_RESERVE} threads run Flask, and up to "
-    f"threads - {THREAD_RESERVE} long-polls may be held (they take no thread) "
-    "[env PAIRCHAT_THREADS].",
+    default=None,
+    help=f"The old capacity knob: hold threads - {THREAD_RESERVE} streams and long-polls "
+    "per worker [default: from the open-files limit; env PAIRCHAT_THREADS].",
 )
 @click.option(
     "--max-waiters",
     type=int,
     default=None,
-    help=f"Long-polls held at once per worker [default: threads - {THREAD_RESERVE}; "
-    "env PAIRCHAT_MAX_WAITERS].",
+    help="Streams and long-polls held at once per worker [default: the connections less "
+    f"{THREAD_RESERVE}; env PAIRCHAT_MAX_WAITERS].",
+)
+@click.option(
+    "--max-connections",
+    type=int,
+    default=None,
+    help="Open connections per worker, idle ones included [default: the open-files limit, "
+    "raised to its hard limit at start, less room for files; env PAIRCHAT_MAX_CONNECTIONS].",
 )
 @click.option(
     "--max-waits-per-user",
@@ -316,6 +322,8 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
         log.info(
             "pairchat serving %s on http://%s:%d", settings.data_dir, settings.host, settings.port
         )
+        if not dev:
+            settings = capacity.apply(settings)
         with running_doors(settings, options):
             if dev:
                 from backend.server.app import create_app
@@ -394,19 +402,6 @@ def _check_port(host: str, port: int, flag: str = "--port") -> None:
             raise Refused(f"cannot listen on {host}:{port}: {_why(exc)}") from None
 
 
-def _connection_limit(wanted: int) -> int:
-    """Connections per worker: what was asked, within the open-file limit (minus room for files)."""
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except (ImportError, ValueError, OSError):
-        return wanted
-    if soft == resource.RLIM_INFINITY:
-        return wanted
-    return max(64, min(wanted, soft - 1024))
-
-
 def _granian(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
@@ -415,7 +410,7 @@ def _granian(settings: Settings) -> None:
     from backend.server.front import RELEASE_SIGNAL, create_front
     from backend.server.stop_signals import StopSignals
 
-    connections = _connection_limit(settings.max_connections)
+    connections = settings.max_connections or capacity.MAX_CONNECTIONS  # capacity.apply set it
     server = Granian(
         "backend.server.front:create_front",
         address=settings.host,
