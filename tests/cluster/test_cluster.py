@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from bench.cluster import Cluster as ClusterProcesses
+from tests.sse import open_stream
 from tests.support import REPO, TEST_ENV, alive
 from tui.client.http import ApiError, PairchatClient, ServerUnreachable
 
@@ -317,6 +318,46 @@ def test_the_tui_client_works_through_the_router(cluster: Cluster) -> None:
 
     asyncio.run(session())
     assert "through the router" in history_texts(cluster, "user5", "user0")
+
+
+def test_event_streams_on_every_node_get_sends_and_revocations_from_any(
+    cluster: Cluster,
+) -> None:
+    """Six streams through the router (round robin: two per node); each gets the message
+    sent to it whichever node owns the pair (Redis wake-ups), and a sign-out served by any
+    node ends it."""
+    tokens = {}
+    for n in range(7):
+        name = f"streamer{n}"
+        reply = httpx.post(
+            f"{cluster.router}/register", data={"username": name, "password": PASSWORD}
+        )
+        assert reply.status_code == 201, reply.text
+        tokens[name] = reply.json()["token"]
+    sender, *readers = sorted(tokens)
+    with httpx.Client(timeout=15) as client, contextlib.ExitStack() as held:
+        streams = {
+            name: held.enter_context(open_stream(client, cluster.router, tokens[name]))
+            for name in readers
+        }
+        for stream in streams.values():
+            assert stream.next().kind == "feed"
+        for name, stream in streams.items():
+            reply = httpx.post(
+                f"{cluster.router}/send_message/{name}",
+                data={"author": sender, "message": f"to {name}"},
+                headers={"Authorization": f"Bearer {tokens[sender]}"},
+            )
+            assert reply.status_code == 200, reply.text
+            event = stream.next()
+            assert [c["username"] for c in event.data["changed"]] == [sender], name
+        for name, stream in streams.items():
+            reply = httpx.post(
+                f"{cluster.router}/logout", headers={"Authorization": f"Bearer {tokens[name]}"}
+            )
+            assert reply.status_code == 200
+            end = stream.next()
+            assert end.kind == "end" and end.data["reason"] == "unauthorized", name
 
 
 def test_failover_restores_a_dead_nodes_pairs_on_another(cluster: Cluster) -> None:
