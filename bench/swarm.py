@@ -8,17 +8,22 @@ whole, the reply is read by its ``Content-Length``, the next request goes out
 on the same connection at once. A held client is a socket, a small object and
 a buffer — a few KiB — and costs CPU only when its wait ends.
 
-Two kinds of client, each the long-poll a real client holds:
+Three kinds of client, each what a real client holds:
 
 - ``history``: ``POST /get_message_history`` with ``after_id`` and ``wait`` on
   its own pair, no token (open mode: anonymous waits are capped per *pair*, so
   one pair per client);
 - ``updates``: ``GET /updates?since=...&wait=...`` with its own bearer token,
-  after one ``GET /updates`` for the cursor.
+  after one ``GET /updates`` for the cursor;
+- ``events``: one ``GET /events`` stream (Server-Sent Events, chunked) with its
+  own bearer token, held for good: its first ``feed`` event makes it held, a
+  keep-alive comment is counted and dropped, a later ``feed`` event is counted
+  as a change. It asks again (with ``Last-Event-ID``, as an EventSource does)
+  only when the stream ends or the connection is lost, and counts that.
 
-The first wait of each client is drawn uniformly from ``[1, wait]`` so expiries
-spread evenly (as clients that came online at different times); every later one
-asks for ``wait``. :class:`Swarm` (in the benchmark's process) starts the
+The first wait of each long-poll client is drawn uniformly from ``[1, wait]`` so
+expiries spread evenly (as clients that came online at different times); every
+later one asks for ``wait``. :class:`Swarm` (in the benchmark's process) starts the
 workers, hands out clients round-robin and sums their counters; it only ever
 talks to 127.0.0.1.
 """
@@ -57,10 +62,13 @@ class Counters:
 
     clients: int = 0
     outstanding: int = 0  # requests written and not yet answered: held, as the client sees it
-    replies: int = 0
-    changed: int = 0  # replies that carried something new (never, for idle clients)
+    # (events: streams whose first event came and that have not ended)
+    replies: int = 0  # (events: streams opened, their first event read)
+    changed: int = 0  # replies (events: feed events after the first) with something new
     errors: int = 0  # replies that were not 200
     reconnects: int = 0
+    heartbeats: int = 0  # events: keep-alive comments read
+    ended: int = 0  # events: streams the server ended (a last chunk, or an end event)
     cpu: float = 0.0  # the worker process's own CPU seconds
 
     def add(self, other: Counters) -> None:
@@ -72,10 +80,10 @@ class Counters:
 class Spec:
     """A batch of clients of one kind for one worker."""
 
-    kind: str  # "history" | "updates"
+    kind: str  # "history" | "updates" | "events"
     host: str
     port: int
-    items: list[tuple[str, str]]  # history: (user_one, user_two); updates: (username, token)
+    items: list[tuple[str, str]]  # history: (user_one, user_two); else (username, token)
     wait: float
     seed: int
 
@@ -99,7 +107,7 @@ class HeldClient(asyncio.Protocol):
         self.in_flight = False
         self.dropped = False  # closed by the harness: do not come back
         self.ready: asyncio.Future[None] = worker.loop.create_future()  # first long-poll out
-        auth = f"Authorization: Bearer {item[1]}\r\n" if spec.kind == "updates" else ""
+        auth = f"Authorization: Bearer {item[1]}\r\n" if spec.kind != "history" else ""
         self.head = f"Host: {spec.host}:{spec.port}\r\n{auth}"
 
     # -- the requests -----------------------------------------------------------------
@@ -203,6 +211,142 @@ class HeldClient(asyncio.Protocol):
             self.transport.close()  # the server ends this connection: reconnect and ask
 
 
+HEARTBEAT_CHUNK = b"E\r\n: keep-alive\n\n\r\n"
+"""A keep-alive comment as one chunk on the wire: by far the most frequent read."""
+
+
+class StreamClient(HeldClient):
+    """One ``GET /events`` stream held for good on a keep-alive socket.
+
+    The reply's head is read once; then its chunked body is decoded and cut into
+    Server-Sent Events at each blank line. The stream counts as held once its
+    first ``feed`` event is in. A lost connection or an ended stream reconnects
+    (after ``RETRY_PAUSE``) with ``Last-Event-ID`` and is counted.
+    """
+
+    def __init__(self, worker: Worker, spec: Spec, item: tuple[str, str], first_wait: float):
+        super().__init__(worker, spec, item, first_wait)
+        self.chunk_left = -1  # bytes of the current chunk still to come (-1: a size line next)
+        self.events = bytearray()  # decoded body not yet cut into events
+        self.held = False
+        self.last_id: str | None = None
+
+    def _request(self) -> bytes:
+        resume = f"Last-Event-ID: {self.last_id}\r\n" if self.last_id is not None else ""
+        return f"GET /events HTTP/1.1\r\n{self.head}{resume}\r\n".encode()
+
+    def ask(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.in_flight = True  # until its first event: not yet held
+        self.transport.write(self._request())
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.chunk_left = -1
+        self.events.clear()
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        quiet = self.held and self.chunk_left < 0 and not self.buffer and not self.events
+        if quiet and data == HEARTBEAT_CHUNK:
+            self.worker.counters.heartbeats += 1
+            return
+        self.buffer += data
+        if self.head_end < 0 and not self._head():
+            return
+        self._chunks()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.dropped:  # the harness closed it and zeroed the counters itself
+            self.held = False
+        else:
+            self._unhold()
+        self.in_flight = False
+        super().connection_lost(exc)
+
+    def _unhold(self) -> None:
+        if self.held:
+            self.held = False
+            self.worker.counters.outstanding -= 1
+
+    def _head(self) -> bool:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = bytes(self.buffer[:end]).lower()
+        self.status = int(head[9:12])
+        self.length = -1
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name == b"content-length":
+                self.length = int(value)
+        if self.status != 200 or b"chunked" not in head:
+            # a refusal (503 when full, 401): read nothing more, close, come back later
+            self.worker.counters.errors += 1
+            self.in_flight = False
+            if self.transport is not None:
+                self.transport.close()
+            return False
+        self.head_end = end + 4
+        del self.buffer[: self.head_end]
+        return True
+
+    def _chunks(self) -> None:
+        buffer = self.buffer
+        while buffer:
+            if self.chunk_left < 0:
+                line_end = buffer.find(b"\r\n")
+                if line_end < 0:
+                    return
+                size = int(bytes(buffer[:line_end]).split(b";")[0], 16)
+                del buffer[: line_end + 2]
+                if size == 0:  # the last chunk: the server ended the stream
+                    self.worker.counters.ended += 1
+                    self._unhold()
+                    if self.transport is not None:
+                        self.transport.close()
+                    buffer.clear()
+                    return
+                self.chunk_left = size
+            if len(buffer) < self.chunk_left + 2:
+                return
+            self.events += buffer[: self.chunk_left]
+            del buffer[: self.chunk_left + 2]  # the chunk and its CRLF
+            self.chunk_left = -1
+            self._cut()
+
+    def _cut(self) -> None:
+        counters = self.worker.counters
+        while True:
+            end = self.events.find(b"\n\n")
+            if end < 0:
+                return
+            block = bytes(self.events[:end])
+            del self.events[: end + 2]
+            if block.startswith(b":"):
+                counters.heartbeats += 1
+                continue
+            name = b""
+            for line in block.split(b"\n"):
+                field, _, value = line.partition(b":")
+                if field == b"event":
+                    name = value.strip()
+                elif field == b"id":
+                    self.last_id = value.strip().decode()
+            if name == b"feed":
+                if self.held:
+                    counters.changed += 1
+                else:
+                    self.held, self.in_flight = True, False
+                    counters.outstanding += 1
+                    counters.replies += 1
+                    if not self.ready.done():
+                        self.ready.set_result(None)
+            elif name == b"end":
+                counters.ended += 1
+                self._unhold()
+
+
 class Worker:
     """One harness process: its clients, its counters, its commands from the pipe."""
 
@@ -221,7 +365,8 @@ class Worker:
 
         async def one(item: tuple[str, str]) -> None:
             nonlocal failed
-            client = HeldClient(self, spec, item, rng.uniform(1, spec.wait))
+            kind = StreamClient if spec.kind == "events" else HeldClient
+            client = kind(self, spec, item, rng.uniform(1, spec.wait))
             async with gate:
                 try:
                     await self.loop.create_connection(lambda: client, spec.host, spec.port)
