@@ -80,6 +80,8 @@ class PairchatApp(App[None]):
         self.animation_level = "none"
         self.input = OrderedInput(self, self._route_input)
         """Every key and paste, routed in arrival order (see :mod:`tui.input_order`)."""
+        self._session_over = False
+        """The signed-in session has ended (a second word of it changes nothing)."""
 
     async def on_event(self, event: events.Event) -> None:
         if (
@@ -135,6 +137,7 @@ class PairchatApp(App[None]):
         self.exit()
 
     def _main(self, session: Session) -> MainScreen:
+        self._session_over = False
         name = session.username.lower()
         core = SyncCore(
             self.client,
@@ -154,7 +157,13 @@ class PairchatApp(App[None]):
         self.switch_screen(self._main(session))
 
     def session_ended(self, notice: str) -> None:
-        """The server refused our token, or we signed out: forget it, ask to sign in again."""
+        """The server refused our token, or we signed out: forget it, ask to sign in again.
+
+        Once per session: a sign-out here revokes the token, so the core may still meet
+        a 401 (its event stream ends at once) before the main screen is gone."""
+        if self._session_over:
+            return
+        self._session_over = True
         self.config.forget_session()
         self.client.token = None
         self.config.password = None

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from tests.support import LiveServer, ServerProcess, register
 from tui.app import PairchatApp, make_app
@@ -30,6 +31,7 @@ from tui.core import feed as feed_module
 from tui.core.connection import Connection
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
+from tui.screens.signin import SignInScreen
 from tui.widgets.friend_list import FriendList
 from tui.widgets.status_bar import StatusBar
 
@@ -285,6 +287,27 @@ async def test_behind_a_buffering_proxy_the_app_falls_back_to_the_long_poll_and_
             )
             assert proxy.paths().count("/events") == streams == 1, "stays on the long-poll"
             assert main_of(app).query_one(StatusBar).state == "connected"
+
+
+@pytest.mark.anyio
+async def test_a_token_revoked_elsewhere_ends_the_session_within_seconds(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    app = app_through(server.url, tmp_path, "alice", users["alice"], recorder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        core = main_of(app).core
+        await wait_for(pilot, lambda: recorder.seen("/events"), "the stream asked for")
+        await wait_for(pilot, lambda: core.feed.cursor is not None, "loaded")
+        await wait_for(pilot, lambda: server.services.notifier.waiting() == 1, "stream held")
+        with api(server.url, "alice", users["alice"]) as elsewhere:
+            elsewhere.logout_all()  # "sign out everywhere" on another device
+        started = time.monotonic()
+        await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen), "signed out here")
+        assert time.monotonic() - started < 5, "the stream's end said so, no long-poll to wait"
+        notice = str(app.screen.query_one("#signin-error", Static).render())
+        assert "session has ended" in notice, notice
 
 
 class Slow(Recorder):

@@ -25,7 +25,8 @@ to the long-poll, which it always had:
 
 How the stream ends decides what comes next: ``shutdown`` (or a dropped
 connection) reconnects as after any failure (:class:`~tui.core.connection.Connection`);
-``unauthorized`` reconnects at once, and the 401 that follows ends the session;
+``unauthorized`` reconnects after the ``retry`` time (a sign-out on this client has
+ended the session by then), and the 401 that follows ends the session;
 ``replaced`` (this user holds more streams and long-polls than the server allows,
 and this one was the oldest) is not fought: no held request for the server's
 ``retry`` time (at least ``REPLACED_PAUSE``), only a quick ``/updates`` every
@@ -179,7 +180,12 @@ class Feed:
         if ended is None:  # closed without a word (a proxy's idle limit, say): as EventSource
             await asyncio.sleep(self.retry * random.uniform(1.0, 1.25))
         elif ended.reason == "unauthorized":
-            return  # the next request gets the 401 that ends the session
+            # The next request gets the 401 that ends the session. Not at once: a sign-out
+            # on this very client ends its stream too, a moment before its own reply comes,
+            # and then the sign-out, not this loop, takes the app to the sign-in screen.
+            await asyncio.sleep(self.retry * random.uniform(1.0, 1.25))
+            if self.client.token is None:  # signed out here: this session is being left
+                await asyncio.Event().wait()
         elif ended.reason == "replaced":
             pause = max(self.retry, REPLACED_PAUSE) * random.uniform(1.0, 1.25)
             self.paused_until = time.monotonic() + pause
