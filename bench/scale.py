@@ -291,7 +291,8 @@ async def hold_steps(
     probes = settings.count(100, 40)
     await talk(server, 10, 1)  # the first requests' imports and caches are not per client
     await healthz(server, 10)
-    base_cpu = await idle_cpu(server, settings.pick(3.0, 1.0))
+    # streams: the base over the same whole window, to tell the heartbeats from the rest
+    base_cpu = await idle_cpu(server, window if streams else settings.pick(3.0, 1.0))
     base_rss = server.rss_mib()
     run = Run(name, kind, base_rss, base_cpu, [], heartbeat, server.threads_count())
     if name == "pairchat":
