@@ -350,8 +350,16 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
 
     # data ------------------------------------------------------------------------------
     def _output(self, data: bytes) -> None:
-        if self.chan is not None and not self.ended:
+        if self.chan is None or self.ended:
+            return
+        try:
             self.chan.write(data)
+        except BrokenPipeError:
+            # The client closed the channel in this same turn of the loop: asyncssh
+            # tells us (connection_lost) on the next. It is gone: no traceback, the
+            # one line is "session ended".
+            self.ended = True
+            self.hang_up()
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if self.pump is not None:

@@ -124,6 +124,14 @@ class TabProcess(AppService):
     def __init__(self, *args: Any, env: dict[str, str], **kwargs: Any) -> None:
         super().__init__("pairchat", *args, **kwargs)
         self.session_env = env
+        self.reader: asyncio.Task[None] | None = None
+        """textual-serve's task that reads the TUI's output (``run``)."""
+        self.leaving = False
+        """The tab went and the door is ending its TUI."""
+
+    async def start(self, width: int, height: int) -> None:
+        await super().start(width, height)
+        self.reader = self._task
 
     def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
         served = super()._build_environment(width, height)
@@ -150,6 +158,7 @@ class TabProcess(AppService):
 
     async def stop(self) -> None:
         """Ask the TUI to quit; hang up and kill its process group if it does not."""
+        self.leaving = True
         task, self._task = self._task, None
         process = self._process
         if task is not None:
@@ -170,6 +179,30 @@ class TabProcess(AppService):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class _LeftBeforeStart(logging.Filter):
+    """Drops textual-serve's "Application failed to start" for a tab that went first.
+
+    textual-serve says it whenever a TUI ends before its first line, which is also
+    what a visitor leaving while their TUI starts looks like (the door then ends it).
+    A mass drop while many TUIs were starting logged one such error each, as if
+    pairchat were broken; the tab's "tab ended" line is the one line for it. A TUI
+    that fails on its own (its tab still open) is still reported.
+    """
+
+    def __init__(self, tabs: set[TabProcess]) -> None:
+        super().__init__()
+        self.tabs = tabs
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Application failed to start":
+            return True
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            return True
+        return not any(tab.leaving and tab.reader is task for tab in self.tabs)
 
 
 def _killpg(pgid: int, number: int) -> None:
@@ -196,6 +229,7 @@ class WebDoor(Server):
         self.trusted = frozenset(client_address(a) for a in config.trusted_proxies)
         self.counts = Counts()
         self.tabs: set[TabProcess] = set()
+        logging.getLogger("textual-serve").addFilter(_LeftBeforeStart(self.tabs))
         config.sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def initialize_logging(self) -> None:
