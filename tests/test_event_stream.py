@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.sse import Stream, open_stream
-from tests.support import ServerProcess, bearer, http, register
+from tests.support import LiveServer, ServerProcess, bearer, http, register
 
 HEARTBEAT = "0.3"
 _names = itertools.count()
@@ -230,3 +230,33 @@ def test_a_revocation_in_another_worker_process_ends_the_stream(
             assert http.post(f"{server.url}/logout", headers=bearer(token)).status_code == 200
             end = stream.next()
             assert end.kind == "end" and end.data["reason"] == "unauthorized"
+
+
+@pytest.mark.parametrize("where", ["granian", "dev"])
+def test_with_a_per_user_cap_of_one_a_newer_stream_replaces_the_older(
+    where: str,
+    server_process: Callable[..., ServerProcess],
+    live_server: Callable[..., LiveServer],
+    client: httpx.Client,
+) -> None:
+    """Under the production front and under the development server alike (before: a 500
+    from the notifier at a cap of 1; under --dev the released stream waited again and
+    two streams took the slot from each other thousands of times a second)."""
+    if where == "granian":
+        env = {"PAIRCHAT_STREAM_HEARTBEAT": HEARTBEAT, "PAIRCHAT_MAX_WAITS_PER_USER": "1"}
+        url = server_process(env=env).url
+    else:
+        url = live_server(stream_heartbeat=float(HEARTBEAT), max_waits_per_user=1).url
+    _, token, _, _ = pair(url)
+    with open_stream(client, url, token) as older:
+        older.next()
+        with open_stream(client, url, token) as newer:
+            assert newer.next().kind == "feed"
+            end = older.next()
+            assert end.kind == "end" and end.data["reason"] == "replaced"
+            assert newer.next(comments=True).kind == "comment"
+            cursor = updates(url, token)["cursor"]
+            waited = http.get(
+                f"{url}/updates", params={"since": cursor, "wait": 0.2}, headers=bearer(token)
+            )
+            assert waited.status_code == 200, "a long-poll past the cap of 1: no 500"

@@ -94,7 +94,15 @@ def _request(
                 f"{quote_from_bytes(name.encode())}={quote_from_bytes(_bytes(value))}"
                 for name, value in fields.items()
             )
-            return session.request(method, f"{url}?{query}", headers=headers)
+            request = session.build_request(method, f"{url}?{query}", headers=headers)
+            reply = session.send(request, stream=True)
+            if reply.headers.get("content-type", "").startswith("text/event-stream"):
+                opening = next(reply.iter_lines())  # /events: a 200 never ends
+                reply.close()
+                assert reply.status_code == 200 and opening.startswith("retry: ")
+                return httpx.Response(200, json={"stream": "opened"}, request=request)
+            reply.read()
+            return reply
         if kind == "json":
             body = json.dumps(fields, allow_nan=True).encode()
             return session.request(

@@ -51,7 +51,7 @@ def get_message_history() -> ResponseReturnValue:
         body = replies.history_stream(stream.pages, stream.rev)
         return Response(body, mimetype="application/json")
     return parking.answer(
-        lambda park: chat.history(
+        lambda parking: chat.history(
             pair,
             require_accounts=signed_in,
             after_id=after_id,
@@ -61,7 +61,7 @@ def get_message_history() -> ResponseReturnValue:
             limit=limit,
             wait=wait,
             waiter=auth.waiter(pair),
-            park=park,
+            parking=parking,
         ),
         replies.history,
     )

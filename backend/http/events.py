@@ -33,12 +33,17 @@ from backend.http import auth, parking, replies
 from backend.http import request_data as data
 from backend.http.context import services
 from backend.services.wiring import Services
-from backend.wakeups.notify import user_key
+from backend.wakeups.notify import Outcome, user_key
 from protocol import events as sse
 from protocol import models as wire
 
 bp = Blueprint("events", __name__)
 RESUME_HEADER = "Last-Event-ID"
+REPLACED = (
+    "you have more live connections than the server holds per user; "
+    "this one, the oldest, was closed"
+)
+SHUTDOWN = "the server is stopping; reconnect in a moment"
 
 
 class FeedStream:
@@ -87,9 +92,16 @@ class FeedStream:
         yield opening
         notifier = self.notifier
         while not notifier.closed:
-            if not notifier.wait(self.key, self.seen, self.heartbeat, self.owner):
+            outcome = notifier.wait_outcome(self.key, self.seen, self.heartbeat, self.owner)
+            if outcome is Outcome.TIMEOUT:
                 yield sse.HEARTBEAT
                 continue
+            if outcome is Outcome.RELEASED:
+                yield self.end("replaced", REPLACED)
+                return
+            if outcome is Outcome.FULL:
+                yield self.end("shutdown", "the server is full; reconnect later")
+                return
             if notifier.closed:
                 break
             events, ended = self.step()
@@ -97,7 +109,7 @@ class FeedStream:
                 yield events
             if ended:
                 return
-        yield self.end("shutdown", "the server is stopping; reconnect in a moment")
+        yield self.end("shutdown", SHUTDOWN)
 
 
 def _resume_cursor() -> int | None:

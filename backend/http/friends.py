@@ -64,5 +64,5 @@ def updates() -> ResponseReturnValue:
     me, since = auth.current_user(), data.cursor("since")
     wait = parking.wait_seconds(data.seconds("wait"))
     return parking.answer(
-        lambda park: services().chat.updates(me, since, wait, park=park), replies.feed
+        lambda parking: services().chat.updates(me, since, wait, parking=parking), replies.feed
     )

@@ -1,15 +1,20 @@
-"""Held requests without a thread: how a long-poll view and the ASGI front talk.
+"""Held requests without a thread: how a long-poll view hands its wait to the ASGI front.
 
 The front (``backend/server/front.py``) marks each request's environ with ``ENABLED``.
-A long-poll view calls its service through ``answer``: when the service must
-wait it raises ``Park`` (``backend/wakeups/notify.py``) carrying the result as it
-stands; ``answer`` replies with that result as usual and leaves the ``Park`` in
-the environ under ``PARKED``. The front holds that reply and waits on its event
-loop: if the wait ends with nothing changed (time out, the owner's newer wait,
-a stop) it sends the held reply; if the key moved it runs the request again
-with ``DEADLINE`` set, so the second run waits only what is left
-(``wait_seconds``). Without the front (Flask's test client, ``--dev``) nothing
-is marked and waits block their thread as before.
+A long-poll view calls its service through :func:`answer`, which offers the service a
+``Parking`` (``backend/wakeups/long_poll.py``): a service that must wait leaves its
+``Wait`` there and returns its result as it stands. ``answer`` replies with that
+result as usual and leaves a :class:`Held` in the environ under ``PARKED``: the wait,
+and how to finish the request without running it again — check its token once more
+and turn the query's next result into a reply body. The front holds the reply and
+waits on its event loop: if the wait ends with nothing changed (time out, the
+owner's newer wait, a stop) it sends the held reply; if the key moved it calls
+:meth:`Held.finish` in a pool thread — the query once, no second run of the view.
+Without the front (Flask's test client, ``--dev``) nothing is offered and waits
+block their thread.
+
+``DEADLINE`` is for a request the front parked from memory (``backend/server/repeats.py``)
+and then ran: that run waits only what is left of the wait (``wait_seconds``).
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from flask import request
+from flask import Response, request
 
-from backend.wakeups.notify import Park
+from backend.http.auth import bearer_token
+from backend.http.context import services
+from backend.wakeups.long_poll import Parking, Wait
+from backend.wakeups.notify import Notifier
 
 ENABLED = "pairchat.park"
 PARKED = "pairchat.parked"
@@ -51,17 +60,49 @@ def wait_seconds(requested: float) -> float:
 
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
-def answer(call: Callable[[bool], T], reply: Callable[[T], R]) -> R:
-    """``reply(call(park))``; if the call parks, the reply to its result as it stands."""
-    try:
-        return reply(call(enabled()))
-    except Park as park:
-        # Its traceback would tie this run's frames (the request, the app context) into a
-        # cycle that only a full garbage collection frees: with thousands held, the
-        # collector then walks them all (a pause), so the Park leaves without it.
-        park.__traceback__ = None
-        request.environ[PARKED] = park
-        return reply(park.result)  # type: ignore[arg-type]
+@dataclass
+class Held:
+    """A parked long-poll: its wait, and how to finish it once its key moves."""
+
+    wait: Wait[Any]
+    body: Callable[[Any], bytes]  # a query result -> the reply's body (as the view makes it)
+    recheck: Callable[[], None]  # raises PairchatError if the request's token no longer stands
+
+    def finish(self, notifier: Notifier) -> tuple[bytes, Wait[Any] | None]:
+        """In a pool thread, after a wake: the reply body, and the wait to go on with
+        when the change did not concern this request. ``PairchatError`` if the token was
+        revoked meanwhile, or if the query failed (the front answers it as any error)."""
+        self.recheck()
+        result, more = self.wait.again(notifier)
+        return self.body(result), more
+
+
+def answer(call: Callable[[Parking | None], T], reply: Callable[[T], Response]) -> Response:
+    """``reply(call(parking))``; if the call left a wait, the reply to its result as it
+    stands, with the wait in the environ for the front."""
+    parking = Parking() if enabled() else None
+    result = call(parking)
+    if parking is not None and parking.held is not None:
+        request.environ[PARKED] = Held(
+            parking.held, lambda found: reply(found).get_data(), _recheck()
+        )
+    return reply(result)
+
+
+def _recheck() -> Callable[[], None]:
+    """Checks this request's bearer token again (a no-op without one: open mode)."""
+    token = bearer_token()  # its form was checked by the auth hook already
+    if token is None:
+        return _nothing
+    accounts = services().accounts
+
+    def recheck() -> None:
+        accounts.authenticate(token)
+
+    return recheck
+
+
+def _nothing() -> None:
+    return None

@@ -11,14 +11,16 @@ that long between requests. Then, per request:
 2. the Flask app runs in a pool of 64 threads (``FLASK_THREADS``), unchanged
    (the same app the tests and ``--dev`` run); of a worker's ``--threads``
    budget, the other ``threads - 64`` are held long-polls, which take none;
-3. a long-poll that has to wait does not block its thread: the service raises
-   ``Park`` and the view replies with what it has (``backend/http/parking.py``);
-   the front holds that reply and waits on the event loop
-   (``Notifier.wait_async``) — a few KiB of memory, no thread. If its time runs
-   out, its owner opens a newer wait or the server stops, nothing changed: the
-   held reply goes out as it is (no second run). If its key moved, the request
-   runs once more, with what is left of its wait, and answers. If the client
-   hangs up, the wait is dropped;
+3. a long-poll that has to wait does not block its thread: the service leaves
+   its ``Wait`` in the ``Parking`` the view offered and the view replies with what
+   it has (``backend/http/parking.py``); the front holds that reply and waits on
+   the event loop (``Notifier.wait_async``) — a few KiB of memory, no thread. If
+   its time runs out, its owner opens a newer wait or the server stops, nothing
+   changed: the held reply goes out as it is. If its key moved, the request's
+   token is checked and its *query* runs once more (``Held.finish``, not the
+   whole request) and answers — or, if the change was not for it, waits on. If the
+   client hangs up, the wait is dropped. Event streams (``GET /events``) are held
+   the same way for their whole life (``_hold_stream``);
 4. the reply goes out as the app produced it; a streamed reply (a whole
    history) is pulled from the app one chunk at a time.
 
@@ -31,6 +33,7 @@ waiting for long-polls to time out (``backend/server/cli.py`` wires it).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import io
 import logging
@@ -47,14 +50,15 @@ from flask import Flask
 
 from backend.core.errors import PairchatError, RequestTimeout, ServerFull
 from backend.core.settings import THREAD_RESERVE, Settings
-from backend.http import parking, replies
+from backend.http import events, parking, replies
 from backend.http.errors import retry_after_value, status_and_code
 from backend.http.events import FeedStream
 from backend.http.middleware import SECURITY_HEADERS
 from backend.server import repeats
 from backend.server.app import create_app
 from backend.services.wiring import Services, build_services
-from backend.wakeups.notify import Listener, Outcome, Park
+from backend.wakeups.long_poll import Wait
+from backend.wakeups.notify import Listener, Outcome
 from protocol import events as sse
 
 log = logging.getLogger("pairchat")
@@ -76,7 +80,7 @@ class _Reply:
     body: list[bytes] = field(default_factory=list)
     rest: Iterator[bytes] | None = None  # more to stream (the app's iterator)
     closer: Callable[[], None] | None = None
-    parked: Park | None = None
+    parked: parking.Held | None = None  # a long-poll to hold, and how to finish it
     stream: FeedStream | None = None  # an event stream to hold after this opening
 
 
@@ -195,30 +199,35 @@ class Front:
                     return _Reply(repeat.status, repeat.headers, [repeat.body])
                 deadline = started + repeat.wait  # the run below waits what is left
         environ = self._environ(scope, body)
-        while True:
-            run = dict(environ)
-            run["wsgi.input"] = io.BytesIO(body)
-            if deadline is not None:
-                run[parking.DEADLINE] = deadline
-            reply = await loop.run_in_executor(self.pool, self._run_app, run)
-            park = reply.parked
-            if park is None:
-                return reply
-            deadline = park.deadline
+        environ["wsgi.input"] = io.BytesIO(body)
+        if deadline is not None:
+            environ[parking.DEADLINE] = deadline
+        reply = await loop.run_in_executor(self.pool, self._run_app, environ)
+        held = reply.parked
+        while held is not None:
+            wait = held.wait
             outcome = await self.notifier.wait_async(
-                park.key, park.seen, deadline - time.monotonic(), park.owner, hangup.future()
+                wait.key, wait.seen, wait.deadline - time.monotonic(), wait.owner, hangup.future()
             )
             if outcome is Outcome.GONE:
                 return None
             if outcome is Outcome.TIMEOUT:
-                self._remember(asked, scope, park, reply, deadline - started)
+                self._remember(asked, scope, wait, reply, wait.deadline - started)
             if outcome is Outcome.FULL:  # answered early: told when to come back
                 reply.headers.append((b"retry-after", _retry_after()))
             if outcome is not Outcome.CHANGED:
                 return reply  # nothing changed: the held reply is the answer
+            # The key moved: the query once more, not the whole request (parking.Held).
+            try:
+                body_now, more = await loop.run_in_executor(self.pool, held.finish, self.notifier)
+            except PairchatError as exc:  # the token was revoked meanwhile, or storage failed
+                return self._failed(exc)
+            reply = _with_body(reply, body_now)
+            held = None if more is None else dataclasses.replace(held, wait=more)
+        return reply
 
     def _remember(
-        self, asked: repeats.Fingerprint, scope: Scope, park: Park, reply: _Reply, wait: float
+        self, asked: repeats.Fingerprint, scope: Scope, park: Wait[Any], reply: _Reply, wait: float
     ) -> None:
         """A wait that ran out with nothing new: the same request will get the same reply."""
         if reply.status != 200 or reply.rest is not None or wait <= 0:
@@ -320,7 +329,7 @@ class Front:
         return environ
 
     def _run_app(self, environ: dict[str, Any]) -> _Reply:
-        """One run of the Flask app, in a pool thread: the start of its reply (and its ``Park``)."""
+        """One run of the Flask app, in a pool thread: the start of its reply (and its ``Held``)."""
         reply = _Reply()
 
         def start_response(
@@ -451,6 +460,15 @@ class Front:
         await send({"type": "http.response.body", "body": body})
 
 
+def _with_body(reply: _Reply, body: bytes) -> _Reply:
+    """The held reply with the body of its finished query (same status and headers)."""
+    length = str(len(body)).encode("ascii")
+    headers = [
+        (name, length if name == b"content-length" else value) for name, value in reply.headers
+    ]
+    return _Reply(reply.status, headers, [body])
+
+
 def _chunk(data: bytes) -> Message:
     return {"type": "http.response.body", "body": data, "more_body": True}
 
@@ -462,12 +480,8 @@ def _retry_after() -> bytes:
 def _stream_end(listener: Listener, stream: FeedStream) -> bytes:
     """The last event of a stream the server released: the owner's newer one, or a stop."""
     if listener.released:
-        return stream.end(
-            "replaced",
-            "you have more live connections than the server holds per user; "
-            "this one, the oldest, was closed",
-        )
-    return stream.end("shutdown", "the server is stopping; reconnect in a moment")
+        return stream.end("replaced", events.REPLACED)
+    return stream.end("shutdown", events.SHUTDOWN)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -3,12 +3,12 @@
 A client holding a long-poll asks the same question again each time its wait
 ends with nothing new: the same route, cursor, token, body. The first run of
 that request in Flask decided everything — auth, validation, which key to wait
-on (``Park``), and the reply if nothing changes. While that key has not moved,
+on (``Wait``), and the reply if nothing changes. While that key has not moved,
 the same request gets the same answer, so the front (``backend/server/front.py``)
 remembers, per request, what its parked run decided (a ``Repeat``) and parks
 the next identical request straight away with that reply, on the event loop.
 
-Why it is safe: a ``Park`` already promises that its reply stands until its
+Why it is safe: a ``Wait`` already promises that its reply stands until its
 key moves (the front sends it unchanged when a wait expires); a repeat keeps
 that promise across requests, checking the key's version first. What a key
 does not cover is checked again on each repeat: a bearer token is looked up

@@ -12,15 +12,14 @@ Edits and deletions are ``backend/services/edits.py``, search ``backend/services
 typing ``backend/services/presence.py`` and privacy settings ``backend/services/preferences.py``;
 the revisions they create are read here (``after_rev``).
 
-A long-poll either blocks its thread (``Notifier.wait``) or, with ``park``,
-raises ``Park`` for the ASGI front to hold it without one (``backend/server/front.py``);
-``waiter`` names whose wait it is, for the per-user cap.
+A long-poll (``backend/wakeups/long_poll.py``) either blocks its thread or, given a
+``Parking``, leaves its wait there for the ASGI front to hold without one
+(``backend/server/front.py``); ``waiter`` names whose wait it is, for the per-user cap.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -46,7 +45,8 @@ from backend.services.accounts import Accounts
 from backend.storage.accounts import AccountStore, Contact, LastMessage, Listed
 from backend.storage.conversation import Conversation, Message, Page, Stored
 from backend.storage.conversations import ConversationStore
-from backend.wakeups.notify import Notifier, Park, keys_for_message, pair_key, user_key
+from backend.wakeups.long_poll import Parking, long_poll
+from backend.wakeups.notify import Notifier, keys_for_message, pair_key, user_key
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 4000
@@ -164,7 +164,7 @@ class Chat:
         limit: int | None = None,
         wait: float = 0.0,
         waiter: str | None = None,
-        park: bool = False,
+        parking: Parking | None = None,
     ) -> Page:
         """A page of the pair's messages; at most one of the four cursors.
 
@@ -197,7 +197,7 @@ class Chat:
         if after_id is None and after_rev is None:
             return query()
         return self._long_poll(
-            pair_key(*pair), wait, query, lambda page: bool(page.messages), waiter, park
+            pair_key(*pair), wait, query, lambda page: bool(page.messages), waiter, parking
         )
 
     def whole_history(self, pair: Pair, *, require_accounts: bool = True) -> Stream:
@@ -364,7 +364,12 @@ class Chat:
         return unread
 
     def updates(
-        self, me: Username, since: int | None, wait: float = 0.0, *, park: bool = False
+        self,
+        me: Username,
+        since: int | None,
+        wait: float = 0.0,
+        *,
+        parking: Parking | None = None,
     ) -> Feed:
         """My contacts changed after the cursor ``since``; without one, every listed one
         and every request."""
@@ -375,7 +380,9 @@ class Chat:
 
         if since is None:
             return query()
-        return self._long_poll(user_key(me), wait, query, lambda feed: bool(feed.changed), me, park)
+        return self._long_poll(
+            user_key(me), wait, query, lambda feed: bool(feed.changed), me, parking
+        )
 
     def _long_poll(
         self,
@@ -383,25 +390,12 @@ class Chat:
         wait: float,
         query: Callable[[], T],
         ready: Callable[[T], bool],
-        waiter: str | None = None,
-        park: bool = False,
+        waiter: str | None,
+        parking: Parking | None,
     ) -> T:
-        """Run ``query`` until ``ready`` or the (capped) wait ends, sleeping between changes.
-
-        The key's version is read *before* each query, so a change that lands
-        between the query and the wait wakes it at once (no lost wake-up).
-        """
-        deadline = time.monotonic() + min(wait, self.max_wait)
-        while True:
-            seen = self.notifier.version(key)
-            result = query()
-            remaining = deadline - time.monotonic()
-            if ready(result) or remaining <= 0 or self.notifier.closed:
-                return result
-            if park:
-                raise Park(key, seen, deadline, waiter, result)
-            if not self.notifier.wait(key, seen, remaining, waiter):
-                return result
+        """``long_poll`` with the wait capped at ``max_wait``."""
+        capped = min(wait, self.max_wait)
+        return long_poll(self.notifier, key, capped, query, ready, waiter, parking)
 
 
 def listed(contact: Contact) -> bool:

@@ -6,8 +6,9 @@ notification bumps the version, so a send that lands between the query and the
 wait is never missed (no lost wake-up).
 
 A request waits in one of two ways. Under the production server (the ASGI
-front, ``backend/server/front.py``) it is *parked*: the service raises ``Park`` and
-the front awaits ``wait_async`` on its event loop, holding no thread. Under
+front, ``backend/server/front.py``) it is *parked*: the long-poll leaves its ``Wait``
+with the front (``backend/wakeups/long_poll.py``), which awaits ``wait_async`` on its
+event loop, holding no thread; an event stream holds a ``Listener`` for its life. Under
 Flask's test client or development server it blocks its thread in ``wait``.
 Both kinds share one account of held requests (docs/design.md, "Delivery"):
 at most ``max_waiters`` per process, and at most ``per_owner`` per owner (a
@@ -60,27 +61,6 @@ def pair_key(a: str, b: str) -> str:
 
 def keys_for_message(author: str, recipient: str) -> list[str]:
     return [user_key(author), user_key(recipient), pair_key(author, recipient)]
-
-
-class Park(Exception):
-    """A long-poll that must wait, raised where the front can hold it without a thread.
-
-    ``result`` is the answer as it stands (nothing new yet): the reply if the
-    wait ends with nothing changed. ``deadline`` is on ``time.monotonic()``'s
-    clock; the front runs the request again only when ``key`` moves past
-    ``seen``; when the deadline passes or the wait is released it sends the
-    reply made from ``result``.
-    """
-
-    def __init__(
-        self, key: str, seen: int, deadline: float, owner: str | None, result: object = None
-    ) -> None:
-        super().__init__(key)
-        self.key = key
-        self.seen = seen
-        self.deadline = deadline
-        self.owner = owner
-        self.result = result
 
 
 class Outcome(enum.Enum):
@@ -318,19 +298,17 @@ class Notifier:
         """
         owner = hold.owner
         if owner is not None:
-            queue = self._owners.setdefault(owner, deque())
+            queue = self._owners.get(owner) or deque()
             while len(queue) >= self._per_owner:
                 oldest = queue[0]
                 oldest.released = True
-                self._drop(oldest)
+                self._drop(oldest)  # may remove the owner's (now empty) queue
                 oldest.wake()
         if self._held >= self._max_waiters:
-            if owner is not None and not self._owners.get(owner):
-                self._owners.pop(owner, None)
             return False
         self._held += 1
         if owner is not None:
-            self._owners[owner].append(hold)
+            self._owners.setdefault(owner, deque()).append(hold)
         return True
 
     def _drop(self, hold: _Hold) -> None:
@@ -347,27 +325,34 @@ class Notifier:
 
     # -- waiting in a thread (test client, development server) -----------------------
     def wait(self, key: str, seen: int, timeout: float, owner: str | None = None) -> bool:
-        """Block until ``key`` moves past ``seen`` or ``timeout``; True if it moved.
+        """Block until ``key`` moves past ``seen`` or ``timeout``; True if it moved (or
+        the notifier closed). False at once when no slot is free, and as soon as this wait
+        is released for the same owner's newer one."""
+        return self.wait_outcome(key, seen, timeout, owner) is Outcome.CHANGED
 
-        False at once when no slot is free, and as soon as this wait is released
-        for the same owner's newer one.
-        """
+    def wait_outcome(
+        self, key: str, seen: int, timeout: float, owner: str | None = None
+    ) -> Outcome:
+        """``wait``, saying how it ended: ``CHANGED`` (moved, or closed: check ``closed``),
+        ``TIMEOUT``, ``RELEASED`` (the owner's newer wait) or ``FULL`` (no slot)."""
         if timeout <= 0:
-            return self.version(key) != seen
+            return Outcome.CHANGED if self.version(key) != seen else Outcome.TIMEOUT
         with self._lock:
             if self._closed or self._version(key) != seen:
-                return True
+                return Outcome.CHANGED
             condition, count = self._conditions.get(key) or (threading.Condition(self._lock), 0)
             hold = _Blocked(owner, condition)
             if not self._hold(hold):
-                return False
+                return Outcome.FULL
             self._conditions[key] = (condition, count + 1)
             try:
                 moved = condition.wait_for(
                     lambda: self._closed or hold.released or self._version(key) != seen,
                     timeout,
                 )
-                return bool(moved) and not hold.released
+                if hold.released:
+                    return Outcome.RELEASED
+                return Outcome.CHANGED if moved else Outcome.TIMEOUT
             finally:
                 self._drop(hold)
                 condition, count = self._conditions[key]
