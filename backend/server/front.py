@@ -37,6 +37,7 @@ import dataclasses
 import gc
 import io
 import logging
+import random
 import signal
 import sys
 import time
@@ -166,7 +167,8 @@ class Front:
             if reply is None:
                 return
             if reply.stream is not None:
-                await self._hold_stream(reply, reply.stream, send, hangup, loop)
+                stream, reply = reply.stream, _opening(reply)  # the rest of it is not kept
+                await self._hold_stream(reply, stream, send, hangup, loop)
             else:
                 await self._send_reply(reply, send, loop)
         finally:
@@ -413,12 +415,16 @@ class Front:
             )
             return
         try:
-            headers = [(k, v) for k, v in opening.headers if k != b"content-length"]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send(_chunk(b"".join(opening.body)))
+            await send({"type": "http.response.start", "status": 200, "headers": opening.headers})
+            await send(_chunk(opening.body[0]))
+            del opening  # held for hours: keep only what the stream needs
             gone = hangup.future()
+            # The first keep-alive comes after a random part of the period, so streams that
+            # opened together (a restart, a ramp) do not send theirs on the same tick forever.
+            quiet = stream.heartbeat * random.uniform(0.2, 1.0)
             while True:
-                outcome = await listener.wait(stream.seen, stream.heartbeat, gone)
+                outcome = await listener.wait(stream.seen, quiet, gone)
+                quiet = stream.heartbeat
                 if outcome is Outcome.GONE:
                     return
                 if outcome is Outcome.TIMEOUT:
@@ -458,6 +464,12 @@ class Front:
             headers.append((b"retry-after", retry_after_value(retry_after).encode("ascii")))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _opening(reply: _Reply) -> _Reply:
+    """A stream's opening, as sent: no Content-Length (it never ends), one body chunk."""
+    headers = [(k, v) for k, v in reply.headers if k != b"content-length"]
+    return _Reply(reply.status, headers, [b"".join(reply.body)])
 
 
 def _with_body(reply: _Reply, body: bytes) -> _Reply:

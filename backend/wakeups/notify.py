@@ -36,7 +36,6 @@ import logging
 import math
 import threading
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -238,7 +237,7 @@ class Notifier:
         self._versions: dict[str, int] = {}
         self._conditions: dict[str, tuple[threading.Condition, int]] = {}
         self._parked: dict[str, set[_Parked | Listener]] = {}
-        self._owners: dict[str, deque[_Hold]] = {}
+        self._owners: dict[str, list[_Hold]] = {}  # oldest first; a list: a few each
         self._ticks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticks] = (
             weakref.WeakKeyDictionary()
         )
@@ -298,7 +297,7 @@ class Notifier:
         """
         owner = hold.owner
         if owner is not None:
-            queue = self._owners.get(owner) or deque()
+            queue = self._owners.get(owner) or []
             while len(queue) >= self._per_owner:
                 oldest = queue[0]
                 oldest.released = True
@@ -308,7 +307,7 @@ class Notifier:
             return False
         self._held += 1
         if owner is not None:
-            self._owners.setdefault(owner, deque()).append(hold)
+            self._owners.setdefault(owner, []).append(hold)
         return True
 
     def _drop(self, hold: _Hold) -> None:
