@@ -111,14 +111,15 @@ class HashGate:
         with self._cond:
             if self._by_address.get(key, 0) >= self.per_address:
                 raise RateLimited(
-                    "a password check from your address is already under way; retry in a moment"
+                    "a password check from your address is already under way; retry in a moment",
+                    retry_after=1,
                 )
             if (
                 self._running >= self.concurrency
                 and len(self._waiting) >= self.queue
                 and not self._make_room(account)
             ):
-                raise RateLimited(BUSY)
+                raise RateLimited(BUSY, retry_after=1)
             self._by_address[key] = self._by_address.get(key, 0) + 1
             served = max(self._served.get(key, 0), self._served.get(f"acct:{account}", 0))
             ticket = _Ticket(served, next(self._arrivals), key, account)
@@ -147,7 +148,7 @@ class HashGate:
                 self._release_address(key)
             self._cond.notify_all()
             if not ready:
-                raise RateLimited(SHED if ticket.shed else BUSY)
+                raise RateLimited(SHED if ticket.shed else BUSY, retry_after=1)
         try:
             yield
         finally:

@@ -30,8 +30,11 @@ class LoginThrottle:
         """Pay for one password check, or ``RateLimited`` when this address has used its budget."""
         key = address or "unknown"
         if not self._limiter.take(key):
-            wait = in_words(self._limiter.wait(key))
-            raise RateLimited(f"too many wrong passwords from your address: try again in {wait}")
+            seconds = self._limiter.wait(key)
+            raise RateLimited(
+                f"too many wrong passwords from your address: try again in {in_words(seconds)}",
+                retry_after=seconds,
+            )
 
     def succeeded(self, address: str | None) -> None:
         """A right password: the reserved check does not count as a failure."""

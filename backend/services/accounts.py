@@ -129,8 +129,11 @@ class Accounts:
             raise InvalidInvite("this server takes new accounts by invite: send 'invite'")
         key = address or "unknown"
         if not self._registrations.take(key):
-            wait = in_words(self._registrations.wait(key))
-            raise RateLimited(f"too many new accounts from your address: try again in {wait}")
+            seconds = self._registrations.wait(key)
+            raise RateLimited(
+                f"too many new accounts from your address: try again in {in_words(seconds)}",
+                retry_after=seconds,
+            )
         if self.store.user(username) is not None:
             raise UsernameTaken(f"the username '{username}' is taken")
         if self.disk is not None:

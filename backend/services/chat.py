@@ -130,7 +130,8 @@ class Chat:
             return
         if not self._new_conversations.take(me):
             raise RateLimited(
-                "too many new conversations with people who have not added you; try again later"
+                "too many new conversations with people who have not added you; try again later",
+                retry_after=self._new_conversations.wait(me),
             )
 
     # -- the seed's three operations -----------------------------------------------
@@ -247,7 +248,10 @@ class Chat:
             raise Blocked(f"'{recipient}' does not accept your messages")
         if require_accounts:
             if not self.sends.take(author):
-                raise RateLimited("you are sending too fast; wait a little and send again")
+                raise RateLimited(
+                    "you are sending too fast; wait a little and send again",
+                    retry_after=self.sends.wait(author),
+                )
             try:
                 self._charge_new_conversation(author, recipient, peer_side)
             except RateLimited:

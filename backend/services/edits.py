@@ -71,7 +71,10 @@ class MessageEdits:
 
     def _charge(self, editor: Username) -> None:
         if not self.sends.take(editor):
-            raise RateLimited("you are changing messages too fast; wait a little")
+            raise RateLimited(
+                "you are changing messages too fast; wait a little",
+                retry_after=self.sends.wait(editor),
+            )
 
     def _conversation(self, pair: Pair, message_id: int) -> Conversation:
         conversation = self.conversations.get(pair.low, pair.high, create=False)
