@@ -447,7 +447,9 @@ def _granian(settings: Settings) -> None:
         StopSignals((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), stop).install()
 
     server.on_startup(take_the_stop_signals)
-    server.serve(target_loader=partial(create_front, settings), wrap_loader=False)
+    # Workers are forked by this process's main thread, whose death their ORPHAN_SIGNAL is.
+    loader = partial(create_front, settings, server_pid=os.getpid())
+    server.serve(target_loader=loader, wrap_loader=False)
 
 
 # -- operator commands ------------------------------------------------------------------

@@ -16,8 +16,6 @@ flag not given leaves the door's default.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import ipaddress
 import logging
 import signal
@@ -30,11 +28,11 @@ from typing import Any, TypeVar
 import click
 
 from backend.core.settings import Settings
+from backend.server.lifeline import die_with_parent
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 10.0
 """Seconds a door has to hang up its sessions after SIGTERM before it is killed."""
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -195,11 +193,7 @@ def command(settings: Settings, door: Door, options: DoorOptions | None = None) 
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    die_with_parent(signal.SIGTERM)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,14 @@ On SIGTERM/SIGINT/SIGHUP the main process first sends its workers
 ``RELEASE_SIGNAL``: each front answers every held wait at once (with what it
 has), and granian's graceful stop then finishes in milliseconds instead of
 waiting for long-polls to time out (``backend/server/cli.py`` wires it).
+
+No worker outlives its server: if the main process dies without that (SIGKILL,
+an OOM kill), the kernel sends each worker ``ORPHAN_SIGNAL`` (``PR_SET_PDEATHSIG``,
+asked for in ``create_front``), and a check of ``os.getppid()`` every
+``ORPHAN_CHECK`` s backs it up. The orphaned worker answers its held waits, asks
+granian for its graceful stop, and exits for good ``ORPHAN_GRACE`` s later
+whatever is still open - so the port and the data folder's lock are free within
+2 s and a new server can start.
 """
 
 from __future__ import annotations
@@ -37,9 +45,11 @@ import dataclasses
 import gc
 import io
 import logging
+import os
 import random
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +67,7 @@ from backend.http.events import FeedStream
 from backend.http.middleware import SECURITY_HEADERS
 from backend.server import repeats
 from backend.server.app import create_app
+from backend.server.lifeline import die_with_parent
 from backend.services.wiring import Services, build_services
 from backend.wakeups.long_poll import Wait
 from backend.wakeups.notify import Listener, Outcome
@@ -69,6 +80,9 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 FIRST_CHUNK = 256 * 1024  # bytes of a reply sent in one piece before streaming the rest
 RELEASE_SIGNAL = signal.SIGUSR1  # main -> workers: answer every held wait now
+ORPHAN_SIGNAL = signal.SIGUSR2  # the kernel -> a worker whose main process died
+ORPHAN_CHECK = 0.5  # seconds between checks that the main process is still this worker's parent
+ORPHAN_GRACE = 1.0  # seconds an orphaned worker gives its answered waits before it exits
 FLASK_THREADS = THREAD_RESERVE  # of a worker's --threads, those that run Flask; the rest wait
 
 
@@ -110,8 +124,11 @@ class _Hangup:
 class Front:
     """The ASGI application around one Flask app and its services."""
 
-    def __init__(self, app: Flask, services: Services) -> None:
+    def __init__(self, app: Flask, services: Services, server_pid: int | None = None) -> None:
         self.app = app
+        self.server_pid = server_pid  # the main process (granian's), when this is its worker
+        self._orphaned = False
+        self._watcher: asyncio.Task[None] | None = None
         self.services = services
         self.notifier = services.notifier
         self.settings = settings = services.settings
@@ -148,6 +165,34 @@ class Front:
         """``RELEASE_SIGNAL`` answers every held wait at once (the main process sends it first
         when it is told to stop, so a stop never waits for long-polls to time out)."""
         loop.add_signal_handler(RELEASE_SIGNAL, self.notifier.close)
+        if self.server_pid is not None:
+            loop.add_signal_handler(ORPHAN_SIGNAL, self._orphan)
+            self._watcher = loop.create_task(self._watch_server())
+
+    async def _watch_server(self) -> None:
+        """The backstop for ``ORPHAN_SIGNAL`` (not Linux; a death before it was asked for)."""
+        while not self._orphaned:
+            if os.getppid() != self.server_pid:
+                self._orphan()
+                return
+            await asyncio.sleep(ORPHAN_CHECK)
+
+    def _orphan(self) -> None:
+        """The main process is gone: answer the held waits, stop, be gone in ``ORPHAN_GRACE``."""
+        if self._orphaned:
+            return
+        self._orphaned = True
+        log.warning(
+            "the server's main process (pid %s) is gone: worker %d answers its held waits "
+            "and stops",
+            self.server_pid,
+            os.getpid(),
+        )
+        self.notifier.close()
+        # granian's own graceful stop (its loop handler), then a hard exit whatever it waits on
+        # (an idle keep-alive connection, a stuck pool thread): nobody is left to kill us.
+        threading.Thread(target=_exit_after, args=(ORPHAN_GRACE,), daemon=True).start()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def close(self) -> None:
         """After granian has answered everything: stop the pool, close the files."""
@@ -515,14 +560,27 @@ def _no_write(data: bytes) -> None:
     raise NotImplementedError("pairchat's app never uses the WSGI write() callable")
 
 
-def create_front(settings: Settings) -> Front:
-    """Granian's target loader, run in each worker: that worker's services, app and front."""
+def _exit_after(seconds: float) -> None:
+    time.sleep(seconds)
+    os._exit(0)
+
+
+def create_front(settings: Settings, server_pid: int | None = None) -> Front:
+    """Granian's target loader, run in each worker: that worker's services, app and front.
+
+    ``server_pid`` is the main process that forked this worker: when it dies, so does
+    the worker (``Front._orphan``).
+    """
     # Only the main process decides what a hangup means (it stops the server), and
-    # RELEASE_SIGNAL must never kill a worker that has not installed its handler yet.
+    # RELEASE_SIGNAL must never kill a worker that has not installed its handler yet
+    # (nor ORPHAN_SIGNAL: a worker orphaned before that is caught by _watch_server).
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(RELEASE_SIGNAL, signal.SIG_IGN)
+    if server_pid is not None:
+        signal.signal(ORPHAN_SIGNAL, signal.SIG_IGN)
+        die_with_parent(ORPHAN_SIGNAL)
     services = build_services(settings)
-    front = Front(create_app(services=services), services)
+    front = Front(create_app(services=services), services, server_pid)
     # Everything built so far lives as long as the worker: keep the cyclic garbage
     # collector from walking it again on every full collection (tens of ms with
     # Flask, granian and the services loaded; a 3,000-row /friends triggers some).
