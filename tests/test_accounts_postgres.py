@@ -77,6 +77,11 @@ def test_users_names_and_invites(store: AccountStore) -> None:
     assert store.user("nobody") is None
     with pytest.raises(DisplayNameTaken):
         store.add_user("bob", "ALICE", "h2", 1002)  # reads like another user's name
+    with pytest.raises(UsernameTaken, match="reads like another user's name"):
+        store.add_user("a1ice", None, "h2", 1002)  # 1 for l: the SQL skeleton on PostgreSQL
+    assert store.add_user("dave", "Mal", "h4", 1002)
+    with pytest.raises(UsernameTaken, match="reads like another user's name"):
+        store.add_user("rnal", None, "h2", 1002)  # dave's display name reads so
     store.add_invite("code", 1000, 5000)
     assert store.add_user("bob", None, "h2", 1003, invite_hash="code")
     with pytest.raises(InvalidInvite):
@@ -244,8 +249,8 @@ def test_read_markers_and_receipts(store: AccountStore) -> None:
     say(store, "alice", "bob", 1)
     say(store, "alice", "bob", 2)
     before = store.current_seq()
-    assert store.set_read_marker("bob", "alice", 2, 0) is True
-    assert store.set_read_marker("bob", "alice", 2, 0) is False  # did not move
+    assert store.set_read_marker("bob", "alice", 2, 0) == (True, True)
+    assert store.set_read_marker("bob", "alice", 2, 0) == (False, False)  # did not move
     (row,) = store.contacts("alice", since=before)[1]
     assert row.peer_read_up_to == 2
     bob = store.contact("bob", "alice")
@@ -257,7 +262,7 @@ def test_read_markers_and_receipts(store: AccountStore) -> None:
     assert store.set_privacy("bob", read_receipts=False, typing=None)[1] == []
     (row,) = store.contacts("alice")[1]
     assert row.peer_read_up_to is None  # hidden once either side turns receipts off
-    assert store.set_read_marker("bob", "alice", 1, 0) is False  # marker moved, nobody told
+    assert store.set_read_marker("bob", "alice", 1, 0) == (True, False)  # moved, alice not told
 
 
 def test_typing(store: AccountStore) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.people import Person, meet
-from tests.support import Server, http
+from tests.support import Server, bearer, http
 
 pytestmark = pytest.mark.both_tiers  # in-process (fast tier) and live
 
@@ -169,3 +169,26 @@ def test_typing_reaches_only_accepted_conversations(server: Server) -> None:
 def alice_sees_typing(alice: Person, other: str) -> bool:
     typing: bool = alice.friend(other)["typing"]
     return typing
+
+
+def test_a_read_marker_sent_again_wakes_nobody(server: Server, users: dict[str, str]) -> None:
+    """A bot that marks read after every wake-up must not wake itself (issue 24: 2,900
+    /updates in 13 s); a marker that moves still reaches both feeds."""
+    alice, bob = users["alice"], users["bob"]
+    http.post(
+        f"{server.url}/send_message/bob",
+        data={"author": "alice", "message": "hi"},
+        headers=bearer(alice),
+    )
+    read = {"username": "alice", "last_read_id": 1}
+    assert http.post(f"{server.url}/mark_read", data=read, headers=bearer(bob)).status_code == 200
+    cursors = {
+        name: http.get(f"{server.url}/updates", headers=bearer(token)).json()["cursor"]
+        for name, token in (("alice", alice), ("bob", bob))
+    }
+    assert http.post(f"{server.url}/mark_read", data=read, headers=bearer(bob)).status_code == 200
+    for name, token in (("alice", alice), ("bob", bob)):
+        again = http.get(
+            f"{server.url}/updates", params={"since": cursors[name]}, headers=bearer(token)
+        )
+        assert again.json()["changed"] == [], f"{name}'s feed moved for a marker that did not"

@@ -363,8 +363,10 @@ class Chat:
         newest = 0 if conversation is None else conversation.last_id()
         marker = min(max(last_read_id, contact.read_marker if contact else 0), newest)
         unread = 0 if conversation is None else conversation.count_from(peer, marker)
-        told = self.store.set_read_marker(me, peer, marker, unread)
-        self.notifier.notify([user_key(me), user_key(peer)] if told else [user_key(me)])
+        mine, theirs = self.store.set_read_marker(me, peer, marker, unread)
+        moved = [key for key, yes in ((user_key(me), mine), (user_key(peer), theirs)) if yes]
+        if moved:
+            self.notifier.notify(moved)
         return unread
 
     def updates(

@@ -204,7 +204,7 @@ class AccountStore:
         return self.feed.feed_rows()
 
     # -- read markers (markers.py), typing and privacy (presence.py) --------------------
-    def set_read_marker(self, owner: str, peer: str, marker: int, unread: int) -> bool:
+    def set_read_marker(self, owner: str, peer: str, marker: int, unread: int) -> tuple[bool, bool]:
         return self.markers.set_read_marker(owner, peer, marker, unread)
 
     def signal_typing(
