@@ -249,6 +249,7 @@ class Change(Model, frozen=True):
         bool,
         Meta(description="a message request (a stranger's conversation I have not accepted)"),
     ] = False
+    read_up_to: Annotated[int, Meta(ge=0, description="my own read marker in this pair")] = 0
     peer_read_up_to: (
         Annotated[
             int,

@@ -82,7 +82,7 @@ def test_friend_and_change_bytes() -> None:
     change = json.loads(feed)["changed"][0]
     assert list(change) == [
         "username", "display_name", "last_id", "unread", "last_activity", "listed",
-        "blocked", "deleted", "rev", "typing", "request",
+        "blocked", "deleted", "rev", "typing", "request", "read_up_to",
     ]  # fmt: skip
     assert json.loads(feed)["cursor"] == "5"
     friend = (

@@ -182,10 +182,12 @@ def test_a_read_marker_sent_again_wakes_nobody(server: Server, users: dict[str, 
     )
     read = {"username": "alice", "last_read_id": 1}
     assert http.post(f"{server.url}/mark_read", data=read, headers=bearer(bob)).status_code == 200
-    cursors = {
-        name: http.get(f"{server.url}/updates", headers=bearer(token)).json()["cursor"]
+    feeds = {
+        name: http.get(f"{server.url}/updates", headers=bearer(token)).json()
         for name, token in (("alice", alice), ("bob", bob))
     }
+    assert [c["read_up_to"] for c in feeds["bob"]["changed"]] == [1], "my own marker"
+    cursors = {name: feed["cursor"] for name, feed in feeds.items()}
     assert http.post(f"{server.url}/mark_read", data=read, headers=bearer(bob)).status_code == 200
     for name, token in (("alice", alice), ("bob", bob)):
         again = http.get(

@@ -199,6 +199,7 @@ def change(contact: Contact) -> wire.Change:
         contact.rev,
         contact.typing,
         contact.request,
+        contact.read_marker,
         UNSET if contact.peer_read_up_to is None else contact.peer_read_up_to,
     )
 
