@@ -1,6 +1,7 @@
 """``pairchat``: the terminal client's entry point (flags, then the app).
 
-``pairchat [--server URL] [--user NAME]``. Flags override ``PAIRCHAT_*``
+``pairchat [--server URL] [--user NAME]`` runs the app; ``pairchat send|history|tail``
+are for scripts (tui/scripting.py). Flags override ``PAIRCHAT_*``
 environment variables, which override ``config.toml`` in the config folder.
 """
 
@@ -10,6 +11,7 @@ import argparse
 import sys
 
 from tui.config import DEFAULT_SERVER, load_config
+from tui.scripting import add_commands, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,12 +26,15 @@ def parser() -> argparse.ArgumentParser:
         "--server", metavar="URL", help=f"the pairchat server (default {DEFAULT_SERVER})"
     )
     p.add_argument("--user", metavar="NAME", help="the username to sign in as")
+    add_commands(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     config = load_config(server=args.server, user=args.user)
+    if args.command is not None:  # a script's command: no Textual
+        return run(args, config)
     from tui.app import make_app  # Textual loads only when the app runs
 
     make_app(config, signals=True).run()

@@ -1,0 +1,152 @@
+"""``pairchat send|history|tail``: the real program, from a pipe, against a real server."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, LiveServer, bearer, free_port, http
+from tui.config import Config
+
+
+def pairchat(
+    *args: str, server: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--server", server, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def script_env(tmp_path: Path) -> dict[str, str]:
+    """A config folder of its own, and no token from the test's environment."""
+    env = {"PAIRCHAT_CONFIG_DIR": str(tmp_path / "config"), "PAIRCHAT_TOKEN": ""}
+    return env
+
+
+def texts(server: LiveServer, token: str) -> list[str]:
+    reply = http.post(
+        f"{server.url}/get_message_history",
+        data={"user_one": "alice", "user_two": "bob"},
+        headers=bearer(token),
+    )
+    return [m["message"] for m in reply.json()["history"]]
+
+
+def test_stdin_becomes_one_message_as_piped(
+    server: LiveServer, users: dict[str, str], script_env: dict[str, str]
+) -> None:
+    piped = "FAILED test_x.py::test_y\n    assert 1 == 2\n\tE  tab kept\n"
+    env = {**script_env, "PAIRCHAT_TOKEN": users["alice"]}
+    done = pairchat("send", "bob", server=server.url, env=env, stdin=piped)
+    assert done.returncode == 0, done.stderr
+    assert texts(server, users["bob"]) == [piped[:-1]], "the final newline only is dropped"
+
+
+def test_the_tuis_saved_session_signs_a_script_in(
+    server: LiveServer, users: dict[str, str], script_env: dict[str, str]
+) -> None:
+    config = Config(server=server.url, config_dir=Path(script_env["PAIRCHAT_CONFIG_DIR"]))
+    config.save_session("alice", users["alice"])
+    done = pairchat("send", "bob", "the backup finished", server=server.url, env=script_env)
+    assert done.returncode == 0, done.stderr
+    assert texts(server, users["bob"]) == ["the backup finished"]
+
+
+def test_refusals_are_one_line_and_a_status(
+    server: LiveServer, users: dict[str, str], script_env: dict[str, str]
+) -> None:
+    no_session = pairchat("send", "bob", "hi", server=server.url, env=script_env)
+    assert no_session.returncode == 2 and "no session" in no_session.stderr
+    env = {**script_env, "PAIRCHAT_TOKEN": users["alice"]}
+    too_long = pairchat("send", "bob", server=server.url, env=env, stdin="x" * 4001)
+    assert too_long.returncode == 2 and "4,001 characters" in too_long.stderr
+    empty = pairchat("send", "bob", server=server.url, env=env, stdin="\n")
+    assert empty.returncode == 2
+    unknown = pairchat("send", "nobody", "hi", server=server.url, env=env)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1, unknown.stderr
+    down = pairchat("send", "bob", "hi", server=f"http://127.0.0.1:{free_port()}", env=env)
+    assert down.returncode == 3 and "cannot reach" in down.stderr
+    assert texts(server, users["bob"]) == []
+
+
+def test_history_prints_the_newest_as_json_lines(
+    server: LiveServer, users: dict[str, str], script_env: dict[str, str]
+) -> None:
+    for n in range(5):
+        http.post(
+            f"{server.url}/send_message/bob",
+            data={"author": "alice", "message": f"m{n}"},
+            headers=bearer(users["alice"]),
+        )
+    env = {**script_env, "PAIRCHAT_TOKEN": users["bob"]}
+    done = pairchat("history", "alice", "--limit", "2", "--json", server=server.url, env=env)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["author"], r["message"]) for r in lines] == [("alice", "m3"), ("alice", "m4")]
+    plain = pairchat("history", "alice", "--limit", "1", server=server.url, env=env)
+    assert plain.stdout == "alice: m4\n"
+
+
+@pytest.fixture
+def tail(
+    server: LiveServer, users: dict[str, str], script_env: dict[str, str]
+) -> Iterator[queue.Queue[str]]:
+    env = {**os.environ, **script_env, "PAIRCHAT_TOKEN": users["bob"]}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "--server", server.url, "tail", "alice"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    yield lines
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_tail_prints_the_last_lines_then_follows_live(
+    server: LiveServer, users: dict[str, str], tail: queue.Queue[str]
+) -> None:
+    def say(text: str) -> None:
+        reply = http.post(
+            f"{server.url}/send_message/bob",
+            data={"author": "alice", "message": text},
+            headers=bearer(users["alice"]),
+        )
+        assert reply.status_code == 200
+
+    deadline = time.monotonic() + 20
+    for text in ("live one", "live two"):
+        # the stream may still be opening: send until the first live line shows
+        while True:
+            say(text)
+            try:
+                line = tail.get(timeout=2)
+                break
+            except queue.Empty:
+                assert time.monotonic() < deadline, "tail printed nothing"
+        assert line == f"alice: {text}\n"
+        while not tail.empty():  # a repeat sent while it was opening
+            assert tail.get() == f"alice: {text}\n"

@@ -1,0 +1,232 @@
+"""``pairchat send|tail|history``: the chat from a pipe, a cron job or a script.
+
+    make test 2>&1 | tail -20 | pairchat send bob      # stdin becomes one message
+    pairchat send bob "the backup finished"            # or the words given
+    pairchat history bob --limit 5 --json              # one JSON object per line
+    pairchat tail bob                                  # the last 10, then follow live
+
+Sign-in comes from ``PAIRCHAT_TOKEN`` (with ``PAIRCHAT_SERVER``), else from the session
+the TUI saved for the server (``session.toml``): a script never asks for a password.
+Nothing here imports Textual; output to a terminal shows control characters as
+visible marks (tui.text), output to a pipe or file is the text as sent.
+
+Exit status: 0 done, 1 the server refused (its message on stderr), 2 bad usage or no
+session, 3 the server could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import TextIO
+
+from tui.client.events import Retry, StreamEnd
+from tui.client.http import ApiError, PairchatClient, ServerUnreachable
+from tui.client.models import Feed, Message
+from tui.config import Config
+from tui.text import display_text
+
+MAX_MESSAGE = 4000
+"""Characters in one message (the server's limit: docs/api.md, "Limits")."""
+TAIL_LINES = 10
+SEND_TRIES = 3
+EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+
+
+class ScriptError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def client_for(config: Config, env: dict[str, str] | None = None) -> PairchatClient:
+    """A client signed in from ``PAIRCHAT_TOKEN`` or the TUI's saved session."""
+    environ = os.environ if env is None else env
+    token = environ.get("PAIRCHAT_TOKEN", "").strip()
+    if token:
+        return PairchatClient(config.server, token)
+    saved = config.saved_session()
+    if saved is None:
+        raise ScriptError(
+            f"no session for {config.server}: sign in once with `pairchat`, or set PAIRCHAT_TOKEN",
+            EXIT_USAGE,
+        )
+    username, token = saved
+    return PairchatClient(config.server, token, username=username)
+
+
+async def _signed_in(client: PairchatClient) -> PairchatClient:
+    if client.username is None:
+        await client.me()
+    return client
+
+
+# -- send ----------------------------------------------------------------------------
+async def send(client: PairchatClient, to: str, text: str) -> int:
+    """Send ``text`` to ``to`` once (retried with the same client_id if the connection
+    fails); the message's id."""
+    if text.strip() == "":
+        raise ScriptError("nothing to send (the text is empty)", EXIT_USAGE)
+    if len(text) > MAX_MESSAGE:
+        raise ScriptError(
+            f"the text is {len(text):,} characters; a message holds {MAX_MESSAGE:,}",
+            EXIT_USAGE,
+        )
+    await _signed_in(client)
+    client_id = "pipe-" + secrets.token_hex(8)
+    for attempt in range(SEND_TRIES):
+        try:
+            sent = await client.send(to, text, client_id=client_id)
+            return sent.id
+        except ServerUnreachable:
+            if attempt == SEND_TRIES - 1:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+def read_stdin(stream: TextIO) -> str:
+    """What was piped in, without the one final newline a command prints."""
+    text = stream.read()
+    return text[:-1] if text.endswith("\n") else text
+
+
+# -- history and tail -------------------------------------------------------------------
+def formatter(as_json: bool, to_terminal: bool) -> Callable[[str, Message], str]:
+    def line(peer: str, message: Message) -> str:
+        if as_json:
+            record = {
+                "with": peer,
+                "id": message.id,
+                "author": message.author,
+                "message": message.text,
+                "date_sent": message.date_sent,
+                "deleted": message.deleted,
+            }
+            return json.dumps(record, ensure_ascii=True)
+        text = "(deleted)" if message.deleted else message.text
+        if to_terminal:
+            text = display_text(text)
+        return f"{message.author}: {text}"
+
+    return line
+
+
+async def history(client: PairchatClient, peer: str, limit: int) -> list[Message]:
+    """The newest ``limit`` messages with ``peer``, oldest first."""
+    await _signed_in(client)
+    if limit <= 0:
+        return []
+    page = await client.history(peer, limit=limit)
+    return list(page.messages)[-limit:]
+
+
+async def follow(client: PairchatClient, peer: str | None) -> AsyncIterator[tuple[str, Message]]:
+    """Every new message (of ``peer``, or of everyone), as the event stream tells of it."""
+    await _signed_in(client)
+    seen: dict[str, int] = {}
+    cursor: str | None = None
+    while True:
+        try:
+            async with contextlib.aclosing(client.events(cursor)) as stream:
+                async for item in stream:
+                    if isinstance(item, Retry):
+                        continue
+                    if isinstance(item, StreamEnd):
+                        break
+                    assert isinstance(item, Feed)
+                    first = cursor is None
+                    cursor = item.cursor
+                    for change in item.changes:
+                        name = change.username
+                        if peer is not None and name != peer.lower():
+                            continue
+                        if first:
+                            seen.setdefault(name, change.last_id)
+                            continue
+                        while change.last_id > seen.get(name, 0):
+                            page = await client.history(name, after_id=seen.get(name, 0))
+                            for message in page.messages:
+                                seen[name] = max(seen.get(name, 0), message.id)
+                                yield name, message
+                            if not page.messages:
+                                break
+        except ServerUnreachable:
+            pass
+        await asyncio.sleep(1.0)
+
+
+async def tail(
+    client: PairchatClient,
+    peer: str | None,
+    write: Callable[[str], None],
+    line: Callable[[str, Message], str],
+) -> None:
+    if peer is not None:
+        for message in await history(client, peer, TAIL_LINES):
+            write(line(peer, message))
+    async for name, message in follow(client, peer):
+        write(line(name, message))
+
+
+# -- the command line ---------------------------------------------------------------------
+def run(args: argparse.Namespace, config: Config) -> int:
+    """Run the command ``args.command``; its exit status."""
+    command = args.command
+    out = sys.stdout
+    to_terminal = out.isatty()
+
+    def write(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    async def main() -> int:
+        client = client_for(config)
+        async with client:
+            if command == "send":
+                text = args.text if args.text is not None else read_stdin(sys.stdin)
+                await send(client, args.peer, text)
+                return 0
+            line = formatter(args.json, to_terminal)
+            if command == "history":
+                for message in await history(client, args.peer, args.limit):
+                    write(line(args.peer, message))
+                return 0
+            await tail(client, args.peer, write, line)
+            return 0
+
+    try:
+        return asyncio.run(main())
+    except ScriptError as exc:
+        print(f"pairchat {command}: {exc.message}", file=sys.stderr)
+        return exc.status
+    except ApiError as exc:
+        print(f"pairchat {command}: {exc.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ServerUnreachable:
+        print(f"pairchat {command}: cannot reach {config.server}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return 0
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """``send``, ``history`` and ``tail`` as sub-commands of ``pairchat``."""
+    commands = parser.add_subparsers(dest="command", metavar="{send,history,tail}")
+    send_p = commands.add_parser("send", help="send TEXT (or what comes on stdin) to USER")
+    send_p.add_argument("peer", metavar="USER")
+    send_p.add_argument("text", metavar="TEXT", nargs="?", help="default: stdin")
+    history_p = commands.add_parser("history", help="print the newest messages with USER")
+    history_p.add_argument("peer", metavar="USER")
+    history_p.add_argument("--limit", type=int, default=20, metavar="N")
+    history_p.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail_p = commands.add_parser("tail", help="print new messages as they come (Ctrl+C ends)")
+    tail_p.add_argument("peer", metavar="USER", nargs="?", help="default: everyone")
+    tail_p.add_argument("--json", action="store_true", help="one JSON object per line")
