@@ -3,7 +3,9 @@
 
 A display name that reads like another user's display name or username (a Cyrillic
 ``а``, IPA ``ɑ``, Cherokee ``Ꭺ``, ``rn`` for ``m``, ``0`` for ``o``) is 409
-``display_name_taken`` at registration and at the SSH door's claim; invisible and
+``display_name_taken`` at registration and at the SSH door's claim, and a username
+that reads like another user's display name or username is 409 ``username_taken``;
+invisible and
 filler characters (the Hangul fillers, the blank Braille pattern, zero-width and
 bidi controls) are 400. One's own username as display name stays fine. In the TUI's
 friend list, two friends whose names read alike show whose each is.
@@ -75,6 +77,56 @@ def test_usernames_with_letters_the_skeleton_maps(
 ) -> None:
     register(server.url, existing)
     assert try_register(server, "mallory", shown) == (409, "display_name_taken")
+
+
+@pytest.mark.parametrize("shown", ["alice", "Alice", *LOOK_ALIKES])
+def test_a_username_that_reads_like_another_users_display_name_is_refused(
+    server: Server, shown: str
+) -> None:
+    """Before: with bob's display name "alice" (in any script), a new user could still
+    take the username alice, and the two read alike in every friend list."""
+    assert try_register(server, "bob", shown)[0] == 201
+    reply = http.post(f"{server.url}/register", data={"username": "alice", "password": "x" * 8})
+    assert (reply.status_code, reply.json()["error"]) == (409, "username_taken")
+    assert reply.json()["message"] == "the username 'alice' reads like another user's name"
+    assert try_register(server, "alice-b", "")[0] == 201  # a different name is fine
+
+
+@pytest.mark.parametrize(
+    ("existing", "new"),
+    [("mary", "rnary"), ("rnary", "mary"), ("alice", "a1ice"), ("bob0", "bobo"), ("oslo", "0s1o")],
+)
+def test_a_username_that_reads_like_another_username_is_refused(
+    server: Server, existing: str, new: str
+) -> None:
+    register(server.url, existing)
+    assert try_register(server, new, "") == (409, "username_taken")
+
+
+def test_ones_own_display_name_may_read_like_ones_username(server: Server) -> None:
+    assert try_register(server, "alice", "аlice")[0] == 201  # Cyrillic а, her own name
+    assert try_register(server, "m0rris", "Morris")[0] == 201  # 0 for o, her own
+    assert try_register(server, "morris", "")[0] == 409  # but not another's
+
+
+def test_the_ssh_doors_claim_refuses_a_username_that_reads_like_another(server: Server) -> None:
+    assert try_register(server, "bob", "Ꭺlice")[0] == 201
+    door = Door(server)
+    taken = claim(server, door.ticket(new_key()), "alice")
+    assert (taken.status_code, taken.json()["error"]) == (409, "username_taken")
+    assert "reads like another user's name" in taken.json()["message"]
+    assert claim(server, door.ticket(new_key()), "alicia").status_code == 201
+
+
+def test_the_username_skeleton_is_the_one_icu_makes() -> None:
+    """``USERNAME_SKELETON`` (compared in SQL) is every ASCII letter or digit whose
+    skeleton is not itself, and what it reads as."""
+    import string
+
+    from backend.core.names import USERNAME_SKELETON, name_key
+
+    changed = {c: name_key(c) for c in string.ascii_lowercase + string.digits + "-"}
+    assert {c: k for c, k in changed.items() if c != k} == dict(USERNAME_SKELETON)
 
 
 @pytest.mark.parametrize("shown", INVISIBLE)

@@ -101,6 +101,11 @@ def name_key(name: str) -> str:
     return key
 
 
+USERNAME_SKELETON = (("m", "rn"), ("0", "o"), ("1", "l"))
+"""Where a username's ``name_key`` differs from the username: the only ASCII letters
+and digits the skeleton maps (tests/test_names.py checks them all). The accounts
+store compares usernames by it in SQL: a new username may not read like another's."""
+
 # A username's key differs from the username only where the skeleton maps these.
 _USERNAME_READINGS = {"o": ("o", "0"), "l": ("l", "1")}
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from backend.core.errors import UsernameTaken
 from backend.storage.accounts_db import ACCOUNTS_CHANGED, AccountsTable
 from backend.storage.door_keys import insert_user
 from backend.storage.feed import next_seq
@@ -49,18 +48,17 @@ class UserStore(AccountsTable):
     ) -> bool:
         """False when the name is taken (deleted accounts keep theirs).
 
-        In the same transaction: a display name that reads like another user's
-        name is ``DisplayNameTaken``; with ``invite_hash``, the invite is used up
-        (``InvalidInvite`` when it is unknown, used or expired), so two
-        registrations can never share one invite.
+        In the same transaction: a username that reads like another user's name is
+        ``UsernameTaken`` (saying so), a display name that does ``DisplayNameTaken``;
+        with ``invite_hash``, the invite is used up (``InvalidInvite`` when it is
+        unknown, used or expired), so two registrations can never share one invite.
         """
 
         def work(conn: Connection) -> bool:
             self._serialize_accounts(conn)
-            try:
-                insert_user(conn, username, display_name, password_hash, now, invite_hash)
-            except UsernameTaken:
+            if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
                 return False
+            insert_user(conn, username, display_name, password_hash, now, invite_hash)
             return True
 
         return self._write(work)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from backend.core.errors import DisplayNameTaken, InvalidInvite, UsernameTaken
+from backend.core.names import USERNAME_SKELETON
 from backend.core.usernames import display_key
 from backend.storage.accounts_db import ACCOUNTS_CHANGED, AccountsTable
 
@@ -223,6 +224,21 @@ class DoorKeyStore(AccountsTable):
         )
 
 
+def _username_key(column: str) -> str:
+    """SQL for ``name_key`` of a username column (``USERNAME_SKELETON``: ``m`` reads
+    as ``rn``, ``0`` as ``o``, ``1`` as ``l``), the same in SQLite and PostgreSQL."""
+    for letter, reading in USERNAME_SKELETON:
+        column = f"replace({column}, '{letter}', '{reading}')"
+    return column
+
+
+_READS_LIKE_A_NAME = (
+    f"SELECT 1 FROM users WHERE display_key = :key OR {_username_key('username')} = :key LIMIT 1"
+)
+"""Another user whose display name, or username (deleted accounts keep theirs), reads
+as ``key``: a new username that reads like it is refused, as a display name is."""
+
+
 def insert_user(
     conn: Connection,
     username: str,
@@ -232,9 +248,13 @@ def insert_user(
     invite_hash: str | None,
 ) -> None:
     """A new account row, inside the caller's write transaction (registration's rules:
-    a free name, a display name that reads like nobody else's, an invite used up)."""
+    a free username that reads like no other user's display name or username, a
+    display name that reads like nobody else's, an invite used up). One's own display
+    name may read like one's username: the row is not there yet."""
     if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
         raise UsernameTaken(f"the username '{username}' is taken")
+    if conn.execute(_READS_LIKE_A_NAME, {"key": display_key(username)}).fetchone():
+        raise UsernameTaken(f"the username '{username}' reads like another user's name")
     key = None if display_name is None else display_key(display_name)
     if (
         key is not None
