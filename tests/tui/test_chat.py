@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from tests.support import LiveServer
+from tests.support import LiveServer, register
 from tui.screens.dialogs import AddFriendDialog, BlockDialog, UnblockDialog
 from tui.screens.main import MainScreen
 from tui.widgets.chat_log import ChatLog
@@ -152,3 +152,55 @@ async def test_search_within_the_conversation(
         assert status.note.startswith("match 1 ")
         await pilot.press("escape")
         assert log.search_term == "" and app.focused is app.screen.query_one(Composer)
+
+
+async def test_friends_whose_names_read_alike_are_shown_with_whose_each_is(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    """alice shows as "Alice" and mallory as "\u0410lice" (a Cyrillic A), accounts made before
+    the server refused look-alikes (or by another server): wherever dave's TUI names
+    either — the friend list, the chat's title, the toast and desktop alert of a new
+    message — it says whose it is. Before: the toast said only "\u0410lice: 1 unread
+    message", as if alice had written."""
+    import sqlite3
+
+    from backend.core.usernames import display_key
+    from backend.storage.accounts_schema import ACCOUNTS_FILE
+
+    mallory = register(server.url, "mallory")
+    with sqlite3.connect(server.data_dir / ACCOUNTS_FILE) as conn:
+        for name, shown in [("alice", "Alice"), ("mallory", "\u0410lice")]:
+            conn.execute(
+                "UPDATE users SET display_name = ?, display_key = ? WHERE username = ?",
+                (shown, display_key(shown), name),
+            )
+    users = {**users, "mallory": mallory}
+    befriend(server, users, "dave", "alice", "mallory", "bob")
+    app = app_for(server.url, tmp_path, user="dave", token=users["dave"])
+    alerts: list[str] = []
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        friends = app.screen.query_one(FriendList)
+        await wait_for(pilot, lambda: {"alice", "mallory"} <= set(friends.friends), "listed")
+        first_line = {
+            name: str(friends.get_option(name).prompt).split("\n")[0]
+            for name in ("alice", "mallory", "bob")
+        }
+        assert first_line["alice"].strip() == "Alice (@alice)"
+        assert first_line["mallory"].strip() == "\u0410lice (@mallory)"
+        assert first_line["bob"].strip() == "bob", "a name like no other stays as it is"
+
+        screen = app.screen
+        screen._alert = lambda title, body, ring: alerts.append(title)  # type: ignore[method-assign]
+        with api(server.url, "mallory", users["mallory"]) as sender:
+            sender.send("dave", "it's me, Alice")
+        await wait_for(pilot, lambda: app._notifications, "the toast")
+        toast = next(iter(app._notifications)).message
+        assert toast.startswith("\u0410lice (@mallory): 1 unread message"), toast
+        assert alerts == ["\u0410lice (@mallory)"]
+
+        friends.highlight("mallory")
+        await pilot.press("enter")
+        title = app.screen.query_one("#chat-title")
+        await wait_for(pilot, lambda: "@mallory" in str(title.render()), "mallory's chat")
+        assert str(title.render()).strip() == "\u0410lice (@mallory)"

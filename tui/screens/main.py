@@ -276,7 +276,9 @@ class MainScreen(Screen[None]):
     def _announce(self, friend: Friend) -> None:
         count = friend.unread
         noun = "message" if count == 1 else "messages"
-        label = one_line(friend.display_name or friend.username)
+        label = self.friend_list.whose(
+            friend.username, one_line(friend.display_name or friend.username)
+        )
         self._dismiss_toast(friend.username)
         toast = Notification(
             f"{label}: {count} unread {noun} (Ctrl+N to open)", "New message", timeout=6
@@ -292,7 +294,8 @@ class MainScreen(Screen[None]):
         log = self.pane.chat_log
         theirs = [m for m in merge.newer if m.author.lower() != self.core.me]
         if theirs and not (log.attentive and log.follow):
-            self._alert(one_line(self.core.label(peer)), one_line(theirs[-1].text), ring=True)
+            label = self.friend_list.whose(peer, one_line(self.core.label(peer)))
+            self._alert(label, one_line(theirs[-1].text), ring=True)
 
     def _alert(self, title: str, body: str, ring: bool) -> None:
         if ring:

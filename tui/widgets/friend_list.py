@@ -112,6 +112,11 @@ class FriendList(OptionList):
         self._close = close_names(ordered)
         self.redraw()
 
+    def whose(self, username: str, label: str) -> str:
+        """``label`` for a toast or an alert about ``username``: with whose it is
+        ("Alice (@alice)") when another friend's name reads alike, as in the list."""
+        return f"{label} (@{username})" if username in self._close else label
+
     def _prompt(self, friend: Friend, width: int) -> Text:
         marker = f"{OPEN_MARKER} " if friend.username == self.open_peer else "  "
         count = f" ({friend.unread})" if friend.unread else ""
