@@ -19,6 +19,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import aiohttp
 import asyncssh
@@ -28,6 +29,10 @@ from tests.support import ServerProcess, read_connections
 from .conftest import FIRST_SCREEN, WAIT, Door, Screen, new_session, open_tui, wait_until
 
 SESSIONS = 5
+
+
+def cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
 async def drawn(screens: list[Screen]) -> None:
@@ -95,8 +100,8 @@ def test_browser_tabs_closed_while_their_tui_starts_leave_one_line_each(
     """Tabs that go before their TUI has started: "tab ended" for each, and no "ERROR
     textual-serve: Application failed to start" (before: one such error per tab, as if
     pairchat were broken, when the visitor had only left; a mass drop while many TUIs
-    were starting logged one for each). Each TUI is held (SIGSTOP) as soon as it is
-    forked, as a loaded machine holds it, so it is ended before its first line."""
+    were starting logged one for each). Each TUI is held (SIGSTOP) as soon as it has
+    exec'ed, as a loaded machine holds it, so it is ended before its first line."""
     door = door_factory("web", api.url)
     origin = f"http://127.0.0.1:{door.port}"
     tabs = 3
@@ -107,7 +112,11 @@ def test_browser_tabs_closed_while_their_tui_starts_leave_one_line_each(
                 before = set(door.sessions())
                 url = f"{origin}/ws?width=80&height=24"
                 socket = await session.ws_connect(url, origin=origin)
-                os.kill(new_session(door, before), signal.SIGSTOP)
+                pid = new_session(door, before)
+                # Exec'ed (a child stopped between fork and exec would hold up the door's
+                # start of it), and not yet started: held there.
+                wait_until(lambda pid=pid: b"tui.door" in cmdline(pid), "the TUI exec'ed")
+                os.kill(pid, signal.SIGSTOP)
                 await socket.close()
 
     asyncio.run(run())
