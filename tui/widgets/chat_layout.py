@@ -20,6 +20,7 @@ from datetime import datetime, tzinfo
 from rich.cells import cell_len
 
 from tui.client.models import Message
+from tui.code_blocks import TEXT, Fence, fences, layout
 from tui.core.outbox import OutboxItem
 from tui.formatting import to_local
 from tui.text import display_text, one_line, wrap
@@ -45,6 +46,10 @@ class Block:
     text: str = ""
     """The body as drawn (:func:`~tui.text.display_text`)."""
     lines: list[tuple[int, int]] = field(default_factory=list)
+    kinds: list[int] | None = None
+    """What each of ``lines`` is (:mod:`tui.code_blocks`), or None: all prose."""
+    fences: list[Fence] = field(default_factory=list)
+    """The fenced code blocks of ``text``."""
     lead: int = 0
     """Compact layout: cells of the first line taken by "HH:MM who: "."""
     quote: bool = False
@@ -134,6 +139,18 @@ class ChatLayout:
             return
         self.wrapped += 1
         width = self.width
+        block.fences = fences(block.text)  # a deleted message's text is DELETED: none
+        if block.fences:
+            # Code: prose wraps, code is folded by cells. Compact: the body starts under
+            # the "HH:MM who:" row, so a code row never shares a row with the name.
+            indent = COMPACT_INDENT if self.compact else BODY_INDENT
+            lines, kinds = layout(block.text, max(8, width - indent), block.fences)
+            if self.compact:
+                lines, kinds = [(0, 0), *lines], [TEXT, *kinds]
+            block.lines, block.kinds = lines, kinds
+            block.height = len(lines) + block.quote + (0 if self.compact else 1)
+            return
+        block.kinds = None
         if self.compact:
             prefix = f"HH:MM {'me' if block.mine else block.author}: "
             block.lead = cell_len(prefix)

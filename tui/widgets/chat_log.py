@@ -45,6 +45,16 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.client.models import Message
+from tui.code_blocks import (
+    CODE,
+    CODE_BACKGROUND,
+    CODE_MORE,
+    INLINE_CODE,
+    code_texts,
+    has_code,
+    highlight,
+    inline_spans,
+)
 from tui.core.conversation import Conversation, Merge
 from tui.core.outbox import OutboxItem
 from tui.formatting import Clock, clock_time, day_label, system_clock
@@ -136,6 +146,14 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
             "Copy",
             tooltip="Copy the selected message (OSC 52: works over SSH and in tmux)",
             id="chat.copy",
+        ),
+        Binding(
+            "y",
+            "copy_code",
+            "Copy code",
+            show=False,
+            tooltip="Copy just the code block(s) of the selected message, as typed",
+            id="chat.copy_code",
         ),
         Binding(
             "l",
@@ -527,6 +545,19 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
         self.app.copy_to_clipboard(message.text)
         self.app.notify("Copied the message.", markup=False, timeout=2)
 
+    def action_copy_code(self) -> None:
+        message = self.selected_message()
+        if message is None:
+            self.app.notify("Select a message first (\u2191 \u2193).", markup=False, timeout=3)
+            return
+        code = code_texts(message.text) if not message.deleted else []
+        if not code:
+            self.app.notify("No code block in this message (c copies it all).", markup=False)
+            return
+        self.app.copy_to_clipboard("\n\n".join(code))
+        what = "the code block" if len(code) == 1 else f"{len(code)} code blocks"
+        self.app.notify(f"Copied {what}.", markup=False, timeout=2)
+
     def action_links(self) -> None:
         if self.conversation is not None:
             self.post_message(self.LinksWanted(self.conversation.peer, self.selected))
@@ -729,9 +760,14 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
             time_text = "--:--" if block.kind == "pending" else clock_time(block.when)
             head = [(f"{time_text} ", DIM), (who, BOLD), (": ", Style())]
             strips = []
+            by_row = _by_row(block.lines, styles)
             for number, (start, end) in enumerate(block.lines):
                 prefix = head if number == 0 else [(" " * COMPACT_INDENT, Style())]
-                strips.append(_line(prefix, block.text, start, end, styles, width, body_style))
+                kind = block.kinds[number] if block.kinds else 0
+                row_styles = by_row[number]
+                strips.append(
+                    _body_line(prefix, kind, block, (start, end), row_styles, width, body_style)
+                )
             strips[-1] = _append(
                 strips[-1], status[1:] if block.kind != "pending" else status, width
             )
@@ -743,12 +779,26 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
             header = header.apply_style(Style(reverse=True))
         strips = [header, *quote]
         indent = [(" " * BODY_INDENT, Style())]
-        for start, end in block.lines:
-            strips.append(_line(indent, block.text, start, end, styles, width, body_style))
+        if block.kinds is None:
+            for start, end in block.lines:
+                strips.append(_line(indent, block.text, start, end, styles, width, body_style))
+            return strips
+        by_row = _by_row(block.lines, styles)
+        for number, (start, end) in enumerate(block.lines):
+            kind = block.kinds[number]
+            row_styles = by_row[number]
+            strips.append(_body_line(indent, kind, block, (start, end), row_styles, width))
         return strips
 
     def _body_styles(self, block: Block, has_term: bool) -> list[tuple[int, int, Style]]:
         styles = [(a, b, Style(link=url, underline=True)) for a, b, url in url_spans(block.text)]
+        if has_code(block.text):
+            for fence in block.fences:
+                styles.append((*fence.open, DIM))
+                if fence.close is not None:
+                    styles.append((*fence.close, DIM))
+                styles += highlight(block.text, fence)
+            styles += [(a, b, INLINE_CODE) for a, b in inline_spans(block.text, block.fences)]
         if has_term:
             current = block.message_id is not None and block.message_id == self.current_match
             style = CURRENT_MATCH if current else MATCH
@@ -818,9 +868,59 @@ def _line(
             cuts.update((max(a, start), min(b, end)))
     points = sorted(cuts)
     for a, b in itertools.pairwise(points):
-        style = Style()
+        style = base or Style()
         for s_start, s_end, s_style in styles:
             if s_start <= a and b <= s_end:
                 style += s_style
         segments.append(Segment(text[a:b], style))
     return Strip(segments)
+
+
+_GUTTERS = {CODE: "\u2502 ", CODE_MORE: "\u21aa "}
+
+
+def _body_line(
+    prefix: list[tuple[str, Style]],
+    kind: int,
+    block: Block,
+    row: tuple[int, int],
+    styles: list[tuple[int, int, Style]],
+    width: int,
+    base: Style | None = None,
+) -> Strip:
+    """A row of a message with code: prose as always, code on its background to the edge."""
+    start, end = row
+    gutter = _GUTTERS.get(kind)
+    if gutter is None:
+        return _line(prefix, block.text, start, end, styles, width, base)
+    strip = _line(
+        [*prefix, (gutter, DIM + CODE_BACKGROUND)],
+        block.text,
+        start,
+        end,
+        styles,
+        width,
+        CODE_BACKGROUND,
+    )
+    room = width - strip.cell_length
+    if room > 0:
+        strip = Strip([*strip, Segment(" " * room, CODE_BACKGROUND)])
+    return strip
+
+
+def _by_row(
+    lines: list[tuple[int, int]], styles: list[tuple[int, int, Style]]
+) -> list[list[tuple[int, int, Style]]]:
+    """``styles`` split by the rows they touch (a code block has many: each row gets its own)."""
+    rows: list[list[tuple[int, int, Style]]] = [[] for _ in lines]
+    if not styles:
+        return rows
+    starts = [start for start, _ in lines]
+    for style in styles:
+        a, b, _ = style
+        index = max(0, bisect.bisect_right(starts, a) - 1)
+        while index < len(lines) and lines[index][0] < b:
+            if lines[index][1] > a:
+                rows[index].append(style)
+            index += 1
+    return rows
