@@ -139,7 +139,33 @@ def factory(path: str) -> int:
     return serve(path, main)
 
 
+def hang_up_with_door() -> None:
+    """A session started by a door (the browser door's tab) ends with that door, even killed.
+
+    On Linux the kernel sends SIGHUP, which ends the app (tui/app.py), when the door's
+    thread that started this process dies (``PR_SET_PDEATHSIG``); a door already gone
+    ends it now. Before, a killed browser door left every tab's TUI under init, its
+    input at EOF, spinning for good. (The SSH door's factory-forked sessions do not
+    come this way: their pty's hangup ends them.)
+    """
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    door = os.getppid()
+    try:  # libc's own prctl, among the running program's symbols
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGHUP)
+    except (OSError, AttributeError):
+        return
+    if door == 1 or os.getppid() != door:
+        sys.exit(129)
+
+
+_PR_SET_PDEATHSIG = 1
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--factory":
         sys.exit(factory(sys.argv[2]))
+    hang_up_with_door()
     sys.exit(main())

@@ -10,7 +10,6 @@ process can tell them of.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import signal
 import sys
 
@@ -25,10 +24,9 @@ def die_with_parent(signum: int = signal.SIGTERM) -> bool:
     """
     if sys.platform != "linux":
         return False
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
     try:
-        return bool(ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum) == 0)
+        # the running program's own symbols, libc's among them: no library search (which
+        # may run ldconfig) between a fork and an exec
+        return bool(ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signum) == 0)
     except (OSError, AttributeError):
         return False
