@@ -111,6 +111,41 @@ class Keys(Model, frozen=True):
     keys: list[SshKey]
 
 
+Scope = Literal["read", "send"]
+
+
+class NewToken(Model, frozen=True, kw_only=True):
+    """``POST /tokens``: a script token, its secret shown this once."""
+
+    success: Literal[True] = True
+    token: Annotated[
+        str, Meta(description="the bearer token: shown only here, never again (keep it)")
+    ]
+    id: Annotated[str, Meta(description="its public id: GET /tokens lists it, revoke takes it")]
+    name: str
+    scopes: Annotated[list[Scope], Meta(description="what it may do, in the order read, send")]
+    expires_at: Annotated[
+        int | None, Meta(description="Unix seconds when it stops working; null: never")
+    ]
+
+
+class ScriptToken(Model, frozen=True, kw_only=True):
+    """A row of ``GET /tokens`` (never the secret)."""
+
+    id: str
+    name: str
+    scopes: list[Scope]
+    created_at: Annotated[int, Meta(description="Unix seconds")]
+    last_used: Annotated[int, Meta(description="Unix seconds, to within an hour")]
+    expires_at: Annotated[int | None, Meta(description="Unix seconds; null: never")]
+
+
+class Tokens(Model, frozen=True):
+    """This account's script tokens, oldest first (session tokens are not listed)."""
+
+    tokens: list[ScriptToken]
+
+
 class Message(Model, frozen=True):
     """A message object: the seed's keys, ``id``, and the conversation features' keys."""
 
@@ -442,3 +477,31 @@ class Link(Model, frozen=True):
 
 class Fingerprint(Model, frozen=True):
     fingerprint: str
+
+
+class TokenRequest(Model, frozen=True):
+    name: Annotated[
+        str, Meta(min_length=1, max_length=64, description="for you to tell them apart")
+    ]
+    scopes: Annotated[
+        str,
+        Meta(
+            pattern="^ *(read|send) *(, *(read|send) *)*$",
+            description="read, send or read,send (comma-separated)",
+        ),
+    ]
+    expires_in: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=316224000,
+                description="seconds until it stops working; absent: it never expires",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class TokenRef(Model, frozen=True):
+    id: Annotated[str, Meta(description="a script token's id, from POST /tokens or GET /tokens")]

@@ -28,8 +28,8 @@ STATUS_NAMES = {
           "UTF-8 form data or a JSON object"),
     401: ("Unauthorized", "401 no, malformed, unknown, revoked or expired token; a wrong login"),
     403: ("Forbidden", "403 not your conversation or message, blocked, a wrong current "
-          "password, registration closed"),
-    404: ("NotFound", "404 unknown user, message, key or route"),
+          "password, registration closed, a script token without the scope"),
+    404: ("NotFound", "404 unknown user, message, key, token or route"),
     405: ("MethodNotAllowed", "405 the wrong method for this route"),
     408: ("RequestTimeout", "408 the body took too long to arrive"),
     409: ("Conflict", "409 taken, reused or deleted: see the error code"),

@@ -44,7 +44,9 @@ class Route:
 
     @property
     def statuses(self) -> tuple[int, ...]:
-        return tuple(sorted({*ANY, *self.errors}))
+        # any token route: a script token without the scope it needs is 403 insufficient_scope
+        scoped = (403,) if self.auth == "bearer" else ()
+        return tuple(sorted({*ANY, *self.errors, *scoped}))
 
 
 ROUTES: tuple[Route, ...] = (
@@ -322,6 +324,35 @@ ROUTES: tuple[Route, ...] = (
         "done",
         m.Fingerprint,
         errors=(401, 404, 409),
+    ),
+    # tokens for scripts (a full session token only)
+    Route(
+        "post",
+        "/tokens",
+        "Make a script token with scopes read and/or send, optionally expiring; its secret "
+        "is shown once",
+        m.NewToken,
+        "the token, shown this once",
+        m.TokenRequest,
+        status=201,
+        errors=(401, 409, 503),
+    ),
+    Route(
+        "get",
+        "/tokens",
+        "My script tokens (never their secrets)",
+        m.Tokens,
+        "tokens",
+        errors=SIGNED_IN,
+    ),
+    Route(
+        "post",
+        "/tokens/revoke",
+        "Revoke one of my script tokens (its open event streams end)",
+        m.Success,
+        "done",
+        m.TokenRef,
+        errors=(401, 404),
     ),
     Route("get", "/healthz", "Liveness", m.Health, "serving", auth="public"),
 )

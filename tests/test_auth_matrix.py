@@ -1,6 +1,9 @@
 """Every route x every kind of token, built from the app's URL map.
 
 A route added without an auth decision, or without a row here, fails this test.
+Script tokens (``POST /tokens``) are kinds of their own: a ``read`` one passes
+only the routes of ``READ``, a ``send`` one only those of ``SEND``, and every other
+route that takes a token is ``403 insufficient_scope`` to both.
 """
 
 from __future__ import annotations
@@ -146,6 +149,17 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
         200,
     ),
     "health.healthz": ("public", lambda: ("GET", "/healthz", {}), 200),
+    "tokens.create_token": (
+        "user",
+        lambda: ("POST", "/tokens", {"data": {"name": "a bot", "scopes": "read,send"}}),
+        201,
+    ),
+    "tokens.list_tokens": ("user", lambda: ("GET", "/tokens", {}), 200),
+    "tokens.revoke_token": (
+        "user",
+        lambda: ("POST", "/tokens/revoke", {"data": {"id": "0123456789abcdef"}}),
+        404,
+    ),
     # the SSH door: its secret, never a token (tests/test_door_identity.py shows the 200s)
     "door.session": (
         "door",
@@ -172,14 +186,35 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
     ),
 }
 
-KINDS = ["none", "malformed", "revoked", "other", "own"]
+# what a script token of each scope may use; every other route needs a session token
+READ = {
+    "friends.friends",
+    "friends.updates",
+    "events.events",
+    "conversations.get_message_history",
+    "conversations.search_messages",
+    "accounts.me",
+}
+SEND = {
+    "conversations.send_message",
+    "conversations.edit_message",
+    "conversations.delete_message",
+    "conversations.create_conversation_db",
+    "presence.typing",
+    "friends.mark_read",
+}
+SCRIPT_KINDS = {"read": READ, "send": SEND}
+# the script kinds before "own": alice's own token may delete her account
+KINDS = ["none", "malformed", "revoked", "other", "read", "send", "own"]
 
 
-def expected(decision: str, kind: str, ok: int, open_mode: bool) -> int:
+def expected(endpoint: str, decision: str, kind: str, ok: int, open_mode: bool) -> int:
     if decision == "public":
         return ok
     if decision == "door":
         return 401  # no door secret here, whatever the token
+    if kind in SCRIPT_KINDS:
+        return ok if endpoint in SCRIPT_KINDS[kind] else 403
     if kind == "none":
         return ok if decision == "conversation" and open_mode else 401
     if kind in ("malformed", "revoked"):
@@ -201,6 +236,14 @@ def headers_for(server: Server, kind: str) -> dict[str, str]:
         return {}
     if kind == "malformed":
         return {"Authorization": "Token abc"}
+    if kind in SCRIPT_KINDS:
+        made = http.post(
+            f"{server.url}/tokens",
+            data={"name": f"{kind} script", "scopes": kind},
+            headers=bearer(login("alice")),
+        )
+        assert made.status_code == 201, made.text
+        return bearer(made.json()["token"])
     if kind == "revoked":
         token = login("alice")
         assert http.post(f"{server.url}/logout", headers=bearer(token)).status_code == 200
@@ -230,7 +273,7 @@ def test_matrix(app_server: Callable[..., Server], endpoint: str, open_mode: boo
     decision, make, ok = ROUTES[endpoint]
     for kind in KINDS:
         method, path, kwargs = make()
-        want = expected(decision, kind, ok, open_mode)
+        want = expected(endpoint, decision, kind, ok, open_mode)
         headers = headers_for(server, kind)
         if endpoint == "events.events" and want == 200:
             # an endless stream: its opening is the success (tests/test_event_stream.py)
@@ -245,6 +288,8 @@ def test_matrix(app_server: Callable[..., Server], endpoint: str, open_mode: boo
         if want >= 400:
             body = reply.json()
             assert body["success"] is False and body["error"] and body["message"]
+            if kind in SCRIPT_KINDS and want == 403:
+                assert body["error"] == "insufficient_scope", endpoint
             assert "history" not in body and "friends" not in body
 
 

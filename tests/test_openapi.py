@@ -135,6 +135,11 @@ def test_replies_match_the_documented_schemas(server: Server) -> None:
         ("/settings", "post", "/settings", {}),
         ("/friends", "get", "/friends", {}),
         ("/updates", "get", "/updates", {}),
+        ("/tokens", "post", "/tokens", {"data": {"name": "bot", "scopes": "read"}}),
+        ("/tokens", "post", "/tokens",
+         {"data": {"name": "bot", "scopes": "send", "expires_in": 60}}),
+        ("/tokens", "get", "/tokens", {}),
+        ("/tokens/revoke", "post", "/tokens/revoke", {"data": {"id": "none-such"}}),
     ]  # fmt: skip
     http.post(
         f"{server.url}/send_message/alice",

@@ -76,6 +76,11 @@ class RateLimited(PairchatError):
     """Too many of something (failed logins, registrations, sends, password checks at once)."""
 
 
+class InsufficientScope(Forbidden):
+    """A script token (``POST /tokens``) without the scope this route needs; routes that
+    manage the account need a full session token."""
+
+
 class WrongPassword(Forbidden):
     """A signed-in user's current password, asked again (change password, delete account), is wrong.
 
@@ -120,6 +125,10 @@ class UnknownKey(PairchatError):
     """No SSH key with that fingerprint on this account."""
 
 
+class UnknownToken(PairchatError):
+    """No script token with that id on this account."""
+
+
 class Conflict(PairchatError):
     """The request clashes with what is stored."""
 
@@ -146,6 +155,10 @@ class KeyTaken(Conflict):
 
 class LastKey(Conflict):
     """The only way an account signs in (no password, no other key) cannot be removed."""
+
+
+class TooManyTokens(Conflict):
+    """The account holds as many script tokens as it may: revoke one first."""
 
 
 class StorageUnavailable(PairchatError):

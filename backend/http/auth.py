@@ -10,6 +10,11 @@ decision is refused (fail closed) and a test walks the URL map to catch it.
   on: a signed-in user may only use their own (docs/design.md, "Auth").
 - ``door``: the SSH door's secret in ``X-Pairchat-Door`` (401 without it, 403
   with another), no token (``/door/session``: who an SSH key is).
+
+A script token (``POST /tokens``) carries scopes; ``SCOPES`` says which one each
+route needs, and a route not in it (managing the account, its tokens, keys and
+settings, friends) needs a full session token: anything else is ``403
+insufficient_scope``. A session token may do everything.
 """
 
 from __future__ import annotations
@@ -19,13 +24,32 @@ from typing import TypeVar
 
 from flask import current_app, g, request
 
-from backend.core.errors import Forbidden, Unauthenticated
+from backend.core.errors import Forbidden, InsufficientScope, Unauthenticated
 from backend.core.usernames import Pair, Username
 from backend.http.context import services
 
 F = TypeVar("F", bound=Callable[..., object])
 DECISIONS = ("public", "user", "conversation", "door")
 DOOR_HEADER = "X-Pairchat-Door"
+
+SCOPES: dict[str, str] = {
+    # read: what is mine to read, and waiting for it
+    "friends.friends": "read",
+    "friends.updates": "read",
+    "events.events": "read",
+    "conversations.get_message_history": "read",
+    "conversations.search_messages": "read",
+    "accounts.me": "read",
+    # send: writing in conversations, and what goes with writing
+    "conversations.send_message": "send",
+    "conversations.edit_message": "send",
+    "conversations.delete_message": "send",
+    "conversations.create_conversation_db": "send",
+    "presence.typing": "send",
+    "friends.mark_read": "send",
+}
+"""Endpoint -> the scope a script token needs for it; any other endpoint that takes a
+token needs a full session token."""
 
 
 def _mark(decision: str) -> Callable[[F], F]:
@@ -76,7 +100,14 @@ def authenticate() -> None:
         if decision == "conversation" and services().settings.open_mode:
             return
         raise Unauthenticated("this route needs 'Authorization: Bearer <token>'")
-    g.user = services().accounts.authenticate(token)
+    grant = services().accounts.authenticate_grant(token)
+    g.user = grant.username
+    if grant.scopes is not None:
+        needed = SCOPES.get(request.endpoint or "")
+        if needed is None:
+            raise InsufficientScope("this route needs a session token, not a script token")
+        if needed not in grant.scopes:
+            raise InsufficientScope(f"this token lacks the '{needed}' scope")
 
 
 def current_user() -> Username:

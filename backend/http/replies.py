@@ -15,9 +15,10 @@ from typing import Any
 
 from flask import Response
 
+from backend.services.accounts import NewScriptToken
 from backend.services.chat import Feed, Friend, Friends, listed
 from backend.services.ssh_identity import DoorSession
-from backend.storage.accounts import Contact, Privacy, User
+from backend.storage.accounts import Contact, Privacy, ScriptToken, User
 from backend.storage.conversation import Message, Page, Stored
 from backend.storage.door_keys import KeyRecord
 from protocol import encode, encode_list_items, to_builtins
@@ -69,6 +70,37 @@ def door_session(found: DoorSession) -> Response:
             username=found.user.username,
             display_name=found.user.display_name,
             token=found.token or UNSET,
+        )
+    )
+
+
+def new_token(made: NewScriptToken) -> Response:
+    return reply(
+        wire.NewToken(
+            token=made.token,
+            id=made.token_id,
+            name=made.name,
+            scopes=list(made.scopes),  # type: ignore[arg-type]
+            expires_at=made.expires_at,
+        ),
+        201,
+    )
+
+
+def tokens(found: list[ScriptToken]) -> Response:
+    return reply(
+        wire.Tokens(
+            [
+                wire.ScriptToken(
+                    id=item.token_id,
+                    name=item.name,
+                    scopes=item.scopes.split(","),  # type: ignore[arg-type]
+                    created_at=item.created_at,
+                    last_used=item.last_used,
+                    expires_at=item.expires_at,
+                )
+                for item in found
+            ]
         )
     )
 

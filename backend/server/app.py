@@ -29,6 +29,7 @@ from backend.http import (
     origin,
     presence,
     routing,
+    tokens,
 )
 from backend.http.json_provider import FastJSONProvider
 from backend.http.middleware import SecurityHeaders, read_chunked_body
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         events.bp,
         presence.bp,
         door.bp,
+        tokens.bp,
         health.bp,
     )
     for blueprint in blueprints:

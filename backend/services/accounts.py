@@ -11,6 +11,13 @@ door's claims pass the same gate). An account the door made has no password
 current password given as empty, and delete itself the same way.
 ``parse_password`` and ``parse_display_name`` are the field rules the HTTP edge
 applies before calling in (docs/design.md, "Auth").
+
+Script tokens (``create_script_token``) are tokens with a public id, a name and
+scopes (``read``, ``send``): they never expire for idleness, only at their own
+``expires_at`` if one was asked for; ``authenticate_grant`` says which scopes the
+token it checked carries (None: a full session token), and the HTTP edge decides
+what each scope allows (``backend/http/auth.py``). ``authenticate`` stays the
+username alone.
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ from backend.core.errors import (
     RateLimited,
     RegistrationClosed,
     StorageUnavailable,
+    TooManyTokens,
     Unauthenticated,
+    UnknownToken,
     UnknownUser,
     UsernameTaken,
 )
@@ -44,13 +53,18 @@ from backend.core.usernames import Username, canonical_username, display_key
 from backend.limits.disk import DiskFloor
 from backend.limits.hash_gate import HashGate
 from backend.limits.rate_limit import Limiter, in_words
-from backend.storage.accounts import AccountStore, User
+from backend.storage.accounts import AccountStore, ScriptToken, User
 
 log = logging.getLogger(__name__)
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 MAX_DISPLAY_NAME = 64
 MAX_INVITE = 128
+SCOPES = ("read", "send")
+"""What a script token may carry, in this order on the wire."""
+MAX_TOKEN_NAME = 64
+MAX_EXPIRES_IN = 10 * 366 * 24 * 3600  # seconds: ten years
+MAX_SCRIPT_TOKENS = 50  # per account
 
 
 def token_hash(token: str) -> str:
@@ -59,6 +73,25 @@ def token_hash(token: str) -> str:
 
 def invite_hash(code: str) -> str:
     return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Who a token is, and what it may do: ``scopes`` None for a full session token."""
+
+    username: Username
+    scopes: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class NewScriptToken:
+    """A script token just made: the only time its secret is seen."""
+
+    token: str
+    token_id: str
+    name: str
+    scopes: tuple[str, ...]
+    expires_at: int | None
 
 
 @dataclass(frozen=True)
@@ -209,22 +242,72 @@ class Accounts:
 
     # -- tokens ------------------------------------------------------------------------
     def authenticate(self, token: str) -> Username:
-        """The username a token belongs to, or ``Unauthenticated`` (unknown, revoked, idle)."""
+        """The username a token belongs to, or ``Unauthenticated`` (unknown, revoked, idle,
+        expired)."""
+        return self.authenticate_grant(token).username
+
+    def authenticate_grant(self, token: str) -> Grant:
+        """``authenticate``, with the scopes the token carries (None: a session token)."""
         digest = token_hash(token)
         found = self.store.token(digest)
         if found is None:
             raise Unauthenticated("the token is unknown or revoked; log in again")
         now = _now()
+        if found.scopes is not None:  # a script token: its own expiry, never idleness
+            if found.expires_at is not None and now >= found.expires_at:
+                raise Unauthenticated("the token expired; make a new one")
+            scopes = frozenset(found.scopes.split(","))
+            if now - found.last_used >= 3600:  # its list shows when it was last used
+                self._touch(digest, now)
+            return Grant(Username(found.username), scopes)
         idle = self.policy.token_idle
         if idle and now - found.last_used > idle:
             self.store.delete_token(digest)
             raise Unauthenticated("the session expired after a long time unused; log in again")
         if idle and now - found.last_used >= min(3600, max(1, idle // 8)):
-            try:
-                self.store.touch_token(digest, now)
-            except StorageUnavailable:
-                log.warning("could not record a token's use (storage unavailable)")
-        return Username(found.username)
+            self._touch(digest, now)
+        return Grant(Username(found.username))
+
+    def _touch(self, digest: str, now: int) -> None:
+        try:
+            self.store.touch_token(digest, now)
+        except StorageUnavailable:
+            log.warning("could not record a token's use (storage unavailable)")
+
+    def create_script_token(
+        self, username: Username, name: str, scopes: tuple[str, ...], expires_in: int | None
+    ) -> NewScriptToken:
+        """A new script token (fields passed ``parse_token_name`` and ``parse_scopes``)."""
+        if self.disk is not None:
+            self.disk.check()
+        token = secrets.token_urlsafe(32)
+        token_id = secrets.token_hex(8)
+        now = _now()
+        expires_at = None if expires_in is None else now + expires_in
+        added = self.store.add_script_token(
+            token_hash(token),
+            token_id,
+            username,
+            name,
+            ",".join(scopes),
+            now,
+            expires_at,
+            MAX_SCRIPT_TOKENS,
+        )
+        if not added:
+            raise TooManyTokens(
+                f"an account holds at most {MAX_SCRIPT_TOKENS} script tokens: revoke one first"
+            )
+        return NewScriptToken(token, token_id, name, scopes, expires_at)
+
+    def script_tokens(self, username: Username) -> list[ScriptToken]:
+        return self.store.script_tokens(username)
+
+    def revoke_script_token(self, username: Username, token_id: str) -> None:
+        """Revoke one of the user's script tokens (``UnknownToken`` if it has none by that
+        id); its open event streams end, in every worker."""
+        if not self.store.revoke_script_token(username, token_id):
+            raise UnknownToken(f"there is no script token '{token_id}' on your account")
 
     def logout(self, token: str) -> None:
         self.store.delete_token(token_hash(token))
@@ -316,6 +399,33 @@ def parse_display_name(value: object) -> str | None:
             f"(U+{ord(hidden):04X}); spaces are plain ones"
         )
     return value.strip() or None
+
+
+def parse_token_name(value: object) -> str:
+    """A script token's name: 1-64 printable characters, trimmed."""
+    if value is None or value == "":
+        raise MissingField("'name' is required")
+    if not isinstance(value, str) or not value.isprintable() or not value.strip():
+        raise InvalidField(f"'name' is 1-{MAX_TOKEN_NAME} printable characters")
+    name = value.strip()
+    if len(name) > MAX_TOKEN_NAME:
+        raise InvalidField(f"'name' is 1-{MAX_TOKEN_NAME} printable characters")
+    return name
+
+
+def parse_scopes(value: object) -> tuple[str, ...]:
+    """``read``, ``send`` or both, comma-separated; in ``SCOPES`` order, each once."""
+    if value is None or value == "":
+        raise MissingField("'scopes' is required: read, send, or read,send")
+    if not isinstance(value, str):
+        raise InvalidField("'scopes' is read, send, or read,send (comma-separated)")
+    parts = [part.strip() for part in value.split(",")]
+    unknown = [part for part in parts if part not in SCOPES]
+    if unknown:
+        raise InvalidField(
+            f"'scopes' may hold only {', '.join(SCOPES)} (comma-separated), not {unknown[0]!r}"
+        )
+    return tuple(scope for scope in SCOPES if scope in parts)
 
 
 def parse_invite(value: object) -> str | None:

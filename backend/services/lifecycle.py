@@ -53,6 +53,12 @@ class AccountLifecycle:
         self.notifier.notify([user_key(me)])
         return revoked
 
+    def revoke_script_token(self, me: Username, token_id: str) -> None:
+        """One of ``me``'s script tokens revoked; the user's held waits and open event
+        streams answer now (that token's then end: 401, ``unauthorized``)."""
+        self.accounts.revoke_script_token(me, token_id)
+        self.notifier.notify([user_key(me)])
+
     def delete_account(self, me: Username, password: str, address: str | None) -> None:
         peers = self.accounts.delete(me, password, address)
         self.notifier.notify([user_key(me), *(user_key(peer) for peer in peers)])

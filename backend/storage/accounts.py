@@ -31,7 +31,8 @@ the conversation (otherwise a stranger's conversation is a *request*), the newes
 message's revision, edit, deletion and reply, and each user's privacy settings
 (``users.read_receipts``, ``users.typing``).
 
-Version 4 adds the SSH door's identities (``backend/storage/door_keys.py``). The
+Version 4 adds the SSH door's identities (``backend/storage/door_keys.py``). Version 6
+adds script tokens (``tokens.py``: an id, a name, scopes, an expiry). The
 versions themselves are ``backend/storage/accounts_schema.py``.
 
 In multi-node mode the same tables live in PostgreSQL, shared by every node
@@ -56,7 +57,7 @@ from backend.storage.feed import Contact, FeedStore, LastMessage, Listed, PgFeed
 from backend.storage.invites import InviteStore
 from backend.storage.markers import MarkerStore
 from backend.storage.presence import PresenceStore, Privacy
-from backend.storage.tokens import Token, TokenStore
+from backend.storage.tokens import ScriptToken, Token, TokenStore
 
 __all__ = [
     "ACCOUNTS_FILE",
@@ -66,6 +67,7 @@ __all__ = [
     "LastMessage",
     "Listed",
     "Privacy",
+    "ScriptToken",
     "Token",
     "User",
     "open_account_store",
@@ -151,6 +153,27 @@ class AccountStore:
 
     def token(self, token_hash: str) -> Token | None:
         return self.tokens.token(token_hash)
+
+    def add_script_token(
+        self,
+        token_hash: str,
+        token_id: str,
+        username: str,
+        name: str,
+        scopes: str,
+        now: int,
+        expires_at: int | None,
+        limit: int,
+    ) -> bool:
+        return self.tokens.add_script_token(
+            token_hash, token_id, username, name, scopes, now, expires_at, limit
+        )
+
+    def script_tokens(self, username: str) -> list[ScriptToken]:
+        return self.tokens.script_tokens(username)
+
+    def revoke_script_token(self, username: str, token_id: str) -> bool:
+        return self.tokens.revoke_script_token(username, token_id)
 
     def touch_token(self, token_hash: str, now: int) -> None:
         self.tokens.touch_token(token_hash, now)

@@ -22,7 +22,7 @@ import psycopg
 
 from backend.core.usernames import display_key
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The SQLite file's version this schema matches (``len(MIGRATIONS)``)."""
 _LOCK = 0x70616972  # "pair": the advisory lock nodes take while making the schema
 
@@ -49,8 +49,18 @@ CREATE TABLE IF NOT EXISTS tokens (
     username {_NAME} NOT NULL REFERENCES users(username) ON DELETE CASCADE,
     created_at BIGINT NOT NULL,
     last_used BIGINT,
-    via_key {_NAME}
+    via_key {_NAME},
+    token_id {_NAME},
+    name TEXT,
+    scopes TEXT,
+    expires_at BIGINT
 );
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS token_id {_NAME};
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS name TEXT;
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS scopes TEXT;
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS expires_at BIGINT;
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_token_id ON tokens (token_id)
+    WHERE token_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tokens_user ON tokens (username);
 CREATE INDEX IF NOT EXISTS tokens_via_key ON tokens (via_key) WHERE via_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS contacts (

@@ -171,4 +171,22 @@ def _v5_name_keys(conn: sqlite3.Connection) -> None:
         )
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4_ssh_keys, _v5_name_keys]
+def _v6_script_tokens(conn: sqlite3.Connection) -> None:
+    """Tokens made for scripts (``POST /tokens``): a public id, a name, the scopes they
+    carry (NULL: a full session token, as every token before), an optional expiry."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
+    for column, kind in (
+        ("token_id", "TEXT"),
+        ("name", "TEXT"),
+        ("scopes", "TEXT"),
+        ("expires_at", "INTEGER"),
+    ):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE tokens ADD COLUMN {column} {kind}")
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS tokens_token_id ON tokens (token_id) "
+        "WHERE token_id IS NOT NULL"
+    )
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4_ssh_keys, _v5_name_keys, _v6_script_tokens]
