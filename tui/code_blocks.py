@@ -194,14 +194,24 @@ def highlight(text: str, fence: Fence) -> list[tuple[int, int, Style]]:
     """Syntax styles for the code of ``fence`` (offsets into ``text``); a language
     Pygments does not know, or none, is plain."""
     start, end = fence.body
-    syntax = _syntax(fence.language)
-    if end <= start or syntax is None:
+    if end <= start:
         return []
-    highlighted = syntax.highlight(text[start:end])
+    return [
+        (start + a, start + b, style) for a, b, style in _tokens(fence.language, text[start:end])
+    ]
+
+
+@lru_cache(maxsize=512)
+def _tokens(language: str, code: str) -> tuple[tuple[int, int, Style], ...]:
+    """Styles by offset into ``code``: lexing is most of the cost of drawing code, and a
+    block is drawn again when it is selected, matched or resized."""
+    syntax = _syntax(language)
+    if syntax is None:
+        return ()
     spans = []
-    for span in highlighted.spans:
+    for span in syntax.highlight(code).spans:
         style = span.style if isinstance(span.style, Style) else Style.parse(span.style)
         style = Style(color=style.color, bold=style.bold, italic=style.italic)
         if span.end > span.start and style:
-            spans.append((start + span.start, start + min(span.end, end - start), style))
-    return spans
+            spans.append((span.start, min(span.end, len(code)), style))
+    return tuple(spans)

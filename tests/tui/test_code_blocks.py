@@ -199,3 +199,17 @@ async def test_a_pasted_block_keeps_its_indentation_and_is_sent_as_typed(
             "  \u2502         return 1",
         ]
     assert stored(server, users, "alice", "bob") == [f"```\n{PASTED}\n```"]
+
+
+@pytest.mark.anyio
+async def test_a_paste_with_carriage_returns_as_terminals_send_it_keeps_lines_and_indents(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    """tmux and xterm send a pasted newline as CR: the lines and their indentation stay."""
+    befriend(server, users, "alice", "bob")
+    app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_chat(pilot, app, "bob")
+        composer = app.screen.query_one(Composer)
+        await paste(pilot, "```\rif x:\r    y()\r\tz()\r```")
+        assert composer.text == "```\nif x:\n    y()\n\tz()\n```"
