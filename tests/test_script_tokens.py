@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from backend.storage import accounts as storage
+from tests.pg_server import postgres_server, postgres_url  # noqa: F401
 from tests.sse import open_stream
 from tests.support import Server, ServerProcess, bearer, http, register
 
@@ -263,3 +264,73 @@ def test_an_accounts_file_of_version_5_keeps_its_sessions(tmp_path: Path) -> Non
         assert store.script_tokens("al") == []
     finally:
         store.close()
+
+
+# -- the store on both engines (SQLite file, and PostgreSQL for multi-node mode) -------------
+@pytest.mark.live
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_the_store_keeps_script_tokens_on_both_engines(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("postgres_url") if engine == "postgres" else ""
+    store, other_node = (storage.open_account_store(tmp_path, database_url=url) for _ in "ab")
+    try:
+        for name in ("alice", "bob"):
+            assert store.add_user(name, None, f"hash-{name}", 1000)
+        store.add_token("session", "alice", 100)
+        assert store.add_script_token("h1", "id1", "alice", "bot", "read,send", 100, None, 2)
+        assert store.add_script_token("h2", "id2", "alice", "cron", "read", 101, 500, 2)
+        assert not store.add_script_token("h3", "id3", "alice", "one more", "read", 102, None, 2)
+        assert store.token("h3") is None, "past the limit nothing is added"
+        found = store.token("h2")
+        assert found is not None and (found.username, found.scopes, found.expires_at) == (
+            "alice",
+            "read",
+            500,
+        )
+        session = store.token("session")
+        assert session is not None and session.scopes is None and session.expires_at is None
+        assert [(t.token_id, t.name, t.scopes) for t in other_node.script_tokens("alice")] == [
+            ("id1", "bot", "read,send"),
+            ("id2", "cron", "read"),
+        ]
+        assert store.script_tokens("bob") == []
+        epoch = other_node.account_epoch()
+        assert not store.revoke_script_token("bob", "id1"), "only the owner's"
+        assert not store.revoke_script_token("alice", "nope")
+        assert other_node.account_epoch() == epoch, "nothing revoked, nothing to recheck"
+        assert store.revoke_script_token("alice", "id1")
+        assert other_node.account_epoch() == epoch + 1, "every node rechecks its streams"
+        assert store.token("h1") is None and store.token("session") is not None
+    finally:
+        store.close()
+        other_node.close()
+
+
+@pytest.mark.live
+def test_a_postgres_database_of_version_5_gains_the_columns(
+    postgres_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import psycopg
+
+    from backend.storage.accounts_pg_schema import SCHEMA_VERSION
+
+    store = storage.open_account_store(tmp_path, database_url=postgres_url)
+    assert store.add_user("alice", None, "h", 1)
+    store.add_token("old", "alice", 7)
+    store.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # as version 5 left it
+        for column in ("token_id", "name", "scopes", "expires_at"):
+            conn.execute(f"ALTER TABLE tokens DROP COLUMN {column}")  # type: ignore[arg-type]
+        conn.execute("UPDATE schema_version SET version = 5")
+    store = storage.open_account_store(tmp_path, database_url=postgres_url)
+    try:
+        old = store.token("old")
+        assert old is not None and old.scopes is None
+        assert store.add_script_token("h", "id", "alice", "bot", "send", 9, None, 50)
+        assert [t.token_id for t in store.script_tokens("alice")] == ["id"]
+    finally:
+        store.close()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
