@@ -202,3 +202,18 @@ def test_the_friend_list_says_whose_a_close_name_is() -> None:
     assert close_names(friends) == {"alice", "mallory"}
     assert close_names([Friend("alice", "Alice"), Friend("bob", "Bob")]) == set()
     assert close_names([Friend("alice", ""), Friend("mallory", "ɑlice")]) == {"mallory"}
+
+
+def test_the_tui_says_why_a_look_alike_username_was_refused(server: Server) -> None:
+    """Before: the TUI's fixed sentence for username_taken ("That username is taken")
+    hid the reason when nobody had that exact username."""
+    from tui.client.errors import describe
+    from tui.client.http import ApiError
+
+    assert try_register(server, "bob", "alice")[0] == 201
+    reply = http.post(f"{server.url}/register", data={"username": "alice", "password": "x" * 8})
+    body = reply.json()
+    said = describe(ApiError(reply.status_code, body["error"], body["message"]))
+    assert said == "The username 'alice' reads like another user's name. Choose another."
+    taken = describe(ApiError(409, "username_taken", "the username 'bob' is taken"))
+    assert taken == "That username is taken. Choose another, or sign in."

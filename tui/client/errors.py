@@ -25,6 +25,9 @@ def describe(exc: Exception) -> str:
         return f"Cannot reach the server at {exc.url}. Is it running?"
     if isinstance(exc, ApiError):
         text = _one_line(SENTENCES.get(exc.code) or exc.message or exc.code)
+        if exc.code == "username_taken" and "reads like" in exc.message:
+            # a look-alike of someone else's name: the server's reason is the point
+            text = _sentence(_one_line(exc.message)) + " Choose another."
         if exc.code == "rate_limited":
             text = _sentence(text or "too many requests; wait a little and try again")
         return text or f"the server answered {exc.status}"
