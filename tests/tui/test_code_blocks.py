@@ -145,8 +145,11 @@ async def test_compact_layout_puts_the_code_under_the_name() -> None:
     async with app.run_test(size=(60, 20)):
         await settled(app)
         log = app.query_one(ChatLog)
+        log.seen_id = 2  # my message 2, seen: its status must show, though it ends in code
+        log._cache.clear()
         text = [strip.text.rstrip() for strip in _rows_of(log, 1)]
         assert text[0].endswith("bob:")
+        assert "seen" in _rows_of(log, 2)[0].text
         assert text[2] == "      ```python"
         assert text[3].startswith("      \u2502 def retry")
         assert all(strip.cell_length <= log._content_width() for strip in _rows_of(log, 1))

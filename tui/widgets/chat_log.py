@@ -768,8 +768,11 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
                 strips.append(
                     _body_line(prefix, kind, block, (start, end), row_styles, width, body_style)
                 )
-            strips[-1] = _append(
-                strips[-1], status[1:] if block.kind != "pending" else status, width
+            # With code the last row is a code row to the edge: the status goes on the
+            # first, which holds only "HH:MM who:".
+            last = 0 if block.kinds else -1
+            strips[last] = _append(
+                strips[last], status[1:] if block.kind != "pending" else status, width
             )
             if selected:
                 strips[0] = strips[0].apply_style(Style(reverse=True))
