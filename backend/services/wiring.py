@@ -149,6 +149,11 @@ def build_services(settings: Settings) -> Services:
         placement=placement,
     )
     watch_interval = settings.watch_interval
+    if placement is None and settings.workers == 1 and watch_interval > 0:
+        # One worker: its own sends wake its waiters directly; what another process
+        # writes (an operator command) may take a quarter second. Polling every 25 ms
+        # was a third of an idle server's CPU (docs/performance.md, "(g)").
+        watch_interval = max(watch_interval, ONE_WORKER_WATCH_INTERVAL)
     if placement is not None and watch_interval > 0:
         services.wakeups = _connect_nodes(settings, notifier, placement)
         # Sends reach this node through Redis; the watcher only notices other nodes'
@@ -172,6 +177,8 @@ def _accounts_changed(accounts: Accounts, notifier: Notifier) -> None:
     notifier.recheck_streams()
 
 
+ONE_WORKER_WATCH_INTERVAL = 0.25
+"""Seconds between the watcher's checks when this process is the only worker."""
 MULTI_NODE_WATCH_INTERVAL = 0.5
 """Seconds between the watcher's checks of PostgreSQL in multi-node mode."""
 
