@@ -27,6 +27,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
@@ -269,6 +270,22 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 )
 @door_options
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    envvar="PAIRCHAT_METRICS_PORT",
+    help="Serve Prometheus metrics (GET /metrics) on this port of --metrics-host, never on "
+    'the API\'s port (docs/deploy.md, "Monitoring") [env PAIRCHAT_METRICS_PORT].',
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="PAIRCHAT_METRICS_HOST",
+    help="The metrics port's address: loopback unless a private network needs another "
+    "[env PAIRCHAT_METRICS_HOST].",
+)
+@click.option(
     "--node",
     default=None,
     help="Multi-node mode: this node's name in the placement map; needs --database-url "
@@ -286,9 +303,13 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     help="Multi-node mode: redis://… for wake-ups across nodes [env PAIRCHAT_REDIS_URL].",
 )
 @click.pass_context
-def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
+def serve(
+    ctx: click.Context, dev: bool, metrics_port: int | None, metrics_host: str, **_: Any
+) -> None:
     """Run the API server."""
     settings = settings_from(ctx)
+    if dev and metrics_port is not None:
+        raise Refused("--metrics-port needs the real server (granian), not --dev")
     settings = settings.replace(data_dir=settings.data_dir.resolve())
     _require_extras(settings)
     if settings.open_mode and not settings.allow_open_public and not is_loopback(settings.host):
@@ -296,9 +317,12 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
             f"--open serves anyone as anyone: it listens on loopback only, not on "
             f"{settings.host}, unless --allow-open-public is given too"
         )
-    lock = _take_folder(settings)
+    metrics_url = None if metrics_port is None else _url(metrics_host, metrics_port)
+    lock = _take_folder(settings, metrics_url)
     try:
         _check_port(settings.host, settings.port)
+        if metrics_port is not None:
+            _check_port(metrics_host, metrics_port, flag="--metrics-port")
         for door in doors_of(settings):
             _check_port(settings.host, door.port, flag=f"--{door.kind}-port")
         everywhere = settings.host in ("", "0.0.0.0", "::")
@@ -330,9 +354,52 @@ def serve(ctx: click.Context, dev: bool, **_: Any) -> None:
 
                 create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
                 return
-            _granian(settings)
+            if metrics_port is None:
+                _granian(settings)
+                return
+            with _metrics(settings, metrics_host, metrics_port):
+                _granian(settings, metrics=True)
     finally:
         lock.release()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def _metrics(settings: Settings, host: str, port: int) -> Any:
+    """``GET /metrics`` from this (main) process for the whole serve: its own port, a
+    private folder for the workers' metric files (backend/server/metrics.py)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="pairchat-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)  # before prometheus_client loads
+    from backend.server import metrics
+
+    facts = metrics.ServerFacts(settings.data_dir, settings.workers, _version(), time.time())
+    try:
+        server = metrics.serve(host, port, folder, facts)
+    except BaseException as exc:
+        metrics.finish(folder)
+        if isinstance(exc, OSError):
+            raise Refused(f"cannot serve metrics on {host}:{port}: {_why(exc)}") from None
+        raise
+    log.info("metrics on %s/metrics", _url(host, port))
+    try:
+        yield
+    finally:
+        server.shutdown()
+        metrics.finish(folder)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pairchat")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _make_default_parent(folder: Path) -> None:
@@ -356,7 +423,7 @@ def _require_extras(settings: Settings) -> None:
         raise Refused(exc.message) from None
 
 
-def _take_folder(settings: Settings) -> FolderLock:
+def _take_folder(settings: Settings, metrics_url: str | None = None) -> FolderLock:
     """The data folder (made 0700 if missing and its parent exists), locked for this server."""
     folder = settings.data_dir
     _make_default_parent(folder)
@@ -364,9 +431,10 @@ def _take_folder(settings: Settings) -> FolderLock:
         raise Refused(f"the data folder {folder} is missing, and so is its parent folder")
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
-        lock = FolderLock(folder).acquire(
-            f"pid {os.getpid()}, http://{settings.host}:{settings.port}"
-        )
+        holder = f"pid {os.getpid()}, http://{settings.host}:{settings.port}"
+        if metrics_url is not None:  # `pairchat-server status` reads it here
+            holder += f", metrics {metrics_url}"
+        lock = FolderLock(folder).acquire(holder)
     except FolderBusy as busy:
         raise Refused(f"another pairchat server ({busy.holder}) is serving {folder}") from None
     except OSError as exc:
@@ -402,7 +470,7 @@ def _check_port(host: str, port: int, flag: str = "--port") -> None:
             raise Refused(f"cannot listen on {host}:{port}: {_why(exc)}") from None
 
 
-def _granian(settings: Settings) -> None:
+def _granian(settings: Settings, metrics: bool = False) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
@@ -448,7 +516,7 @@ def _granian(settings: Settings) -> None:
 
     server.on_startup(take_the_stop_signals)
     # Workers are forked by this process's main thread, whose death their ORPHAN_SIGNAL is.
-    loader = partial(create_front, settings, server_pid=os.getpid())
+    loader = partial(create_front, settings, server_pid=os.getpid(), metrics=metrics)
     server.serve(target_loader=loader, wrap_loader=False)
 
 

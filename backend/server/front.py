@@ -68,6 +68,7 @@ from backend.http.middleware import SECURITY_HEADERS
 from backend.server import repeats
 from backend.server.app import create_app
 from backend.server.lifeline import die_with_parent
+from backend.server.metrics import GAUGE_PERIOD, RequestMetrics
 from backend.services.wiring import Services, build_services
 from backend.wakeups.long_poll import Wait
 from backend.wakeups.notify import Listener, Outcome
@@ -124,11 +125,21 @@ class _Hangup:
 class Front:
     """The ASGI application around one Flask app and its services."""
 
-    def __init__(self, app: Flask, services: Services, server_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        services: Services,
+        server_pid: int | None = None,
+        metrics: bool = False,
+    ) -> None:
         self.app = app
+        # what GET /metrics reports (backend/server/metrics.py); None: not asked for
+        self.metrics = RequestMetrics(app) if metrics else None
+        self.streams = 0  # event streams held now
         self.server_pid = server_pid  # the main process (granian's), when this is its worker
         self._orphaned = False
         self._watcher: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
         self.services = services
         self.notifier = services.notifier
         self.settings = settings = services.settings
@@ -168,6 +179,16 @@ class Front:
         if self.server_pid is not None:
             loop.add_signal_handler(ORPHAN_SIGNAL, self._orphan)
             self._watcher = loop.create_task(self._watch_server())
+        if self.metrics is not None:
+            self._gauges = loop.create_task(self._publish_gauges(self.metrics))
+
+    async def _publish_gauges(self, metrics: RequestMetrics) -> None:
+        """Held waits and open streams into the metric files, every ``GAUGE_PERIOD`` s."""
+        while not self.notifier.closed:
+            streams = self.streams
+            metrics.held(max(0, self.notifier.waiting() - streams), streams)
+            await asyncio.sleep(GAUGE_PERIOD)
+        metrics.held(0, 0)
 
     async def _watch_server(self) -> None:
         """The backstop for ``ORPHAN_SIGNAL`` (not Linux; a death before it was asked for)."""
@@ -202,20 +223,26 @@ class Front:
 
     # -- one request ---------------------------------------------------------------------
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.monotonic()
         body = await self._read_body(scope, receive, send)
         if body is None:
             return
         loop = asyncio.get_running_loop()
         hangup = _Hangup(receive)
+        metrics = self.metrics
         try:
             reply = await self._answer(scope, body, hangup, loop)
             if reply is None:
                 return
             if reply.stream is not None:
                 stream, reply = reply.stream, _opening(reply)  # the rest of it is not kept
+                if metrics is not None:
+                    metrics.answered(scope["method"], scope["path"], reply.status, started)
                 await self._hold_stream(reply, stream, send, hangup, loop)
             else:
                 await self._send_reply(reply, send, loop)
+                if metrics is not None:
+                    metrics.answered(scope["method"], scope["path"], reply.status, started)
         finally:
             hangup.close()
 
@@ -459,6 +486,7 @@ class Front:
                 send, ServerFull(parking.FULL_MESSAGE, retry_after=parking.back_off())
             )
             return
+        self.streams += 1
         try:
             await send({"type": "http.response.start", "status": 200, "headers": opening.headers})
             await send(_chunk(opening.body[0]))
@@ -488,6 +516,7 @@ class Front:
         except (OSError, RuntimeError):
             return  # the client went away mid-send (granian raises RuntimeError for it)
         finally:
+            self.streams -= 1
             listener.close()
 
     async def _domain_error(self, send: Send, exc: PairchatError) -> None:
@@ -565,11 +594,12 @@ def _exit_after(seconds: float) -> None:
     os._exit(0)
 
 
-def create_front(settings: Settings, server_pid: int | None = None) -> Front:
+def create_front(settings: Settings, server_pid: int | None = None, metrics: bool = False) -> Front:
     """Granian's target loader, run in each worker: that worker's services, app and front.
 
     ``server_pid`` is the main process that forked this worker: when it dies, so does
-    the worker (``Front._orphan``).
+    the worker (``Front._orphan``). ``metrics``: record what ``GET /metrics`` on the
+    metrics port reports (``backend/server/metrics.py``).
     """
     # Only the main process decides what a hangup means (it stops the server), and
     # RELEASE_SIGNAL must never kill a worker that has not installed its handler yet
@@ -580,7 +610,7 @@ def create_front(settings: Settings, server_pid: int | None = None) -> Front:
         signal.signal(ORPHAN_SIGNAL, signal.SIG_IGN)
         die_with_parent(ORPHAN_SIGNAL)
     services = build_services(settings)
-    front = Front(create_app(services=services), services, server_pid)
+    front = Front(create_app(services=services), services, server_pid, metrics)
     # Everything built so far lives as long as the worker: keep the cyclic garbage
     # collector from walking it again on every full collection (tens of ms with
     # Flask, granian and the services loaded; a 3,000-row /friends triggers some).

@@ -1,0 +1,200 @@
+"""Prometheus metrics: ``pairchat-server serve --metrics-port N`` serves ``GET /metrics``.
+
+Off the public API, on an address and port of its own (``--metrics-host``, loopback
+by default): the figures say who is online and how busy the server is, which is no
+one's business on the internet, and a port of its own needs no token to manage -
+Prometheus on the same machine (or through an SSH tunnel, a private network)
+scrapes it, the public port never answers ``/metrics`` (it is no route of the API).
+
+Granian runs the API in worker processes, so the figures are kept in
+``prometheus_client``'s multiprocess mode: each worker writes its counters into
+memory-mapped files in a folder private to this server run (``start``), and the
+main process - which does nothing else - answers each scrape by summing them
+(``MultiProcessCollector``), adding what only it knows (the data folder's size,
+free disk, its start time). Held waits and open streams are gauges each worker
+refreshes every ``GAUGE_PERIOD`` s (not on every wait: a send wakes thousands).
+
+``PROMETHEUS_MULTIPROC_DIR`` must be set before ``prometheus_client`` is first
+imported (it picks its value class then): ``backend.server.cli`` sets it
+(``metrics_folder``) before it imports the front, which imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+GAUGE_PERIOD = 1.0  # seconds between a worker's refreshes of its held waits and streams
+SEND_ENDPOINT = "conversations.send_message"
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+REQUESTS = Counter(
+    "pairchat_http_requests",
+    "HTTP requests answered, by route (the API's rule), method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "pairchat_http_request_duration_seconds",
+    "Time from a request's arrival to its reply sent (a long-poll's includes its wait; "
+    "an event stream's is to its opening).",
+    ["route"],
+    buckets=BUCKETS,
+)
+MESSAGES = Counter("pairchat_messages_sent", "Messages sent (POST /send_message answered 2xx).")
+REFUSALS = Counter(
+    "pairchat_rate_limit_refusals",
+    "Requests refused by a rate limit (429), by the limited route's endpoint.",
+    ["limit"],
+)
+HELD_WAITS = Gauge(
+    "pairchat_held_waits",
+    "Long-polls held right now, all workers.",
+    multiprocess_mode="livesum",
+)
+OPEN_STREAMS = Gauge(
+    "pairchat_open_streams",
+    "Event streams (GET /events) open right now, all workers.",
+    multiprocess_mode="livesum",
+)
+
+
+class RequestMetrics:
+    """A worker's recorder: one call per answered request (on the event loop)."""
+
+    def __init__(self, app: Any) -> None:
+        self._routes = app.url_map.bind("localhost")
+
+    def route(self, method: str, path: str) -> tuple[str, str]:
+        """(rule, endpoint) of the request, ("other", "") when no route matches."""
+        try:
+            rule, _ = self._routes.match(path, method, return_rule=True)
+        except Exception:  # werkzeug's NotFound, MethodNotAllowed, RequestRedirect
+            return "other", ""
+        return rule.rule, rule.endpoint or ""
+
+    def answered(self, method: str, path: str, status: int, started: float) -> None:
+        rule, endpoint = self.route(method, path)
+        REQUESTS.labels(rule, method, str(status)).inc()
+        LATENCY.labels(rule).observe(time.monotonic() - started)
+        if status == 429:
+            REFUSALS.labels(endpoint or rule).inc()
+        elif endpoint == SEND_ENDPOINT and 200 <= status < 300:
+            MESSAGES.inc()
+
+    @staticmethod
+    def held(waits: int, streams: int) -> None:
+        HELD_WAITS.set(waits)
+        OPEN_STREAMS.set(streams)
+
+
+# -- what the main process serves --------------------------------------------------------
+@dataclass(eq=False)
+class ServerFacts(Collector):
+    """What only the main process knows, read at each scrape."""
+
+    data_dir: Path
+    workers: int
+    version: str
+    started: float
+
+    def collect(self) -> Iterator[Any]:
+        info = InfoMetricFamily("pairchat_server", "The running server.")
+        info.add_metric([], {"version": self.version})
+        yield info
+        yield GaugeMetricFamily(
+            "pairchat_start_time_seconds", "When the server started (Unix time).", self.started
+        )
+        yield GaugeMetricFamily("pairchat_workers", "Worker processes configured.", self.workers)
+        with contextlib.suppress(OSError):
+            usage = shutil.disk_usage(self.data_dir)
+            yield GaugeMetricFamily(
+                "pairchat_disk_free_bytes", "Free space on the data folder's disk.", usage.free
+            )
+        yield GaugeMetricFamily(
+            "pairchat_data_folder_bytes",
+            "Bytes in the data folder's files (conversations, accounts, their journals).",
+            _folder_bytes(self.data_dir),
+        )
+        yield GaugeMetricFamily(
+            "pairchat_pair_files",
+            "Conversation files in the data folder.",
+            _pair_files(self.data_dir),
+        )
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def _pair_files(folder: Path) -> int:
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        return sum(1 for entry in entries if _PAIR_FILE.fullmatch(entry.name))
+    return 0
+
+
+_PAIR_FILE = re.compile(r"[^_].*_.*\.db")
+_LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db")
+
+
+class _Live(MultiProcessCollector):
+    """The workers' files, less the live gauges of workers that are gone (a respawn)."""
+
+    def __init__(self, registry: CollectorRegistry, folder: Path) -> None:
+        self.folder = folder
+        super().__init__(registry, path=str(folder))
+
+    def collect(self) -> Any:
+        for name in os.listdir(self.folder):
+            found = _LIVE_FILE.fullmatch(name)
+            if found and not _alive(int(found.group(1))):
+                mark_process_dead(int(found.group(1)), str(self.folder))
+        return super().collect()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def serve(host: str, port: int, folder: Path, facts: ServerFacts) -> Any:
+    """``GET /metrics`` on ``host:port`` from a thread of the main process; its server."""
+    registry = CollectorRegistry()
+    _Live(registry, folder)
+    registry.register(facts)
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server
+
+
+def finish(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
