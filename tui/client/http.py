@@ -41,6 +41,7 @@ from tui.client.models import (
     LinkCode,
     Message,
     Page,
+    ScriptToken,
     SearchResults,
     Sent,
     Session,
@@ -288,6 +289,14 @@ class PairchatClient:
     async def remove_key(self, fingerprint: str) -> bool:
         data = _fields(fingerprint=fingerprint)
         return await self._call("POST", "/keys/remove", success, data=data)
+
+    async def script_tokens(self) -> tuple[ScriptToken, ...]:
+        """My script tokens (``POST /tokens`` makes them): never their secrets."""
+        return await self._call("GET", "/tokens", ScriptToken.parse_list)
+
+    async def revoke_token(self, token_id: str) -> bool:
+        data = _fields(id=token_id)
+        return await self._call("POST", "/tokens/revoke", success, data=data)
 
     async def healthz(self) -> dict[str, Any]:
         return await self._call("GET", "/healthz", raw, auth=False)

@@ -269,6 +269,21 @@ class SshKey:
         return tuple(SshKey(k.fingerprint, k.comment, k.added) for k in found.keys)
 
 
+@dataclass(frozen=True)
+class ScriptToken:
+    """One of my script tokens (``GET /tokens``): never its secret."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    expires_at: int | None = None
+
+    @staticmethod
+    def parse_list(data: bytes) -> tuple[ScriptToken, ...]:
+        found = _decode(data, wire.Tokens)
+        return tuple(ScriptToken(t.id, t.name, tuple(t.scopes), t.expires_at) for t in found.tokens)
+
+
 def revoked_count(data: bytes) -> int:
     return _decode(data, wire.Revoked).revoked
 

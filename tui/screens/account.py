@@ -1,4 +1,5 @@
-"""The account screen (F10): privacy settings and SSH keys (list, remove, add one with a code).
+"""The account screen (F10): privacy settings, SSH keys (list, remove, add one with a code)
+and script tokens (list, revoke).
 
 Read receipts and the typing indicator are per-user settings on the server
 (``POST /settings``): turned off, the other side sees neither for you, and you
@@ -9,10 +10,15 @@ A signed-in user adds another SSH key by making a code here and typing it on the
 new machine's first ``ssh`` screen ("Link this key"). Keys are listed by
 fingerprint; Delete removes the highlighted one. On a server without the SSH
 door the key routes do not exist, and the screen says so.
+
+Script tokens are made for bots and scripts with ``POST /tokens`` (docs/api.md,
+"Tokens for scripts"); here they are listed by name and scopes, and Delete on the
+highlighted one revokes it (after a question: a script using it stops at once).
 """
 
 from __future__ import annotations
 
+import arrow
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,7 +30,7 @@ from textual.widgets.option_list import Option
 
 from tui.client.errors import describe
 from tui.client.http import ApiError, ServerUnreachable
-from tui.client.models import SshKey
+from tui.client.models import ScriptToken, SshKey
 from tui.core.sync import SyncCore
 from tui.screens.dialogs import ROW_WIDTH, ConfirmDialog
 from tui.text import fit, one_line
@@ -46,6 +52,7 @@ class AccountScreen(ModalScreen[None]):
         super().__init__()
         self.core = core
         self.keys: tuple[SshKey, ...] = ()
+        self.tokens: tuple[ScriptToken, ...] = ()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -57,6 +64,14 @@ class AccountScreen(ModalScreen[None]):
                     yield Static(text, classes="setting-text")
             yield Static("SSH keys that sign in as you:", classes="dialog-hint")
             yield OptionList(id="keys-list")
+            # shown only when there are script tokens: the dialog fits 60x20 without them
+            hint = Static("Script tokens (Delete revokes):", id="tokens-hint")
+            hint.add_class("dialog-hint")
+            hint.display = False
+            yield hint
+            tokens = OptionList(id="tokens-list")
+            tokens.display = False
+            yield tokens
             with Horizontal(classes="dialog-buttons", id="account-buttons"):
                 yield Button("Add a key", id="add-key", variant="primary")
                 yield Button("Change password", id="change-password")
@@ -67,6 +82,7 @@ class AccountScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self._load()
+        self._load_tokens()
         self._settings()
 
     @work(group="settings", exit_on_error=False)
@@ -118,6 +134,20 @@ class AccountScreen(ModalScreen[None]):
         if not self.keys:
             self.show_error("No SSH keys yet: you sign in with a password.")
 
+    @work(exclusive=True, group="tokens", exit_on_error=False)
+    async def _load_tokens(self) -> None:
+        try:
+            self.tokens = await self.core.client.script_tokens()
+        except (ApiError, ServerUnreachable) as exc:
+            self.show_error(f"Script tokens: {describe(exc)}")
+            return
+        options = self.query_one("#tokens-list", OptionList)
+        options.set_options(
+            Option(Text(fit(one_line(_token_row(t)), ROW_WIDTH)), id=t.id) for t in self.tokens
+        )
+        options.display = bool(self.tokens)
+        self.query_one("#tokens-hint", Static).display = bool(self.tokens)
+
     @on(Button.Pressed, "#add-key")
     def _add_key(self) -> None:
         self._make_code()
@@ -136,9 +166,38 @@ class AccountScreen(ModalScreen[None]):
         )
 
     def action_remove_key(self) -> None:
+        """Delete: revoke the highlighted script token when that list has the focus,
+        else remove the highlighted SSH key."""
+        tokens = self.query_one("#tokens-list", OptionList)
+        if tokens.has_focus:
+            option = tokens.highlighted_option
+            if option is not None and option.id:
+                self._ask_revoke(option.id)
+            return
         option = self.query_one("#keys-list", OptionList).highlighted_option
         if option is not None and option.id:
             self._remove(option.id)
+
+    def _ask_revoke(self, token_id: str) -> None:
+        found = next((t for t in self.tokens if t.id == token_id), None)
+        name = one_line(found.name) if found is not None else token_id
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._revoke(token_id, name)
+
+        question = f"Revoke the script token “{name}”? A script using it stops at once."
+        self.app.push_screen(ConfirmDialog(question, yes="Revoke"), confirmed)
+
+    @work(exclusive=True, group="tokens", exit_on_error=False)
+    async def _revoke(self, token_id: str, name: str) -> None:
+        try:
+            await self.core.client.revoke_token(token_id)
+        except (ApiError, ServerUnreachable) as exc:
+            self.show_error(describe(exc))
+            return
+        self.show_error(f"Revoked the script token “{name}”.")
+        self._load_tokens()
 
     @work(exclusive=True, group="account", exit_on_error=False)
     async def _remove(self, fingerprint: str) -> None:
@@ -177,6 +236,15 @@ class AccountScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _token_row(token: ScriptToken) -> str:
+    """A token's row: its name, scopes and expiry (never its secret)."""
+    scopes = "+".join(token.scopes)
+    if token.expires_at is None:
+        return f"{token.name}  [{scopes}]"
+    when = arrow.get(token.expires_at).to("local").format("YYYY-MM-DD HH:mm")
+    return f"{token.name}  [{scopes}]  until {when}"
 
 
 class ChangePasswordDialog(ModalScreen[None]):
