@@ -150,3 +150,33 @@ def test_tail_prints_the_last_lines_then_follows_live(
         assert line == f"alice: {text}\n"
         while not tail.empty():  # a repeat sent while it was opening
             assert tail.get() == f"alice: {text}\n"
+
+
+def test_a_script_token_signs_the_pipes_in_within_its_scopes(
+    server: LiveServer, users: dict[str, str], script_env: dict[str, str]
+) -> None:
+    """``PAIRCHAT_TOKEN`` may be a script token (``POST /tokens``): ``read,send`` sends and
+    reads; ``read`` reads, and its send is refused with the server's reason."""
+
+    def script_token(scopes: str) -> str:
+        made = http.post(
+            f"{server.url}/tokens",
+            data={"name": f"pipe {scopes}", "scopes": scopes},
+            headers=bearer(users["alice"]),
+        )
+        assert made.status_code == 201, made.text
+        token: str = made.json()["token"]
+        return token
+
+    both = {**script_env, "PAIRCHAT_TOKEN": script_token("read,send")}
+    sent = pairchat("send", "bob", "from cron", server=server.url, env=both)
+    assert sent.returncode == 0, sent.stderr
+    shown = pairchat("history", "bob", server=server.url, env=both)
+    assert shown.returncode == 0 and "from cron" in shown.stdout, shown.stderr
+    reader = {**script_env, "PAIRCHAT_TOKEN": script_token("read")}
+    refused = pairchat("send", "bob", "not allowed", server=server.url, env=reader)
+    assert refused.returncode != 0 and "lacks the 'send' scope" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    read = pairchat("history", "bob", server=server.url, env=reader)
+    assert read.returncode == 0 and "from cron" in read.stdout, read.stderr
+    assert texts(server, users["bob"]) == ["from cron"]
