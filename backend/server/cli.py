@@ -9,6 +9,8 @@ Every refusal is one line on stderr and exit code 2, never a traceback: a
 mistyped command (the real ones are listed), a bad setting, a busy port, a data
 folder that is missing or cannot be written, a folder another server holds.
 
+``status`` reads the running server's ``--metrics-port`` (``backend/server/status.py``).
+
 Operator commands and a running server (docs/deploy.md, "Operator commands"):
 ``serve`` holds the data folder's lock (``backend/storage/lock.py``). ``forget``
 erases a file the server may hold open, so it takes the lock too and refuses
@@ -668,6 +670,29 @@ def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes
         click.echo(f"erased {a}_{b}.db" if found else f"no conversation between {a} and {b}")
     finally:
         lock.release()
+
+
+@cli.command()
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.pass_context
+def status(ctx: click.Context, data_dir: Path, as_json: bool) -> None:
+    """What the server on the data folder is doing: pid, uptime, workers, online, messages
+    sent, disk (read from its --metrics-port). Exit code 3 when no server runs."""
+    import json
+
+    from backend.server.status import NOT_RUNNING, lines
+    from backend.server.status import status as read_status
+
+    folder = settings_from(ctx).data_dir.resolve()
+    now = read_status(folder)
+    if as_json:
+        click.echo(json.dumps(now.as_dict(), indent=2))
+    else:
+        for line in lines(now):
+            click.echo(line)
+    if not now.running:
+        ctx.exit(NOT_RUNNING)
 
 
 cli.add_command(placement)

@@ -1,0 +1,87 @@
+"""Issue 23, item 2: ``pairchat-server status`` on a live folder, read from the server.
+
+The real program twice: a server with ``--metrics-port`` that has done some work,
+and the ``status`` command on its folder (``--json`` and the human screen).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.support import REPO, TEST_ENV, ServerProcess, bearer, free_port, http, register
+
+Start = Callable[..., ServerProcess]
+
+
+def status(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.server.cli", "status", "--data-dir", str(folder), *args],
+        cwd=REPO,
+        env={**TEST_ENV, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_status_json_on_a_live_folder(server_process: Start) -> None:
+    port = free_port()
+    server = server_process("--workers", "2", "--metrics-port", str(port))
+    alice, bob = register(server.url, "alice"), register(server.url, "bob")
+    sent = http.post(
+        f"{server.url}/send_message/bob",
+        data={"author": "alice", "message": "hi"},
+        headers=bearer(alice),
+    )
+    assert sent.status_code < 300
+    cursor = http.get(f"{server.url}/updates", headers=bearer(bob)).json()["cursor"]
+    with httpx.Client(timeout=40) as client:
+        # a wait held open while status runs: it shows as online
+        request = client.build_request(
+            "GET",
+            f"{server.url}/updates",
+            params={"since": cursor, "wait": 30},
+            headers=bearer(bob),
+        )
+        held = client.send(request, stream=True)  # noqa: F841 - the reply waits
+        deadline = time.monotonic() + 20
+        while True:
+            done = status(server.data_dir, "--json")
+            assert done.returncode == 0, done.stderr
+            found = json.loads(done.stdout)
+            if found["figures"].get("held_waits") == 1:
+                break
+            assert time.monotonic() < deadline, found
+            time.sleep(0.1)
+    assert found["running"] is True
+    assert found["pid"] == server.pid
+    assert found["metrics"] == f"http://127.0.0.1:{port}"
+    figures = found["figures"]
+    assert figures["workers"] == 2
+    assert figures["messages_sent"] == 1
+    assert figures["disk_free_bytes"] > 0
+    assert figures["uptime_seconds"] >= 0
+    screen = status(server.data_dir)
+    assert screen.returncode == 0, screen.stderr
+    assert f"pid {server.pid}" in screen.stdout
+    assert "1 messages sent" in screen.stdout
+
+
+def test_status_without_a_server_or_without_metrics(server_process: Start, tmp_path: Path) -> None:
+    idle = tmp_path / "idle"
+    idle.mkdir()
+    done = status(idle, "--json")
+    assert done.returncode == 3
+    assert json.loads(done.stdout)["running"] is False
+    server = server_process()
+    done = status(server.data_dir)
+    assert done.returncode == 0
+    assert f"pid {server.pid}" in done.stdout
+    assert "--metrics-port" in done.stdout
