@@ -10,6 +10,7 @@ restart and for ``GET /events``.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -334,3 +335,43 @@ def test_a_postgres_database_of_version_5_gains_the_columns(
         store.close()
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_a_revocation_in_either_worker_ends_the_streams_held_by_either(
+    server_process: Callable[..., ServerProcess], client: httpx.Client
+) -> None:
+    """Two workers: revoking a script token moves the accounts epoch in the same
+    transaction, which every worker's watcher notices."""
+    server = server_process("--workers", "2", env={"PAIRCHAT_STREAM_HEARTBEAT": "0.3"})
+    alice = register(server.url, "alice")
+    made = [make_token(server, alice, "read") for _ in range(6)]
+    with contextlib.ExitStack() as held:
+        streams = [held.enter_context(open_stream(client, server.url, m["token"])) for m in made]
+        for stream in streams:
+            assert stream.next().kind == "feed"
+        for token, stream in zip(made, streams, strict=True):
+            revoked = http.post(
+                f"{server.url}/tokens/revoke", data={"id": token["id"]}, headers=bearer(alice)
+            )
+            assert revoked.status_code == 200
+            end = stream.next()
+            assert end.kind == "end" and end.data["reason"] == "unauthorized"
+
+
+def test_an_expired_tokens_stream_ends_at_its_next_event(
+    server_process: Callable[..., ServerProcess], client: httpx.Client
+) -> None:
+    server = server_process(env={"PAIRCHAT_STREAM_HEARTBEAT": "0.3"})
+    alice, bob = register(server.url, "alice"), register(server.url, "bob")
+    made = make_token(server, alice, "read", expires_in=2)
+    with open_stream(client, server.url, made["token"]) as stream:
+        assert stream.next().kind == "feed"
+        wait_for(lambda: status(server, made["token"], "GET", "/me")[0] == 401)
+        http.post(
+            f"{server.url}/send_message/alice",
+            data={"author": "bob", "message": "after its time"},
+            headers=bearer(bob),
+        )
+        end = stream.next()
+        assert end.kind == "end" and end.data["reason"] == "unauthorized"
+        assert "expired" in end.data["message"]
