@@ -288,6 +288,14 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     "[env PAIRCHAT_METRICS_HOST].",
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="PAIRCHAT_LOG_FORMAT",
+    help="json: one JSON object a line, for log shippers [env PAIRCHAT_LOG_FORMAT].",
+)
+@click.option(
     "--node",
     default=None,
     help="Multi-node mode: this node's name in the placement map; needs --database-url "
@@ -306,9 +314,17 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 )
 @click.pass_context
 def serve(
-    ctx: click.Context, dev: bool, metrics_port: int | None, metrics_host: str, **_: Any
+    ctx: click.Context,
+    dev: bool,
+    metrics_port: int | None,
+    metrics_host: str,
+    log_format: str,
+    **_: Any,
 ) -> None:
     """Run the API server."""
+    from backend.server import logs
+
+    granian_logging = logs.use(log_format)
     settings = settings_from(ctx)
     if dev and metrics_port is not None:
         raise Refused("--metrics-port needs the real server (granian), not --dev")
@@ -357,10 +373,10 @@ def serve(
                 create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
                 return
             if metrics_port is None:
-                _granian(settings)
+                _granian(settings, logging_config=granian_logging)
                 return
             with _metrics(settings, metrics_host, metrics_port):
-                _granian(settings, metrics=True)
+                _granian(settings, metrics=True, logging_config=granian_logging)
     finally:
         lock.release()
 
@@ -472,7 +488,9 @@ def _check_port(host: str, port: int, flag: str = "--port") -> None:
             raise Refused(f"cannot listen on {host}:{port}: {_why(exc)}") from None
 
 
-def _granian(settings: Settings, metrics: bool = False) -> None:
+def _granian(
+    settings: Settings, metrics: bool = False, logging_config: dict[str, Any] | None = None
+) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
@@ -499,6 +517,7 @@ def _granian(settings: Settings, metrics: bool = False) -> None:
         respawn_failed_workers=True,
         websockets=False,
         workers_kill_timeout=KILL_TIMEOUT,
+        log_dictconfig=logging_config,
     )
 
     def stop(signum: int) -> None:
