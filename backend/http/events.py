@@ -47,7 +47,23 @@ SHUTDOWN = "the server is stopping; reconnect in a moment"
 
 
 class FeedStream:
-    """One client's stream: its user, token and cursor, and the key it listens on."""
+    """One client's stream: its user, token and cursor, and the key it listens on.
+
+    Thousands are held for hours: slots, and nothing of the request kept."""
+
+    __slots__ = (
+        "_accounts",
+        "_chat",
+        "_cursor",
+        "_since",
+        "_token",
+        "heartbeat",
+        "key",
+        "me",
+        "notifier",
+        "owner",
+        "seen",
+    )
 
     def __init__(self, found: Services, me: Username, token: str, since: int | None) -> None:
         self._chat = found.chat
