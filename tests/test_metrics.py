@@ -7,6 +7,7 @@ figures are read as Prometheus reads them (its text format, parsed by
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import ServerProcess, bearer, free_port, http, register
+from tests.support import REPO, ServerProcess, bearer, free_port, http, register
 
 Start = Callable[..., ServerProcess]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -102,6 +103,15 @@ def test_metrics_move_as_the_server_works_across_two_workers(server_process: Sta
     wait_for(metrics, lambda s: value(s, "pairchat_held_waits") == 3, "user1's wait answered")
     # what only the main process knows
     assert value(samples, "pairchat_workers") == 2
+    assert value(samples, "pairchat_held_capacity") > 4
+    # every figure the sample dashboard draws is one the server exports
+    dashboard = (REPO / "deploy" / "grafana-dashboard.json").read_text()
+    exported = {name for name, _ in samples}
+    # a labelled family with no sample yet (no refusal so far) is not in a scrape: its name
+    source = (REPO / "backend" / "server" / "metrics.py").read_text()
+    exported |= {f"{name}_total" for name in re.findall(r'Counter\(\s*"(\w+)"', source)}
+    drawn = set(re.findall(r"pairchat_[a-z_]+", dashboard))
+    assert drawn and drawn <= exported, drawn - exported
     assert value(samples, "pairchat_disk_free_bytes") > 0
     assert value(samples, "pairchat_data_folder_bytes") > 0
     assert value(samples, "pairchat_start_time_seconds") <= time.time()

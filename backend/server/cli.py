@@ -395,7 +395,13 @@ def _metrics(settings: Settings, host: str, port: int) -> Any:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)  # before prometheus_client loads
     from backend.server import metrics
 
-    facts = metrics.ServerFacts(settings.data_dir, settings.workers, _version(), time.time())
+    facts = metrics.ServerFacts(
+        settings.data_dir,
+        settings.workers,
+        _version(),
+        time.time(),
+        held_capacity=settings.waiter_slots * settings.workers,
+    )
     try:
         server = metrics.serve(host, port, folder, facts)
     except BaseException as exc:

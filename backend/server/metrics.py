@@ -116,6 +116,7 @@ class ServerFacts(Collector):
     workers: int
     version: str
     started: float
+    held_capacity: int = 0  # streams and long-polls all workers may hold (--max-waiters each)
 
     def collect(self) -> Iterator[Any]:
         info = InfoMetricFamily("pairchat_server", "The running server.")
@@ -125,6 +126,11 @@ class ServerFacts(Collector):
             "pairchat_start_time_seconds", "When the server started (Unix time).", self.started
         )
         yield GaugeMetricFamily("pairchat_workers", "Worker processes configured.", self.workers)
+        yield GaugeMetricFamily(
+            "pairchat_held_capacity",
+            "Streams and long-polls all workers may hold at once (past it: 503 / early answers).",
+            self.held_capacity,
+        )
         with contextlib.suppress(OSError):
             usage = shutil.disk_usage(self.data_dir)
             yield GaugeMetricFamily(
