@@ -43,6 +43,14 @@ if TYPE_CHECKING:
     from tui.app import PairchatApp
 
 IDLE_MESSAGE = "pairchat: the session ended after {minutes} without a key pressed"
+SIGN_IN_MESSAGE = "pairchat: the session ended: nobody signed in within {minutes}"
+SIGN_IN_CAP = 3
+"""Idle periods a session that is not signed in may last in all, keys or not."""
+
+
+def _words(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else f"{seconds:g} s"
 
 
 def door_headers(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
@@ -85,35 +93,46 @@ def main() -> int:
 
 def watch_idle(app: PairchatApp, *, signed_out: float, signed_in: float) -> None:
     """End ``app`` after ``signed_out`` seconds without input while no one is signed in
-    (the sign-in and claim screens), or ``signed_in`` seconds once someone is (0: never)."""
+    (the sign-in and claim screens), or ``signed_in`` seconds once someone is (0: never).
+
+    A session that is not signed in also ends ``SIGN_IN_CAP`` idle periods after it
+    began, keys or not: a sign-in takes a minute, and a squatter pressing a key every
+    few minutes would otherwise hold a door slot for good."""
     if not signed_out and not signed_in:
         return
     from textual import events
 
-    last = [time.monotonic()]
+    started = time.monotonic()
+    last = [started]
     handle = app.on_event
     step = min(1.0, max(0.1, min(x for x in (signed_out, signed_in) if x) / 4))
 
-    def idle_for() -> float | None:
-        """The limit that has run out now, if one has."""
-        limit = signed_in if app.client.token else signed_out
-        return limit if limit and time.monotonic() - last[0] >= limit else None
+    def over() -> str | None:
+        """Why the session ends now, if it does."""
+        now = time.monotonic()
+        if app.client.token:
+            limit = signed_in
+        elif signed_out and now - started >= SIGN_IN_CAP * signed_out:
+            return SIGN_IN_MESSAGE.format(minutes=_words(SIGN_IN_CAP * signed_out))
+        else:
+            limit = signed_out
+        if limit and now - last[0] >= limit:
+            return IDLE_MESSAGE.format(minutes=_words(limit))
+        return None
 
-    def end(limit: float) -> bool:
-        if idle_for() is None:
+    def end() -> bool:
+        message = over()
+        if message is None:
             return False  # a key came in meanwhile
-        minutes = round(limit / 60)
-        words = f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else f"{limit:g} s"
-        app.exit(return_code=0, message=IDLE_MESSAGE.format(minutes=words))
+        app.exit(return_code=0, message=message)
         return True
 
     def watch() -> None:
         while True:
             time.sleep(step)
-            limit = idle_for()
-            if limit is not None and app.is_running:
+            if over() is not None and app.is_running:
                 try:
-                    if app.call_from_thread(end, limit):
+                    if app.call_from_thread(end):
                         return
                 except RuntimeError:  # the app is ending anyway
                     return

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,6 +107,25 @@ def test_an_idle_claim_screen_ends(
     assert "without a key pressed" in screen, screen
     wait_until(lambda: not group_members(pid), "the idle session's processes gone")
     assert door.sessions() == []
+
+
+def test_a_claim_screen_kept_alive_by_keys_still_ends(
+    api: ServerProcess,
+    door_factory: Callable[..., Door],
+    new_key: Callable[[str], Path],
+    tmux: Tmux,
+) -> None:
+    """A squatter pressing a key more often than --signin-idle (2 s here) still loses the
+    claim screen after three idle periods in all (before: the slot was held for good)."""
+    door = door_factory("ssh", api.url, "--signin-idle", "2")
+    tmux.open(ssh_from(door, new_key("squatter"), "127.0.0.5"))
+    tmux.wait_for(FIRST_SCREEN)
+    deadline = time.monotonic() + 30
+    while "EXITED" not in (screen := tmux.screen()):
+        assert time.monotonic() < deadline, screen
+        tmux.type("x")  # well inside each 2-s idle period
+        time.sleep(0.5)  # the squatter's own pace, not a wait for the server
+    assert "nobody signed in within 6 s" in screen, screen
 
 
 # -- the web door: raw websockets --------------------------------------------------------
