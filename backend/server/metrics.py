@@ -44,6 +44,7 @@ from prometheus_client.registry import Collector
 
 GAUGE_PERIOD = 1.0  # seconds between a worker's refreshes of its held waits and streams
 SEND_ENDPOINT = "conversations.send_message"
+ROUTE_CACHE = 4096  # (method, path) -> route remembered by a worker
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -83,19 +84,39 @@ class RequestMetrics:
 
     def __init__(self, app: Any) -> None:
         self._routes = app.url_map.bind("localhost")
+        # What the send path would otherwise pay on every request (it is measured: issue
+        # 23 asks <= 5 %): werkzeug's route match and prometheus_client's label lookups.
+        self._matched: dict[tuple[str, str], tuple[str, str]] = {}
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[str, Any] = {}
 
     def route(self, method: str, path: str) -> tuple[str, str]:
         """(rule, endpoint) of the request, ("other", "") when no route matches."""
-        try:
-            rule, _ = self._routes.match(path, method, return_rule=True)
-        except Exception:  # werkzeug's NotFound, MethodNotAllowed, RequestRedirect
-            return "other", ""
-        return rule.rule, rule.endpoint or ""
+        key = (method, path)
+        found = self._matched.get(key)
+        if found is None:
+            try:
+                rule, _ = self._routes.match(path, method, return_rule=True)
+                found = (rule.rule, rule.endpoint or "")
+            except Exception:  # werkzeug's NotFound, MethodNotAllowed, RequestRedirect
+                found = ("other", "")
+            if len(self._matched) >= ROUTE_CACHE:  # paths name users: keep it bounded
+                self._matched.clear()
+            self._matched[key] = found
+        return found
 
     def answered(self, method: str, path: str, status: int, started: float) -> None:
         rule, endpoint = self.route(method, path)
-        REQUESTS.labels(rule, method, str(status)).inc()
-        LATENCY.labels(rule).observe(time.monotonic() - started)
+        counter = self._counters.get((rule, method, status))
+        if counter is None:
+            counter = self._counters[rule, method, status] = REQUESTS.labels(
+                rule, method, str(status)
+            )
+        counter.inc()
+        latency = self._latencies.get(rule)
+        if latency is None:
+            latency = self._latencies[rule] = LATENCY.labels(rule)
+        latency.observe(time.monotonic() - started)
         if status == 429:
             REFUSALS.labels(endpoint or rule).inc()
         elif endpoint == SEND_ENDPOINT and 200 <= status < 300:
