@@ -5,7 +5,8 @@
     pairchat history bob --limit 5 --json              # one JSON object per line
     pairchat tail bob                                  # the last 10, then follow live
 
-Sign-in comes from ``PAIRCHAT_TOKEN`` (with ``PAIRCHAT_SERVER``), else from the session
+Sign-in comes from ``PAIRCHAT_TOKEN`` (with ``PAIRCHAT_SERVER``, and ``PAIRCHAT_USER`` for
+a token without the ``read`` scope, which may not ask who it is), else from the session
 the TUI saved for the server (``session.toml``): a script never asks for a password.
 Nothing here imports Textual; output to a terminal shows control characters as
 visible marks (tui.text), output to a pipe or file is the text as sent.
@@ -50,8 +51,8 @@ def client_for(config: Config, env: dict[str, str] | None = None) -> PairchatCli
     """A client signed in from ``PAIRCHAT_TOKEN`` or the TUI's saved session."""
     environ = os.environ if env is None else env
     token = environ.get("PAIRCHAT_TOKEN", "").strip()
-    if token:
-        return PairchatClient(config.server, token)
+    if token:  # PAIRCHAT_USER spares asking /me (a send-only script token may not read)
+        return PairchatClient(config.server, token, username=config.user or None)
     saved = config.saved_session()
     if saved is None:
         raise ScriptError(

@@ -179,4 +179,7 @@ def test_a_script_token_signs_the_pipes_in_within_its_scopes(
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     read = pairchat("history", "bob", server=server.url, env=reader)
     assert read.returncode == 0 and "from cron" in read.stdout, read.stderr
-    assert texts(server, users["bob"]) == ["from cron"]
+    sender = {**script_env, "PAIRCHAT_TOKEN": script_token("send"), "PAIRCHAT_USER": "alice"}
+    only_sends = pairchat("send", "bob", "send only", server=server.url, env=sender)
+    assert only_sends.returncode == 0, only_sends.stderr
+    assert texts(server, users["bob"]) == ["from cron", "send only"]
