@@ -183,12 +183,14 @@ class Front:
             self._gauges = loop.create_task(self._publish_gauges(self.metrics))
 
     async def _publish_gauges(self, metrics: RequestMetrics) -> None:
-        """Held waits and open streams into the metric files, every ``GAUGE_PERIOD`` s."""
+        """Held waits, streams and open pair files into the metric files each ``GAUGE_PERIOD``."""
+        conversations = self.services.conversations
         while not self.notifier.closed:
             streams = self.streams
-            metrics.held(max(0, self.notifier.waiting() - streams), streams)
+            waits = max(0, self.notifier.waiting() - streams)
+            metrics.held(waits, streams, conversations.open_count())
             await asyncio.sleep(GAUGE_PERIOD)
-        metrics.held(0, 0)
+        metrics.held(0, 0, 0)
 
     async def _watch_server(self) -> None:
         """The backstop for ``ORPHAN_SIGNAL`` (not Linux; a death before it was asked for)."""

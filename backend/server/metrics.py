@@ -11,8 +11,9 @@ Granian runs the API in worker processes, so the figures are kept in
 memory-mapped files in a folder private to this server run (``start``), and the
 main process - which does nothing else - answers each scrape by summing them
 (``MultiProcessCollector``), adding what only it knows (the data folder's size,
-free disk, its start time). Held waits and open streams are gauges each worker
-refreshes every ``GAUGE_PERIOD`` s (not on every wait: a send wakes thousands).
+free disk, its start time). Held waits, open streams and open pair files are gauges
+each worker refreshes every ``GAUGE_PERIOD`` s (not on every wait: a send wakes
+thousands).
 
 ``PROMETHEUS_MULTIPROC_DIR`` must be set before ``prometheus_client`` is first
 imported (it picks its value class then): ``backend.server.cli`` sets it
@@ -78,6 +79,13 @@ OPEN_STREAMS = Gauge(
     multiprocess_mode="livesum",
 )
 
+OPEN_PAIR_FILES = Gauge(
+    "pairchat_open_pair_files",
+    "Conversation files held open right now, all workers (each keeps at most "
+    "PAIRCHAT_MAX_OPEN_CONVERSATIONS).",
+    multiprocess_mode="livesum",
+)
+
 
 class RequestMetrics:
     """A worker's recorder: one call per answered request (on the event loop)."""
@@ -123,9 +131,10 @@ class RequestMetrics:
             MESSAGES.inc()
 
     @staticmethod
-    def held(waits: int, streams: int) -> None:
+    def held(waits: int, streams: int, pair_files: int) -> None:
         HELD_WAITS.set(waits)
         OPEN_STREAMS.set(streams)
+        OPEN_PAIR_FILES.set(pair_files)
 
 
 # -- what the main process serves --------------------------------------------------------

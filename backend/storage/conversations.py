@@ -102,6 +102,10 @@ class ConversationStore:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return existed
 
+    def open_count(self) -> int:
+        """Pair files this process holds open now (``pairchat_open_pair_files``)."""
+        return len(self._open)
+
     def files(self) -> Iterator[Path]:
         """Every pair file in the data folder."""
         return (p for p in sorted(self.data_dir.glob("*_*.db")) if p.is_file())
