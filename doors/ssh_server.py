@@ -7,20 +7,29 @@ client's size and has the session factory start ``python -m tui.door`` on it
 (:mod:`doors.factory`) with TERM from the pty request and COLORTERM=truecolor
 when the client says it draws 24-bit colour (:mod:`doors.session_env`).
 
-Only that: no shell, no other command (exec gets one line, ``use ssh -t``, and
-exit status 1, as does a session without a pty), no subsystem (SFTP), no port
-forwarding, no agent or X11 forwarding. Limits (:mod:`doors.limits`): sessions
-per key, per address and in all; connections per address; a login grace time;
-keepalives. When the client goes (disconnect, channel close, EOF) the
-session's whole process group is hung up, then killed after a grace period.
+Besides the TUI, exactly three commands, for scripts (never a shell: the command line
+is split like a shell's words and nothing else): ``ssh -p 2222 host send bob "hi"``
+(the text, or stdin until EOF), ``ssh … history bob [--limit N] [--json]`` and
+``ssh … tail [bob] [--json]`` — the ``pairchat`` program's own (tui/scripting.py),
+run as ``python -m tui.door`` with pipes instead of a pty and the key's account. Any
+other command gets one line and exit status 1, as does a session without a pty; no
+subsystem (SFTP), no port forwarding, no agent or X11 forwarding. Limits
+(:mod:`doors.limits`): sessions per key, per address and in all; connections per
+address; a login grace time; keepalives. When the client goes (disconnect, channel
+close, EOF) the session's whole process group is hung up, then killed after a grace
+period.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import shlex
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +38,7 @@ import httpx
 
 from doors.factory import GRACE, FactorySession, SessionFactory
 from doors.hostkey import fingerprint, load_host_key
-from doors.identity import TIMEOUT, DoorApi, IdentityUnavailable, KeyRefused
+from doors.identity import TIMEOUT, DoorApi, Identity, IdentityUnavailable, KeyRefused
 from doors.limits import Counts, Held, Limits
 from doors.pty import PtyPump, Size, open_pty
 from doors.secret import client_address, client_proof
@@ -41,6 +50,20 @@ EXIT_REFUSED = 1
 END_GRACE = 1.0
 """Seconds to let the pty drain after the TUI exited, if something still holds it."""
 EARLY_INPUT = 4096
+SCRIPT_COMMANDS = ("send", "history", "tail")
+COMMAND_VARIABLE = "PAIRCHAT_DOOR_COMMAND"
+"""The script command (a JSON list of words) for ``python -m tui.door`` to run."""
+
+
+def script_command(line: str) -> list[str] | None:
+    """``line`` split into words if it is one of ``SCRIPT_COMMANDS``, else None."""
+    try:
+        argv = shlex.split(line)
+    except ValueError:
+        return None
+    return argv if argv and argv[0] in SCRIPT_COMMANDS else None
+
+
 """Bytes typed before the TUI started that are kept for it."""
 
 
@@ -186,6 +209,8 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
         self.early_input = bytearray()
         self.pty_closed = asyncio.Event()
         self.ended = False
+        self.command_process: asyncio.subprocess.Process | None = None
+        self.input_ended = False
 
     # requests --------------------------------------------------------------------------
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
@@ -214,10 +239,14 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
 
     # the session -----------------------------------------------------------------------
     def session_started(self) -> None:
-        if self.command is not None or self.term is None:
+        argv = script_command(self.command) if self.command is not None else None
+        if (self.command is not None and argv is None) or (argv is None and self.term is None):
             what = f"command {self.command!r}" if self.command is not None else "no pty"
             log.info("%s: refused (%s)", self.connection.address, what)
-            self._refuse(f"pairchat only runs its TUI: use ssh -t -p {self._port()} {self._host()}")
+            self._refuse(
+                f"pairchat runs its TUI (ssh -t -p {self._port()} {self._host()}) or one of: "
+                + ", ".join(SCRIPT_COMMANDS)
+            )
             return
         limits = self.door.config.limits
         key = self.connection.public_key or "?"
@@ -232,7 +261,8 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
             self._refuse(self._why_full(key))
             return
         self.door.sessions.add(self)
-        self.task = asyncio.get_running_loop().create_task(self._run())
+        run = self._run() if argv is None else self._run_command(argv)
+        self.task = asyncio.get_running_loop().create_task(run)
 
     def _why_full(self, key: str) -> str:
         counts, limits = self.door.counts, self.door.config.limits
@@ -324,6 +354,97 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
         finally:
             self._finish(status)
 
+    async def _run_command(self, argv: list[str]) -> None:
+        """A script command: ``python -m tui.door`` on pipes, as the key's account."""
+        chan = self.chan
+        assert chan is not None
+        status = EXIT_REFUSED
+        try:
+            identity = await self._identity()
+            if identity is None:
+                return
+            if not (identity.username and identity.token):
+                self._refuse(
+                    "this key has no account yet: sign in once with "
+                    f"ssh -t -p {self._port()} {self._host()}"
+                )
+                return
+            env = {
+                **self.door.factory.env,
+                **session_env(
+                    api=self.door.config.api,
+                    config_dir=self.door.config.sessions_dir,
+                    identity=identity,
+                    visitor=self._visitor(),
+                ),
+                COMMAND_VARIABLE: json.dumps(argv),
+            }
+            try:
+                self.command_process = await asyncio.create_subprocess_exec(
+                    *self.door.factory.command,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=env,
+                    start_new_session=True,
+                )
+                process = self.command_process
+                assert process.stdin is not None
+                if self.early_input:
+                    process.stdin.write(bytes(self.early_input))
+                    self.early_input.clear()
+                if self.input_ended:
+                    process.stdin.close()
+                log.info(
+                    "%s: command %s started (pid %d, user %s)",
+                    self.connection.address,
+                    argv[0],
+                    process.pid,
+                    identity.username,
+                )
+                await asyncio.gather(
+                    self._copy(process.stdout, self._output),
+                    self._copy(process.stderr, self._output_stderr),
+                )
+                status = await process.wait()
+            finally:
+                await asyncio.shield(self.door.api.revoke(identity.token, self.door.http))
+            log.info("%s: command %s ended (exit %s)", self.connection.address, argv[0], status)
+        except Exception:
+            log.exception("%s: the command failed", self.connection.address)
+            self._refuse("pairchat could not run the command; try again in a minute")
+        finally:
+            self._finish(status)
+
+    async def _identity(self) -> Identity | None:
+        try:
+            return await self.door.api.who_is(
+                self.connection.public_key or "",
+                self.door.http,
+                visitor=None if self.connection.address == "?" else self.connection.address,
+            )
+        except IdentityUnavailable as exc:
+            log.error("%s: %s", self.connection.address, exc)
+            self._refuse("pairchat cannot reach its server right now; try again in a minute")
+        except KeyRefused as exc:
+            log.info("%s: %s", self.connection.address, exc)
+            self._refuse(str(exc))
+        return None
+
+    async def _copy(
+        self, source: asyncio.StreamReader | None, write: Callable[[bytes], None]
+    ) -> None:
+        if source is None:
+            return
+        while chunk := await source.read(65536):
+            write(chunk.replace(b"\n", b"\r\n") if self.term is not None else chunk)
+
+    def _output_stderr(self, data: bytes) -> None:
+        if self.chan is None or self.ended:
+            return
+        with contextlib.suppress(BrokenPipeError):
+            self.chan.write_stderr(data)
+
     def _finish(self, status: int) -> None:
         if self.pump is not None:
             self.pump.close()
@@ -362,7 +483,11 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
             self.hang_up()
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        if self.pump is not None:
+        process = self.command_process
+        if process is not None and process.stdin is not None:
+            if not process.stdin.is_closing():
+                process.stdin.write(data)
+        elif self.pump is not None:
             self.pump.feed(data)
         elif len(self.early_input) + len(data) <= EARLY_INPUT:
             self.early_input += data
@@ -382,6 +507,12 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
 
     # the end ---------------------------------------------------------------------------
     def eof_received(self) -> bool:
+        if self.command is not None:  # a script command: the end of its stdin
+            self.input_ended = True
+            process = self.command_process
+            if process is not None and process.stdin is not None:
+                process.stdin.close()
+            return True
         self.hang_up()
         return False
 
@@ -391,6 +522,9 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
 
     def hang_up(self) -> None:
         """The client is gone: end the TUI's whole process group; free the slot."""
+        if self.command_process is not None and self.command_process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.command_process.pid, signal.SIGTERM)
         if self.process is not None:
             self.process.hang_up()
         elif self.task is not None:

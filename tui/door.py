@@ -37,7 +37,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from protocol.door_proof import CLIENT_HEADER, PROOF_HEADER
-from tui.config import load_config
+from tui.config import Config, load_config
 
 if TYPE_CHECKING:
     from tui.app import PairchatApp
@@ -73,6 +73,9 @@ def _seconds(env: dict[str, str] | os._Environ[str], name: str, default: float) 
 def main() -> int:
     config = load_config()
     config.remember_session = False
+    command = os.environ.get("PAIRCHAT_DOOR_COMMAND")
+    if command:  # ssh HOST send|history|tail …: a script's command, on pipes
+        return run_command(command, config)
     token = os.environ.get("PAIRCHAT_TOKEN") or None
     user = os.environ.get("PAIRCHAT_USER") or None
     from tui.app import make_app  # Textual loads only when the app runs
@@ -89,6 +92,31 @@ def main() -> int:
     )
     app.run()
     return 0
+
+
+def run_command(command: str, config: Config) -> int:
+    """One of ``pairchat``'s script commands (tui/scripting.py), as the door's user."""
+    import argparse
+    import contextlib
+    import io
+    import json
+
+    from tui.scripting import add_commands, run
+
+    parser = argparse.ArgumentParser(prog="ssh HOST", add_help=False)
+    add_commands(parser)
+    said = io.StringIO()
+    try:
+        words = [str(word) for word in json.loads(command)]
+        if words[:1] == ["send"] and len(words) > 3:  # ssh joins its words: so does send
+            words = [*words[:2], " ".join(words[2:])]
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+            args = parser.parse_args(words)
+    except (ValueError, SystemExit):
+        lines = said.getvalue().strip().splitlines() or ["bad command"]
+        print(f"pairchat: {lines[-1]}", file=sys.stderr)  # one line: the error, no usage
+        return 2
+    return run(args, config, headers=door_headers(os.environ))
 
 
 def watch_idle(app: PairchatApp, *, signed_out: float, signed_in: float) -> None:

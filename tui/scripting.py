@@ -24,7 +24,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TextIO
 
 from tui.client.events import Retry, StreamEnd
@@ -47,12 +47,17 @@ class ScriptError(Exception):
         self.status = status
 
 
-def client_for(config: Config, env: dict[str, str] | None = None) -> PairchatClient:
-    """A client signed in from ``PAIRCHAT_TOKEN`` or the TUI's saved session."""
+def client_for(
+    config: Config,
+    env: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> PairchatClient:
+    """A client signed in from ``PAIRCHAT_TOKEN`` or the TUI's saved session (``headers``:
+    a door's word for who its visitor is)."""
     environ = os.environ if env is None else env
     token = environ.get("PAIRCHAT_TOKEN", "").strip()
     if token:  # PAIRCHAT_USER spares asking /me (a send-only script token may not read)
-        return PairchatClient(config.server, token, username=config.user or None)
+        return PairchatClient(config.server, token, username=config.user or None, headers=headers)
     saved = config.saved_session()
     if saved is None:
         raise ScriptError(
@@ -178,7 +183,7 @@ async def tail(
 
 
 # -- the command line ---------------------------------------------------------------------
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: argparse.Namespace, config: Config, headers: Mapping[str, str] | None = None) -> int:
     """Run the command ``args.command``; its exit status."""
     command = args.command
     out = sys.stdout
@@ -189,7 +194,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         out.flush()
 
     async def main() -> int:
-        client = client_for(config)
+        client = client_for(config, headers=headers)
         async with client:
             if command == "send":
                 text = args.text if args.text is not None else read_stdin(sys.stdin)

@@ -34,7 +34,7 @@ from .conftest import (
     wait_until,
 )
 
-REFUSAL = "pairchat only runs its TUI: use ssh -t -p {port} 127.0.0.1"
+REFUSAL = "pairchat runs its TUI (ssh -t -p {port} 127.0.0.1) or one of: send, history, tail"
 
 
 async def until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
