@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,36 +43,45 @@ def test_status_json_on_a_live_folder(server_process: Start) -> None:
     )
     assert sent.status_code < 300
     cursor = http.get(f"{server.url}/updates", headers=bearer(bob)).json()["cursor"]
-    with httpx.Client(timeout=40) as client:
-        # a wait held open while status runs: it shows as online
-        request = client.build_request(
-            "GET",
+    answers: list[int] = []
+
+    def wait() -> None:  # a wait held open while status runs: it shows as online
+        reply = httpx.get(
             f"{server.url}/updates",
-            params={"since": cursor, "wait": 30},
+            params={"since": cursor, "wait": 55},
             headers=bearer(bob),
+            timeout=70,
         )
-        held = client.send(request, stream=True)  # noqa: F841 - the reply waits
-        deadline = time.monotonic() + 20
-        while True:
-            done = status(server.data_dir, "--json")
-            assert done.returncode == 0, done.stderr
-            found = json.loads(done.stdout)
-            if found["figures"].get("held_waits") == 1:
-                break
-            assert time.monotonic() < deadline, found
-            time.sleep(0.1)
+        answers.append(reply.status_code)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    # the wait is held (read from the metrics port: quick), then status is run once
+    deadline = time.monotonic() + 30
+    while "pairchat_held_waits 1.0" not in httpx.get(f"http://127.0.0.1:{port}/metrics").text:
+        assert time.monotonic() < deadline, "the wait never showed"
+        time.sleep(0.05)
+    done = status(server.data_dir, "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["figures"]["held_waits"] == 1, found
     assert found["running"] is True
     assert found["pid"] == server.pid
     assert found["metrics"] == f"http://127.0.0.1:{port}"
     figures = found["figures"]
     assert figures["workers"] == 2
     assert figures["messages_sent"] == 1
+    assert figures["messages_last_minute"] == 1
+    assert figures["messages_last_hour"] == 1
     assert figures["disk_free_bytes"] > 0
     assert figures["uptime_seconds"] >= 0
     screen = status(server.data_dir)
     assert screen.returncode == 0, screen.stderr
     assert f"pid {server.pid}" in screen.stdout
     assert "1 messages sent" in screen.stdout
+    server.stop()  # answers the held wait
+    waiter.join(timeout=20)
+    assert answers == [200]
 
 
 def test_status_without_a_server_or_without_metrics(server_process: Start, tmp_path: Path) -> None:

@@ -401,6 +401,7 @@ def _metrics(settings: Settings, host: str, port: int) -> Any:
         _version(),
         time.time(),
         held_capacity=settings.waiter_slots * settings.workers,
+        recent=metrics.RecentMessages(folder),
     )
     try:
         server = metrics.serve(host, port, folder, facts)

@@ -23,12 +23,15 @@ imported (it picks its value class then): ``backend.server.cli`` sets it
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import shutil
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +150,7 @@ class ServerFacts(Collector):
     version: str
     started: float
     held_capacity: int = 0  # streams and long-polls all workers may hold (--max-waiters each)
+    recent: RecentMessages | None = field(default=None)
 
     def collect(self) -> Iterator[Any]:
         info = InfoMetricFamily("pairchat_server", "The running server.")
@@ -176,6 +180,64 @@ class ServerFacts(Collector):
             "Conversation files in the data folder.",
             _pair_files(self.data_dir),
         )
+        if self.recent is not None:
+            recent = GaugeMetricFamily(
+                "pairchat_messages_sent_recent",
+                "Messages sent in the last minute / hour (for `pairchat-server status`; "
+                "in PromQL use increase(pairchat_messages_sent_total[...]).",
+                labels=["window"],
+            )
+            last_minute, last_hour = self.recent.counts()
+            recent.add_metric(["1m"], last_minute)
+            recent.add_metric(["1h"], last_hour)
+            yield recent
+
+
+class RecentMessages:
+    """The messages counter sampled every ``period`` s for an hour, in the main process:
+    how many were sent in the last minute and hour (``period`` s resolution)."""
+
+    def __init__(self, folder: Path, period: float = 10.0) -> None:
+        self.folder = folder
+        self.period = period
+        self._samples: deque[tuple[float, float]] = deque([(time.monotonic(), 0.0)])
+        self._lock = threading.Lock()
+        threading.Thread(target=self._sample, name="metrics-recent", daemon=True).start()
+
+    def total(self) -> float:
+        files = glob.glob(os.path.join(self.folder, "counter_*.db"))
+        found = 0.0
+        for metric in MultiProcessCollector.merge(files, accumulate=True):
+            if metric.name == "pairchat_messages_sent":
+                found += sum(sample.value for sample in metric.samples)
+        return found
+
+    def _sample(self) -> None:
+        while True:
+            time.sleep(self.period)
+            with contextlib.suppress(OSError, ValueError):
+                now = (time.monotonic(), self.total())
+                with self._lock:
+                    self._samples.append(now)
+                    while self._samples and now[0] - self._samples[0][0] > 3600 + self.period:
+                        self._samples.popleft()
+
+    def counts(self) -> tuple[float, float]:
+        total = self.total()
+        now = time.monotonic()
+        with self._lock:
+            samples = list(self._samples)
+        return total - _at(samples, now - 60), total - _at(samples, now - 3600)
+
+
+def _at(samples: list[tuple[float, float]], when: float) -> float:
+    """The counter's value at ``when``: its newest sample not after it (else the oldest)."""
+    value = samples[0][1]
+    for moment, total in samples:
+        if moment > when:
+            break
+        value = total
+    return value
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -84,6 +84,7 @@ def figures(text: str) -> dict[str, Any]:
     total: dict[str, float] = {}
     five_xx = 0.0
     refusals: dict[str, float] = {}
+    recent: dict[str, float] = {}
     version = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -94,6 +95,8 @@ def figures(text: str) -> dict[str, Any]:
                 five_xx += sample.value
             if sample.name == "pairchat_rate_limit_refusals_total":
                 refusals[sample.labels.get("limit", "")] = sample.value
+            if sample.name == "pairchat_messages_sent_recent":
+                recent[sample.labels.get("window", "")] = sample.value
             if sample.name == "pairchat_server_info":
                 version = sample.labels.get("version")
     started = total.get("pairchat_start_time_seconds")
@@ -104,6 +107,8 @@ def figures(text: str) -> dict[str, Any]:
         "held_waits": int(total.get("pairchat_held_waits", 0)),
         "open_streams": int(total.get("pairchat_open_streams", 0)),
         "messages_sent": int(total.get("pairchat_messages_sent_total", 0)),
+        "messages_last_minute": int(recent.get("1m", 0)),
+        "messages_last_hour": int(recent.get("1h", 0)),
         "requests": int(total.get("pairchat_http_requests_total", 0)),
         "server_errors": int(five_xx),
         "rate_limit_refusals": {k: int(v) for k, v in sorted(refusals.items())},
@@ -133,6 +138,8 @@ def lines(now: Status) -> list[str]:
         f"uptime         {_duration(f['uptime_seconds'])}",
         f"workers        {f['workers']}",
         f"online         {f['held_waits']} held waits, {f['open_streams']} event streams",
+        f"messages       {f['messages_last_minute']} in the last minute, "
+        f"{f['messages_last_hour']} in the last hour",
         f"since start    {f['messages_sent']} messages sent, {f['requests']} requests, "
         f"{f['server_errors']} answered 5xx",
         f"rate limited   {refused}",
