@@ -174,6 +174,13 @@ class Message(Model, frozen=True):
         Annotated[str, Meta(description="the sender's idempotency key, when one was given")]
         | UnsetType
     ) = UNSET
+    reactions: Annotated[
+        dict[str, list[str]],
+        Meta(
+            description="each emoji and who reacted with it (usernames, sorted); "
+            "one reaction per person; {} when none"
+        ),
+    ] = {}
 
 
 class History(Model, frozen=True):
@@ -377,6 +384,21 @@ class MessageRef(Pair, frozen=True):
 
 class EditRequest(MessageRef, frozen=True):
     message: Text
+
+
+class ReactRequest(MessageRef, frozen=True):
+    emoji: Annotated[
+        str,
+        Meta(
+            max_length=32,
+            description="one emoji (a variation selector, skin tone or ZWJ sequence is one); "
+            '"": remove my reaction',
+        ),
+    ]
+    username: (
+        Annotated[str, Meta(description="open mode's anonymous client only: who reacts")]
+        | UnsetType
+    ) = UNSET
 
 
 class SearchRequest(Pair, frozen=True):

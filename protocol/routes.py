@@ -100,6 +100,15 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "post",
+        "/react",
+        "Set, change or remove my one reaction to a message of the pair (moves its rev)",
+        m.Changed,
+        "the message as it is now, with its reactions",
+        m.ReactRequest,
+        errors=(*CONVERSATION, 409),
+    ),
+    Route(
+        "post",
         "/search_messages",
         "Search the pair's whole history (FTS5 in its file), newest first",
         m.SearchResults,

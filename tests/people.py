@@ -60,6 +60,11 @@ class Person:
         changed: JSON = self.ok("/delete_message", **self.pair(other), id=message_id)["message"]
         return changed
 
+    def react(self, other: str, message_id: int, emoji: str) -> JSON:
+        body = self.ok("/react", **self.pair(other), id=message_id, emoji=emoji)
+        changed: JSON = body["message"]
+        return changed
+
     def search(self, other: str, q: str, **fields: Any) -> JSON:
         return self.ok("/search_messages", **self.pair(other), q=q, **fields)
 

@@ -70,6 +70,23 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
         ),
         200,
     ),
+    "conversations.react": (
+        "conversation",
+        lambda: (
+            "POST",
+            "/react",
+            {
+                "data": {
+                    "user_one": "alice",
+                    "user_two": "bob",
+                    "id": "1",
+                    "emoji": "👍",
+                    "username": "alice",
+                }
+            },
+        ),
+        200,
+    ),
     "conversations.search_messages": (
         "conversation",
         lambda: (
@@ -199,6 +216,7 @@ SEND = {
     "conversations.send_message",
     "conversations.edit_message",
     "conversations.delete_message",
+    "conversations.react",
     "conversations.create_conversation_db",
     "presence.typing",
     "friends.mark_read",

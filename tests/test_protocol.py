@@ -41,7 +41,10 @@ def test_protocol_imports_no_web_tui_or_http_library() -> None:
 
 SEEDLIKE = Message(7, "alice", "hi ü \x00 \u2028", 1764012345, None, 9)
 WITH_CLIENT_ID = Message(8, "bob", "", 1764012346, "c-1", 10, 1764012399, True, 7)
-OLD_FILE = Message(1, "Alice", "from the seed", "2024-01-02 03:04:05.678", None, 1)
+OLD_FILE = Message(
+    1, "Alice", "from the seed", "2024-01-02 03:04:05.678", None, 1,
+    reactions={"👍": ["alice", "bob"]},
+)  # fmt: skip
 
 
 def test_reply_bytes_stay_what_clients_read() -> None:
@@ -54,12 +57,13 @@ def test_reply_bytes_stay_what_clients_read() -> None:
     assert body(replies.history(page)) == (
         b'{"history":['
         b'{"id":7,"author":"alice","message":"hi \xc3\xbc \\u0000 \xe2\x80\xa8",'
-        b'"date_sent":1764012345,"rev":9,"edited_at":null,"deleted":false,"reply_to":null},'
+        b'"date_sent":1764012345,"rev":9,"edited_at":null,"deleted":false,"reply_to":null,'
+        b'"reactions":{}},'
         b'{"id":8,"author":"bob","message":"","date_sent":1764012346,"rev":10,'
-        b'"edited_at":1764012399,"deleted":true,"reply_to":7,"client_id":"c-1"},'
+        b'"edited_at":1764012399,"deleted":true,"reply_to":7,"client_id":"c-1","reactions":{}},'
         b'{"id":1,"author":"Alice","message":"from the seed",'
         b'"date_sent":"2024-01-02 03:04:05.678","rev":1,"edited_at":null,"deleted":false,'
-        b'"reply_to":null}'
+        b'"reply_to":null,"reactions":{"\xf0\x9f\x91\x8d":["alice","bob"]}}'
         b'],"has_more":false,"rev":10}\n'
     )
     around = Page([SEEDLIKE], has_more=True, rev=9, has_more_after=False)

@@ -44,6 +44,7 @@ SCOPES: dict[str, str] = {
     "conversations.send_message": "send",
     "conversations.edit_message": "send",
     "conversations.delete_message": "send",
+    "conversations.react": "send",
     "conversations.create_conversation_db": "send",
     "presence.typing": "send",
     "friends.mark_read": "send",

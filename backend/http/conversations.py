@@ -1,5 +1,5 @@
 """The seed's three endpoints, kept reply-compatible, plus their optional extensions,
-and the conversation features that act on one pair: edit, delete, search.
+and the conversation features that act on one pair: edit, delete, react, search.
 
 A whole history (no cursor and no ``limit``: the seed's request) is streamed a
 page at a time, so its memory stays flat however long it is.
@@ -10,12 +10,13 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
-from backend.core.errors import MissingField
+from backend.core.errors import Forbidden, MissingField
 from backend.core.usernames import canonical_username
 from backend.http import auth, parking, replies
 from backend.http import request_data as data
 from backend.http.context import services
 from backend.services.chat import parse_message
+from backend.services.edits import parse_emoji
 from backend.services.search import DEFAULT_RESULTS, MAX_RESULTS, parse_query
 
 bp = Blueprint("conversations", __name__)
@@ -108,6 +109,23 @@ def delete_message() -> ResponseReturnValue:
     signed_in = auth.allow_pair(pair)
     editor = auth.current_user() if signed_in else None
     return replies.changed(services().edits.delete(pair, message_id, editor=editor))
+
+
+@bp.post("/react")
+@auth.conversation
+def react() -> ResponseReturnValue:
+    message_id = _message_id()
+    pair = data.pair()
+    signed_in = auth.allow_pair(pair)
+    emoji = data.parsed("emoji", parse_emoji)
+    if signed_in:
+        reactor = auth.current_user()
+    else:  # open mode's anonymous client names who reacts
+        reactor = data.username("username")
+        if reactor not in pair:
+            raise Forbidden("'username' must be one of the pair")
+    changed = services().edits.react(pair, message_id, emoji, reactor=reactor, signed_in=signed_in)
+    return replies.changed(changed)
 
 
 @bp.post("/search_messages")

@@ -123,7 +123,7 @@ def keys(found: list[KeyRecord]) -> Response:
 # -- conversations ---------------------------------------------------------------
 def wire_message(item: Message) -> wire.Message:
     """A message object: the seed's keys, ``id``, ``client_id`` when given, and the
-    conversation features' ``rev``, ``edited_at``, ``deleted``, ``reply_to``."""
+    conversation features' ``rev``, ``edited_at``, ``deleted``, ``reply_to``, ``reactions``."""
     return wire.Message(
         item.id,
         item.author,
@@ -134,6 +134,7 @@ def wire_message(item: Message) -> wire.Message:
         item.deleted,
         item.reply_to,
         UNSET if item.client_id is None else item.client_id,
+        reactions=item.reactions or {},
     )
 
 

@@ -12,7 +12,7 @@ must never forge a line that looks like another message. So:
   text, control characters become visible ``\\u001b``-style escapes, Markdown's
   punctuation is backslash-escaped, and a message's own line breaks continue
   on indented lines, so a line that starts with ``- **`` is always a real
-  message.
+  message. Its reactions follow on one indented line, ``reactions: 👍 alice, bob · ❤️ carol``.
 """
 
 from __future__ import annotations
@@ -62,6 +62,12 @@ def markdown_lines(low: str, high: str, messages: Iterable[Message]) -> Iterator
     for message in messages:
         when = _when(message.date_sent)
         yield f"- **{markdown_text(message.author)}** ({when}): {markdown_text(message.message)}"
+        if message.reactions:
+            shown = " · ".join(
+                f"{markdown_text(emoji)} {markdown_text(', '.join(names))}"
+                for emoji, names in message.reactions.items()
+            )
+            yield f"  reactions: {shown}"
 
 
 def _when(date_sent: object) -> str:

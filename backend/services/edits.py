@@ -9,15 +9,29 @@ again changes nothing. Each change takes the pair's next revision in the pair's
 file; then both sides' feed rows move to it (so both users' long-polls wake and
 clients fetch it with ``after_rev``), and a deletion recounts the peer's unread.
 Both count against the author's send rate.
+
+A reaction (``react``) is one emoji per person per message, set, changed or
+removed by either of the pair on any message of it; it moves the message's
+``rev`` as an edit does (so ``after_rev`` and both feeds carry it), is refused
+as a send is (a block, the send rate) and on a deleted message
+(``MessageDeleted``; deleting a message drops its reactions).
 """
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 
 import arrow
 
-from backend.core.errors import Blocked, RateLimited, StorageUnavailable, UnknownMessage
+from backend.core.errors import (
+    Blocked,
+    InvalidField,
+    MissingField,
+    RateLimited,
+    StorageUnavailable,
+    UnknownMessage,
+)
 from backend.core.usernames import Pair, Username
 from backend.limits.rate_limit import Limiter
 from backend.services.accounts import Accounts
@@ -69,6 +83,24 @@ class MessageEdits:
         self._announce(pair, changed, conversation)
         return changed.message
 
+    def react(
+        self, pair: Pair, message_id: int, emoji: str, *, reactor: Username, signed_in: bool = True
+    ) -> Message:
+        """The message with ``reactor``'s one reaction set to ``emoji`` (``""``: removed);
+        ``signed_in`` False: open mode's anonymous client, who may react as anyone of the pair."""
+        if signed_in:
+            peer = pair.other(reactor)
+            self.accounts.require_exists(reactor)
+            self.accounts.require_known(peer)
+            peer_side = self.store.contact(peer, reactor)
+            if peer_side is not None and peer_side.blocked:
+                raise Blocked(f"'{peer}' does not accept your messages")
+            self._charge(reactor)
+        conversation = self._conversation(pair, message_id)
+        changed = conversation.react(message_id, reactor, emoji)
+        self._announce(pair, changed, conversation)
+        return changed.message
+
     def _charge(self, editor: Username) -> None:
         if not self.sends.take(editor):
             raise RateLimited(
@@ -99,3 +131,63 @@ class MessageEdits:
             # The change is stored; the feed catches up with the pair's next change.
             log.warning("feed not updated for a change of %s's message to %s", author, peer)
         self.notifier.notify(keys_for_message(author, peer))
+
+
+MAX_EMOJI_BYTES = 32
+_VS16 = "\ufe0f"
+_ZWJ = "\u200d"
+_KEYCAP = "\u20e3"
+
+
+def _skin_tone(char: str) -> bool:
+    return "\U0001f3fb" <= char <= "\U0001f3ff"
+
+
+def _regional(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
+
+
+def _tag(char: str) -> bool:
+    return "\U000e0020" <= char <= "\U000e007f"
+
+
+def _pictograph(char: str) -> bool:
+    """A character that can stand as an emoji (a symbol, not a letter or a digit)."""
+    return unicodedata.category(char) == "So" and ord(char) >= 0xA9
+
+
+def parse_emoji(value: object) -> str:
+    """A reaction as sent: one emoji grapheme (with its variation selector, a skin
+    tone, a ZWJ sequence, a flag or a keycap), or ``""`` to remove one; else why not."""
+    if value is None:
+        raise MissingField("'emoji' is required (empty: remove my reaction)")
+    if not isinstance(value, str):
+        raise InvalidField("'emoji' must be a string")
+    if value == "":
+        return value
+    if len(value.encode()) > MAX_EMOJI_BYTES or not _one_emoji(value):
+        raise InvalidField("'emoji' must be one emoji")
+    return value
+
+
+def _one_emoji(text: str) -> bool:
+    if len(text) == 2 and _regional(text[0]) and _regional(text[1]):
+        return True  # a flag
+    if len(text) in (2, 3) and text[0] in "0123456789#*" and text[-1] == _KEYCAP:
+        return len(text) == 2 or text[1] == _VS16
+    position = 0
+    while True:  # one element, then (ZWJ element)*
+        if position >= len(text) or not _pictograph(text[position]):
+            return False
+        position += 1
+        if position < len(text) and text[position] == _VS16:
+            position += 1
+        if position < len(text) and _skin_tone(text[position]):
+            position += 1
+        while position < len(text) and _tag(text[position]):
+            position += 1  # a subdivision flag's tags
+        if position == len(text):
+            return True
+        if text[position] != _ZWJ:
+            return False
+        position += 1

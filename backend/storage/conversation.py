@@ -4,8 +4,9 @@ The seed's table stays readable (``conversation(author, message, date_sent)``);
 a message's ``id`` is SQLite's ``rowid``, so files made by the original server
 open without migration. pairchat's additions are versioned with
 ``PRAGMA user_version``: version 1 adds ``client_id`` and its unique index;
-version 2 adds revisions, edits, deletions and replies (docs/architecture.md
-says how to add a version).
+version 2 adds revisions, edits, deletions and replies; version 3 adds
+reactions, one per person per message (docs/architecture.md says how to add a
+version).
 
 Revisions: every change to a pair (a new message, an edit, a deletion) takes the
 next value of the pair's revision, ``max(rev) + 1`` read through a unique index
@@ -59,7 +60,10 @@ class Message(NamedTuple):
     edited_at: int | None = None
     deleted: bool = False
     reply_to: int | None = None
+    reactions: Reactions | None = None  # emoji -> usernames, sorted; None: none
 
+
+Reactions = dict[str, list[str]]
 
 _SEED_TABLE = "CREATE TABLE IF NOT EXISTS conversation (author text, message text, date_sent text)"
 
@@ -103,7 +107,16 @@ def _v2_revisions(conn: sqlite3.Connection) -> None:
         search_index.create(conn)  # an old file with messages builds it on its first search
 
 
-MIGRATIONS = [_v1_client_id, _v2_revisions]
+def _v3_reactions(conn: sqlite3.Connection) -> None:
+    # One row per person per message; a message's reactions are one index range.
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS reaction (message_id INTEGER NOT NULL, "
+        "username TEXT NOT NULL, emoji TEXT NOT NULL, PRIMARY KEY (message_id, username)) "
+        "WITHOUT ROWID"
+    )
+
+
+MIGRATIONS = [_v1_client_id, _v2_revisions, _v3_reactions]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = "rowid, author, message, date_sent, client_id, rev, edited_at, deleted, reply_to"
@@ -116,6 +129,31 @@ def _message(row: tuple[Any, ...]) -> Message:
 
 
 _MAX_ID = 2**63 - 1
+
+
+def _with_reactions(conn: sqlite3.Connection, messages: list[Message]) -> list[Message]:
+    """``messages`` with their reactions, read in one query."""
+    if not messages:
+        return messages
+    found: dict[int, Reactions] = {}
+    for start in range(0, len(messages), _IN_CHUNK):
+        ids = [message.id for message in messages[start : start + _IN_CHUNK]]
+        marks = ",".join("?" * len(ids))
+        for message_id, emoji, username in conn.execute(
+            f"SELECT message_id, emoji, username FROM reaction WHERE message_id IN ({marks}) "
+            "ORDER BY message_id, emoji, username",
+            ids,
+        ):
+            found.setdefault(message_id, {}).setdefault(emoji, []).append(username)
+    if not found:
+        return messages
+    return [
+        message._replace(reactions=found[message.id]) if message.id in found else message
+        for message in messages
+    ]
+
+
+_IN_CHUNK = 5000  # ids per query: under SQLite's host-parameter limit; pages are smaller
 
 
 def _revision(conn: sqlite3.Connection) -> int:
@@ -317,7 +355,8 @@ class Conversation:
                 rows = rows[:-1]
             if newest_first:
                 rows.reverse()
-            return Page([_message(row) for row in rows], has_more, rev)
+            messages = _with_reactions(conn, [_message(row) for row in rows])
+            return Page(messages, has_more, rev)
 
         page: Page = self._run(work)
         return page
@@ -338,8 +377,8 @@ class Conversation:
                     f"SELECT {_COLUMNS} FROM conversation WHERE rev > ? ORDER BY rev LIMIT ?",
                     (after_rev, limit + 1),
                 ).fetchall()
-            has_more = len(rows) > limit
-            messages = [_message(row) for row in rows[:limit]]
+                has_more = len(rows) > limit
+                messages = _with_reactions(conn, [_message(row) for row in rows[:limit]])
             return Page(messages, has_more, messages[-1].rev if has_more else rev)
 
         page: Page = self._run(work)
@@ -370,12 +409,13 @@ class Conversation:
                     f"SELECT {_COLUMNS} FROM conversation WHERE rowid > ? ORDER BY rowid LIMIT ?",
                     (message_id, limit),
                 ).fetchall()
-            room = limit - 1
-            before = min(len(older), max(room // 2, room - len(newer)))
-            after = min(len(newer), room - before)
-            rows = [*reversed(older[:before]), centre, *newer[:after]]
+                room = limit - 1
+                before = min(len(older), max(room // 2, room - len(newer)))
+                after = min(len(newer), room - before)
+                rows = [*reversed(older[:before]), centre, *newer[:after]]
+                messages = _with_reactions(conn, [_message(row) for row in rows])
             return Page(
-                [_message(row) for row in rows],
+                messages,
                 len(older) > before,
                 rev,
                 has_more_after=len(newer) > after,
@@ -408,7 +448,8 @@ class Conversation:
                     "UPDATE conversation SET message = ?, edited_at = ?, rev = ? WHERE rowid = ?",
                     (text, now, rev, message_id),
                 )
-                return Changed(current._replace(message=text, edited_at=now, rev=rev), True)
+                edited = current._replace(message=text, edited_at=now, rev=rev)
+                return Changed(_with_reactions(conn, [edited])[0], True)
 
         changed: Changed = self._run(work)
         return changed
@@ -429,7 +470,45 @@ class Conversation:
                     "UPDATE conversation SET message = '', deleted = 1, rev = ? WHERE rowid = ?",
                     (rev, message_id),
                 )
+                conn.execute("DELETE FROM reaction WHERE message_id = ?", (message_id,))
                 return Changed(current._replace(message="", deleted=True, rev=rev), True)
+
+        changed: Changed = self._run(work)
+        return changed
+
+    def react(self, message_id: int, username: str, emoji: str) -> Changed:
+        """Set ``username``'s one reaction to a message to ``emoji`` (``""``: remove it).
+
+        Anyone of the pair may react to any message of it; a deleted message takes
+        none (``MessageDeleted``). The same reaction again (or removing none)
+        changes nothing; a change takes the pair's next revision, as an edit does.
+        """
+
+        def work(conn: sqlite3.Connection) -> Changed:
+            with immediate(conn):
+                current = self._own(conn, message_id, None)
+                if current.deleted:
+                    raise MessageDeleted("that message was deleted; it takes no reactions")
+                row = conn.execute(
+                    "SELECT emoji FROM reaction WHERE message_id = ? AND username = ?",
+                    (message_id, username),
+                ).fetchone()
+                if (row[0] if row else "") == emoji:
+                    return Changed(_with_reactions(conn, [current])[0], changed=False)
+                rev = _next_rev(conn)
+                conn.execute("UPDATE conversation SET rev = ? WHERE rowid = ?", (rev, message_id))
+                if emoji:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO reaction (message_id, username, emoji) "
+                        "VALUES (?, ?, ?)",
+                        (message_id, username, emoji),
+                    )
+                else:
+                    conn.execute(
+                        "DELETE FROM reaction WHERE message_id = ? AND username = ?",
+                        (message_id, username),
+                    )
+                return Changed(_with_reactions(conn, [current._replace(rev=rev)])[0], True)
 
         changed: Changed = self._run(work)
         return changed
@@ -480,7 +559,8 @@ class Conversation:
                     "ORDER BY rowid DESC",
                     shown,
                 ).fetchall()
-            return Page([_message(row) for row in rows], len(ids) > limit, rev)
+                messages = _with_reactions(conn, [_message(row) for row in rows])
+            return Page(messages, len(ids) > limit, rev)
 
         page: Page = self._run(work)
         return page

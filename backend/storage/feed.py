@@ -161,6 +161,7 @@ def _listed(row: tuple[Any, ...]) -> Listed:
                 row[11],
                 bool(row[12]),
                 row[13],
+                None,  # reactions: the feed does not keep them (a history page has them)
             ),
         )
     )
