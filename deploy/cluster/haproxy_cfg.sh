@@ -32,7 +32,7 @@ map="$dir/haproxy/pairs.map"
 [[ -f "$map" ]] || : >"$map"
 
 # The routes whose request names a pair in user_one/user_two (grep backend/http for data.pair()).
-pair_routes="/create_conversation_db /get_message_history /edit_message /delete_message /search_messages"
+pair_routes="/create_conversation_db /get_message_history /edit_message /delete_message /react /search_messages"
 
 use_servers=""
 pair_servers=""
