@@ -30,6 +30,7 @@ from tui.screens.dialogs import (
     BlockDialog,
     ConfirmDialog,
     LinksDialog,
+    ReactionPicker,
     RequestsDialog,
     SignOutDialog,
     UnblockDialog,
@@ -167,6 +168,7 @@ DIALOGS: dict[str, Callable[[MainScreen], ModalScreen[Any]]] = {
     "links": lambda main: LinksDialog(["https://example.org/" + "long/" * 20, "https://x.y"]),
     "confirm": lambda main: ConfirmDialog("Delete this message? It goes for both of you."),
     "requests": lambda main: RequestsDialog(main.core),
+    "react": lambda main: ReactionPicker("\u2764\ufe0f"),
 }
 
 

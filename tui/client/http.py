@@ -343,6 +343,12 @@ class PairchatClient:
         data = _fields(user_one=self._me(), user_two=other, id=message_id)
         return await self._call("POST", "/delete_message", changed_message, data=data)
 
+    async def react(self, other: str, message_id: int, emoji: str) -> Message:
+        """Set my one reaction to a message (``""``: remove it); the message as it is now."""
+        data = _fields(user_one=self._me(), user_two=other, id=message_id)
+        data["emoji"] = emoji  # "" is meaningful here: remove
+        return await self._call("POST", "/react", changed_message, data=data)
+
     async def search_messages(
         self, other: str, query: str, *, before_id: int | None = None, limit: int | None = None
     ) -> SearchResults:

@@ -70,6 +70,8 @@ class Message:
     edited_at: DateSent = None
     deleted: bool = False
     reply_to: int | None = None
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Each emoji and who reacted with it (usernames, sorted), in the server's order."""
 
     @classmethod
     def of(cls, found: wire.Message) -> Message:
@@ -83,6 +85,7 @@ class Message:
             edited_at=found.edited_at,
             deleted=found.deleted,
             reply_to=found.reply_to,
+            reactions=tuple((emoji, tuple(names)) for emoji, names in found.reactions.items()),
         )
 
     @classmethod

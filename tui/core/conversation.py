@@ -100,6 +100,11 @@ class Conversation:
         self.messages = [*older, *self.messages, *newer] if older else self.messages + newer
         return Merge(tuple(older), tuple(newer), updated=updated)
 
+    def update_only(self, changed: list[Message]) -> tuple[Message, ...]:
+        """Apply changes to loaded messages without moving ``rev`` (a reply to my own change:
+        changes before it may not be loaded yet)."""
+        return self._update([m for m in changed if m.id in self._by_id])
+
     def _update(self, changed: list[Message]) -> tuple[Message, ...]:
         updated = []
         for message in changed:

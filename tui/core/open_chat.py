@@ -199,6 +199,19 @@ class OpenChat:
                 await self.catch_up()
         return len(merge.newer)
 
+    async def react(self, peer: str, message_id: int, emoji: str) -> None:
+        """Set my reaction to ``message_id`` (``""``: remove it) and show the message as the
+        server now has it. The chat's ``rev`` stays: changes before this one may not be
+        loaded yet, and the feed's new revision makes ``catch_up`` fetch them all."""
+        message = await self.client.react(peer, message_id, emoji)
+        self.connection.ok()
+        chat = self.chat
+        if chat is None or chat.peer != peer or message.id not in chat:
+            return
+        updated = chat.update_only([message])
+        if updated:
+            self.events.publish(MessagesAdded(peer, Merge(updated=updated)))
+
     async def show_message(self, peer: str, message_id: int) -> bool:
         """Make ``message_id`` loaded: if it is not, load the page around it instead."""
         chat = self.chat

@@ -201,6 +201,9 @@ class SyncCore:
     async def load_newer(self, peer: str) -> int:
         return await self.opened.load_newer(peer)
 
+    async def react(self, peer: str, message_id: int, emoji: str) -> None:
+        await self.opened.react(peer, message_id, emoji)
+
     async def show_message(self, peer: str, message_id: int) -> bool:
         return await self.opened.show_message(peer, message_id)
 

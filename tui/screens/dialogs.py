@@ -387,3 +387,45 @@ class RequestsDialog(_ListDialog):
             self.show_error(describe(exc))
             return
         self._fill()
+
+
+REACTIONS = ("\U0001f44d", "\u2764\ufe0f", "\U0001f602", "\U0001f62e", "\U0001f622", "\U0001f64f")
+"""The picker's six: 👍 ❤️ 😂 😮 😢 🙏 (keys 1-6); any other emoji can be typed."""
+
+
+class ReactionPicker(ModalScreen[str | None]):
+    """Choose a reaction: 1-6 for the six, or type one and press Enter. Dismisses with the
+    emoji chosen (the chat pane turns my current one into a removal), or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="react.cancel")]
+
+    def __init__(self, mine: str | None = None) -> None:
+        super().__init__()
+        self.mine = mine
+
+    def compose(self) -> ComposeResult:
+        row = "   ".join(f"{n} {emoji}" for n, emoji in enumerate(REACTIONS, start=1))
+        hint = "1-6 or type one, Enter."
+        if self.mine:
+            hint += f" Yours: {self.mine} (choose it again to remove it)."
+        with Vertical(classes="dialog"):
+            yield Static("React", classes="dialog-title")
+            yield Static(row, id="react-row", markup=False)
+            yield Input(placeholder="or type an emoji", id="react-input", max_length=16)
+            yield Static(hint, classes="dialog-hint", markup=False)
+        yield Footer(compact=True)
+
+    @on(Input.Changed, "#react-input")
+    def _digit(self, event: Input.Changed) -> None:
+        """A digit 1-6 typed in the empty box picks that one of the six at once."""
+        if len(event.value) == 1 and event.value in "123456":
+            self.dismiss(REACTIONS[int(event.value) - 1])
+
+    @on(Input.Submitted, "#react-input")
+    def _typed(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if text:
+            self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

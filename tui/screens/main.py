@@ -46,6 +46,7 @@ from tui.screens.dialogs import (
     BlockDialog,
     ConfirmDialog,
     LinksDialog,
+    ReactionPicker,
     RequestsDialog,
     SignOutDialog,
     UnblockDialog,
@@ -330,6 +331,10 @@ class MainScreen(Screen[None]):
                 event.then()
 
         self.app.push_screen(ConfirmDialog(event.question), answered)
+
+    @on(ChatPane.ReactWanted)
+    def _react(self, event: ChatPane.ReactWanted) -> None:
+        self.app.push_screen(ReactionPicker(event.mine), event.then)
 
     @on(ChatPane.LinksWanted)
     def _links(self, event: ChatPane.LinksWanted) -> None:

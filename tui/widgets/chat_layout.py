@@ -61,6 +61,14 @@ class Block:
         return self.message.id if self.message is not None else None
 
 
+def reactions_of(block: Block) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The reactions ``block`` shows in a row under its body (none on a deleted message)."""
+    message = block.message
+    if block.kind != "message" or message is None or message.deleted:
+        return ()
+    return message.reactions
+
+
 class ChatLayout:
     """Blocks and rows of one conversation at one width."""
 
@@ -134,6 +142,11 @@ class ChatLayout:
 
     # -- measuring -----------------------------------------------------------------------
     def measure(self, block: Block) -> None:
+        self._measure(block)
+        if reactions_of(block):
+            block.height += 1  # the reactions row under the body
+
+    def _measure(self, block: Block) -> None:
         if block.kind not in ("message", "pending"):
             block.height = 1
             return

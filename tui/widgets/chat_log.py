@@ -59,7 +59,14 @@ from tui.core.conversation import Conversation, Merge
 from tui.core.outbox import OutboxItem
 from tui.formatting import Clock, clock_time, day_label, system_clock
 from tui.text import fit, one_line, url_spans
-from tui.widgets.chat_layout import BODY_INDENT, COMPACT_INDENT, DELETED, Block, ChatLayout
+from tui.widgets.chat_layout import (
+    BODY_INDENT,
+    COMPACT_INDENT,
+    DELETED,
+    Block,
+    ChatLayout,
+    reactions_of,
+)
 
 MY_MARKER = "\u203a"
 BOLD = Style(bold=True)
@@ -161,6 +168,14 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
             "Links",
             tooltip="The chat's links, newest first: open one, or copy it",
             id="chat.links",
+        ),
+        Binding(
+            "plus",
+            "act('react')",
+            "React",
+            show=False,
+            tooltip="React to the selected message: a picker (the same again removes it)",
+            id="chat.react",
         ),
         Binding("home", "scroll_home", "Oldest", show=False, id="chat.scroll_home"),
         Binding("pageup", "screen.older", "Older", id="chat.older"),
@@ -740,6 +755,29 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
         return status
 
     def _render_block(self, block: Block, width: int, has_term: bool) -> list[Strip]:
+        strips = self._render_body(block, width, has_term)
+        reactions = reactions_of(block)
+        if reactions:
+            indent = COMPACT_INDENT if self.chat_layout.compact else BODY_INDENT
+            strips.append(
+                _fit_parts([(" " * indent, Style()), *self._reaction_parts(reactions)], width)
+            )
+        return strips
+
+    def _reaction_parts(
+        self, reactions: tuple[tuple[str, tuple[str, ...]], ...]
+    ) -> list[tuple[str, Style]]:
+        """``👍 2  [❤️ 1]``: each emoji and how many; mine in brackets and bold."""
+        parts: list[tuple[str, Style]] = []
+        for emoji, names in reactions:
+            mine = self.me in names
+            text = f"{emoji} {len(names)}"
+            if parts:
+                parts.append(("  ", Style()))
+            parts.append((f"[{text}]" if mine else text, BOLD if mine else DIM))
+        return parts
+
+    def _render_body(self, block: Block, width: int, has_term: bool) -> list[Strip]:
         if block.kind == "day":
             return [_rule(day_label(block.when, self._today_dt()), width, DIM)]
         if block.kind == "new":

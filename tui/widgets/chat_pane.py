@@ -80,6 +80,15 @@ class ChatPane(Vertical):
             self.question = question
             self.then = then
 
+    class ReactWanted(TextualMessage):
+        """Pick a reaction (``mine``: the one I have); ``then`` gets it, or None (the screen
+        owns dialogs)."""
+
+        def __init__(self, mine: str | None, then: Callable[[str | None], None]) -> None:
+            super().__init__()
+            self.mine = mine
+            self.then = then
+
     class LinksWanted(TextualMessage):
         """Show the chat's ``links`` to open or copy one (the screen owns dialogs)."""
 
@@ -420,8 +429,26 @@ class ChatPane(Vertical):
             self.post_message(
                 self.ConfirmWanted("Delete this message? It cannot be undone.", confirmed)
             )
+        elif event.action == "react":
+            if message.deleted:
+                self.app.notify("A deleted message takes no reactions.", markup=False, timeout=3)
+                return
+            current = next((e for e, names in message.reactions if self.core.me in names), None)
+
+            def chosen(emoji: str | None) -> None:
+                if emoji:
+                    self._send_reaction(chat.peer, message.id, "" if emoji == current else emoji)
+
+            self.post_message(self.ReactWanted(current, chosen))
         elif event.action == "original" and message.reply_to is not None:
             self._go_to(chat.peer, message.reply_to)
+
+    @work(group="react", exit_on_error=False)
+    async def _send_reaction(self, peer: str, message_id: int, emoji: str) -> None:
+        try:
+            await self.core.react(peer, message_id, emoji)
+        except (ApiError, ServerUnreachable) as exc:
+            self.app.notify(f"Could not react: {describe(exc)}", markup=False)
 
     @work(exclusive=True, group="jump", exit_on_error=False)
     async def _go_to(self, peer: str, message_id: int) -> None:
