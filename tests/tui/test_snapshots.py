@@ -37,7 +37,11 @@ MESSAGES = [
     ),
     Message(6, "bob", "bidi \u202eevil\u202c and zero\u200bwidth", NOW - 100),
     Message(
-        7, "bob", "see https://example.org/a/really/long/path/that/folds/over/lines ok", NOW - 5
+        7,
+        "bob",
+        "see https://example.org/a/really/long/path/that/folds/over/lines ok",
+        NOW - 5,
+        reactions=(("\U0001f44d", ("alice", "bob")), ("\u2764\ufe0f", ("bob",))),
     ),
 ]
 

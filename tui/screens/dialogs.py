@@ -404,10 +404,10 @@ class ReactionPicker(ModalScreen[str | None]):
         self.mine = mine
 
     def compose(self) -> ComposeResult:
-        row = "   ".join(f"{n} {emoji}" for n, emoji in enumerate(REACTIONS, start=1))
+        row = "   ".join(f"{n} {one_line(emoji)}" for n, emoji in enumerate(REACTIONS, start=1))
         hint = "1-6 or type one, Enter."
         if self.mine:
-            hint += f" Yours: {self.mine} (choose it again to remove it)."
+            hint += f" Yours: {one_line(self.mine)} (choose it again to remove it)."
         with Vertical(classes="dialog"):
             yield Static("React", classes="dialog-title")
             yield Static(row, id="react-row", markup=False)

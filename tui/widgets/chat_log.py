@@ -771,7 +771,7 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
         parts: list[tuple[str, Style]] = []
         for emoji, names in reactions:
             mine = self.me in names
-            text = f"{emoji} {len(names)}"
+            text = f"{one_line(emoji)} {len(names)}"  # one width in every terminal
             if parts:
                 parts.append(("  ", Style()))
             parts.append((f"[{text}]" if mine else text, BOLD if mine else DIM))
