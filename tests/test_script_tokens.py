@@ -342,7 +342,10 @@ def test_a_revocation_in_either_worker_ends_the_streams_held_by_either(
 ) -> None:
     """Two workers: revoking a script token moves the accounts epoch in the same
     transaction, which every worker's watcher notices."""
-    server = server_process("--workers", "2", env={"PAIRCHAT_STREAM_HEARTBEAT": "0.3"})
+    # six streams of one user: above the per-user cap of 4 whenever five land on one
+    # worker, which would end the oldest ("replaced"); the cap is not what this tests
+    env = {"PAIRCHAT_STREAM_HEARTBEAT": "0.3", "PAIRCHAT_MAX_WAITS_PER_USER": "8"}
+    server = server_process("--workers", "2", env=env)
     alice = register(server.url, "alice")
     made = [make_token(server, alice, "read") for _ in range(6)]
     with contextlib.ExitStack() as held:
