@@ -24,6 +24,7 @@ import pytest
 
 from tests.support import REPO, ServerProcess, bearer, register
 
+pytestmark = pytest.mark.live  # real server processes, killed and restarted
 PAGE = (REPO / "docs" / "api.md").read_text()
 BOT = re.search(r"## Writing a bot\n.*?```python\n(.*?)```", PAGE, re.S)
 PEOPLE = ("ann", "ben", "cat")

@@ -50,6 +50,7 @@ async def _hold_streams(port: int, token: str, count: int) -> list[bytes]:
             writer.close()
 
 
+@pytest.mark.live
 def test_the_default_server_holds_more_than_the_old_cap(tmp_path: Path) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < HELD + 200:  # this test's own sockets (the server raises its own limit)
@@ -69,6 +70,7 @@ def test_the_default_server_holds_more_than_the_old_cap(tmp_path: Path) -> None:
     assert held > HELD
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("flag", ["--threads", "--max-waiters"])
 def test_the_old_knobs_still_decide_when_given(tmp_path: Path, flag: str) -> None:
     log = tmp_path / "server.log"
