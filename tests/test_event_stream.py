@@ -20,6 +20,7 @@ import pytest
 from tests.sse import Stream, open_stream
 from tests.support import LiveServer, ServerProcess, bearer, http, register
 
+pytestmark = pytest.mark.live  # pairchat-server processes, over real HTTP
 HEARTBEAT = "0.3"
 _names = itertools.count()
 

@@ -10,7 +10,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.support import ServerProcess, http
+
+pytestmark = pytest.mark.live  # a pairchat-server process
 
 Start = Callable[..., ServerProcess]
 
