@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
-from backend.core.errors import Forbidden, MissingField
+from backend.core.errors import Forbidden, InvalidField, MissingField
 from backend.core.usernames import canonical_username
 from backend.http import auth, parking, replies
 from backend.http import request_data as data
@@ -42,7 +42,10 @@ def get_message_history() -> ResponseReturnValue:
     after_rev = data.integer("after_rev")
     around_id = data.integer("around_id", minimum=1)
     limit = data.integer("limit", minimum=1, maximum=MAX_PAGE)
-    wait = parking.wait_seconds(data.seconds("wait"))
+    asked = data.seconds("wait")
+    if asked and after_id is None and after_rev is None:
+        raise InvalidField("'wait' holds a request with 'after_id' or 'after_rev' only")
+    wait = parking.wait_seconds(asked)
     pair = data.pair()
     signed_in = auth.allow_pair(pair)
     chat = services().chat

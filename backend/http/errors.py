@@ -170,7 +170,11 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
         message = f"the request body is larger than {limit} bytes"
     else:
         message = exc.description or exc.name
-    return replies.error(HTTP_CODES.get(status, "http_error"), message), status
+    headers = {}
+    allowed = getattr(exc, "valid_methods", None)
+    if status == 405 and allowed:  # RFC 9110 15.5.6: a 405 says what is allowed
+        headers["Allow"] = ", ".join(sorted(allowed))
+    return replies.error(HTTP_CODES.get(status, "http_error"), message), status, headers
 
 
 def _unexpected(exc: Exception) -> ResponseReturnValue:

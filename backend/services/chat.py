@@ -417,8 +417,12 @@ def listed(contact: Contact) -> bool:
 
 def parse_message(text: object) -> str:
     """A message as sent (never trimmed), or why it cannot be one."""
-    if not isinstance(text, str) or text == "":
-        raise (EmptyMessage if text == "" else MissingField)("'message' is required")
+    if text is None:
+        raise MissingField("'message' is required")
+    if not isinstance(text, str):
+        raise InvalidField("'message' must be text")
+    if text == "":
+        raise EmptyMessage("'message' is required")
     if not text.strip():
         raise EmptyMessage("a message cannot be only whitespace")
     if len(text) > MAX_MESSAGE_LENGTH:
