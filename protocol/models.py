@@ -223,6 +223,20 @@ class SearchResults(Model, frozen=True):
     ] = False
 
 
+PeerReadUpTo = (
+    Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="the highest id of mine they have read; absent when either side "
+            "turned read receipts off",
+        ),
+    ]
+    | UnsetType
+)
+"""A friend's and a change's ``peer_read_up_to``: the read receipt, when both allow it."""
+
+
 class Friend(Model, frozen=True):
     """A row of ``GET /friends``."""
 
@@ -243,17 +257,7 @@ class Friend(Model, frozen=True):
     request: Annotated[
         bool, Meta(description="a conversation started by someone I have not accepted")
     ] = False
-    peer_read_up_to: (
-        Annotated[
-            int,
-            Meta(
-                ge=0,
-                description="the highest id of mine they have read; absent when either side "
-                "turned read receipts off",
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    peer_read_up_to: PeerReadUpTo = UNSET
 
 
 class Friends(Model, frozen=True):
@@ -292,17 +296,7 @@ class Change(Model, frozen=True):
         Meta(description="a message request (a stranger's conversation I have not accepted)"),
     ] = False
     read_up_to: Annotated[int, Meta(ge=0, description="my own read marker in this pair")] = 0
-    peer_read_up_to: (
-        Annotated[
-            int,
-            Meta(
-                ge=0,
-                description="the highest id of mine they have read; absent when either side "
-                "turned read receipts off",
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    peer_read_up_to: PeerReadUpTo = UNSET
 
 
 class Feed(Model, frozen=True):

@@ -376,3 +376,29 @@ def files_outside(data_dir: Path, before: set[Path]) -> set[Path]:
     """Files that appeared anywhere under data_dir's parent but not directly in data_dir."""
     now = {p for p in data_dir.parent.rglob("*") if p.is_file()}
     return {p for p in now - before if p.parent != data_dir}
+
+
+def held_feed_waits(
+    url: str, token: str, count: int
+) -> tuple[list[threading.Thread], list[object]]:
+    """``count`` feed long-polls of ``token`` (55 s each) in threads; their statuses (or
+    errors) land in the list as they are answered."""
+    cursor = http.get(f"{url}/updates", headers=bearer(token)).json()["cursor"]
+    answers: list[object] = []
+
+    def wait() -> None:
+        try:
+            reply = httpx.get(
+                f"{url}/updates",
+                params={"since": cursor, "wait": 55},
+                headers=bearer(token),
+                timeout=70,
+            )
+            answers.append(reply.status_code)
+        except httpx.HTTPError as exc:
+            answers.append(repr(exc))
+
+    threads = [threading.Thread(target=wait) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, answers

@@ -33,6 +33,7 @@ from tests.support import (
     bearer,
     children,
     free_port,
+    held_feed_waits,
     http,
     read_connections,
     register,
@@ -136,28 +137,6 @@ def test_one_server_per_data_folder_and_per_port(server_process: Start, tmp_path
 
 
 # -- stopping ------------------------------------------------------------------------------------
-def _held_waits(url: str, token: str, count: int) -> tuple[list[threading.Thread], list[object]]:
-    cursor = http.get(f"{url}/updates", headers=bearer(token)).json()["cursor"]
-    answers: list[object] = []
-
-    def wait() -> None:
-        try:
-            reply = httpx.get(
-                f"{url}/updates",
-                params={"since": cursor, "wait": 55},
-                headers=bearer(token),
-                timeout=70,
-            )
-            answers.append(reply.status_code)
-        except httpx.HTTPError as exc:
-            answers.append(repr(exc))
-
-    threads = [threading.Thread(target=wait) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    return threads, answers
-
-
 def _other_thread(pid: int) -> int:
     """A thread of ``pid`` that is not its main thread (granian's worker watcher)."""
     threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
@@ -181,7 +160,7 @@ def test_a_stop_answers_held_waits_at_once_and_exits_within_two_seconds(
     tokens = [register(server.url, f"user{n}") for n in range(4)]
     port = int(server.url.rsplit(":", 1)[1])
     before = set(read_connections(port))
-    waits = [_held_waits(server.url, token, 3) for token in tokens]
+    waits = [held_feed_waits(server.url, token, 3) for token in tokens]
     # a gate, not a sleep: every wait's request read by the server (a loaded machine once
     # sent the signal before some of them had connected: "Connection refused")
     deadline = time.monotonic() + 20
@@ -264,7 +243,7 @@ def test_the_demo_stops_its_whole_server(
     wait_healthy(f"http://127.0.0.1:{port}", timeout=30)
     # a second TUI, like another terminal, holds a long-poll on the server
     held = register(f"http://127.0.0.1:{port}", "dave")
-    _held_waits(f"http://127.0.0.1:{port}", held, 2)
+    held_feed_waits(f"http://127.0.0.1:{port}", held, 2)
     time.sleep(1.0)
     started = time.monotonic()
     if how == "quit":

@@ -12,45 +12,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import httpx
 
 from tests.support import (
     ServerProcess,
     alive,
     bearer,
+    held_feed_waits,
     http,
     read_connections,
     register,
 )
 
 Start = Callable[..., ServerProcess]
-
-
-def _held_waits(url: str, token: str, count: int) -> tuple[list[threading.Thread], list[object]]:
-    cursor = http.get(f"{url}/updates", headers=bearer(token)).json()["cursor"]
-    answers: list[object] = []
-
-    def wait() -> None:
-        try:
-            reply = httpx.get(
-                f"{url}/updates",
-                params={"since": cursor, "wait": 55},
-                headers=bearer(token),
-                timeout=70,
-            )
-            answers.append(reply.status_code)
-        except httpx.HTTPError as exc:
-            answers.append(repr(exc))
-
-    threads = [threading.Thread(target=wait) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    return threads, answers
 
 
 def test_a_sigkilled_main_process_takes_its_workers_and_a_new_server_starts(
@@ -62,7 +38,7 @@ def test_a_sigkilled_main_process_takes_its_workers_and_a_new_server_starts(
     server = server_process("--workers", "2")
     tokens = [register(server.url, f"user{n}") for n in range(3)]
     before = set(read_connections(server.port))
-    waits = [_held_waits(server.url, token, 2) for token in tokens]
+    waits = [held_feed_waits(server.url, token, 2) for token in tokens]
     deadline = time.monotonic() + 20
     while (
         len(

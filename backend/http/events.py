@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from backend.core.errors import InvalidField, PairchatError, ServerFull
+from backend.core.errors import PairchatError, ServerFull
 from backend.core.usernames import Username
 from backend.http import auth, parking, replies
 from backend.http import request_data as data
@@ -133,10 +133,7 @@ def _resume_cursor() -> int | None:
     header = request.headers.get(RESUME_HEADER)
     if header is None or header.strip() == "":
         return data.cursor("since")
-    value = header.strip()
-    if not (value.isascii() and value.isdigit() and len(value) <= 18):
-        raise InvalidField(f"'{RESUME_HEADER}' must be a cursor (an event's id)")
-    return int(value)
+    return data.parse_cursor(header.strip(), f"'{RESUME_HEADER}' must be a cursor (an event's id)")
 
 
 @bp.get("/events")

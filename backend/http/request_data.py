@@ -209,8 +209,13 @@ def cursor(name: str) -> int | None:
     value = text(name, required=False)
     if value is None:
         return None
+    return parse_cursor(value, f"'{name}' must be a cursor returned by /updates")
+
+
+def parse_cursor(value: str, refusal: str) -> int:
+    """A feed cursor (1-18 ASCII digits) as a number, or ``InvalidField(refusal)``."""
     if not _CURSOR_RE.match(value):
-        raise InvalidField(f"'{name}' must be a cursor returned by /updates")
+        raise InvalidField(refusal)
     return int(value)
 
 
