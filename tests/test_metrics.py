@@ -101,6 +101,13 @@ def test_metrics_move_as_the_server_works_across_two_workers(server_process: Sta
     assert sends == [1.0], sends
     assert value(samples, "pairchat_http_request_duration_seconds_count", route=SEND_ROUTE) == 1
     wait_for(metrics, lambda s: value(s, "pairchat_held_waits") == 3, "user1's wait answered")
+    # ... and the wake-up was timed, from the send's commit to the wait running again
+    woke = wait_for(
+        metrics,
+        lambda s: value(s, "pairchat_wakeup_latency_seconds_count") >= 1,
+        "the wake-up's latency observed",
+    )
+    assert 0 < value(woke, "pairchat_wakeup_latency_seconds_sum") < 5
     wait_for(metrics, lambda s: value(s, "pairchat_open_pair_files") >= 1, "the pair file open")
     # what only the main process knows
     assert value(samples, "pairchat_workers") == 2

@@ -82,6 +82,15 @@ OPEN_STREAMS = Gauge(
     multiprocess_mode="livesum",
 )
 
+WAKEUP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+WAKEUP_LATENCY = Histogram(
+    "pairchat_wakeup_latency_seconds",
+    "From a change's commit (a send, an edit, a read, typing) to each held long-poll or "
+    "event stream it woke running again, in the worker that holds it (across workers "
+    "within one feed-watcher look, ~25 ms, more; across nodes, by the nodes' clocks).",
+    buckets=WAKEUP_BUCKETS,
+)
+
 OPEN_PAIR_FILES = Gauge(
     "pairchat_open_pair_files",
     "Conversation files held open right now, all workers (each keeps at most "
@@ -93,8 +102,10 @@ OPEN_PAIR_FILES = Gauge(
 class RequestMetrics:
     """A worker's recorder: one call per answered request (on the event loop)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, notifier: Any = None) -> None:
         self._routes = app.url_map.bind("localhost")
+        if notifier is not None:  # each woken waiter: one observe on its loop (notify.py)
+            notifier.woken = WAKEUP_LATENCY.observe
         # What the send path would otherwise pay on every request (it is measured: issue
         # 23 asks <= 5 %): werkzeug's route match and prometheus_client's label lookups.
         self._matched: dict[tuple[str, str], tuple[str, str]] = {}

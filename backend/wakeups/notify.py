@@ -26,6 +26,14 @@ hook the composition root sets (``backend/wakeups/pubsub.py``: Redis pub/sub); w
 arrives from them is notified with ``forward=False`` so it is never sent back.
 When wake-ups may have been missed (the link to the other nodes was down),
 ``wake_all`` moves every key at once: every waiter runs its query again.
+
+Wake-up latency (the ``woken`` hook, the metric ``pairchat_wakeup_latency_seconds``):
+a change's commit time (Unix time) travels with its notification - ``notify``'s
+``sent_at``, over Redis in the message, from the ``FeedWatcher``'s previous look for
+another worker's commit - and is left on each waiter it wakes (one attribute store);
+the waiter, running again on its own loop, reports the seconds since. One
+observation per woken waiter, on the waiter's loop: it costs about what one
+``time.time()`` and one histogram observe cost, beside the query the waiter then runs.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import enum
 import logging
 import math
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -75,12 +84,14 @@ class Outcome(enum.Enum):
 class _Hold:
     """One held request: counted against its owner and the process."""
 
-    __slots__ = ("dropped", "owner", "released")
+    __slots__ = ("dropped", "owner", "released", "sent_at")
 
     def __init__(self, owner: str | None) -> None:
         self.owner = owner
         self.released = False
         self.dropped = False
+        self.sent_at: float | None = None
+        """When the change that woke it committed (Unix time), until its waiter resumes."""
 
     def wake(self) -> None:
         raise NotImplementedError
@@ -163,9 +174,12 @@ class Listener(_Hold):
         with notifier._lock:
             if self.released or notifier._closed:
                 return Outcome.RELEASED
-            if self.recheck or notifier._version(self.key) != seen:
-                return Outcome.CHANGED
-            future = self.future = self.loop.create_future()
+            moved = self.recheck or notifier._version(self.key) != seen
+            if not moved:
+                future = self.future = self.loop.create_future()
+        if moved:  # while the stream was busy sending: its wake-up waited for it
+            notifier._resumed(self)
+            return Outcome.CHANGED
         timer = None
         if timeout >= COALESCE_AFTER:
             notifier._ticks_of(self.loop).add(timeout, future)
@@ -185,6 +199,7 @@ class Listener(_Hold):
             with notifier._lock:
                 if self.released or notifier._closed:
                     return Outcome.RELEASED
+            notifier._resumed(self)
         return outcome
 
     def _hung_up(self, _: asyncio.Future[Any]) -> None:
@@ -246,8 +261,13 @@ class Notifier:
         self._per_owner = max(1, per_owner)
         self._closed = False
         self._epoch = 0  # added to every key's version: ``wake_all`` moves them all
-        self.publish: Callable[[list[str]], None] | None = None
-        """Called by ``notify`` with the keys it woke, to wake them on other nodes too."""
+        self.publish: Callable[[list[str], float], None] | None = None
+        """Called by ``notify`` with the keys it woke and when their change committed (Unix
+        time), to wake them on other nodes too."""
+        self.woken: Callable[[float], None] | None = None
+        """Called on the waiter's loop, once per held request or stream a change woke, with
+        the seconds from the change's commit to the waiter running again (the wake-up
+        latency metric; None: not measured)."""
 
     def _version(self, key: str) -> int:
         return self._versions.get(key, 0) + self._epoch  # called with the lock held
@@ -256,10 +276,15 @@ class Notifier:
         with self._lock:
             return self._version(key)
 
-    def notify(self, keys: Iterable[str], forward: bool = True) -> None:
+    def notify(
+        self, keys: Iterable[str], forward: bool = True, sent_at: float | None = None
+    ) -> None:
         """Move ``keys`` and wake their waiters; then ``publish`` them unless ``forward`` is
-        False (keys that came from another node)."""
+        False (keys that came from another node). ``sent_at``: when the change committed
+        (Unix time; now if not given), carried to the waiters it wakes (``woken``)."""
         keys = list(keys)
+        if sent_at is None:
+            sent_at = time.time()
         woken: list[_Parked | Listener] = []
         with self._lock:
             for key in keys:
@@ -271,10 +296,22 @@ class Notifier:
                 if parked:
                     woken.extend(parked)
         for waiter in woken:
+            if waiter.sent_at is None:  # woken twice before it ran: the first change counts
+                waiter.sent_at = sent_at
             waiter.wake()
         publish = self.publish
         if forward and publish is not None and keys:
-            publish(keys)
+            publish(keys, sent_at)
+
+    def _resumed(self, waiter: _Parked | Listener) -> None:
+        """On the waiter's loop, a change woke it: how long since that change committed."""
+        sent_at = waiter.sent_at
+        if sent_at is None:  # a release, a recheck or a wake-all: no change of its own
+            return
+        waiter.sent_at = None
+        woken = self.woken
+        if woken is not None:
+            woken(max(0.0, time.time() - sent_at))
 
     def wake_all(self) -> None:
         """Move every key, known or not, and wake every waiter: each runs its query again.
@@ -403,6 +440,7 @@ class Notifier:
                 with self._lock:
                     if parked.released or self._closed:
                         return Outcome.RELEASED
+                self._resumed(parked)
             return outcome
         finally:
             if timer is not None:
@@ -510,6 +548,7 @@ class FeedWatcher:
         self._on_accounts_changed = on_accounts_changed
         self._stop = threading.Event()
         self._seen_seq = store.current_seq()
+        self._looked = time.time()  # the last look that found nothing new: commits came after
         self._seen_version = store.data_version() or 0
         self._seen_epoch = store.account_epoch()
         self._thread = threading.Thread(target=self._run, name="pairchat-feed-watcher", daemon=True)
@@ -527,9 +566,13 @@ class FeedWatcher:
         if not self._wake_feed:
             self._check_accounts()
             return
+        looked, self._looked = self._looked, time.time()
         version = self._store.data_version(wait=False)
-        if version is None or version == self._seen_version:
-            return  # busy serving a request: look again next tick
+        if version is None:
+            self._looked = looked  # busy serving a request: look again next tick
+            return
+        if version == self._seen_version:
+            return
         self._seen_version = version
         self._check_accounts()
         seq, rows = self._store.changed_pairs(self._seen_seq)
@@ -539,7 +582,9 @@ class FeedWatcher:
             keys.add(user_key(owner))
             keys.add(pair_key(owner, peer))
         if keys:  # the writing process told other nodes itself
-            self._notifier.notify(keys, forward=False)
+            # Committed after the previous look: the latency measured from it is at most
+            # one ``interval`` more than the true one, never less.
+            self._notifier.notify(keys, forward=False, sent_at=looked)
 
     def _check_accounts(self) -> None:
         epoch = self._store.account_epoch()

@@ -3,7 +3,9 @@
 A send on one node moves its keys in that process's ``Notifier`` (``backend/wakeups/notify.py``);
 long-polls waiting on the same keys may be held by any other node. ``RedisWakeups``
 connects the two: set as the Notifier's ``publish`` hook, it sends each batch of keys
-as one JSON message ``{"node": …, "from": …, "keys": […]}`` on ``pairchat:wake``;
+as one JSON message ``{"node": …, "from": …, "at": …, "keys": […]}`` on ``pairchat:wake``
+(``at``: when the oldest of its keys' changes committed, Unix time, so the node that
+wakes a waiter measures the wake-up latency from the commit, not from its arrival);
 a subscriber thread in every process notifies the keys it hears locally
 (``forward=False``: never sent on again, so no loops) and skips its own messages.
 
@@ -32,6 +34,7 @@ import os
 import random
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -101,7 +104,7 @@ class RedisWakeups:
             channel: _Channel(self._on_wake, notifier.wake_all),
         }
         self._lock = threading.Lock()
-        self._pending: dict[str, None] = {}  # keys to publish, in order, without repeats
+        self._pending: dict[str, float] = {}  # keys to publish, in order -> first change
         self._lost = False  # keys were dropped: tell the others to wake everyone
         self._has_work = threading.Event()
         self._stop = threading.Event()
@@ -125,11 +128,14 @@ class RedisWakeups:
         """Whether the subscriber is subscribed to every channel within ``timeout`` s."""
         return self._subscribed.wait(timeout)
 
-    def publish(self, keys: Iterable[str]) -> None:
-        """Queue ``keys`` for the other processes; never raises, never waits on Redis."""
+    def publish(self, keys: Iterable[str], sent_at: float | None = None) -> None:
+        """Queue ``keys`` (changed at ``sent_at``, Unix time) for the other processes; never
+        raises, never waits on Redis."""
+        at = time.time() if sent_at is None else sent_at
         with self._lock:
+            pending = self._pending
             for key in keys:
-                self._pending[key] = None
+                pending.setdefault(key, at)
             if len(self._pending) > MAX_PENDING:
                 self.counters.dropped_keys += len(self._pending)
                 self._pending.clear()
@@ -180,7 +186,8 @@ class RedisWakeups:
             self._has_work.wait()
             with self._lock:
                 self._has_work.clear()
-                keys, self._pending = list(self._pending), {}
+                pending, self._pending = self._pending, {}
+                keys = list(pending)
                 lost = self._lost
             if self._stop.is_set():
                 return
@@ -192,7 +199,8 @@ class RedisWakeups:
                         self._lost = False
                 while keys:
                     batch = keys[:BATCH_KEYS]
-                    self._client.publish(self.channel, self._message(batch))
+                    at = min(pending[key] for key in batch)
+                    self._client.publish(self.channel, self._message(batch, at=at))
                     self.counters.published += 1
                     self.counters.published_keys += len(batch)
                     del keys[:BATCH_KEYS]
@@ -210,12 +218,16 @@ class RedisWakeups:
                     log.warning("Redis reachable again: wake-ups for other nodes resume")
                 delay = 0.0
 
-    def _message(self, keys: list[str] | None = None, wake_all: bool = False) -> str:
+    def _message(
+        self, keys: list[str] | None = None, wake_all: bool = False, at: float | None = None
+    ) -> str:
         body: dict[str, object] = {"node": self.node, "from": self.origin}
         if wake_all:
             body["all"] = True
         else:
             body["keys"] = keys or []
+            if at is not None:
+                body["at"] = at
         return json.dumps(body)
 
     # -- subscribing ---------------------------------------------------------------------
@@ -284,6 +296,9 @@ class RedisWakeups:
             keys = message.get("keys") or []
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
                 raise ValueError("keys must be a list of strings")
+            at = message.get("at")
+            if not isinstance(at, int | float) or isinstance(at, bool):
+                at = None  # an older node's message: measured from its arrival
         except (ValueError, AttributeError) as exc:
             log.warning("ignored a malformed wake-up message: %s", exc)
             return
@@ -295,7 +310,7 @@ class RedisWakeups:
             self.counters.resyncs += 1
             self._notifier.wake_all()
         elif keys:
-            self._notifier.notify(keys, forward=False)
+            self._notifier.notify(keys, forward=False, sent_at=at)
 
 
 def _text(value: bytes | str) -> str:
