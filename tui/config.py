@@ -12,7 +12,9 @@ or ``PAIRCHAT_CONFIG_DIR``):
 
 Settings of ``config.toml``: ``server``, ``user``, ``layout`` (``"compact"`` for one
 line per message; the default is ``"cozy"``), ``bell`` (``"off"``, ``"other"``,
-``"all"``), ``notify`` (``"off"``, ``"osc9"``, ``"osc777"``) and ``[keymap]``.
+``"all"``), ``notify`` (``"off"``, ``"osc9"``, ``"osc777"``), ``download_dir`` (where a
+received file is saved; ``PAIRCHAT_DOWNLOAD_DIR``; default the desktop's download
+folder) and ``[keymap]``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Config:
     suspected (tui.core.feed)."""
     remember_session: bool = True
     """Save the token in ``session.toml`` (a door keeps it in memory only)."""
+    download_dir: Path = field(default_factory=lambda: default_download_dir())
+    """Where a received file is saved (made when first needed)."""
 
     @property
     def session_path(self) -> Path:
@@ -108,6 +112,16 @@ def default_config_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
+def default_download_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``PAIRCHAT_DOWNLOAD_DIR``, else the desktop's download folder (``~/Downloads`` on a
+    system without one: platformdirs)."""
+    env = os.environ if env is None else env
+    override = env.get("PAIRCHAT_DOWNLOAD_DIR")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_downloads_dir())
+
+
 def load_config(
     server: str | None = None,
     user: str | None = None,
@@ -131,6 +145,7 @@ def load_config(
     layout = pick(None, "PAIRCHAT_LAYOUT", "layout") or "cozy"
     bell = (pick(None, "PAIRCHAT_BELL", "bell") or "other").lower()
     notify = (pick(None, "PAIRCHAT_NOTIFY", "notify") or "off").lower()
+    downloads = pick(None, "PAIRCHAT_DOWNLOAD_DIR", "download_dir")
     return Config(
         server=(pick(server, "PAIRCHAT_SERVER", "server") or DEFAULT_SERVER).rstrip("/"),
         user=pick(user, "PAIRCHAT_USER", "user"),
@@ -140,6 +155,7 @@ def load_config(
         compact=layout.lower() == "compact",
         bell=bell if bell in BELL_POLICIES else "other",
         notify=notify if notify in NOTIFY_KINDS else "off",
+        download_dir=Path(downloads).expanduser() if downloads else default_download_dir(env),
     )
 
 

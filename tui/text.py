@@ -18,6 +18,10 @@ spaces where it can, never inside a wide character), returning offsets so that
 styles (search matches, links) can be applied by position. :func:`url_spans`
 finds links, which the chat view draws as OSC 8 hyperlinks: a URL folded over
 two lines stays one clickable link.
+
+:func:`human_size` (units of 1,024, as the server's limits are set, written KB/MB/GB) and
+:func:`attachment_label` make the "📎 name · 1.2 MB" line of a message that carries a
+file: the chat view, ``pairchat history`` and ``tail`` all draw it with these.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import unicodedata
 from functools import lru_cache
 
 from rich.cells import cell_len, chop_cells, split_graphemes
+
+from tui.client.models import Attachment
 
 ZWJ = "\u200d"
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -236,3 +242,37 @@ def key_label(keys: str) -> str:
         parts = [names.get(p, p.capitalize() if len(p) > 1 else p) for p in key.split("+")]
         out.append("+".join(parts))
     return ", ".join(out)
+
+
+PAPERCLIP = "\U0001f4ce"
+_UNITS = ("KB", "MB", "GB", "TB")
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes for a person: ``512 B``, ``1.2 KB``, ``25 MB``, ``30.1 MB``, ``250 MB``.
+
+    Units of 1,024 bytes, as the server states its limits (25 MiB shows as 25 MB),
+    so a file's size and the limit it is refused by read alike."""
+    if size < 1000:
+        return f"{size} B"
+    value = float(size)
+    for unit in _UNITS:
+        value /= 1024
+        shown = f"{value:.1f}" if value < 99.95 else f"{value:.0f}"
+        if float(shown) < 1000 or unit == _UNITS[-1]:
+            return f"{shown.removesuffix('.0')} {unit}"
+    raise AssertionError("unreachable")
+
+
+def attachment_label(attachment: Attachment) -> str:
+    """The line that stands for a file: ``📎 report.pdf · 1.2 MB`` (the name on one line,
+    its controls visible)."""
+    return f"{PAPERCLIP} {one_line(attachment.name)} \u00b7 {human_size(attachment.size)}"
+
+
+def with_attachment(text: str, attachment: Attachment | None) -> str:
+    """Display ``text`` with the attachment's line under it (the line alone without text)."""
+    if attachment is None:
+        return text
+    label = attachment_label(attachment)
+    return f"{text}\n{label}" if text else label

@@ -23,18 +23,25 @@ margin) is taken for dead: :class:`ServerUnreachable`.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import mimetypes
+import os
+import tempfile
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import httpx
 
 from protocol import DecodeError, decode
 from protocol.models import Error
+from tui.client.downloads import filename_of, place, safe_file_name
 from tui.client.events import EventParser, Retry, StreamItem, read_item
 from tui.client.models import (
+    OCTET_STREAM,
     BadReply,
     Feed,
     FriendList,
@@ -45,6 +52,7 @@ from tui.client.models import (
     SearchResults,
     Sent,
     Session,
+    SharedFile,
     SshKey,
     changed_message,
     raw,
@@ -179,6 +187,7 @@ class PairchatClient:
         params: Mapping[str, str] | None = None,
         wait: float | None = None,
         auth: bool = True,
+        files: Mapping[str, tuple[str, IO[bytes], str]] | None = None,
     ) -> httpx.Response:
         timeout = max(self.timeout, wait + LONG_POLL_MARGIN) if wait else self.timeout
         try:
@@ -186,6 +195,7 @@ class PairchatClient:
                 method,
                 self.base_url + path,
                 data=data,
+                files=files,
                 params=params,
                 headers=self._headers(auth),
                 timeout=timeout,
@@ -334,6 +344,74 @@ class PairchatClient:
     ) -> Sent:
         data = _fields(author=self._me(), message=text, client_id=client_id, reply_to=reply_to)
         return await self._call("POST", f"/send_message/{to}", Sent.parse, data=data)
+
+    # -- files ---------------------------------------------------------------------------
+    async def send_file(
+        self,
+        to: str,
+        path: str | os.PathLike[str],
+        caption: str = "",
+        client_id: str | None = None,
+        reply_to: int | None = None,
+    ) -> Sent:
+        """Send the file at ``path`` to ``to`` (``caption``: the message's text).
+
+        The upload streams from disk in chunks (multipart/form-data with the open
+        file): a large file is never held in memory. ``client_id`` makes a retry
+        after a lost reply store nothing twice, as on :meth:`send`. Raises
+        ``OSError`` when the file cannot be opened, :class:`ApiError` when the server
+        refuses it (413 ``file_too_large``, a quota)."""
+        source = Path(path)
+        kind = mimetypes.guess_type(source.name)[0] or OCTET_STREAM
+        data = _fields(
+            author=self._me(), message=caption or None, client_id=client_id, reply_to=reply_to
+        )
+        with source.open("rb") as handle:
+            files = {"file": (source.name, handle, kind)}
+            response = await self._send("POST", f"/send_file/{to}", data=data, files=files)
+        return self._read(response, Sent.parse)
+
+    async def download_file(
+        self, other: str, message_id: int, folder: str | os.PathLike[str]
+    ) -> Path:
+        """Save the file of message ``message_id`` into ``folder`` (made if missing); where.
+
+        The bytes stream into a temporary file in ``folder``, which takes the sender's
+        file name (made safe) only once complete, as ``name (1)`` … when ``name``
+        exists: nothing there is overwritten, and a failed download leaves nothing."""
+        params = _fields(user_one=self._me(), user_two=other)
+        target = Path(folder).expanduser()
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            async with self._client().stream(
+                "GET",
+                f"{self.base_url}/file/{message_id}",
+                params=params,
+                headers=self._headers(),
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._read(response, bytes)  # raises its ApiError
+                name = filename_of(response.headers.get("content-disposition", ""))
+                name = safe_file_name(name, f"file-{message_id}")
+                handle, temporary = tempfile.mkstemp(
+                    prefix=".pairchat-", suffix=".part", dir=target
+                )
+                try:
+                    with os.fdopen(handle, "wb") as out:
+                        async for chunk in response.aiter_bytes():
+                            out.write(chunk)
+                    return place(Path(temporary), target, name)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temporary)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, type(exc).__name__) from exc
+
+    async def files(self, other: str) -> tuple[SharedFile, ...]:
+        """The pair's files, newest first."""
+        params = _fields(user_one=self._me(), user_two=other)
+        return await self._call("GET", "/files", SharedFile.parse_list, params=params)
 
     async def edit_message(self, other: str, message_id: int, text: str) -> Message:
         data = _fields(user_one=self._me(), user_two=other, id=message_id, message=text)

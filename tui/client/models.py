@@ -9,6 +9,9 @@ keep ``date_sent`` as text; old servers omit ``client_id``, ``rev`` or ``has_mor
 reads as its default; a reply that does not fit raises :class:`BadReply`, so a broken
 reply is one clear error, not a ``KeyError`` somewhere in a widget.
 
+A message's ``attachment`` (a file sent with ``POST /send_file``) is read from the
+wire message when the schema has it; an older server's message has none (``None``).
+
 See docs/api.md for the meaning of each field.
 """
 
@@ -56,6 +59,42 @@ class Session:
         return cls(found.username, found.display_name or "", _maybe(found.token) or "")
 
 
+OCTET_STREAM = "application/octet-stream"
+"""The media type of a file whose type nobody knows."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """The file a message carries: its name, size in bytes and media type."""
+
+    name: str
+    size: int
+    type: str = OCTET_STREAM
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire object, as the server sent it (``pairchat history --json``)."""
+        return {"name": self.name, "size": self.size, "type": self.type}
+
+
+def attachment_of(value: Any) -> Attachment | None:
+    """An ``attachment`` as the wire schema gives it (a struct or a plain object), or None.
+
+    Raises :class:`BadReply` for one that is there but does not fit."""
+    if value is None or value is wire.UNSET:
+        return None
+    if isinstance(value, dict):
+        name, size, kind = value.get("name"), value.get("size"), value.get("type")
+    else:
+        name = getattr(value, "name", None)
+        size = getattr(value, "size", None)
+        kind = getattr(value, "type", None)
+    if not isinstance(name, str) or not isinstance(size, int) or isinstance(size, bool):
+        raise BadReply("an 'attachment' needs a text 'name' and an integer 'size'")
+    if size < 0:
+        raise BadReply("an 'attachment' 'size' is negative")
+    return Attachment(name, size, kind if isinstance(kind, str) and kind else OCTET_STREAM)
+
+
 @dataclass(frozen=True)
 class Message:
     """One stored message of a pair."""
@@ -72,6 +111,8 @@ class Message:
     reply_to: int | None = None
     reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Each emoji and who reacted with it (usernames, sorted), in the server's order."""
+    attachment: Attachment | None = None
+    """The file sent with it (``GET /file/<id>`` has the bytes); None: text only."""
 
     @classmethod
     def of(cls, found: wire.Message) -> Message:
@@ -86,6 +127,7 @@ class Message:
             deleted=found.deleted,
             reply_to=found.reply_to,
             reactions=tuple((emoji, tuple(names)) for emoji, names in found.reactions.items()),
+            attachment=attachment_of(getattr(found, "attachment", None)),
         )
 
     @classmethod
@@ -141,11 +183,41 @@ class Sent:
     date_sent: DateSent
     duplicate: bool = False
     rev: int = 0
+    attachment: Attachment | None = None
+    """The stored file, for a ``/send_file`` reply."""
 
     @classmethod
     def parse(cls, data: bytes) -> Sent:
         found = _decode(data, wire.Sent)
-        return cls(found.id, found.date_sent, found.duplicate, found.rev)
+        attachment = attachment_of(getattr(found, "attachment", None))
+        return cls(found.id, found.date_sent, found.duplicate, found.rev, attachment)
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A row of ``GET /files``: a file of the pair, by the message that carries it."""
+
+    id: int
+    author: str
+    date_sent: DateSent
+    attachment: Attachment
+
+    @staticmethod
+    def parse_list(data: bytes) -> tuple[SharedFile, ...]:
+        rows = _decode(data, dict[str, Any]).get("files")
+        if not isinstance(rows, list):
+            raise BadReply("'files' is missing or not a list")
+        files = []
+        for row in rows:
+            if not isinstance(row, dict):
+                raise BadReply("a file entry is not an object")
+            message_id, author = row.get("id"), row.get("author")
+            if not isinstance(message_id, int) or not isinstance(author, str):
+                raise BadReply("a file entry needs an integer 'id' and a text 'author'")
+            attachment = attachment_of(row)
+            assert attachment is not None
+            files.append(SharedFile(message_id, author, row.get("date_sent"), attachment))
+        return tuple(files)
 
 
 @dataclass(frozen=True)

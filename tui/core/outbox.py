@@ -3,10 +3,12 @@
 A message enters the outbox the moment Enter is pressed and leaves it only when
 the server has answered with its ``id``, or when the user discards it after the
 server refused it for good (e.g. ``blocked``: it stays, marked failed, until the
-user retries or discards it). Every change goes straight to disk through
-:class:`~tui.core.store.SharedJsonFile`, so quitting or crashing while offline
-loses nothing, and two instances sharing a config folder merge their changes
-instead of overwriting each other. The next start sends what is left, with the
+user retries or discards it). A file is an item too (``kind`` ``file``): the outbox
+keeps its ``path`` (not its bytes), and the file is read from disk when it is sent,
+so a file chosen offline goes once the server is back, like a message. Every change
+goes straight to disk through :class:`~tui.core.store.SharedJsonFile`, so quitting
+or crashing while offline loses nothing, and two instances sharing a config folder
+merge their changes instead of overwriting each other. The next start sends what is left, with the
 same ``client_id``, so the server stores each message exactly once, even when two
 instances both send it.
 
@@ -77,9 +79,12 @@ class OutboxItem:
     error: str | None = None
     """Set when the server refused the message for good (it is not retried by itself)."""
     kind: str = "send"
-    """``send`` a new message, ``edit`` or ``delete`` message ``target`` of the pair."""
+    """``send`` a new message, ``file`` a new message with the file at ``path`` (``text``
+    its caption), ``edit`` or ``delete`` message ``target`` of the pair."""
     target: int | None = None
     reply_to: int | None = None
+    path: str | None = None
+    """The file to send (``kind`` ``file``): absolute, read when it is sent."""
 
     @property
     def failed(self) -> bool:
@@ -87,7 +92,20 @@ class OutboxItem:
 
     @property
     def is_send(self) -> bool:
-        return self.kind == "send"
+        """A new message (with or without a file), not a change to one."""
+        return self.kind in ("send", "file")
+
+    @property
+    def file_name(self) -> str:
+        """The name of the file it sends ("" for a text message)."""
+        return Path(self.path).name if self.kind == "file" and self.path else ""
+
+    @property
+    def summary(self) -> str:
+        """What it sends, in words for a list: the text, and the file's name if any."""
+        if not self.file_name:
+            return self.text
+        return f"\U0001f4ce {self.file_name}" + (f" {self.text}" if self.text else "")
 
     @classmethod
     def from_json(cls, data: Any) -> OutboxItem | None:
@@ -104,6 +122,7 @@ class OutboxItem:
                 kind=str(data.get("kind", "send")),
                 target=None if data.get("target") is None else int(data["target"]),
                 reply_to=None if data.get("reply_to") is None else int(data["reply_to"]),
+                path=None if data.get("path") is None else str(data["path"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -194,9 +213,10 @@ class Outbox:
         kind: str = "send",
         target: int | None = None,
         reply_to: int | None = None,
+        path: str | None = None,
     ) -> OutboxItem:
         """Append an item; :class:`OutboxFull` (and nothing written) past the bounds."""
-        item = OutboxItem(to=to, text=text, kind=kind, target=target, reply_to=reply_to)
+        item = OutboxItem(to=to, text=text, kind=kind, target=target, reply_to=reply_to, path=path)
 
         def append(items: list[OutboxItem]) -> list[OutboxItem]:
             full = _full(items, to)

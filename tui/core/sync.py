@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tui.client.http import PairchatClient
@@ -234,6 +235,15 @@ class SyncCore:
     # -- sending -------------------------------------------------------------------------------
     def send(self, peer: str, text: str, reply_to: int | None = None) -> OutboxItem:
         return self.sender.send(peer, text, reply_to)
+
+    def send_file(
+        self, peer: str, path: str, caption: str = "", reply_to: int | None = None
+    ) -> OutboxItem:
+        return self.sender.send_file(peer, path, caption, reply_to)
+
+    async def save_file(self, peer: str, message_id: int, folder: Path) -> Path:
+        """Download the file of message ``message_id`` into ``folder``; where it landed."""
+        return await self.client.download_file(peer, message_id, folder)
 
     def edit(self, peer: str, message_id: int, text: str) -> OutboxItem:
         return self.sender.edit(peer, message_id, text)

@@ -182,7 +182,7 @@ class UnsentDialog(_ListDialog):
 
     def rows(self) -> list[tuple[str, str]]:
         failed = [item for item in self.core.outbox.items if item.failed]
-        return [(i.client_id, f"to {i.to}: {i.text} \u2014 {i.error}") for i in failed]
+        return [(i.client_id, f"to {i.to}: {i.summary} \u2014 {i.error}") for i in failed]
 
     @on(OptionList.OptionSelected, "#dialog-list")
     def _chosen(self, event: OptionList.OptionSelected) -> None:

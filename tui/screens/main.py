@@ -41,6 +41,7 @@ from tui.core.events import (
 )
 from tui.core.sync import SyncCore
 from tui.screens.account import AccountScreen
+from tui.screens.attach import AttachDialog
 from tui.screens.dialogs import (
     AddFriendDialog,
     BlockDialog,
@@ -242,8 +243,9 @@ class MainScreen(Screen[None]):
                 self.pane.outbox_changed()
                 self._outbox_counts()
             case SendRefused(item=item):
+                what = f"{one_line(item.file_name)} not sent" if item.file_name else "Not sent"
                 self.notify(
-                    f"Not sent to {item.to}: {(item.error or 'refused').rstrip('.')}. "
+                    f"{what} to {item.to}: {(item.error or 'refused').rstrip('.')}. "
                     "F7 to retry or discard it.",
                     severity="error",
                     markup=False,
@@ -339,6 +341,14 @@ class MainScreen(Screen[None]):
     @on(ChatPane.LinksWanted)
     def _links(self, event: ChatPane.LinksWanted) -> None:
         self.app.push_screen(LinksDialog(event.links))
+
+    @on(ChatPane.AttachWanted)
+    def _attach_wanted(self, event: ChatPane.AttachWanted) -> None:
+        def queued(path: str | None) -> None:
+            if path is not None and event.peer == self.core.open_peer:
+                self.pane.newest()  # from a window far back too: the file is shown pending
+
+        self.app.push_screen(AttachDialog(self.core, event.peer), queued)
 
     def _request_chosen(self, peer: str | None) -> None:
         if peer:

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from pathlib import Path
 
 from rich.cells import cell_len
 
-from tui.client.models import Message
+from tui.client.models import Attachment, Message
 from tui.code_blocks import TEXT, Fence, fences, layout
 from tui.core.outbox import OutboxItem
 from tui.formatting import to_local
-from tui.text import display_text, one_line, wrap
+from tui.text import display_text, one_line, with_attachment, wrap
 
 DELETED = "message deleted"
 """The body drawn for a deleted message (its ``message`` is empty)."""
@@ -69,6 +70,17 @@ def reactions_of(block: Block) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return message.reactions
 
 
+def pending_attachment(item: OutboxItem) -> Attachment | None:
+    """The file a pending item sends, as it is on disk now (size 0 if it went away)."""
+    if not item.file_name or item.path is None:
+        return None
+    try:
+        size = Path(item.path).stat().st_size
+    except OSError:
+        size = 0
+    return Attachment(item.file_name, size)
+
+
 class ChatLayout:
     """Blocks and rows of one conversation at one width."""
 
@@ -96,7 +108,9 @@ class ChatLayout:
             message=message,
             author=one_line(message.author),
             mine=author == self.me,
-            text=DELETED if message.deleted else display_text(message.text),
+            text=DELETED
+            if message.deleted
+            else with_attachment(display_text(message.text), message.attachment),
             quote=message.reply_to is not None,
         )
 
@@ -108,7 +122,7 @@ class ChatLayout:
             item=item,
             author=self.me,
             mine=True,
-            text=display_text(item.text),
+            text=with_attachment(display_text(item.text), pending_attachment(item)),
             quote=item.reply_to is not None,
         )
 

@@ -170,6 +170,14 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
             id="chat.links",
         ),
         Binding(
+            "s",
+            "act('save')",
+            "Save file",
+            show=False,
+            tooltip="Save the selected message's file (📎) into the download folder",
+            id="chat.save_file",
+        ),
+        Binding(
             "plus",
             "act('react')",
             "React",

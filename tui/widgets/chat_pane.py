@@ -29,6 +29,7 @@ from textual.widgets import Input, Static, TextArea
 from tui.client.errors import describe
 from tui.client.http import ApiError, ServerUnreachable
 from tui.client.models import Message
+from tui.config import default_download_dir
 from tui.core.conversation import Merge
 from tui.core.outbox import OutboxFull
 from tui.core.sync import MAX_MESSAGE, SyncCore
@@ -56,6 +57,13 @@ class SearchBar(Input):
 class ChatPane(Vertical):
     BINDINGS = [
         Binding("ctrl+f", "search", "Search", show=False, id="chat.search"),
+        Binding(
+            "ctrl+o",
+            "attach",
+            "Attach",
+            tooltip="Send a file: type its path (Tab completes); from the message box too",
+            id="chat.attach",
+        ),
         Binding(
             NEWEST_KEYS,
             "newest",
@@ -88,6 +96,13 @@ class ChatPane(Vertical):
             super().__init__()
             self.mine = mine
             self.then = then
+
+    class AttachWanted(TextualMessage):
+        """Ask for a file's path to send to ``peer`` (the screen owns dialogs)."""
+
+        def __init__(self, peer: str) -> None:
+            super().__init__()
+            self.peer = peer
 
     class LinksWanted(TextualMessage):
         """Show the chat's ``links`` to open or copy one (the screen owns dialogs)."""
@@ -442,6 +457,44 @@ class ChatPane(Vertical):
             self.post_message(self.ReactWanted(current, chosen))
         elif event.action == "original" and message.reply_to is not None:
             self._go_to(chat.peer, message.reply_to)
+        elif event.action == "save":
+            if message.attachment is None or message.deleted:
+                self.app.notify("This message has no file to save.", markup=False, timeout=3)
+                return
+            self._save_file(chat.peer, message.id, message.attachment.name)
+
+    def _download_dir(self) -> Path:
+        config = getattr(self.app, "config", None)
+        folder = getattr(config, "download_dir", None)
+        return Path(folder) if folder is not None else default_download_dir()
+
+    @work(group="save", exit_on_error=False)
+    async def _save_file(self, peer: str, message_id: int, name: str) -> None:
+        self._status_note(f"saving {one_line(name)}\u2026")
+        try:
+            saved = await self.core.save_file(peer, message_id, self._download_dir())
+        except (ApiError, ServerUnreachable) as exc:
+            self._status_note("")
+            self.app.notify(f"Could not save {one_line(name)}: {describe(exc)}", markup=False)
+            return
+        except OSError as exc:
+            self._status_note("")
+            where = exc.filename or self._download_dir()
+            self.app.notify(
+                f"Could not save {one_line(name)} in {where}: {exc.strerror or exc}",
+                severity="error",
+                markup=False,
+            )
+            return
+        self._status_note(f"saved {one_line(str(saved))}")
+        self.app.notify(f"Saved to {one_line(str(saved))}", title="File saved", markup=False)
+
+    def action_attach(self) -> None:
+        peer = self.core.open_peer
+        if peer is None:
+            self.app.notify("Open a chat to send a file in it.", markup=False)
+            return
+        self.post_message(self.AttachWanted(peer))
 
     @work(group="react", exit_on_error=False)
     async def _send_reaction(self, peer: str, message_id: int, emoji: str) -> None:

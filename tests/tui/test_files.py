@@ -1,0 +1,211 @@
+"""Files in the TUI, against the real server: Ctrl+O attaches a path (Tab completes, a bad
+path says why and stays), the file goes through the outbox like a message, a received
+file shows "📎 name · size", ``s`` saves it into the download folder and says where, and a
+refusal (over the server's limit) keeps the file, marked, with the reason.
+
+Also the pieces without a server: path completion, safe names that never overwrite,
+sizes for people, a file item of the outbox surviving on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import LiveServer, http, register
+from tui.client.downloads import place, safe_file_name
+from tui.core.outbox import Outbox
+from tui.screens.attach import AttachDialog, complete_path
+from tui.screens.help import HelpScreen
+from tui.text import human_size
+from tui.widgets.chat_log import ChatLog
+from tui.widgets.composer import Composer
+
+from .conftest import api, app_for, befriend, open_chat, wait_for
+
+pytestmark = pytest.mark.anyio
+
+PAPERCLIP = "\U0001f4ce"
+
+
+def shown(log: ChatLog, text: str) -> bool:
+    return any(text in line for line in log.text_lines())
+
+
+def file_bytes(server: LiveServer, token: str, me: str, other: str, message_id: int) -> bytes:
+    reply = http.get(
+        f"{server.url}/file/{message_id}",
+        params={"user_one": me, "user_two": other},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.content
+
+
+def toasts(app: object) -> list[str]:
+    return [n.message for n in app._notifications]  # type: ignore[attr-defined]
+
+
+# -- without a server -------------------------------------------------------------------------
+def test_tab_completes_a_path_as_a_shell_does(tmp_path: Path) -> None:
+    (tmp_path / "report-q3.pdf").write_bytes(b"%PDF")
+    (tmp_path / "report-q4.pdf").write_bytes(b"%PDF")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / ".hidden").write_text("x")
+    base = f"{tmp_path}/"
+    assert complete_path(base + "rep") == (
+        base + "report-q",
+        ["report-q3.pdf", "report-q4.pdf"],
+    )
+    assert complete_path(base + "report-q4") == (base + "report-q4.pdf", ["report-q4.pdf"])
+    assert complete_path(base + "ph") == (base + "photos/", ["photos/"])
+    assert complete_path(base + "zzz") == (base + "zzz", [])
+    assert ".hidden" not in complete_path(base)[1] and ".hidden" in complete_path(base + ".")[1]
+    home = Path(os.path.expanduser("~"))
+    if home.is_dir():
+        assert complete_path("~") == ("~/", [])  # ~ stays as typed, the home's files after it
+
+
+def test_a_saved_file_takes_a_safe_name_and_never_overwrites(tmp_path: Path) -> None:
+    assert safe_file_name("../../etc/passwd", "f") == "passwd"
+    assert safe_file_name("..", "file-7") == "file-7"
+    assert safe_file_name("a\x1b[31mb.txt", "f") == "a_[31mb.txt"
+    assert safe_file_name(".bashrc", "f") == "bashrc"
+    long = safe_file_name("x" * 400 + ".tar.gz", "f")
+    assert long.endswith(".gz") and len(long.encode()) <= 200
+    (tmp_path / "report.pdf").write_bytes(b"old")
+    (tmp_path / "report (1).pdf").write_bytes(b"older")
+    part = tmp_path / ".part"
+    part.write_bytes(b"new")
+    saved = place(part, tmp_path, "report.pdf")
+    assert saved == tmp_path / "report (2).pdf" and saved.read_bytes() == b"new"
+    assert (tmp_path / "report.pdf").read_bytes() == b"old" and not part.exists()
+
+
+def test_sizes_read_as_people_write_them() -> None:
+    assert [human_size(n) for n in (0, 999, 1536, 25 * 1024**2, 31_557_280, 250 * 1024**2)] == [
+        "0 B",
+        "999 B",
+        "1.5 KB",
+        "25 MB",
+        "30.1 MB",
+        "250 MB",
+    ]
+
+
+def test_a_file_waits_in_the_outbox_by_its_path_across_a_restart(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.json")
+    item = outbox.add("bob", "the notes", kind="file", path=str(tmp_path / "notes.txt"))
+    again = Outbox(tmp_path / "outbox.json")
+    assert again.for_peer("bob") == [item]
+    assert again.items[0].file_name == "notes.txt" and again.items[0].text == "the notes"
+
+
+# -- against a server ---------------------------------------------------------------------------
+async def test_attach_sends_the_file_and_the_peer_gets_equal_bytes(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    befriend(server, users, "alice", "bob")
+    data = os.urandom(300_000)  # more than one chunk of the upload
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "capture-2026.bin").write_bytes(data)
+    app = app_for(server.url, tmp_path / "config", user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = await open_chat(pilot, app, "bob")
+        composer = app.screen.query_one(Composer)
+        await pilot.press(*"a draft")
+        await pilot.press("ctrl+o")  # from the message box
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachDialog), "the dialog")
+        dialog = app.screen
+        assert isinstance(dialog, AttachDialog)
+        dialog.field.value = f"{folder}/nothing-here.bin"
+        await pilot.press("enter")  # a bad path: why, and what was typed stays
+        await wait_for(pilot, lambda: "no file at" in error_text(dialog), "the reason")
+        assert dialog.field.value == f"{folder}/nothing-here.bin"
+        dialog.field.value = f"{folder}/cap"
+        await pilot.press("tab")
+        await wait_for(
+            pilot, lambda: dialog.field.value == f"{folder}/capture-2026.bin", "completed"
+        )
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AttachDialog), "closed")
+        await wait_for(
+            pilot, lambda: shown(log, f"{PAPERCLIP} capture-2026.bin \u00b7 293 KB"), "📎"
+        )
+        with api(server.url, "bob", users["bob"]) as bob:
+            await wait_for(
+                pilot,
+                lambda: any(m.attachment for m in bob.history("alice").messages),
+                "stored",
+            )
+            (message,) = bob.history("alice").messages
+        assert message.attachment is not None
+        assert (message.attachment.name, message.attachment.size) == ("capture-2026.bin", 300_000)
+        assert message.text == "" and composer.text == "a draft", "the draft stays a draft"
+        assert file_bytes(server, users["bob"], "bob", "alice", message.id) == data
+        assert not app.screen.core.outbox.items  # type: ignore[attr-defined]
+
+
+def error_text(dialog: AttachDialog) -> str:
+    return str(dialog.query_one(".dialog-error").render())
+
+
+async def test_a_received_file_shows_and_s_saves_it_into_the_download_folder(
+    server: LiveServer,
+    users: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    downloads = tmp_path / "Downloads" / "pairchat"  # made when first needed
+    monkeypatch.setenv("PAIRCHAT_DOWNLOAD_DIR", str(downloads))
+    befriend(server, users, "alice", "bob")
+    source = tmp_path / "plan.txt"
+    source.write_bytes(b"step 1\nstep 2\n" * 100)
+    with api(server.url, "bob", users["bob"]) as bob:
+        bob.send_file("alice", source, "the plan")
+    app = app_for(server.url, tmp_path / "config", user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = await open_chat(pilot, app, "bob")
+        await wait_for(pilot, lambda: shown(log, f"{PAPERCLIP} plan.txt \u00b7 1.4 KB"), "📎")
+        assert shown(log, "the plan")
+        log.focus()
+        await pilot.press("up", "s")
+        saved = downloads / "plan.txt"
+        await wait_for(pilot, lambda: any(str(saved) in t for t in toasts(app)), "says where")
+        assert saved.read_bytes() == source.read_bytes()
+        await pilot.press("s")  # again: a new name, the first one untouched
+        again = downloads / "plan (1).txt"
+        await wait_for(pilot, lambda: any(str(again) in t for t in toasts(app)), "a second copy")
+        assert again.read_bytes() == source.read_bytes()
+        assert sorted(p.name for p in downloads.iterdir()) == ["plan (1).txt", "plan.txt"]
+        await pilot.press("f1")  # Help lists both keys
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        help_text = app.screen.text()  # type: ignore[attr-defined]
+        assert "ctrl+o" in help_text.lower() and "Send a file" in help_text
+        assert "download folder" in help_text
+
+
+async def test_a_file_over_the_limit_is_refused_with_the_reason_and_kept(
+    app_server: object, tmp_path: Path
+) -> None:
+    server = app_server(max_file_bytes=1000)  # type: ignore[operator]
+    users = {name: register(server.url, name) for name in ("alice", "bob")}
+    befriend(server, users, "alice", "bob")
+    big = tmp_path / "big.log"
+    big.write_bytes(b"x" * 5000)
+    app = app_for(server.url, tmp_path / "config", user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = await open_chat(pilot, app, "bob")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachDialog), "the dialog")
+        app.screen.field.value = str(big)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: shown(log, "NOT SENT"), "refused, in the chat")
+        assert shown(log, f"{PAPERCLIP} big.log \u00b7 4.9 KB")
+        assert any("big.log not sent to bob" in t and "at most" in t for t in toasts(app))
+        (item,) = app.screen.core.outbox.items  # type: ignore[attr-defined]
+        assert item.failed and item.path == str(big), "the path is kept, to retry or discard"
+    with api(server.url, "bob", users["bob"]) as bob:
+        assert bob.history("alice").messages == ()
