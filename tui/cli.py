@@ -31,7 +31,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    command_line = parser()
+    args, extra = command_line.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if extra and getattr(args, "text", "") is None and len(extra) == 1:
+        # argparse matches an optional TEXT before an option that comes first
+        # (send bob --file F "caption"): what is left over is the TEXT.
+        args.text = extra.pop()
+    if extra:
+        command_line.error(f"unrecognized arguments: {' '.join(extra)}")
     config = load_config(server=args.server, user=args.user)
     if args.command is not None:  # a script's command: no Textual
         return run(args, config)

@@ -2,6 +2,7 @@
 
     make test 2>&1 | tail -20 | pairchat send bob      # stdin becomes one message
     pairchat send bob "the backup finished"            # or the words given
+    pairchat send bob --file report.pdf "Q3, final"    # a file (TEXT: its caption)
     pairchat history bob --limit 5 --json              # one JSON object per line
     pairchat tail bob                                  # the last 10, then follow live
 
@@ -9,7 +10,13 @@ Sign-in comes from ``PAIRCHAT_TOKEN`` (with ``PAIRCHAT_SERVER``, and ``PAIRCHAT_
 a token without the ``read`` scope, which may not ask who it is), else from the session
 the TUI saved for the server (``session.toml``): a script never asks for a password.
 Nothing here imports Textual; output to a terminal shows control characters as
-visible marks (tui.text), output to a pipe or file is the text as sent.
+visible marks (tui.text), output to a pipe or file is the text as sent. A message
+with a file prints "📎 name · size" after its text, on its line; ``--json`` carries the
+``attachment`` object as the server sent it (``null`` for text only).
+
+``send --file`` streams the file from disk (never whole into memory), with a
+``client_id`` so a retry after a dropped connection stores it once; without TEXT it
+has no caption and does not read stdin.
 
 Exit status: 0 done, 1 the server refused (its message on stderr), 2 bad usage or no
 session, 3 the server could not be reached.
@@ -25,13 +32,14 @@ import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from typing import TextIO
 
 from tui.client.events import Retry, StreamEnd
 from tui.client.http import ApiError, PairchatClient, ServerUnreachable
 from tui.client.models import Feed, Message
 from tui.config import Config
-from tui.text import display_text
+from tui.text import attachment_label, display_text, human_size
 
 MAX_MESSAGE = 4000
 """Characters in one message (the server's limit: docs/api.md, "Limits")."""
@@ -98,6 +106,38 @@ async def send(client: PairchatClient, to: str, text: str) -> int:
     raise AssertionError("unreachable")
 
 
+async def send_file(client: PairchatClient, to: str, path: str, caption: str = "") -> int:
+    """Send the file at ``path`` to ``to`` once (retried with the same client_id if the
+    connection fails); the message's id."""
+    found = Path(path).expanduser()
+    if not found.is_file():
+        why = "is a folder" if found.is_dir() else "is not a file" if found.exists() else ""
+        raise ScriptError(f"{path} {why or 'does not exist'}", EXIT_USAGE)
+    if len(caption) > MAX_MESSAGE:
+        raise ScriptError(
+            f"the caption is {len(caption):,} characters; a message holds {MAX_MESSAGE:,}",
+            EXIT_USAGE,
+        )
+    await _signed_in(client)
+    client_id = "pipe-" + secrets.token_hex(8)
+    for attempt in range(SEND_TRIES):
+        try:
+            sent = await client.send_file(to, found, caption, client_id=client_id)
+            return sent.id
+        except OSError as exc:
+            raise ScriptError(f"cannot read {path}: {exc.strerror or exc}", EXIT_USAGE) from None
+        except ApiError as exc:
+            if exc.status == 413:
+                size = human_size(found.stat().st_size)
+                raise ScriptError(f"{found.name} is {size}: {exc.message}", EXIT_REFUSED) from None
+            raise
+        except ServerUnreachable:
+            if attempt == SEND_TRIES - 1:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
 def read_stdin(stream: TextIO) -> str:
     """What was piped in, without the one final newline a command prints."""
     text = stream.read()
@@ -115,11 +155,15 @@ def formatter(as_json: bool, to_terminal: bool) -> Callable[[str, Message], str]
                 "message": message.text,
                 "date_sent": message.date_sent,
                 "deleted": message.deleted,
+                "attachment": message.attachment.as_json() if message.attachment else None,
             }
             return json.dumps(record, ensure_ascii=True)
         text = "(deleted)" if message.deleted else message.text
         if to_terminal:
             text = display_text(text)
+        if message.attachment is not None and not message.deleted:
+            label = attachment_label(message.attachment)  # one line, its controls visible
+            text = f"{text}  {label}" if text else label
         return f"{message.author}: {text}"
 
     return line
@@ -196,6 +240,9 @@ def run(args: argparse.Namespace, config: Config, headers: Mapping[str, str] | N
     async def main() -> int:
         client = client_for(config, headers=headers)
         async with client:
+            if command == "send" and args.file is not None:
+                await send_file(client, args.peer, args.file, args.text or "")
+                return 0
             if command == "send":
                 text = args.text if args.text is not None else read_stdin(sys.stdin)
                 await send(client, args.peer, text)
@@ -228,7 +275,12 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="command", metavar="{send,history,tail}")
     send_p = commands.add_parser("send", help="send TEXT (or what comes on stdin) to USER")
     send_p.add_argument("peer", metavar="USER")
-    send_p.add_argument("text", metavar="TEXT", nargs="?", help="default: stdin")
+    send_p.add_argument(
+        "text", metavar="TEXT", nargs="?", help="default: stdin (with --file: no caption)"
+    )
+    send_p.add_argument(
+        "--file", metavar="PATH", help="send this file (TEXT, if given, is its caption)"
+    )
     history_p = commands.add_parser("history", help="print the newest messages with USER")
     history_p.add_argument("peer", metavar="USER")
     history_p.add_argument("--limit", type=int, default=20, metavar="N")
