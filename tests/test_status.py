@@ -95,3 +95,36 @@ def test_status_without_a_server_or_without_metrics(server_process: Start, tmp_p
     assert done.returncode == 0
     assert f"pid {server.pid}" in done.stdout
     assert "--metrics-port" in done.stdout
+
+
+def test_status_shows_the_last_errors_of_the_servers_workers(server_process: Start) -> None:
+    """A 5xx (the disk floor refuses registrations) is one of the last errors, with its
+    request id, in --json and on the screen; a healthy request is not."""
+    port = free_port()
+    server = server_process(
+        "--workers",
+        "2",
+        "--metrics-port",
+        str(port),
+        env={"PAIRCHAT_MIN_FREE_DISK_MB": "1000000000"},
+    )
+    assert http.get(f"{server.url}/healthz").status_code == 200
+    for n in range(3):
+        refused = http.post(
+            f"{server.url}/register",
+            data={"username": f"user{n}", "password": "correct horse"},
+            headers={"X-Request-Id": f"web-0badd15c-{n}"},
+        )
+        assert refused.status_code == 503, refused.text
+    done = status(server.data_dir, "--json")
+    assert done.returncode == 0, done.stderr
+    errors = json.loads(done.stdout)["last_errors"]
+    mine = [line for line in errors if str(line.get("request_id", "")).startswith("web-0badd15c")]
+    assert [line["request_id"] for line in mine] == [f"web-0badd15c-{n}" for n in range(3)]
+    assert all("POST /register 503" in line["message"] for line in mine), mine
+    assert all(line["pid"] != server.pid for line in mine)  # logged by the workers
+    assert all(line["time"] <= time.time() for line in mine)
+    screen = status(server.data_dir)
+    assert "last errors" in screen.stdout
+    assert "POST /register 503" in screen.stdout
+    assert "[request web-0badd15c-2]" in screen.stdout

@@ -296,6 +296,13 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     help="json: one JSON object a line, for log shippers [env PAIRCHAT_LOG_FORMAT].",
 )
 @click.option(
+    "--access-log",
+    is_flag=True,
+    envvar="PAIRCHAT_ACCESS_LOG",
+    help="Log every request (method, path, status, ms, request id); without it only the "
+    "5xx ones [env PAIRCHAT_ACCESS_LOG].",
+)
+@click.option(
     "--node",
     default=None,
     help="Multi-node mode: this node's name in the placement map; needs --database-url "
@@ -319,12 +326,13 @@ def serve(
     metrics_port: int | None,
     metrics_host: str,
     log_format: str,
+    access_log: bool,
     **_: Any,
 ) -> None:
     """Run the API server."""
     from backend.server import logs
 
-    granian_logging = logs.use(log_format)
+    granian_logging = logs.use(log_format, access_log)
     settings = settings_from(ctx)
     if dev and metrics_port is not None:
         raise Refused("--metrics-port needs the real server (granian), not --dev")
@@ -366,17 +374,17 @@ def serve(
         )
         if not dev:
             settings = capacity.apply(settings)
-        with running_doors(settings, options):
+        with contextlib.ExitStack() as running:
+            if metrics_port is not None:  # first: the doors write their figures in its folder
+                running.enter_context(_metrics(settings, metrics_host, metrics_port))
+            running.enter_context(running_doors(settings, options))
             if dev:
                 from backend.server.app import create_app
 
                 create_app(settings).run(host=settings.host, port=settings.port, threaded=True)
                 return
-            if metrics_port is None:
-                _granian(settings, logging_config=granian_logging)
-                return
-            with _metrics(settings, metrics_host, metrics_port):
-                _granian(settings, metrics=True, logging_config=granian_logging)
+            metrics = metrics_port is not None
+            _granian(settings, metrics=metrics, logging_config=granian_logging)
     finally:
         lock.release()
 
@@ -388,12 +396,18 @@ def _url(host: str, port: int) -> str:
 @contextlib.contextmanager
 def _metrics(settings: Settings, host: str, port: int) -> Any:
     """``GET /metrics`` from this (main) process for the whole serve: its own port, a
-    private folder for the workers' metric files (backend/server/metrics.py)."""
+    private folder for the workers' and the doors' metric files (backend/server/metrics.py)
+    and every process's last errors (``GET /errors``, backend/server/logs.py)."""
     import tempfile
 
+    from backend.server import logs
+
     folder = Path(tempfile.mkdtemp(prefix="pairchat-metrics-"))
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)  # before prometheus_client loads
+    # before prometheus_client loads; the doors started after this inherit it
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     from backend.server import metrics
+
+    errors = logs.keep_last_errors(folder)
 
     facts = metrics.ServerFacts(
         settings.data_dir,
@@ -404,8 +418,9 @@ def _metrics(settings: Settings, host: str, port: int) -> Any:
         recent=metrics.RecentMessages(folder),
     )
     try:
-        server = metrics.serve(host, port, folder, facts)
+        server = metrics.serve(host, port, folder, facts, partial(logs.last_errors, folder))
     except BaseException as exc:
+        logging.getLogger().removeHandler(errors)
         metrics.finish(folder)
         if isinstance(exc, OSError):
             raise Refused(f"cannot serve metrics on {host}:{port}: {_why(exc)}") from None
@@ -415,6 +430,7 @@ def _metrics(settings: Settings, host: str, port: int) -> Any:
         yield
     finally:
         server.shutdown()
+        logging.getLogger().removeHandler(errors)
         metrics.finish(folder)
 
 

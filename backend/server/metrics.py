@@ -24,23 +24,27 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    start_http_server,
+    make_wsgi_app,
 )
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -296,13 +300,48 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def serve(host: str, port: int, folder: Path, facts: ServerFacts) -> Any:
-    """``GET /metrics`` on ``host:port`` from a thread of the main process; its server."""
+def serve(
+    host: str,
+    port: int,
+    folder: Path,
+    facts: ServerFacts,
+    errors: Callable[[], list[dict[str, Any]]] = list,
+) -> Any:
+    """``GET /metrics`` on ``host:port`` from a thread of the main process, and ``GET
+    /errors``: ``errors()``, every process's last error lines (``backend/server/logs.py``),
+    as JSON; its server."""
     registry = CollectorRegistry()
     _Live(registry, folder)
     registry.register(facts)
-    server, _thread = start_http_server(port, addr=host, registry=registry)
+    scrape = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ.get("PATH_INFO") == "/errors":
+            body = json.dumps({"errors": errors()}).encode("utf-8")
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        result: list[bytes] = scrape(environ, start_response)
+        return result
+
+    family, *_, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        address_family = family
+
+    server = make_server(str(address[0]), port, app, Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged."""
 
 
 def finish(folder: Path) -> None:

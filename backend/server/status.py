@@ -5,7 +5,8 @@ Read from the running server, never from its files: the folder's lock
 names the server's pid, API address and - when it was started with
 ``--metrics-port`` - its metrics URL, which this scrapes once (``GET /metrics``,
 ``backend/server/metrics.py``). Without a metrics port only "running, pid N" can
-be told.
+be told. The last errors (ERROR lines of the server's processes, the 5xx replies among
+them) come from the same port's ``GET /errors`` (``backend/server/logs.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Status:
     api: str | None = None
     metrics: str | None = None
     figures: dict[str, Any] = field(default_factory=dict)
+    last_errors: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     error: str | None = None  # the metrics port could not be read
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +78,12 @@ def status(folder: Path, timeout: float = 5.0) -> Status:
         now.error = f"cannot read {metrics}/metrics: {exc}"
         return now
     now.figures = figures(reply.text)
+    try:  # a server from before GET /errors answers it with its metrics: none then
+        errors = httpx.get(f"{metrics}/errors", timeout=timeout).json().get("errors")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        errors = None
+    if isinstance(errors, list):
+        now.last_errors = [line for line in errors if isinstance(line, dict)]
     return now
 
 
@@ -147,7 +155,25 @@ def lines(now: Status) -> list[str]:
         f"{_bytes(f['data_folder_bytes'])} in {f['pair_files']} conversation files",
         f"metrics        {now.metrics}/metrics",
     ]
+    out.append(f"last errors    {'none' if not now.last_errors else ''}".rstrip())
+    for line in now.last_errors[-LAST_ERRORS_SHOWN:]:
+        out.append(f"  {_error_line(line)}")
     return out
+
+
+LAST_ERRORS_SHOWN = 5
+"""Error lines on the human's screen (``--json`` has all the server sent, up to 10)."""
+
+
+def _error_line(line: dict[str, Any]) -> str:
+    """``2026-12-07 11:40:02 pid 4711 GET /send_message/bob 503 0.4 ms [request …]``."""
+    try:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(line["time"])))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        when = "?"
+    text = "".join(c if c.isprintable() else "?" for c in str(line.get("message", "")))
+    rid = line.get("request_id")
+    return f"{when} pid {line.get('pid', '?')} {text[:200]}" + (f" [request {rid}]" if rid else "")
 
 
 def _duration(seconds: float | None) -> str:
