@@ -146,6 +146,21 @@ class Tokens(Model, frozen=True):
     tokens: list[ScriptToken]
 
 
+class Attachment(Model, frozen=True):
+    """A message's file (its bytes: ``GET /file/<id>``)."""
+
+    name: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="the file's base name as sent (no folders or control characters; "
+            "at most 255 bytes of UTF-8)",
+        ),
+    ]
+    size: Annotated[int, Meta(ge=0, description="bytes")]
+    type: Annotated[str, Meta(description="the media type it is served with, e.g. image/png")]
+
+
 class Message(Model, frozen=True):
     """A message object: the seed's keys, ``id``, and the conversation features' keys."""
 
@@ -181,6 +196,10 @@ class Message(Model, frozen=True):
             "one reaction per person; {} when none"
         ),
     ] = {}
+    attachment: Annotated[
+        Attachment | None,
+        Meta(description="the file sent with it (POST /send_file); null: none, or deleted"),
+    ] = None
 
 
 class History(Model, frozen=True):
@@ -205,6 +224,26 @@ class Sent(Model, frozen=True, kw_only=True):
     date_sent: DateSent
     duplicate: bool = False
     rev: Annotated[int, Meta(description="the message's revision")] = 0
+    attachment: (
+        Annotated[Attachment, Meta(description="POST /send_file: the file as stored")] | UnsetType
+    ) = UNSET
+
+
+class FileItem(Model, frozen=True):
+    """One file of a pair: its message's id, author and date, and the file."""
+
+    id: Annotated[int, Meta(description="the message's id (GET /file/<id>)")]
+    author: str
+    date_sent: DateSent
+    name: str
+    size: Annotated[int, Meta(ge=0, description="bytes")]
+    type: str
+
+
+class Files(Model, frozen=True):
+    """``GET /files``: the pair's files, newest first (deleted ones are gone)."""
+
+    files: list[FileItem]
 
 
 class Changed(Model, frozen=True, kw_only=True):
@@ -370,6 +409,31 @@ class SendRequest(Model, frozen=True):
     reply_to: (
         Annotated[int, Meta(ge=1, description="the id of a message of the same pair")] | UnsetType
     ) = UNSET
+
+
+class SendFileRequest(Model, frozen=True):
+    """``POST /send_file``'s multipart/form-data parts (the file in ``file``)."""
+
+    file: Annotated[
+        str,
+        Meta(
+            description="the file's bytes: a part with a filename (its name and Content-Type "
+            "are kept)",
+            extra_json_schema={"contentMediaType": "application/octet-stream"},
+        ),
+    ]
+    author: Username
+    message: (
+        Annotated[str, Meta(max_length=4000, description="an optional caption")] | UnsetType
+    ) = UNSET
+    client_id: Annotated[str, Meta(pattern="^[A-Za-z0-9_-]{1,64}$")] | UnsetType = UNSET
+    reply_to: (
+        Annotated[int, Meta(ge=1, description="the id of a message of the same pair")] | UnsetType
+    ) = UNSET
+
+
+class FileRequest(Pair, frozen=True):
+    """``GET /file/<id>`` and ``GET /files``: the pair, in the query."""
 
 
 class MessageRef(Pair, frozen=True):

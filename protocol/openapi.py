@@ -102,8 +102,15 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         op["security"] = []
     elif route.auth == "door":
         op["security"] = [{"door": []}]
-    parameters = [  # a path's parameter is a username (the recipient)
-        {"name": name, "in": "path", "required": True, "schema": _username(schemas)}
+    parameters = [  # a path's parameter is a username (the recipient) or a message's id
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1}
+            if name.endswith("_id")
+            else _username(schemas),
+        }
         for name in route.path_parameters
     ]
     if route.request is not None and route.method == "get":
@@ -132,12 +139,20 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     if route.request is not None and route.method == "post":
         op["requestBody"] = {
             "required": route.request_required,
-            "content": {kind: {"schema": _ref(route.request)} for kind in (FORM, JSON)},
+            "content": {
+                kind: {"schema": _ref(route.request)} for kind in route.request_media_types
+            },
         }
     responses: dict[str, Any] = {
         str(route.status): {
             "description": route.reply_description,
-            "content": {route.media_type: {"schema": _ref(route.reply)}},
+            "content": {
+                route.media_type: {
+                    "schema": {"type": "string", "format": "binary"}
+                    if route.binary_reply
+                    else _ref(route.reply)
+                }
+            },
         }
     }
     for status in route.statuses:

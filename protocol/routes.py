@@ -41,6 +41,10 @@ class Route:
     """The success reply's type; ``text/event-stream``: its events' data are ``reply``."""
     header_parameters: tuple[tuple[str, str], ...] = ()
     """Request headers the route reads besides Authorization: (name, description)."""
+    request_media_types: tuple[str, ...] = ("application/x-www-form-urlencoded", "application/json")
+    """The body types a POST takes."""
+    binary_reply: bool = False
+    """The success reply is the bytes of a file (of ``media_type``), not ``reply``."""
 
     @property
     def statuses(self) -> tuple[int, ...]:
@@ -78,6 +82,39 @@ ROUTES: tuple[Route, ...] = (
         m.SendRequest,
         errors=(*CONVERSATION, 409),
         path_parameters=("username",),
+    ),
+    # files
+    Route(
+        "post",
+        "/send_file/{username}",
+        "Send a file (with an optional caption) to username, as a message",
+        m.Sent,
+        "stored (or already stored under this client_id), with its attachment",
+        m.SendFileRequest,
+        errors=(*CONVERSATION, 409),
+        path_parameters=("username",),
+        request_media_types=("multipart/form-data",),
+    ),
+    Route(
+        "get",
+        "/file/{message_id}",
+        "The bytes of a message's file, streamed, as a download",
+        m.Success,
+        "the file, with its Content-Type, Content-Length and Content-Disposition",
+        m.FileRequest,
+        errors=CONVERSATION,
+        path_parameters=("message_id",),
+        media_type="application/octet-stream",
+        binary_reply=True,
+    ),
+    Route(
+        "get",
+        "/files",
+        "The pair's files, newest first",
+        m.Files,
+        "the files",
+        m.FileRequest,
+        errors=CONVERSATION,
     ),
     # conversation features
     Route(

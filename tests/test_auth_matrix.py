@@ -96,6 +96,26 @@ ROUTES: dict[str, tuple[str, Callable[[], Request], int]] = {
         ),
         200,
     ),
+    "files.send_file": (
+        "conversation",
+        lambda: (
+            "POST",
+            "/send_file/bob",
+            {"data": {"author": "alice"}, "files": {"file": ("a.txt", b"hi")}},
+        ),
+        200,
+    ),
+    # message 1 carries no file: the pair may ask, and is told so
+    "files.get_file": (
+        "conversation",
+        lambda: ("GET", "/file/1", {"params": {"user_one": "alice", "user_two": "bob"}}),
+        404,
+    ),
+    "files.list_files": (
+        "conversation",
+        lambda: ("GET", "/files", {"params": {"user_one": "bob", "user_two": "alice"}}),
+        200,
+    ),
     "accounts.register": (
         "public",
         lambda: (
@@ -210,10 +230,13 @@ READ = {
     "events.events",
     "conversations.get_message_history",
     "conversations.search_messages",
+    "files.get_file",
+    "files.list_files",
     "accounts.me",
 }
 SEND = {
     "conversations.send_message",
+    "files.send_file",
     "conversations.edit_message",
     "conversations.delete_message",
     "conversations.react",

@@ -140,6 +140,13 @@ def test_replies_match_the_documented_schemas(server: Server) -> None:
          {"data": {"name": "bot", "scopes": "send", "expires_in": 60}}),
         ("/tokens", "get", "/tokens", {}),
         ("/tokens/revoke", "post", "/tokens/revoke", {"data": {"id": "none-such"}}),
+        # files: a file message in a page and in the list; a message without one is a 404
+        ("/send_file/{username}", "post", "/send_file/bob",
+         {"data": {"author": "alice", "message": "cap"},
+          "files": {"file": ("r.pdf", b"%PDF", "application/pdf")}}),
+        ("/files", "get", "/files", {"params": pair}),
+        (HISTORY, "post", HISTORY, {"data": pair}),
+        ("/file/{message_id}", "get", "/file/1", {"params": pair}),
     ]  # fmt: skip
     http.post(
         f"{server.url}/send_message/alice",

@@ -13,6 +13,7 @@ import pytest
 from backend.http import replies
 from backend.services.chat import Feed, Friends
 from backend.storage.accounts import Contact
+from backend.storage.attachments import Attachment
 from backend.storage.conversation import Message, Page, Stored
 from tests.support import Server, bearer, http, register
 from tui.client.http import ApiError, PairchatClient
@@ -43,7 +44,7 @@ SEEDLIKE = Message(7, "alice", "hi ü \x00 \u2028", 1764012345, None, 9)
 WITH_CLIENT_ID = Message(8, "bob", "", 1764012346, "c-1", 10, 1764012399, True, 7)
 OLD_FILE = Message(
     1, "Alice", "from the seed", "2024-01-02 03:04:05.678", None, 1,
-    reactions={"👍": ["alice", "bob"]},
+    reactions={"👍": ["alice", "bob"]}, attachment=Attachment("notes.txt", 5, "text/plain"),
 )  # fmt: skip
 
 
@@ -53,17 +54,24 @@ def test_reply_bytes_stay_what_clients_read() -> None:
     assert body(replies.sent(Stored(12, 1764012345, False, 12))) == (
         b'{"success":true,"id":12,"date_sent":1764012345,"duplicate":false,"rev":12}\n'
     )
+    with_file = Stored(13, 1764012345, False, 13, Attachment("a b.pdf", 3, "application/pdf"))
+    assert body(replies.sent(with_file)) == (
+        b'{"success":true,"id":13,"date_sent":1764012345,"duplicate":false,"rev":13,'
+        b'"attachment":{"name":"a b.pdf","size":3,"type":"application/pdf"}}\n'
+    )
     page = Page([SEEDLIKE, WITH_CLIENT_ID, OLD_FILE], has_more=False, rev=10)
     assert body(replies.history(page)) == (
         b'{"history":['
         b'{"id":7,"author":"alice","message":"hi \xc3\xbc \\u0000 \xe2\x80\xa8",'
         b'"date_sent":1764012345,"rev":9,"edited_at":null,"deleted":false,"reply_to":null,'
-        b'"reactions":{}},'
+        b'"reactions":{},"attachment":null},'
         b'{"id":8,"author":"bob","message":"","date_sent":1764012346,"rev":10,'
-        b'"edited_at":1764012399,"deleted":true,"reply_to":7,"client_id":"c-1","reactions":{}},'
+        b'"edited_at":1764012399,"deleted":true,"reply_to":7,"client_id":"c-1","reactions":{},'
+        b'"attachment":null},'
         b'{"id":1,"author":"Alice","message":"from the seed",'
         b'"date_sent":"2024-01-02 03:04:05.678","rev":1,"edited_at":null,"deleted":false,'
-        b'"reply_to":null,"reactions":{"\xf0\x9f\x91\x8d":["alice","bob"]}}'
+        b'"reply_to":null,"reactions":{"\xf0\x9f\x91\x8d":["alice","bob"]},'
+        b'"attachment":{"name":"notes.txt","size":5,"type":"text/plain"}}'
         b'],"has_more":false,"rev":10}\n'
     )
     around = Page([SEEDLIKE], has_more=True, rev=9, has_more_after=False)

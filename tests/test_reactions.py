@@ -155,7 +155,7 @@ def test_a_page_reads_its_reactions_in_one_query(tmp_path: Path) -> None:
     conversation._run(trace)
     page = conversation.page(limit=20)
     assert sum(1 for s in statements if "reaction" in s) == 1
-    assert len(statements) == 3, statements  # the revision, the page, its reactions
+    assert len(statements) == 4, statements  # the revision, the page, its reactions and files
     reactions = {message.id: message.reactions for message in page.messages}
     assert reactions[28] == {"❤️": ["alice"], "👍": ["bob"]} and reactions[29] is None
     conversation.close()

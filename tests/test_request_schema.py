@@ -24,6 +24,8 @@ from protocol.routes import ROUTES, Route
 
 DATA = "data"
 """How the views name ``backend.http.request_data``."""
+UPLOADS = "uploads"
+"""How the views name ``backend.http.uploads`` (its ``read_upload("file", …)`` reads a part)."""
 FIXED = {"pair": ("user_one", "user_two"), "client_id": ("client_id",)}
 """Getters whose field names are fixed."""
 
@@ -57,7 +59,7 @@ def _reads(view: Any, seen: frozenset[str] = frozenset()) -> dict[str, dict[str,
         if not (
             isinstance(callee, ast.Attribute)
             and isinstance(callee.value, ast.Name)
-            and callee.value.id == DATA
+            and callee.value.id in (DATA, UPLOADS)
         ):
             continue
         keywords = {

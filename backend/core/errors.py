@@ -121,6 +121,10 @@ class UnknownMessage(PairchatError):
     """No message with that id in this conversation."""
 
 
+class NoAttachment(PairchatError):
+    """The message carries no file (it never had one, or it was deleted)."""
+
+
 class UnknownKey(PairchatError):
     """No SSH key with that fingerprint on this account."""
 
@@ -159,6 +163,14 @@ class LastKey(Conflict):
 
 class TooManyTokens(Conflict):
     """The account holds as many script tokens as it may: revoke one first."""
+
+
+class FileTooLarge(PairchatError):
+    """A file over ``max_file_bytes``."""
+
+
+class FilesQuotaExceeded(PairchatError):
+    """A file that would take a pair's or a user's files past their quota."""
 
 
 class StorageUnavailable(PairchatError):

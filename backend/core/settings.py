@@ -58,6 +58,7 @@ UNPLANNED_WAITERS = 1000
 """Held requests where no capacity was planned: ``--dev`` (a thread each) and tests."""
 REGISTRATION_MODES = ("open", "invite", "closed")
 DAY = 24 * 3600
+UPLOAD_FRAMING = 64 * 1024  # bytes of a file upload's body besides the file
 
 
 class SettingsError(ValueError):
@@ -115,6 +116,10 @@ class Settings:
     send_rate_limit: str = "120 per minute"  # messages per user
     new_conversation_rate_limit: str = "20 per hour"  # first messages to people who did not add you
     min_free_disk_mb: int = 64  # below this much free space, writes are refused (503)
+    # files (POST /send_file): stored in the pair's own file (backend/storage/attachments.py)
+    max_file_bytes: int = 25 * 1024 * 1024  # bytes of one file
+    pair_files_quota: int = 1024**3  # bytes of files in one pair
+    user_files_quota: int = 2 * 1024**3  # bytes of files one user has sent, all pairs
     # storage
     max_open_conversations: int = 512
     sqlite_synchronous: str = "NORMAL"  # FULL survives power loss, not just crashes
@@ -153,6 +158,10 @@ class Settings:
             raise SettingsError("typing_seconds must be 0.5-60")
         if self.max_content_length < 1 or self.max_open_conversations < 1:
             raise SettingsError("max_content_length and max_open_conversations must be positive")
+        if min(self.max_file_bytes, self.pair_files_quota, self.user_files_quota) < 1:
+            raise SettingsError(
+                "max_file_bytes, pair_files_quota and user_files_quota must be positive"
+            )
         for name in (
             "max_waits_per_user",
             "hash_concurrency",
@@ -184,6 +193,13 @@ class Settings:
                 raise SettingsError(
                     f"{name} {getattr(self, name)!r} is not a rate like '10 per minute'"
                 ) from None
+
+    @property
+    def upload_body_limit(self) -> int:
+        """Bytes of a ``POST /send_file`` body: one file of ``max_file_bytes`` and room for
+        the multipart framing and the other fields (a caption of 4,000 characters); the
+        file's own size is then checked exactly while it is read."""
+        return self.max_file_bytes + UPLOAD_FRAMING
 
     @property
     def multi_node(self) -> bool:

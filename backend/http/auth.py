@@ -39,9 +39,12 @@ SCOPES: dict[str, str] = {
     "events.events": "read",
     "conversations.get_message_history": "read",
     "conversations.search_messages": "read",
+    "files.get_file": "read",
+    "files.list_files": "read",
     "accounts.me": "read",
     # send: writing in conversations, and what goes with writing
     "conversations.send_message": "send",
+    "files.send_file": "send",
     "conversations.edit_message": "send",
     "conversations.delete_message": "send",
     "conversations.react": "send",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response
 
@@ -19,6 +20,7 @@ from backend.services.accounts import NewScriptToken
 from backend.services.chat import Feed, Friend, Friends, listed
 from backend.services.ssh_identity import DoorSession
 from backend.storage.accounts import Contact, Privacy, ScriptToken, User
+from backend.storage.attachments import Attachment, FileEntry
 from backend.storage.conversation import Message, Page, Stored
 from backend.storage.door_keys import KeyRecord
 from protocol import encode, encode_list_items, to_builtins
@@ -135,7 +137,12 @@ def wire_message(item: Message) -> wire.Message:
         item.reply_to,
         UNSET if item.client_id is None else item.client_id,
         reactions=item.reactions or {},
+        attachment=None if item.attachment is None else wire_attachment(item.attachment),
     )
+
+
+def wire_attachment(found: Attachment) -> wire.Attachment:
+    return wire.Attachment(name=found.name, size=found.size, type=found.type)
 
 
 def message(item: Message) -> JSON:
@@ -182,11 +189,47 @@ def search(page: Page) -> Response:
 
 
 def sent(stored: Stored) -> Response:
+    """``/send_message``'s reply; ``/send_file``'s adds the stored file."""
     return reply(
         wire.Sent(
-            id=stored.id, date_sent=stored.date_sent, duplicate=stored.duplicate, rev=stored.rev
+            id=stored.id,
+            date_sent=stored.date_sent,
+            duplicate=stored.duplicate,
+            rev=stored.rev,
+            attachment=UNSET if stored.attachment is None else wire_attachment(stored.attachment),
         )
     )
+
+
+def files(found: list[FileEntry]) -> Response:
+    """``/files``: a pair's files, newest first."""
+    return reply(
+        wire.Files(
+            [
+                wire.FileItem(
+                    entry.id,
+                    entry.author,
+                    entry.date_sent,
+                    entry.attachment.name,
+                    entry.attachment.size,
+                    entry.attachment.type,
+                )
+                for entry in found
+            ]
+        )
+    )
+
+
+def file_download(found: Attachment, chunks: Iterator[bytes]) -> Response:
+    """``/file/<id>``: the bytes as a download (a stored chunk at a time), with its type,
+    length and name (RFC 6266 ``filename*``: any name, safely quoted)."""
+    response = Response(chunks, mimetype=None, direct_passthrough=True)
+    response.headers["Content-Type"] = found.type
+    response.headers["Content-Length"] = str(found.size)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename*=UTF-8''{quote(found.name, safe='')}"
+    )
+    return response
 
 
 # -- friends and the feed --------------------------------------------------------

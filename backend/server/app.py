@@ -24,6 +24,7 @@ from backend.http import (
     door,
     errors,
     events,
+    files,
     friends,
     health,
     origin,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         )
     blueprints = (
         conversations.bp,
+        files.bp,
         accounts.bp,
         friends.bp,
         events.bp,

@@ -43,6 +43,7 @@ from backend.limits.disk import DiskFloor
 from backend.limits.rate_limit import Limiter
 from backend.services.accounts import Accounts
 from backend.storage.accounts import AccountStore, Contact, LastMessage, Listed
+from backend.storage.attachments import Upload
 from backend.storage.conversation import Conversation, Message, Page, Stored
 from backend.storage.conversations import ConversationStore
 from backend.wakeups.long_poll import Parking, long_poll
@@ -237,9 +238,17 @@ class Chat:
         *,
         require_accounts: bool = True,
         reply_to: int | None = None,
+        upload: Upload | None = None,
+        pair_quota: int | None = None,
+        before_store: Callable[[], None] | None = None,
     ) -> Stored:
         """Store ``text`` (checked by ``parse_message``) from ``author`` to ``recipient``,
-        optionally as a reply to a message of the same pair."""
+        optionally as a reply to a message of the same pair.
+
+        ``upload``: a file sent with it (``backend/services/files.py`` checks it first),
+        stored in the same transaction, the pair's files held to ``pair_quota``;
+        ``before_store`` runs once every refusal of a send has passed, just before
+        the message is written (the files service checks the disk there)."""
         pair = Pair.of(author, recipient)
         if require_accounts:
             self._require_accounts(pair)
@@ -258,11 +267,20 @@ class Chat:
                 self.sends.give_back(author)  # refused: not a send
                 raise
         self._check_disk()
+        if before_store is not None:
+            try:
+                before_store()
+            except BaseException:
+                if require_accounts:
+                    self.sends.give_back(author)  # refused: not a send
+                raise
         conversation = self.conversations.get(pair.low, pair.high, create=True)
         assert conversation is not None
         now = int(arrow.utcnow().timestamp())
         try:
-            stored = conversation.add_message(author, text, now, client_id, reply_to)
+            stored = conversation.add_message(
+                author, text, now, client_id, reply_to, upload, pair_quota
+            )
         except BaseException:
             if require_accounts:
                 self.sends.give_back(author)  # refused (or failed): not a send

@@ -29,6 +29,7 @@ from backend.limits.login_throttle import LoginThrottle
 from backend.services.accounts import AccountPolicy, Accounts
 from backend.services.chat import Chat, Quotas
 from backend.services.edits import MessageEdits
+from backend.services.files import FileLimits, Files
 from backend.services.lifecycle import AccountLifecycle
 from backend.services.placement import PLACEMENT_CHANNEL, Placement
 from backend.services.preferences import Preferences
@@ -53,6 +54,7 @@ class Services:
     notifier: Notifier
     chat: Chat
     edits: MessageEdits
+    files: Files
     search: Search
     typing: Typing
     preferences: Preferences
@@ -140,6 +142,17 @@ def build_services(settings: Settings) -> Services:
         notifier=notifier,
         chat=chat,
         edits=MessageEdits(conversations, accounts, notifier, chat.sends),
+        files=Files(
+            chat,
+            conversations,
+            accounts,
+            FileLimits(
+                max_file_bytes=settings.max_file_bytes,
+                pair_files_quota=settings.pair_files_quota,
+                user_files_quota=settings.user_files_quota,
+            ),
+            disk,
+        ),
         search=Search(conversations, accounts),
         typing=Typing(accounts, notifier, ttl=settings.typing_seconds),
         preferences=Preferences(account_store, notifier),

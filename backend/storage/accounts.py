@@ -136,6 +136,15 @@ class AccountStore:
     def set_password_hash(self, username: str, password_hash: str) -> None:
         self.users.set_password_hash(username, password_hash)
 
+    def charge_files(self, username: str, size: int, quota: int) -> bool:
+        return self.users.charge_files(username, size, quota)
+
+    def refund_files(self, username: str, size: int) -> None:
+        self.users.refund_files(username, size)
+
+    def files_bytes(self, username: str) -> int:
+        return self.users.files_bytes(username)
+
     def change_password(self, username: str, password_hash: str, keep_token: str | None) -> int:
         return self.users.change_password(username, password_hash, keep_token)
 

@@ -22,7 +22,7 @@ import psycopg
 
 from backend.core.usernames import display_key
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The SQLite file's version this schema matches (``len(MIGRATIONS)``)."""
 _LOCK = 0x70616972  # "pair": the advisory lock nodes take while making the schema
 
@@ -40,8 +40,10 @@ CREATE TABLE IF NOT EXISTS users (
     deleted_at BIGINT,
     display_key {_NAME},
     read_receipts INTEGER NOT NULL DEFAULT 1,
-    typing INTEGER NOT NULL DEFAULT 1
+    typing INTEGER NOT NULL DEFAULT 1,
+    files_bytes BIGINT NOT NULL DEFAULT 0
 );
+ALTER TABLE users ADD COLUMN IF NOT EXISTS files_bytes BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS users_display_key ON users (display_key)
     WHERE display_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS tokens (

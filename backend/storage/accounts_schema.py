@@ -189,4 +189,19 @@ def _v6_script_tokens(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4_ssh_keys, _v5_name_keys, _v6_script_tokens]
+def _v7_files_bytes(conn: sqlite3.Connection) -> None:
+    """Bytes of files each user has sent, across all pairs (the per-user files quota)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+    if "files_bytes" not in columns:
+        conn.execute("ALTER TABLE users ADD COLUMN files_bytes INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS = [
+    _v1,
+    _v2,
+    _v3,
+    _v4_ssh_keys,
+    _v5_name_keys,
+    _v6_script_tokens,
+    _v7_files_bytes,
+]

@@ -74,6 +74,40 @@ class UserStore(AccountsTable):
         )
         return None if row is None else User(row[0], row[1], row[2], bool(row[3]))
 
+    def charge_files(self, username: str, size: int, quota: int) -> bool:
+        """Count ``size`` more bytes of files sent by ``username``, unless that passes
+        ``quota`` (False; nothing counted). One statement: two uploads at once cannot
+        both slip under the quota."""
+        charged = self._write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE users SET files_bytes = files_bytes + ? "
+                    "WHERE username = ? AND files_bytes + ? <= ?",
+                    (size, username, size, quota),
+                ).rowcount
+            )
+        )
+        return bool(charged)
+
+    def refund_files(self, username: str, size: int) -> None:
+        """``size`` bytes of ``username``'s files are gone (deleted, never stored)."""
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE users SET files_bytes = CASE WHEN files_bytes > ? "
+                "THEN files_bytes - ? ELSE 0 END WHERE username = ?",
+                (size, size, username),
+            )
+        )
+
+    def files_bytes(self, username: str) -> int:
+        """Bytes of files ``username`` has sent and not deleted."""
+        row = self._read(
+            lambda conn: conn.execute(
+                "SELECT files_bytes FROM users WHERE username = ?", (username,)
+            ).fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
     def set_password_hash(self, username: str, password_hash: str) -> None:
         self._write(
             lambda conn: conn.execute(

@@ -5,8 +5,9 @@ a message's ``id`` is SQLite's ``rowid``, so files made by the original server
 open without migration. pairchat's additions are versioned with
 ``PRAGMA user_version``: version 1 adds ``client_id`` and its unique index;
 version 2 adds revisions, edits, deletions and replies; version 3 adds
-reactions, one per person per message (docs/architecture.md says how to add a
-version).
+reactions, one per person per message; version 4 adds files, a message's
+attachment and its bytes in chunks (``backend/storage/attachments.py``)
+(docs/architecture.md says how to add a version).
 
 Revisions: every change to a pair (a new message, an edit, a deletion) takes the
 next value of the pair's revision, ``max(rev) + 1`` read through a unique index
@@ -24,18 +25,22 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from backend.core.errors import (
     ClientIdConflict,
+    FilesQuotaExceeded,
     InvalidField,
     MessageDeleted,
+    NoAttachment,
     NotYourMessage,
     UnknownMessage,
 )
-from backend.storage import search_index
+from backend.storage import attachments, search_index
+from backend.storage.attachments import Attachment, FileEntry, Upload
 from backend.storage.database import (
     backup,
     connect,
@@ -61,6 +66,7 @@ class Message(NamedTuple):
     deleted: bool = False
     reply_to: int | None = None
     reactions: Reactions | None = None  # emoji -> usernames, sorted; None: none
+    attachment: Attachment | None = None  # its file; None: none (or deleted)
 
 
 Reactions = dict[str, list[str]]
@@ -116,7 +122,7 @@ def _v3_reactions(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1_client_id, _v2_revisions, _v3_reactions]
+MIGRATIONS = [_v1_client_id, _v2_revisions, _v3_reactions, attachments.create_tables]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = "rowid, author, message, date_sent, client_id, rev, edited_at, deleted, reply_to"
@@ -131,11 +137,12 @@ def _message(row: tuple[Any, ...]) -> Message:
 _MAX_ID = 2**63 - 1
 
 
-def _with_reactions(conn: sqlite3.Connection, messages: list[Message]) -> list[Message]:
-    """``messages`` with their reactions, read in one query."""
+def _with_extras(conn: sqlite3.Connection, messages: list[Message]) -> list[Message]:
+    """``messages`` with their reactions and attachments, read in one query each."""
     if not messages:
         return messages
     found: dict[int, Reactions] = {}
+    files: dict[int, Attachment] = {}
     for start in range(0, len(messages), _IN_CHUNK):
         ids = [message.id for message in messages[start : start + _IN_CHUNK]]
         marks = ",".join("?" * len(ids))
@@ -145,10 +152,13 @@ def _with_reactions(conn: sqlite3.Connection, messages: list[Message]) -> list[M
             ids,
         ):
             found.setdefault(message_id, {}).setdefault(emoji, []).append(username)
-    if not found:
+        files.update(attachments.find_many(conn, ids))
+    if not found and not files:
         return messages
     return [
-        message._replace(reactions=found[message.id]) if message.id in found else message
+        message._replace(reactions=found.get(message.id), attachment=files.get(message.id))
+        if message.id in found or message.id in files
+        else message
         for message in messages
     ]
 
@@ -190,6 +200,7 @@ class Stored:
     date_sent: DateSent
     duplicate: bool
     rev: int = 0  # the message's revision
+    attachment: Attachment | None = None  # its file, for a file message
 
 
 @dataclass(frozen=True)
@@ -211,6 +222,7 @@ class Changed:
 
     message: Message
     changed: bool
+    freed: Attachment | None = None  # a deletion's file, now gone (its author's quota back)
 
 
 class Conversation:
@@ -276,11 +288,16 @@ class Conversation:
         date_sent: int,
         client_id: str | None = None,
         reply_to: int | None = None,
+        upload: Upload | None = None,
+        pair_quota: int | None = None,
     ) -> Stored:
         """Store a message; with ``client_id``, a repeat returns the first row instead.
 
         ``reply_to`` must be a message of this pair (``InvalidField`` otherwise).
         A repeat of a message since edited or deleted is still that message.
+        ``upload``: a file sent with it, stored with the message in one transaction
+        (a repeat stores nothing); ``pair_quota``: the bytes of files the pair may
+        hold, checked in that transaction (``FilesQuotaExceeded``).
         """
 
         def work(conn: sqlite3.Connection) -> Stored:
@@ -296,17 +313,34 @@ class Conversation:
                             raise ClientIdConflict(
                                 "this client_id was already used for a different message"
                             )
-                        return Stored(row[0], _date(row[2]), duplicate=True, rev=row[3])
+                        return Stored(
+                            row[0],
+                            _date(row[2]),
+                            duplicate=True,
+                            rev=row[3],
+                            attachment=attachments.find(conn, row[0]),
+                        )
                 if reply_to is not None and not _exists(conn, reply_to):
                     raise InvalidField("'reply_to' is not a message of this conversation")
+                if upload is not None and pair_quota is not None:
+                    held = attachments.total_bytes(conn)
+                    if held + upload.size > pair_quota:
+                        raise FilesQuotaExceeded(
+                            f"this conversation's files would pass its quota of {pair_quota} "
+                            f"bytes ({held} bytes held); delete some files first"
+                        )
                 rev = _next_rev(conn)
                 cursor = conn.execute(
                     "INSERT INTO conversation (author, message, date_sent, client_id, rev, "
                     "reply_to) VALUES (?, ?, ?, ?, ?, ?)",
                     (author, message, date_sent, client_id, rev, reply_to),
                 )
-                assert cursor.lastrowid is not None
-                return Stored(cursor.lastrowid, date_sent, duplicate=False, rev=rev)
+                message_id = cursor.lastrowid
+                assert message_id is not None
+                attachment = None
+                if upload is not None:
+                    attachment = attachments.store(conn, message_id, upload)
+                return Stored(message_id, date_sent, False, rev, attachment)
 
         result: Stored = self._run(work)
         return result
@@ -355,7 +389,7 @@ class Conversation:
                 rows = rows[:-1]
             if newest_first:
                 rows.reverse()
-            messages = _with_reactions(conn, [_message(row) for row in rows])
+            messages = _with_extras(conn, [_message(row) for row in rows])
             return Page(messages, has_more, rev)
 
         page: Page = self._run(work)
@@ -378,7 +412,7 @@ class Conversation:
                     (after_rev, limit + 1),
                 ).fetchall()
                 has_more = len(rows) > limit
-                messages = _with_reactions(conn, [_message(row) for row in rows[:limit]])
+                messages = _with_extras(conn, [_message(row) for row in rows[:limit]])
             return Page(messages, has_more, messages[-1].rev if has_more else rev)
 
         page: Page = self._run(work)
@@ -413,7 +447,7 @@ class Conversation:
                 before = min(len(older), max(room // 2, room - len(newer)))
                 after = min(len(newer), room - before)
                 rows = [*reversed(older[:before]), centre, *newer[:after]]
-                messages = _with_reactions(conn, [_message(row) for row in rows])
+                messages = _with_extras(conn, [_message(row) for row in rows])
             return Page(
                 messages,
                 len(older) > before,
@@ -449,7 +483,7 @@ class Conversation:
                     (text, now, rev, message_id),
                 )
                 edited = current._replace(message=text, edited_at=now, rev=rev)
-                return Changed(_with_reactions(conn, [edited])[0], True)
+                return Changed(_with_extras(conn, [edited])[0], True)
 
         changed: Changed = self._run(work)
         return changed
@@ -471,7 +505,11 @@ class Conversation:
                     (rev, message_id),
                 )
                 conn.execute("DELETE FROM reaction WHERE message_id = ?", (message_id,))
-                return Changed(current._replace(message="", deleted=True, rev=rev), True)
+                current_file = attachments.remove(conn, message_id)
+                gone = current._replace(
+                    message="", deleted=True, rev=rev, reactions=None, attachment=None
+                )
+                return Changed(gone, True, freed=current_file)
 
         changed: Changed = self._run(work)
         return changed
@@ -494,7 +532,7 @@ class Conversation:
                     (message_id, username),
                 ).fetchone()
                 if (row[0] if row else "") == emoji:
-                    return Changed(_with_reactions(conn, [current])[0], changed=False)
+                    return Changed(_with_extras(conn, [current])[0], changed=False)
                 rev = _next_rev(conn)
                 conn.execute("UPDATE conversation SET rev = ? WHERE rowid = ?", (rev, message_id))
                 if emoji:
@@ -508,7 +546,7 @@ class Conversation:
                         "DELETE FROM reaction WHERE message_id = ? AND username = ?",
                         (message_id, username),
                     )
-                return Changed(_with_reactions(conn, [current._replace(rev=rev)])[0], True)
+                return Changed(_with_extras(conn, [current._replace(rev=rev)])[0], True)
 
         changed: Changed = self._run(work)
         return changed
@@ -559,11 +597,52 @@ class Conversation:
                     "ORDER BY rowid DESC",
                     shown,
                 ).fetchall()
-                messages = _with_reactions(conn, [_message(row) for row in rows])
+                messages = _with_extras(conn, [_message(row) for row in rows])
             return Page(messages, len(ids) > limit, rev)
 
         page: Page = self._run(work)
         return page
+
+    # -- files ------------------------------------------------------------------------
+    def attachment(self, message_id: int) -> Attachment:
+        """A message's file (``UnknownMessage``: no such message; ``NoAttachment``: no file)."""
+
+        def work(conn: sqlite3.Connection) -> Attachment:
+            if not _exists(conn, message_id):
+                raise UnknownMessage(f"there is no message {message_id} in this conversation")
+            found = attachments.find(conn, message_id)
+            if found is None:
+                raise NoAttachment(f"message {message_id} carries no file")
+            return found
+
+        found: Attachment = self._run(work)
+        return found
+
+    def file_chunks(self, message_id: int) -> Iterator[bytes]:
+        """A file's bytes, one stored chunk per step, each read on its own under the lock
+        (a slow reader never holds the pair's file). A file deleted meanwhile ends early
+        with ``NoAttachment``, so a reply cut short is never taken for the whole file."""
+        seq = 0
+        while True:
+            data: bytes | None = self._run(
+                lambda conn, seq=seq: attachments.chunk(conn, message_id, seq)
+            )
+            if data is None:
+                if self._run(lambda conn: attachments.find(conn, message_id)) is None:
+                    raise NoAttachment(f"message {message_id}'s file was deleted")
+                return
+            yield data
+            seq += 1
+
+    def files(self) -> list[FileEntry]:
+        """Every file of the pair, newest first."""
+        found: list[FileEntry] = self._run(attachments.entries)
+        return [entry._replace(date_sent=_date(entry.date_sent)) for entry in found]
+
+    def files_by_author(self) -> dict[str, int]:
+        """Bytes of files per author (lower-cased)."""
+        found: dict[str, int] = self._run(attachments.bytes_by_author)
+        return found
 
     def last_message(self) -> Message | None:
         rows = self.page(limit=1).messages

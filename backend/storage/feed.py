@@ -162,6 +162,7 @@ def _listed(row: tuple[Any, ...]) -> Listed:
                 bool(row[12]),
                 row[13],
                 None,  # reactions: the feed does not keep them (a history page has them)
+                None,  # attachment: nor a file (GET /file and a history page have it)
             ),
         )
     )

@@ -1,0 +1,87 @@
+"""The file routes: send a file as a message, download a message's file, list a pair's files.
+
+``POST /send_file/<username>`` reads its multipart body as a stream
+(``backend/http/uploads.py``: the file part spooled to disk, never whole in
+memory), then follows ``/send_message``: the same fields (``message`` is an
+optional caption here), auth, idempotency and reply, plus the stored
+``attachment``. A body declared larger than a file may be is refused before it
+is read. ``GET /file/<id>`` streams the bytes back a stored chunk at a time;
+``GET /files`` lists the pair's files, newest first. Both are for the two people
+of the pair only, as every conversation route.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
+
+from backend.core.errors import UnknownMessage
+from backend.core.usernames import canonical_username
+from backend.http import auth, replies, uploads
+from backend.http import request_data as data
+from backend.http.context import services
+from backend.services.files import media_type, parse_caption, parse_file_name
+from backend.storage.attachments import Upload
+
+bp = Blueprint("files", __name__)
+_ID_RE = re.compile(r"[1-9][0-9]{0,18}\Z")
+
+
+@bp.post("/send_file/<username>")
+@auth.conversation
+def send_file(username: str) -> ResponseReturnValue:
+    settings = services().settings
+    files = services().files
+    declared = request.content_length
+    if declared is not None and declared > settings.upload_body_limit:
+        raise files.too_large()
+    request.max_content_length = settings.upload_body_limit
+    _, received = uploads.read_upload(
+        "file", settings.max_file_bytes, settings.data_dir, files.too_large()
+    )
+    try:
+        client_id = data.client_id()
+        reply_to = data.integer("reply_to", minimum=1)
+        author = data.username("author")
+        signed_in = auth.allow_author(author)
+        recipient = canonical_username(username, "username")  # from the path
+        caption = data.parsed("message", parse_caption)
+        name = parse_file_name(received.filename)
+        upload = Upload(
+            name, media_type(received.content_type, name), received.size, received.spool.read
+        )
+        stored = files.send(
+            author,
+            recipient,
+            upload,
+            caption,
+            client_id,
+            require_accounts=signed_in,
+            reply_to=reply_to,
+        )
+    finally:
+        received.close()
+    return replies.sent(stored)
+
+
+@bp.get("/file/<message_id>")
+@auth.conversation
+def get_file(message_id: str) -> ResponseReturnValue:
+    if not _ID_RE.match(message_id) or int(message_id) > data.MAX_INT:
+        raise UnknownMessage(f"there is no message {message_id[:40]!r}: an id is a whole number")
+    pair = data.pair()
+    signed_in = auth.allow_pair(pair)
+    attachment, chunks = services().files.attachment(
+        pair, int(message_id), require_accounts=signed_in
+    )
+    return replies.file_download(attachment, chunks)
+
+
+@bp.get("/files")
+@auth.conversation
+def list_files() -> ResponseReturnValue:
+    pair = data.pair()
+    signed_in = auth.allow_pair(pair)
+    return replies.files(services().files.files(pair, require_accounts=signed_in))

@@ -1,0 +1,159 @@
+"""Files in a pair's own SQLite file: the attachment of a message, its bytes in chunks.
+
+A file sent with ``POST /send_file`` lives in the same file as the pair's
+messages, so a backup, an export, ``forget``, a move to another node and
+Litestream all carry it with no second store. Two tables (schema version 4 of
+``backend/storage/conversation.py``):
+
+- ``attachment(message_id, name, size, type)``: one row per message that
+  carries a file;
+- ``attachment_chunk(message_id, seq, data)``: its bytes, ``CHUNK_BYTES`` a row,
+  in order of ``seq`` from 0.
+
+Every function here runs on a connection the caller holds, inside the caller's
+transaction: a message and all its chunks are written in one (a crash leaves
+both or neither), and a deletion removes both in the deletion's. Nothing here
+ever holds a whole file: bytes go in from a ``read(n)`` source and come out one
+chunk per call.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import NamedTuple
+
+CHUNK_BYTES = 256 * 1024  # bytes per chunk row: a page read and a network write in one
+
+
+class Attachment(NamedTuple):
+    """A message's file as clients see it: its name, size in bytes and media type."""
+
+    name: str
+    size: int
+    type: str
+
+
+class Upload(NamedTuple):
+    """A file on its way in: its checked name and type, its size, and where its bytes come
+    from (``read(n)``, as a file object's; ``b""`` at the end)."""
+
+    name: str
+    type: str
+    size: int
+    read: Callable[[int], bytes]
+
+
+class FileEntry(NamedTuple):
+    """One file of a pair, for ``GET /files``."""
+
+    id: int  # the message's id
+    author: str
+    date_sent: int | float | str
+    attachment: Attachment
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Schema version 4: the attachment and chunk tables."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS attachment (message_id INTEGER PRIMARY KEY, "
+        "name TEXT NOT NULL, size INTEGER NOT NULL, type TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS attachment_chunk (message_id INTEGER NOT NULL, "
+        "seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (message_id, seq)) WITHOUT ROWID"
+    )
+
+
+def store(conn: sqlite3.Connection, message_id: int, upload: Upload) -> Attachment:
+    """Write ``upload``'s bytes as ``message_id``'s file (in the caller's transaction).
+
+    Exactly ``upload.size`` bytes are taken: a source that gives more or fewer is
+    a bug upstream, refused with ``ValueError`` so the transaction rolls back.
+    """
+    size = 0
+    seq = 0
+    while True:
+        data = upload.read(min(CHUNK_BYTES, upload.size - size + 1))
+        if not data:
+            break
+        if size + len(data) > upload.size:
+            raise ValueError("the file is longer than its declared size")
+        conn.execute(
+            "INSERT INTO attachment_chunk (message_id, seq, data) VALUES (?, ?, ?)",
+            (message_id, seq, data),
+        )
+        size += len(data)
+        seq += 1
+    if size != upload.size:
+        raise ValueError("the file is shorter than its declared size")
+    attachment = Attachment(upload.name, size, upload.type)
+    conn.execute(
+        "INSERT INTO attachment (message_id, name, size, type) VALUES (?, ?, ?, ?)",
+        (message_id, *attachment),
+    )
+    return attachment
+
+
+def find(conn: sqlite3.Connection, message_id: int) -> Attachment | None:
+    row = conn.execute(
+        "SELECT name, size, type FROM attachment WHERE message_id = ?", (message_id,)
+    ).fetchone()
+    return None if row is None else Attachment(*row)
+
+
+def find_many(conn: sqlite3.Connection, ids: list[int]) -> dict[int, Attachment]:
+    """The attachments of ``ids`` (at most SQLite's host-parameter limit), in one query."""
+    marks = ",".join("?" * len(ids))
+    return {
+        row[0]: Attachment(row[1], row[2], row[3])
+        for row in conn.execute(
+            f"SELECT message_id, name, size, type FROM attachment WHERE message_id IN ({marks})",
+            ids,
+        )
+    }
+
+
+def chunk(conn: sqlite3.Connection, message_id: int, seq: int) -> bytes | None:
+    """Chunk ``seq`` of a file (None past its end, or once the file is gone)."""
+    row = conn.execute(
+        "SELECT data FROM attachment_chunk WHERE message_id = ? AND seq = ?", (message_id, seq)
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def remove(conn: sqlite3.Connection, message_id: int) -> Attachment | None:
+    """Delete a message's file, bytes and all; what it was (None: it had none)."""
+    found = find(conn, message_id)
+    if found is not None:
+        conn.execute("DELETE FROM attachment_chunk WHERE message_id = ?", (message_id,))
+        conn.execute("DELETE FROM attachment WHERE message_id = ?", (message_id,))
+    return found
+
+
+def total_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes of every file in the pair (the pair quota counts them)."""
+    return int(conn.execute("SELECT coalesce(sum(size), 0) FROM attachment").fetchone()[0])
+
+
+def bytes_by_author(conn: sqlite3.Connection) -> dict[str, int]:
+    """Bytes of files per author (lower-cased), for refunding quotas when a pair goes."""
+    found: dict[str, int] = {}
+    for author, size in conn.execute(
+        "SELECT lower(c.author), sum(a.size) FROM attachment a "
+        "JOIN conversation c ON c.rowid = a.message_id GROUP BY lower(c.author)"
+    ):
+        found[author] = int(size)
+    return found
+
+
+def entries(conn: sqlite3.Connection) -> list[FileEntry]:
+    """Every file of the pair with its message's id, author and date, newest first."""
+    return [
+        FileEntry(row[0], row[1], row[2], Attachment(row[3], row[4], row[5]))
+        for row in conn.execute(
+            "SELECT a.message_id, c.author, c.date_sent, a.name, a.size, a.type "
+            "FROM attachment a JOIN conversation c ON c.rowid = a.message_id "
+            "ORDER BY a.message_id DESC"
+        )
+    ]
