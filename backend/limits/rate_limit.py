@@ -6,6 +6,12 @@ the window. ``take(key)`` either records a hit or refuses, under one lock, so
 calls would let them all through). ``give_back(key)`` undoes one hit (a login
 that turned out right). In memory, per worker process; rates are written as
 ``limits`` parses them (``"10 per minute"``, ``"5/hour"``).
+
+Each take or give-back also reports where that key now stands (``Quota``:
+limit, remaining, seconds until the window frees a slot) to whoever watches the
+current context (``watch_quotas``/``quotas_seen``): the HTTP layer does for each
+request, and writes the tightest as ``X-RateLimit-*`` headers
+(``backend.http.rate_headers``). Nobody watching: nothing is kept.
 """
 
 from __future__ import annotations
@@ -14,10 +20,48 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from limits import parse
 
 Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Where one limiter's key stands: its ``limit`` per window, the hits it has
+    ``remaining`` and the seconds until the window frees a slot (``reset``; 0 when
+    none is used)."""
+
+    limit: int
+    remaining: int
+    reset: float
+
+
+# (limiter, key) -> its Quota after the latest take or give-back in this context;
+# None: nobody watches (outside a request).
+_SEEN: ContextVar[dict[tuple[int, str], Quota] | None] = ContextVar("quotas_seen", default=None)
+
+
+def watch_quotas() -> None:
+    """From now on in this context, keep each limiter's report (``quotas_seen``)."""
+    _SEEN.set({})
+
+
+def stop_watching() -> None:
+    _SEEN.set(None)
+
+
+def quotas_seen() -> list[Quota]:
+    """Every limit consulted since ``watch_quotas``, as it stands now (one per limiter and key)."""
+    seen = _SEEN.get()
+    return list(seen.values()) if seen else []
+
+
+def tightest(quotas: Iterable[Quota]) -> Quota | None:
+    """The quota closest to refusing: fewest remaining, then the longest until a slot frees."""
+    return min(quotas, key=lambda quota: (quota.remaining, -quota.reset), default=None)
 
 
 def in_words(seconds: float) -> str:
@@ -63,21 +107,37 @@ class Limiter:
     def take_all(self, keys: Iterable[str]) -> bool:
         """One hit on each key, all or none: False when any of them has none left."""
         now = self._clock()
+        keys = list(keys)
         with self._lock:
             self._sweep(now)
             queues = [self._live(key, now) for key in keys]
-            if any(len(hits) >= self.amount for hits in queues):
-                return False
-            for hits in queues:
-                hits.append(now)
-            return True
+            taken = all(len(hits) < self.amount for hits in queues)
+            if taken:
+                for hits in queues:
+                    hits.append(now)
+            for key, hits in zip(keys, queues, strict=True):
+                self._report(key, hits, now)
+            return taken
 
     def give_back(self, key: str) -> None:
         """Undo the newest hit of ``key`` (it should not have counted)."""
+        now = self._clock()
         with self._lock:
             hits = self._hits.get(key)
             if hits:
                 hits.pop()
+            self._report(key, self._live(key, now), now)
+
+    def _report(self, key: str, hits: deque[float], now: float) -> None:
+        """Tell whoever watches this context where ``key`` stands now."""
+        seen = _SEEN.get()
+        if seen is None:
+            return
+        # With the key full, the slot that frees first is the oldest of the last
+        # ``amount`` hits: the same time ``wait`` says.
+        oldest = hits[max(0, len(hits) - self.amount)] if hits else None
+        reset = 0.0 if oldest is None else max(0.0, self.window - (now - oldest))
+        seen[(id(self), key)] = Quota(self.amount, max(0, self.amount - len(hits)), reset)
 
     def wait(self, key: str) -> float:
         """Seconds until ``key`` may take a hit again (0 when it may now)."""
