@@ -175,6 +175,9 @@ async def test_a_received_file_shows_and_s_saves_it_into_the_download_folder(
         saved = downloads / "plan.txt"
         await wait_for(pilot, lambda: any(str(saved) in t for t in toasts(app)), "says where")
         assert saved.read_bytes() == source.read_bytes()
+        umask = os.umask(0o022)
+        os.umask(umask)
+        assert saved.stat().st_mode & 0o777 == 0o666 & ~umask, "a file like any other"
         await pilot.press("s")  # again: a new name, the first one untouched
         again = downloads / "plan (1).txt"
         await wait_for(pilot, lambda: any(str(again) in t for t in toasts(app)), "a second copy")

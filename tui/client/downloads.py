@@ -69,9 +69,19 @@ def candidates(name: str) -> list[str]:
     return [name, *(f"{stem} ({n}){suffix}" for n in range(1, MAX_COPIES))]
 
 
+def _file_mode() -> int:
+    """The mode a new file gets here (0o666 less the umask): a temporary file is 0o600."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def place(temporary: Path, folder: Path, name: str) -> Path:
     """Give the finished download ``temporary`` (in ``folder``) the first free name of
-    :func:`candidates`; its path. Raises ``FileExistsError`` if none is free."""
+    :func:`candidates`, with the mode any new file gets; its path. Raises
+    ``FileExistsError`` if none is free."""
+    with contextlib.suppress(OSError):
+        os.chmod(temporary, _file_mode())
     for candidate in candidates(name):
         target = folder / candidate
         try:

@@ -115,6 +115,8 @@ class AttachDialog(ModalScreen[str | None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._show(self.query_one("#attach-choices", Static), "")
+        self.show_error("")
         field = self.query_one(PathField)
         field.focus()
         field.cursor_position = len(field.value)
@@ -124,7 +126,12 @@ class AttachDialog(ModalScreen[str | None]):
         return self.query_one(PathField)
 
     def show_error(self, text: str) -> None:
-        self.query_one(".dialog-error", Static).update(text)
+        self._show(self.query_one(".dialog-error", Static), text)
+
+    @staticmethod
+    def _show(line: Static, text: str) -> None:
+        line.display = bool(text)  # no empty rows in a small dialog
+        line.update(text)
 
     def complete(self) -> None:
         field = self.field
@@ -136,9 +143,9 @@ class AttachDialog(ModalScreen[str | None]):
         if len(choices) > 1:
             more = len(choices) - SHOWN_CHOICES
             shown = "  ".join(one_line(c) for c in choices[:SHOWN_CHOICES])
-            listed.update(fit(shown + (f"  (+{more})" if more > 0 else ""), WIDTH))
+            self._show(listed, fit(shown + (f"  (+{more})" if more > 0 else ""), WIDTH))
         else:
-            listed.update("")
+            self._show(listed, "")
 
     @on(Input.Submitted, "#attach-path")
     def _submit(self, event: Input.Submitted) -> None:

@@ -53,7 +53,7 @@ from tui.screens.dialogs import (
     UnblockDialog,
     UnsentDialog,
 )
-from tui.text import one_line
+from tui.text import attachment_label, one_line
 from tui.widgets.chat_pane import ChatPane
 from tui.widgets.friend_list import REQUESTS, FriendList
 from tui.widgets.status_bar import StatusBar
@@ -298,7 +298,9 @@ class MainScreen(Screen[None]):
         theirs = [m for m in merge.newer if m.author.lower() != self.core.me]
         if theirs and not (log.attentive and log.follow):
             label = self.friend_list.whose(peer, one_line(self.core.label(peer)))
-            self._alert(label, one_line(theirs[-1].text), ring=True)
+            newest = theirs[-1]
+            file = attachment_label(newest.attachment) if newest.attachment else ""
+            self._alert(label, one_line(newest.text) or file, ring=True)
 
     def _alert(self, title: str, body: str, ring: bool) -> None:
         if ring:

@@ -164,7 +164,7 @@ class ChatPane(Vertical):
         chat = self.core.chat
         pending = [i.text for i in reversed(self.core.pending_for(peer))] if peer else []
         sent = chat.my_texts() if chat is not None and chat.peer == peer else []
-        return list(dict.fromkeys([*pending, *sent]))
+        return [text for text in dict.fromkeys([*pending, *sent]) if text]  # a file's: none
 
     # -- the core's events for the open chat --------------------------------------------
     def chat_opened(self, peer: str | None) -> None:
