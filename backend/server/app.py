@@ -29,6 +29,7 @@ from backend.http import (
     health,
     origin,
     presence,
+    rate_headers,
     routing,
     tokens,
 )
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if settings.multi_node:
         app.before_request(routing.note_routed_pair)
     errors.register(app)
+    rate_headers.register(app)
     # A door's visitor is the client (per-address limits), when the door vouches for it;
     # the door's own address may come from a proxy's X-Forwarded-For (ProxyFix, outside).
     app.wsgi_app = door.DoorClientAddress(  # type: ignore[method-assign]
