@@ -26,7 +26,7 @@ def parser() -> argparse.ArgumentParser:
         "--server", metavar="URL", help=f"the pairchat server (default {DEFAULT_SERVER})"
     )
     p.add_argument("--user", metavar="NAME", help="the username to sign in as")
-    add_commands(p)
+    add_commands(p, local_files=True)
     return p
 
 

@@ -240,7 +240,7 @@ def run(args: argparse.Namespace, config: Config, headers: Mapping[str, str] | N
     async def main() -> int:
         client = client_for(config, headers=headers)
         async with client:
-            if command == "send" and args.file is not None:
+            if command == "send" and getattr(args, "file", None) is not None:
                 await send_file(client, args.peer, args.file, args.text or "")
                 return 0
             if command == "send":
@@ -270,17 +270,22 @@ def run(args: argparse.Namespace, config: Config, headers: Mapping[str, str] | N
         return 0
 
 
-def add_commands(parser: argparse.ArgumentParser) -> None:
-    """``send``, ``history`` and ``tail`` as sub-commands of ``pairchat``."""
+def add_commands(parser: argparse.ArgumentParser, *, local_files: bool = False) -> None:
+    """``send``, ``history`` and ``tail`` as sub-commands of ``pairchat``.
+
+    ``local_files``: ``send`` takes ``--file PATH``, a file of the machine this runs on.
+    Only the ``pairchat`` program on the user's own machine offers it: the SSH door runs
+    these commands on the server's machine, where a path would read the door's files."""
     commands = parser.add_subparsers(dest="command", metavar="{send,history,tail}")
     send_p = commands.add_parser("send", help="send TEXT (or what comes on stdin) to USER")
     send_p.add_argument("peer", metavar="USER")
     send_p.add_argument(
         "text", metavar="TEXT", nargs="?", help="default: stdin (with --file: no caption)"
     )
-    send_p.add_argument(
-        "--file", metavar="PATH", help="send this file (TEXT, if given, is its caption)"
-    )
+    if local_files:
+        send_p.add_argument(
+            "--file", metavar="PATH", help="send this file (TEXT, if given, is its caption)"
+        )
     history_p = commands.add_parser("history", help="print the newest messages with USER")
     history_p.add_argument("peer", metavar="USER")
     history_p.add_argument("--limit", type=int, default=20, metavar="N")
