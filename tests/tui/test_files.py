@@ -8,12 +8,14 @@ sizes for people, a file item of the outbox surviving on disk."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support import LiveServer, http, register
+from tests.support import LiveServer, ServerProcess, http, register
 from tui.client.downloads import place, safe_file_name
 from tui.core.outbox import Outbox
 from tui.screens.attach import AttachDialog, complete_path
@@ -212,3 +214,32 @@ async def test_a_file_over_the_limit_is_refused_with_the_reason_and_kept(
         assert item.failed and item.path == str(big), "the path is kept, to retry or discard"
     with api(server.url, "bob", users["bob"]) as bob:
         assert bob.history("alice").messages == ()
+
+
+async def test_a_file_chosen_offline_waits_in_the_outbox_and_goes_once(
+    server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    proc = server_process()
+    users = {name: register(proc.url, name) for name in ("alice", "bob")}
+    befriend(proc, users, "alice", "bob")  # type: ignore[arg-type]
+    notes = tmp_path / "notes.md"
+    notes.write_bytes(b"# notes\n" * 50)
+    config = tmp_path / "config"
+    app = app_for(proc.url, config, user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = await open_chat(pilot, app, "bob")
+        proc.stop()
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttachDialog), "the dialog")
+        app.screen.field.value = str(notes)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: log.pending, "pending")
+        assert shown(log, "pending") and shown(log, f"{PAPERCLIP} notes.md \u00b7 400 B")
+        saved = json.loads((config / "outbox-alice.json").read_text())["items"]
+        assert [(i["kind"], i["path"]) for i in saved] == [("file", str(notes))]
+        proc.start()
+        await wait_for(pilot, lambda: not log.pending, "sent once the server is back", 40)
+    with api(proc.url, "bob", users["bob"]) as bob:
+        (message,) = bob.history("alice").messages
+    assert message.attachment is not None and message.attachment.name == "notes.md"
+    assert file_bytes(proc, users["bob"], "bob", "alice", message.id) == notes.read_bytes()  # type: ignore[arg-type]
