@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from doors.limits import CURRENT_SESSION
+
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 NO_EDITOR = "no-editor-in-pairchat-doors"
 TRUECOLOR_WORDS = ("truecolor", "24bit", "direct")
@@ -48,10 +50,13 @@ def session_env(
     visitor: tuple[str, str] | None = None,
     signin_idle: float = 0.0,
     idle: float = 0.0,
+    session: str | None = None,
 ) -> dict[str, str]:
     """The session's environment; ``visitor`` is (the client's address, the door's proof
     of it), ``signin_idle``/``idle`` the seconds without input that end a session that is
-    not / is signed in (0: never)."""
+    not / is signed in (0: never), ``session`` its id (``doors/limits.py``; when not
+    given, that of the session taken last in this context: the SSH door makes its
+    session's task right after the take), sent on every API call as ``X-Request-Id``."""
     env = {
         "PATH": SAFE_PATH,
         "HOME": str(config_dir),
@@ -67,6 +72,9 @@ def session_env(
     }
     if truecolor:
         env["COLORTERM"] = "truecolor"
+    session = session or CURRENT_SESSION.get()
+    if session:
+        env["PAIRCHAT_SESSION_ID"] = session
     if visitor is not None:
         env["PAIRCHAT_CLIENT_ADDRESS"], env["PAIRCHAT_CLIENT_PROOF"] = visitor
     if signin_idle > 0:

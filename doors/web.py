@@ -326,6 +326,7 @@ class WebDoor(Server):
             visitor=(client, client_proof(self.secret, client)) if client != "unknown" else None,
             signin_idle=self.config.signin_idle,
             idle=self.config.idle,
+            session=held.session,
         )
         tab = TabProcess(
             write_bytes=websocket.send_bytes,

@@ -17,6 +17,9 @@ instead of flags and a config file the user could edit:
   every request (``X-Pairchat-Client``, ``X-Pairchat-Client-Proof``) so the API's
   per-address limits count the visitor, not the door. The proof names that one address:
   the session never holds the door secret;
+- ``PAIRCHAT_SESSION_ID``: the door's id of this session (``ssh-1a2b3c4d``), logged by the
+  door when the session opens and ends; sent as ``X-Request-Id`` on every API call, so
+  the server's request log ties the session to its calls;
 - ``PAIRCHAT_SIGNIN_IDLE``: seconds without a key on a screen that is not signed in
   (sign-in, claim) after which the session ends (0: never); ``PAIRCHAT_IDLE``: the same
   for a signed-in session (0, the default: never).
@@ -54,12 +57,20 @@ def _words(seconds: float) -> str:
 
 
 def door_headers(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
-    """The headers that tell the API who this door's visitor is (none outside a door)."""
+    """The headers that tell the API who this door's visitor is and which door session
+    calls (none outside a door)."""
+    headers = {}
+    session = env.get("PAIRCHAT_SESSION_ID", "").strip()
+    if session:
+        headers[REQUEST_ID_HEADER] = session
     address = env.get("PAIRCHAT_CLIENT_ADDRESS", "").strip()
     proof = env.get("PAIRCHAT_CLIENT_PROOF", "").strip()
-    if not address or not proof:
-        return {}
-    return {CLIENT_HEADER: address, PROOF_HEADER: proof}
+    if address and proof:
+        headers |= {CLIENT_HEADER: address, PROOF_HEADER: proof}
+    return headers
+
+
+REQUEST_ID_HEADER = "X-Request-Id"
 
 
 def _seconds(env: dict[str, str] | os._Environ[str], name: str, default: float) -> float:

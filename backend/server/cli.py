@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
@@ -37,7 +38,7 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
-from backend.core.errors import PairchatError
+from backend.core.errors import NoAttachment, PairchatError
 from backend.core.extras import MULTI_NODE, SSH_DOOR, WEB_DOOR, MissingExtra, require
 from backend.core.settings import (
     DEFAULT_DATA_DIR,
@@ -49,10 +50,10 @@ from backend.core.settings import (
 from backend.core.usernames import Pair, canonical_pair
 from backend.server import capacity
 from backend.server.door_processes import DoorOptions, door_options, doors_of, running_doors
-from backend.server.export import jsonl_line, markdown_lines
+from backend.server.export import jsonl_line, markdown_lines, saved_name
 from backend.server.placement_cli import placement
 from backend.services.wiring import Services, build_services
-from backend.storage.conversation import Conversation
+from backend.storage.conversation import Conversation, Message
 from backend.storage.database import secure_files
 from backend.storage.door_secret import door_secret
 from backend.storage.lock import FolderBusy, FolderLock
@@ -375,9 +376,11 @@ def serve(
         if not dev:
             settings = capacity.apply(settings)
         with contextlib.ExitStack() as running:
+            door_started = None
             if metrics_port is not None:  # first: the doors write their figures in its folder
-                running.enter_context(_metrics(settings, metrics_host, metrics_port))
-            running.enter_context(running_doors(settings, options))
+                facts = running.enter_context(_metrics(settings, metrics_host, metrics_port))
+                door_started = facts.door_started
+            running.enter_context(running_doors(settings, options, door_started))
             if dev:
                 from backend.server.app import create_app
 
@@ -427,7 +430,7 @@ def _metrics(settings: Settings, host: str, port: int) -> Any:
         raise
     log.info("metrics on %s/metrics", _url(host, port))
     try:
-        yield
+        yield facts
     finally:
         server.shutdown()
         logging.getLogger().removeHandler(errors)
@@ -671,19 +674,91 @@ def backup(ctx: click.Context, data_dir: Path, dest: Path) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "md"]), default="jsonl", show_default=True
 )
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the transcript to this file and the conversation's files beside it, "
+    "in OUTPUT.files/<id>-<name> (without it: the transcript on stdout, files named only).",
+)
 @click.pass_context
-def export(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, fmt: str) -> None:
+def export(
+    ctx: click.Context,
+    data_dir: Path,
+    user_one: str,
+    user_two: str,
+    fmt: str,
+    output: Path | None,
+) -> None:
     """Print one conversation as JSON lines or Markdown (control characters escaped)."""
     pair = _pair(user_one, user_two)
-    with _services(_existing_folder(ctx)) as services:
+    settings = _existing_folder(ctx)
+    if output is not None and output.resolve().is_relative_to(settings.data_dir.resolve()):
+        raise Refused(f"the export cannot go inside the data folder {settings.data_dir}")
+    with _services(settings) as services:
         conversation = services.conversations.get(pair.low, pair.high, create=False)
         messages = [] if conversation is None else conversation.get_history()
-        if fmt == "md":
-            for line in markdown_lines(pair.low, pair.high, messages):
+        if output is None:
+            lines: Iterable[str] = (
+                markdown_lines(pair.low, pair.high, messages)
+                if fmt == "md"
+                else map(jsonl_line, messages)
+            )
+            for line in lines:
                 click.echo(line)
-        else:
-            for message in messages:
-                click.echo(jsonl_line(message))
+            named = sum(message.attachment is not None for message in messages)
+            if named:
+                click.echo(
+                    f"{named} file(s) named, not written: --output PATH writes them beside "
+                    "the transcript",
+                    err=True,
+                )
+            return
+        folder = output.with_name(output.name + ".files")
+        try:
+            saved = _export_files(conversation, messages, folder)
+            if fmt == "md":
+                lines = markdown_lines(
+                    pair.low, pair.high, messages, folder.name if saved else None
+                )
+            else:
+                lines = (
+                    jsonl_line(m, f"{folder.name}/{saved_name(m)}" if m.id in saved else None)
+                    for m in messages
+                )
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                for line in lines:
+                    out.write(line + "\n")
+        except OSError as exc:
+            raise Refused(f"cannot write the export to {output}: {_why(exc)}") from None
+    click.echo(
+        f"exported {len(messages)} message(s) to {output} and {len(saved)} file(s) to {folder}"
+    )
+
+
+def _export_files(
+    conversation: Conversation | None, messages: list[Message], folder: Path
+) -> set[int]:
+    """Write each message's file into ``folder`` (0700; each file 0600, streamed a chunk at
+    a time); the ids written (a file deleted meanwhile is left out)."""
+    saved: set[int] = set()
+    with_files = [message for message in messages if message.attachment is not None]
+    if conversation is None or not with_files:
+        return saved
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for message in with_files:
+        target = folder / saved_name(message)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            try:
+                for chunk in conversation.file_chunks(message.id):
+                    out.write(chunk)
+            except NoAttachment:
+                target.unlink(missing_ok=True)
+                continue
+        saved.add(message.id)
+    return saved
 
 
 @cli.command()
@@ -707,6 +782,10 @@ def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes
         with _services(settings) as services:
             if not yes:
                 click.confirm(f"Erase the conversation of {a} and {b}?", abort=True)
+            conversation = services.conversations.get(a, b, create=False)
+            if conversation is not None:  # its files go with it: their authors' quotas back
+                for author, size in conversation.files_by_author().items():
+                    services.account_store.refund_files(author, size)
             found = services.conversations.forget(a, b)
             services.account_store.forget_pair(a, b)
         click.echo(f"erased {a}_{b}.db" if found else f"no conversation between {a} and {b}")

@@ -21,6 +21,7 @@ import logging
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -198,9 +199,15 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 @contextlib.contextmanager
 def running_doors(
-    settings: Settings, options: DoorOptions | None = None
+    settings: Settings,
+    options: DoorOptions | None = None,
+    on_start: Callable[[str, subprocess.Popen[bytes], float], None] | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start the doors the settings ask for; on leaving, stop them (SIGTERM, then SIGKILL)."""
+    """Start the doors the settings ask for; on leaving, stop them (SIGTERM, then SIGKILL).
+
+    ``on_start(kind, process, when)`` is told of each (the metrics' door start times).
+    A door inherits this process's environment: under ``--metrics-port`` the metrics
+    folder, where it counts its sessions (``doors/limits.py``)."""
     started: list[subprocess.Popen[bytes]] = []
     try:
         for door in doors_of(settings):
@@ -210,6 +217,8 @@ def running_doors(
             )
             log.info("%s door starting on port %d (pid %d)", door.kind, door.port, process.pid)
             started.append(process)
+            if on_start is not None:
+                on_start(door.kind, process, time.time())
         yield started
     finally:
         for process in started:

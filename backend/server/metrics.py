@@ -166,6 +166,12 @@ class ServerFacts(Collector):
     started: float
     held_capacity: int = 0  # streams and long-polls all workers may hold (--max-waiters each)
     recent: RecentMessages | None = field(default=None)
+    doors: list[tuple[str, Any, float]] = field(default_factory=list)
+    """(kind, process, when it started) of each door this server started."""
+
+    def door_started(self, kind: str, process: Any, when: float) -> None:
+        """A door's process started (``backend/server/door_processes.py``)."""
+        self.doors.append((kind, process, when))
 
     def collect(self) -> Iterator[Any]:
         info = InfoMetricFamily("pairchat_server", "The running server.")
@@ -195,6 +201,16 @@ class ServerFacts(Collector):
             "Conversation files in the data folder.",
             _pair_files(self.data_dir),
         )
+        if self.doors:
+            doors = GaugeMetricFamily(
+                "pairchat_door_start_time_seconds",
+                "When each door's process started (Unix time); gone while it is not running.",
+                labels=["door"],
+            )
+            for kind, process, when in self.doors:
+                if process.poll() is None:
+                    doors.add_metric([kind], when)
+            yield doors
         if self.recent is not None:
             recent = GaugeMetricFamily(
                 "pairchat_messages_sent_recent",
