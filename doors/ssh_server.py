@@ -12,12 +12,17 @@ is split like a shell's words and nothing else): ``ssh -p 2222 host send bob "hi
 (the text, or stdin until EOF), ``ssh … history bob [--limit N] [--json]`` and
 ``ssh … tail [bob] [--json]`` — the ``pairchat`` program's own (tui/scripting.py),
 run as ``python -m tui.door`` with pipes instead of a pty and the key's account. Any
-other command gets one line and exit status 1, as does a session without a pty; no
-subsystem (SFTP), no port forwarding, no agent or X11 forwarding. Limits
-(:mod:`doors.limits`): sessions per key, per address and in all; connections per
-address; a login grace time; keepalives. When the client goes (disconnect, channel
-close, EOF) the session's whole process group is hung up, then killed after a grace
-period.
+other command gets one line and exit status 1, as does a session without a pty.
+The one subsystem is ``sftp`` (and so ``scp``): the key's account's files as a virtual
+tree (:mod:`doors.sftp`), nothing of the door's own file system; no other subsystem,
+no port forwarding, no agent or X11 forwarding. A session channel is a
+:class:`DoorSession` that hands its requests to a :class:`TuiSession` until a
+``subsystem sftp`` request makes it an :class:`SftpSession`. Limits
+(:mod:`doors.limits`): sessions per key, per address and in all (an SFTP session
+counts as one); connections per address; a login grace time; keepalives. When the
+client goes (disconnect, channel close, EOF) the session's whole process group is hung
+up, then killed after a grace period; an SFTP session's token is revoked and its
+unsent uploads dropped.
 """
 
 from __future__ import annotations
@@ -35,14 +40,20 @@ from pathlib import Path
 
 import asyncssh
 import httpx
+from asyncssh.channel import SSHChannel
+from asyncssh.sftp import MIN_SFTP_VERSION
+from asyncssh.stream import SSHServerStreamSession
 
 from doors.factory import GRACE, FactorySession, SessionFactory
+from doors.file_api import FileApi
 from doors.hostkey import fingerprint, load_host_key
 from doors.identity import TIMEOUT, DoorApi, Identity, IdentityUnavailable, KeyRefused
 from doors.limits import Counts, Held, Limits
 from doors.pty import PtyPump, Size, open_pty
-from doors.secret import client_address, client_proof
+from doors.secret import CLIENT_HEADER, client_address, client_proof
 from doors.session_env import session_env, wants_truecolor
+from doors.sftp import PairchatSftp, clear_spool, max_file_bytes
+from protocol.door_proof import PROOF_HEADER
 
 log = logging.getLogger("pairchat.door.ssh")
 
@@ -78,10 +89,17 @@ class SshDoorConfig:
     public_host: str | None = None
     """The name users type after ``ssh`` (for messages); default: the address reached."""
     limits: Limits = field(default_factory=Limits)
+    max_file_bytes: int = field(default_factory=lambda: max_file_bytes(os.environ))
+    """Bytes of one file sent over SFTP (the API's ``PAIRCHAT_MAX_FILE_BYTES``)."""
 
     @property
     def sessions_dir(self) -> Path:
         return self.data_dir / "doors" / "tui"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Files being sent over SFTP, unlinked as soon as made (:mod:`doors.sftp`)."""
+        return self.data_dir / "doors" / "spool"
 
 
 class SshDoor:
@@ -94,10 +112,40 @@ class SshDoor:
         self.secret = secret
         self.http = httpx.AsyncClient(timeout=TIMEOUT)
         self.counts = Counts()
-        self.sessions: set[TuiSession] = set()
+        self.sessions: set[TuiSession | SftpSession] = set()
         self.host_key = load_host_key(config.data_dir)
         self.acceptor: asyncssh.SSHAcceptor | None = None
         config.sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        clear_spool(config.spool_dir)
+
+    def take_session(self, connection: DoorConnection) -> Held | None:
+        """One session's place in the limits (per key, per address, in all), or None."""
+        limits = self.config.limits
+        return self.counts.take(
+            {
+                f"key:{connection.public_key or '?'}": limits.sessions_per_key,
+                f"sessions-from:{connection.address}": limits.sessions_per_address,
+                "sessions": limits.sessions,
+            }
+        )
+
+    def why_full(self, connection: DoorConnection) -> str:
+        """The sentence for a session ``take_session`` refused."""
+        counts, limits = self.counts, self.config.limits
+        if counts.count(f"key:{connection.public_key or '?'}") >= limits.sessions_per_key:
+            return (
+                f"this key already has {limits.sessions_per_key} pairchat sessions open; "
+                "close one and try again"
+            )
+        if counts.count(f"sessions-from:{connection.address}") >= limits.sessions_per_address:
+            return "too many pairchat sessions from your address; try again later"
+        return "pairchat is full right now; try again in a minute"
+
+    def visitor_headers(self, address: str) -> dict[str, str]:
+        """What the API needs to count a request as from the SSH client's address."""
+        if address == "?":
+            return {}
+        return {CLIENT_HEADER: address, PROOF_HEADER: client_proof(self.secret, address)}
 
     @property
     def fingerprint(self) -> str:
@@ -188,8 +236,75 @@ class DoorConnection(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         log.info("%s signed in with key %s", self.address, self.key_fingerprint)
 
-    def session_requested(self) -> TuiSession:
-        return TuiSession(self.door, self)
+    def session_requested(self) -> DoorSession:
+        return DoorSession(self.door, self)
+
+
+class DoorSession(asyncssh.SSHServerSession[bytes]):
+    """A session channel: a :class:`TuiSession` (the TUI or a script command), or, once
+    the client asks for the ``sftp`` subsystem, an :class:`SftpSession`.
+
+    asyncssh picks a channel's session object before the client says what it wants,
+    so this one hands every event to the one it became."""
+
+    def __init__(self, door: SshDoor, connection: DoorConnection) -> None:
+        self.door = door
+        self.connection = connection
+        self.chan: asyncssh.SSHServerChannel[bytes] | None = None
+        self.inner: TuiSession | SftpSession = TuiSession(door, connection)
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
+        self.chan = chan
+        self.inner.connection_made(chan)
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        if subsystem != "sftp" or self.chan is None:
+            log.info("%s asked for subsystem %r: refused", self.connection.address, subsystem)
+            return False
+        self.inner = SftpSession(self.door, self.connection)
+        self.inner.connection_made(self.chan)
+        return self.inner.subsystem_requested(subsystem)
+
+    def pty_requested(
+        self, term_type: str, term_size: tuple[int, int, int, int], term_modes: object
+    ) -> bool:
+        return self.inner.pty_requested(term_type, term_size, term_modes)  # type: ignore[arg-type]
+
+    def shell_requested(self) -> bool:
+        return self.inner.shell_requested()
+
+    def exec_requested(self, command: str) -> bool:
+        return self.inner.exec_requested(command)
+
+    def session_started(self) -> None:
+        self.inner.session_started()
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self.inner.data_received(data, datatype)
+
+    def eof_received(self) -> bool:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        self.inner.terminal_size_changed(width, height, pixwidth, pixheight)
+
+    def break_received(self, msec: int) -> bool:
+        return self.inner.break_received(msec)
+
+    def signal_received(self, signal: str) -> None:
+        self.inner.signal_received(signal)
+
+    def soft_eof_received(self) -> None:
+        self.inner.soft_eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
 
 
 class TuiSession(asyncssh.SSHServerSession[bytes]):
@@ -230,10 +345,6 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
         self.command = command  # refused in session_started, with a sentence
         return True
 
-    def subsystem_requested(self, subsystem: str) -> bool:
-        log.info("%s asked for subsystem %r: refused", self.connection.address, subsystem)
-        return False
-
     def break_received(self, msec: int) -> bool:
         return False
 
@@ -248,32 +359,13 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
                 + ", ".join(SCRIPT_COMMANDS)
             )
             return
-        limits = self.door.config.limits
-        key = self.connection.public_key or "?"
-        self.held = self.door.counts.take(
-            {
-                f"key:{key}": limits.sessions_per_key,
-                f"sessions-from:{self.connection.address}": limits.sessions_per_address,
-                "sessions": limits.sessions,
-            }
-        )
+        self.held = self.door.take_session(self.connection)
         if self.held is None:
-            self._refuse(self._why_full(key))
+            self._refuse(self.door.why_full(self.connection))
             return
         self.door.sessions.add(self)
         run = self._run() if argv is None else self._run_command(argv)
         self.task = asyncio.get_running_loop().create_task(run)
-
-    def _why_full(self, key: str) -> str:
-        counts, limits = self.door.counts, self.door.config.limits
-        if counts.count(f"key:{key}") >= limits.sessions_per_key:
-            return (
-                f"this key already has {limits.sessions_per_key} pairchat sessions open; "
-                "close one and try again"
-            )
-        if counts.count(f"sessions-from:{self.connection.address}") >= limits.sessions_per_address:
-            return "too many pairchat sessions from your address; try again later"
-        return "pairchat is full right now; try again in a minute"
 
     async def _run(self) -> None:
         chan = self.chan
@@ -550,6 +642,145 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
         conn = self.connection.conn
         local = conn.get_extra_info("sockname") if conn is not None else None
         return str(local[0]) if local else "HOST"
+
+
+class SftpSession(SSHServerStreamSession[bytes]):
+    """An ``sftp`` subsystem channel: the key's account's files (:mod:`doors.sftp`).
+
+    It counts as one session in the limits, asks the API who the key is (a key with
+    no account gets one line on stderr and exit status 1), runs asyncssh's SFTP
+    server over :class:`doors.sftp.PairchatSftp`, and when the SFTP session ends
+    (or the client goes) revokes the session's token and frees its place."""
+
+    def __init__(self, door: SshDoor, connection: DoorConnection) -> None:
+        super().__init__(None, self._sftp_server, sftp_version=MIN_SFTP_VERSION)
+        self.door = door
+        self.connection = connection
+        self.chan: asyncssh.SSHServerChannel[bytes] | None = None
+        self.held: Held | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.api: FileApi | None = None
+        self.client_gone = False
+        self.sftp_ended = asyncio.Event()
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
+        self.chan = chan
+        super().connection_made(chan)
+
+    def session_started(self) -> None:
+        self.held = self.door.take_session(self.connection)
+        if self.held is None:
+            self._refuse(self.door.why_full(self.connection))
+            return
+        self.door.sessions.add(self)
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            api = await self._file_api()
+            if api is None:
+                return
+            self.api = api
+            log.info("%s: SFTP session started (user %s)", self.connection.address, api.username)
+            super().session_started()  # asyncssh's SFTP server, over _sftp_server
+            await self.sftp_ended.wait()
+            log.info("%s: SFTP session ended (user %s)", self.connection.address, api.username)
+        except Exception:
+            log.exception("%s: the SFTP session failed", self.connection.address)
+            self._refuse("pairchat could not start SFTP; try again in a minute")
+        finally:
+            if self.api is not None:
+                await asyncio.shield(self.door.api.revoke(self.api.token, self.door.http))
+            self._release()
+
+    async def _file_api(self) -> FileApi | None:
+        """The file routes as the key's account, or None (refused with a sentence)."""
+        address = self.connection.address
+        try:
+            identity = await self.door.api.who_is(
+                self.connection.public_key or "",
+                self.door.http,
+                visitor=None if address == "?" else address,
+            )
+        except IdentityUnavailable as exc:
+            log.error("%s: %s", address, exc)
+            self._refuse("pairchat cannot reach its server right now; try again in a minute")
+            return None
+        except KeyRefused as exc:
+            log.info("%s: %s", address, exc)
+            self._refuse(str(exc))
+            return None
+        if not (identity.username and identity.token):
+            host = self.door.config.public_host or _local_host(self.connection)
+            self._refuse(
+                "this key has no account yet: sign in once with "
+                f"ssh -t -p {self.door.config.port} {host}"
+            )
+            return None
+        return FileApi(
+            http=self.door.http,
+            url=self.door.config.api.rstrip("/"),
+            username=identity.username,
+            token=identity.token,
+            visitor_headers=self.door.visitor_headers(address),
+        )
+
+    def _sftp_server(self, chan: SSHChannel[bytes]) -> PairchatSftp:
+        assert self.api is not None and isinstance(chan, asyncssh.SSHServerChannel)
+        return PairchatSftp(
+            chan,
+            self.api,
+            spool_dir=self.door.config.spool_dir,
+            max_file_bytes=self.door.config.max_file_bytes,
+            client_gone=lambda: self.client_gone,
+            on_exit=self._sftp_exited,
+        )
+
+    def _sftp_exited(self) -> None:
+        """The SFTP server is done: exit status 0 (scp fails a session without one)."""
+        self.sftp_ended.set()
+        if self.chan is not None:
+            with contextlib.suppress(Exception):
+                self.chan.exit(0)
+
+    def _refuse(self, line: str) -> None:
+        if self.chan is None:
+            return
+        with contextlib.suppress(Exception):
+            self.chan.write_stderr(f"{line}\n".encode())
+            self.chan.exit(EXIT_REFUSED)
+
+    def _release(self) -> None:
+        self.door.sessions.discard(self)
+        if self.held is not None:
+            self.held.release()
+            self.held = None
+
+    def eof_received(self) -> bool:
+        self.client_gone = True  # an upload still open now was not finished: not sent
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client_gone = True
+        super().connection_lost(exc)
+        if self.task is None or self.api is None:
+            self._release()
+        if self.task is not None and self.api is None:
+            self.task.cancel()  # still asking the API who the key is
+
+    def hang_up(self) -> None:
+        """The door is closing: end the channel (the SFTP server then exits)."""
+        self.client_gone = True
+        if self.chan is not None:
+            self.chan.close()
+        if self.task is not None and self.api is None:
+            self.task.cancel()
+
+
+def _local_host(connection: DoorConnection) -> str:
+    conn = connection.conn
+    local = conn.get_extra_info("sockname") if conn is not None else None
+    return str(local[0]) if local else "HOST"
 
 
 async def run_ssh_door(config: SshDoorConfig, factory: SessionFactory, secret: str) -> None:
