@@ -274,6 +274,15 @@ PeerReadUpTo = (
     | UnsetType
 )
 """A friend's and a change's ``peer_read_up_to``: the read receipt, when both allow it."""
+ReadUpTo = Annotated[
+    int,
+    Meta(
+        ge=0,
+        description="my own read marker in this pair: the highest id I have marked read "
+        "(POST /mark_read), 0 when none; shown whatever the read-receipt settings",
+    ),
+]
+"""A friend's and a change's ``read_up_to``: my own marker, so a second device knows it."""
 
 
 class Friend(Model, frozen=True):
@@ -296,6 +305,7 @@ class Friend(Model, frozen=True):
     request: Annotated[
         bool, Meta(description="a conversation started by someone I have not accepted")
     ] = False
+    read_up_to: ReadUpTo = 0
     peer_read_up_to: PeerReadUpTo = UNSET
 
 
@@ -334,7 +344,7 @@ class Change(Model, frozen=True):
         bool,
         Meta(description="a message request (a stranger's conversation I have not accepted)"),
     ] = False
-    read_up_to: Annotated[int, Meta(ge=0, description="my own read marker in this pair")] = 0
+    read_up_to: ReadUpTo = 0
     peer_read_up_to: PeerReadUpTo = UNSET
 
 

@@ -121,6 +121,25 @@ def test_unread_counts_through_send_and_mark_read(server: Server, users: dict[st
     assert p["bob"].listed()["alice"]["unread"] == 1
 
 
+def test_my_own_read_marker_is_in_my_friend_objects(server: Server, users: dict[str, str]) -> None:
+    """``read_up_to``: 0 before I mark anything read, then my marker as the feed says it,
+    on friends and requests alike, and whatever the read-receipt settings."""
+    p = people(server, users)
+    ids = [p["bob"].send("alice", f"m{i}").json()["id"] for i in range(3)]
+    p["alice"].post("/add_friend", username="bob")
+    assert p["alice"].listed()["bob"]["read_up_to"] == 0
+    p["alice"].post("/mark_read", username="bob", last_read_id=ids[1])
+    assert p["alice"].listed()["bob"]["read_up_to"] == ids[1]
+    changed = {c["username"]: c for c in p["alice"].updates()["changed"]}
+    assert changed["bob"]["read_up_to"] == ids[1]  # the same marker the feed carries
+    assert p["bob"].listed()["alice"]["read_up_to"] == 0  # my marker, not theirs
+    p["alice"].post("/settings", read_receipts="false")
+    assert p["alice"].listed()["bob"]["read_up_to"] == ids[1]
+    carol_first = p["carol"].send("alice", "hello?").json()["id"]
+    p["alice"].post("/mark_read", username="carol", last_read_id=carol_first)
+    assert p["alice"].requests()["carol"]["read_up_to"] == carol_first
+
+
 def test_change_feed(server: Server, users: dict[str, str]) -> None:
     p = people(server, users)
     first = p["alice"].updates()

@@ -165,7 +165,7 @@ def test_a_friend_must_carry_every_key_the_server_always_sends() -> None:
     friend = {"$ref": "#/components/schemas/Friend"}
     full = {
         "username": "bob", "display_name": None, "unread": 0, "last_message": None,
-        "deleted": False, "rev": 0, "typing": False, "request": False,
+        "deleted": False, "rev": 0, "typing": False, "request": False, "read_up_to": 0,
     }  # fmt: skip
     conforms(full, friend)  # last_message null and no peer_read_up_to: both fine
     for key in full:

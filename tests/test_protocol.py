@@ -98,14 +98,15 @@ def test_friend_and_change_bytes() -> None:
     ]  # fmt: skip
     assert json.loads(feed)["cursor"] == "5"
     friend = (
-        "bob", "Bob", 1, WITH_CLIENT_ID, False, 0, 10, 7, True, False,
+        "bob", "Bob", 1, WITH_CLIENT_ID, False, 0, 10, 7, True, False, 3,
     )  # fmt: skip
     listed = json.loads(body(replies.friends(Friends([friend], [], []))))  # type: ignore[list-item]
     assert list(listed["friends"][0]) == [
         "username", "display_name", "unread", "last_message", "deleted", "rev", "typing",
-        "request", "peer_read_up_to",
+        "request", "read_up_to", "peer_read_up_to",
     ]  # fmt: skip
     assert listed["friends"][0]["last_message"]["client_id"] == "c-1"
+    assert listed["friends"][0]["read_up_to"] == 3
 
 
 def _reading(path: str, reply: bytes) -> Any:

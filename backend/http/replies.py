@@ -234,7 +234,7 @@ def file_download(found: Attachment, chunks: Iterator[bytes]) -> Response:
 
 # -- friends and the feed --------------------------------------------------------
 def friend(item: Friend) -> wire.Friend:
-    username, display_name, unread, last, deleted, _, rev, peer_read, typing, request = item
+    username, display_name, unread, last, deleted, _, rev, peer_read, typing, request, mine = item
     return wire.Friend(
         username,
         display_name,
@@ -244,6 +244,7 @@ def friend(item: Friend) -> wire.Friend:
         rev,
         typing,
         request,
+        mine,
         UNSET if peer_read is None else peer_read,
     )
 

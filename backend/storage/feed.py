@@ -115,6 +115,7 @@ class Listed(NamedTuple):
     peer_read_up_to: int | None = None
     typing: bool = False
     request: bool = False
+    read_up_to: int = 0  # the owner's own read marker (0: nothing marked read)
 
 
 # What an owner may see of a peer's read marker and typing (named parameters :now, the
@@ -132,7 +133,7 @@ _LISTED = (
     "SELECT c.peer, u.display_name, c.unread, c.last_id, c.last_author, c.last_text, "
     "c.last_activity, c.last_client_id, u.deleted_at IS NOT NULL, c.seq, "
     f"c.last_rev, c.last_edited_at, c.last_deleted, c.last_reply_to, c.rev, {_PEER_READ}, "
-    f"{_TYPING}, {_REQUEST} "
+    f"{_TYPING}, {_REQUEST}, c.read_marker "
     "FROM contacts c LEFT JOIN users u ON u.username = c.peer "
     "WHERE c.owner = :owner AND c.blocked = 0 AND c.hidden = 0 AND (c.added <> 0 OR c.last_id > 0)"
 )  # sorted in Python: SQLite's ORDER BY here (a temporary B-tree) costs more than the scan
@@ -179,6 +180,7 @@ def _listed(row: tuple[Any, ...]) -> Listed:
             row[15],
             bool(row[16]),
             bool(row[17]),
+            row[18],
         ),
     )
     return listed
