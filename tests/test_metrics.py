@@ -160,3 +160,50 @@ def test_metrics_are_not_on_the_public_port(server_process: Start) -> None:
     assert "pairchat_http_requests_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
     holder = (server.data_dir / "_server.lock").read_text()
     assert f"metrics http://127.0.0.1:{port}" in holder
+
+
+def test_password_checks_running_and_queued_show_while_a_burst_waits(
+    server_process: Start,
+) -> None:
+    """argon2 at its real cost, one check at a time: eight registrations at once queue."""
+    port = free_port()
+    metrics = f"http://127.0.0.1:{port}"
+    server = server_process(
+        "--metrics-port",
+        str(port),
+        env={
+            "PAIRCHAT_ARGON2_TIME_COST": "3",
+            "PAIRCHAT_ARGON2_MEMORY_COST": "65536",
+            "PAIRCHAT_HASH_CONCURRENCY": "1",
+        },
+    )
+    codes: list[int] = []
+
+    def join(n: int) -> None:
+        reply = http.post(
+            f"{server.url}/register", data={"username": f"user{n}", "password": "correct horse"}
+        )
+        codes.append(reply.status_code)
+
+    threads = [threading.Thread(target=join, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    wait_for(
+        metrics,
+        lambda s: (
+            value(s, "pairchat_password_checks_running") == 1
+            and value(s, "pairchat_password_checks_queued") >= 1
+        ),
+        "one check running and others queued",
+    )
+    for thread in threads:
+        thread.join(timeout=60)
+    assert codes == [201] * 8, codes
+    wait_for(
+        metrics,
+        lambda s: (
+            value(s, "pairchat_password_checks_running") == 0
+            and value(s, "pairchat_password_checks_queued") == 0
+        ),
+        "the burst done",
+    )

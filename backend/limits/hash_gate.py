@@ -22,6 +22,10 @@ waiting request never ties up a worker thread for long):
   looped from many addresses, gets its turn and then waits behind everyone
   else, so a real login from elsewhere is next in line.
 
+How many run and wait is told to ``on_change(running, queued)`` at every change, under
+the gate's lock (the ``pairchat_password_checks_*`` gauges: each change is a password
+check, ~100 ms of argon2, so a call per change costs nothing that shows).
+
 Nothing is capped per account outright: someone hammering *your* account from
 addresses of their own cannot keep your login (from your own address) out of
 the queue, only make it the one shed if your account fills the queue.
@@ -32,7 +36,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -78,6 +82,14 @@ class HashGate:
         self._served: dict[str, int] = {}  # address or "acct:NAME" -> turn it was last served
         self._turns = itertools.count(1)
         self._arrivals = itertools.count()
+        self.on_change: Callable[[int, int], None] | None = None
+        """Told (checks running, checks queued) whenever either moves (metrics)."""
+
+    def _changed(self) -> None:
+        """With the lock held: the figures moved."""
+        on_change = self.on_change
+        if on_change is not None:
+            on_change(self._running, len(self._waiting))
 
     def _next(self) -> _Ticket | None:
         live = [ticket for ticket in self._waiting if not ticket.shed]
@@ -101,6 +113,7 @@ class HashGate:
         victim.shed = True
         self._waiting.remove(victim)
         self._cond.notify_all()
+        self._changed()
         return True
 
     @contextmanager
@@ -124,6 +137,7 @@ class HashGate:
             served = max(self._served.get(key, 0), self._served.get(f"acct:{account}", 0))
             ticket = _Ticket(served, next(self._arrivals), key, account)
             self._waiting.append(ticket)
+            self._changed()
             ready = self._cond.wait_for(
                 lambda: (
                     ticket.shed or (self._next() is ticket and self._running < self.concurrency)
@@ -146,6 +160,7 @@ class HashGate:
                     self._served = {key: turn}
             else:
                 self._release_address(key)
+            self._changed()
             self._cond.notify_all()
             if not ready:
                 raise RateLimited(SHED if ticket.shed else BUSY, retry_after=1)
@@ -155,6 +170,7 @@ class HashGate:
             with self._cond:
                 self._running -= 1
                 self._release_address(key)
+                self._changed()
                 self._cond.notify_all()
 
     def _release_address(self, key: str) -> None:

@@ -134,7 +134,7 @@ class Front:
     ) -> None:
         self.app = app
         # what GET /metrics reports (backend/server/metrics.py); None: not asked for
-        self.metrics = RequestMetrics(app, services.notifier) if metrics else None
+        self.metrics = RequestMetrics(app, services) if metrics else None
         self.streams = 0  # event streams held now
         self.server_pid = server_pid  # the main process (granian's), when this is its worker
         self._orphaned = False

@@ -95,6 +95,17 @@ WAKEUP_LATENCY = Histogram(
     buckets=WAKEUP_BUCKETS,
 )
 
+PASSWORD_CHECKS_RUNNING = Gauge(
+    "pairchat_password_checks_running",
+    "Password checks (argon2) running now, all workers (each at most PAIRCHAT_HASH_CONCURRENCY).",
+    multiprocess_mode="livesum",
+)
+PASSWORD_CHECKS_QUEUED = Gauge(
+    "pairchat_password_checks_queued",
+    "Password checks waiting for a slot now, all workers (past PAIRCHAT_HASH_QUEUE: 429).",
+    multiprocess_mode="livesum",
+)
+
 OPEN_PAIR_FILES = Gauge(
     "pairchat_open_pair_files",
     "Conversation files held open right now, all workers (each keeps at most "
@@ -106,10 +117,13 @@ OPEN_PAIR_FILES = Gauge(
 class RequestMetrics:
     """A worker's recorder: one call per answered request (on the event loop)."""
 
-    def __init__(self, app: Any, notifier: Any = None) -> None:
+    def __init__(self, app: Any, services: Any = None) -> None:
         self._routes = app.url_map.bind("localhost")
-        if notifier is not None:  # each woken waiter: one observe on its loop (notify.py)
-            notifier.woken = WAKEUP_LATENCY.observe
+        if services is not None:
+            # each woken waiter: one observe on its loop (backend/wakeups/notify.py)
+            services.notifier.woken = WAKEUP_LATENCY.observe
+            # each password check that starts, waits or ends (backend/limits/hash_gate.py)
+            services.accounts.gate.on_change = _password_checks
         # What the send path would otherwise pay on every request (it is measured: issue
         # 23 asks <= 5 %): werkzeug's route match and prometheus_client's label lookups.
         self._matched: dict[tuple[str, str], tuple[str, str]] = {}
@@ -153,6 +167,11 @@ class RequestMetrics:
         HELD_WAITS.set(waits)
         OPEN_STREAMS.set(streams)
         OPEN_PAIR_FILES.set(pair_files)
+
+
+def _password_checks(running: int, queued: int) -> None:
+    PASSWORD_CHECKS_RUNNING.set(running)
+    PASSWORD_CHECKS_QUEUED.set(queued)
 
 
 # -- what the main process serves --------------------------------------------------------
