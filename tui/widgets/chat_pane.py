@@ -61,7 +61,8 @@ class ChatPane(Vertical):
             "ctrl+o",
             "attach",
             "Attach",
-            tooltip="Send a file: type its path (Tab completes); from the message box too",
+            show=False,  # shown by the message box; in the messages the footer is full
+            tooltip="Send a file: type its path (Tab completes)",
             id="chat.attach",
         ),
         Binding(
@@ -488,6 +489,11 @@ class ChatPane(Vertical):
             return
         self._status_note(f"saved {one_line(str(saved))}")
         self.app.notify(f"Saved to {one_line(str(saved))}", title="File saved", markup=False)
+
+    @on(Composer.AttachRequested)
+    def _attach_requested(self, event: Composer.AttachRequested) -> None:
+        event.stop()
+        self.action_attach()
 
     def action_attach(self) -> None:
         peer = self.core.open_peer

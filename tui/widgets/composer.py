@@ -12,7 +12,8 @@
 - **Nothing is dropped for being long**: over the server's limit the text stays
   and :class:`TooLong` says by how much.
 - ↑ in an empty composer recalls what I sent in this chat (↓ goes back);
-  Ctrl+E asks for ``$EDITOR`` (:class:`EditorRequested`).
+  Ctrl+E asks for ``$EDITOR`` (:class:`EditorRequested`), Ctrl+O for a file to send
+  (:class:`AttachRequested`; the box keeps its text).
 
 The composer belongs to one chat at a time (``peer``); the pane swaps drafts
 when the chat changes. What is drawn goes through
@@ -70,6 +71,13 @@ class Composer(TextArea):
             "Friends",
             tooltip="Cancel an edit or a reply; else back to the friend list",
             id="composer.friends",
+        ),
+        Binding(
+            "ctrl+o",
+            "attach",
+            "Attach",
+            tooltip="Send a file: type its path (Tab completes); the message box keeps its text",
+            id="composer.attach",
         ),
         # TextArea selects with F6/F7; here they keep their meaning on the main screen.
         Binding("f6", "screen.unblock", "Unblock", show=False, id="composer.unblock"),
@@ -139,6 +147,9 @@ class Composer(TextArea):
 
     class EditorRequested(Message):
         pass
+
+    class AttachRequested(Message):
+        """Ctrl+O: ask for a file to send in this chat."""
 
     class Refused(Message):
         """Enter with text the outbox cannot take (``reason``): the text stays in the box."""
@@ -292,6 +303,9 @@ class Composer(TextArea):
 
     def action_editor(self) -> None:
         self.post_message(self.EditorRequested())
+
+    def action_attach(self) -> None:
+        self.post_message(self.AttachRequested())
 
     # -- recall ------------------------------------------------------------------------
     def _recalling(self) -> bool:
