@@ -5,8 +5,10 @@ size limit, a pair quota, a user quota and the free-disk floor."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,22 +18,25 @@ import httpx
 import pytest
 
 from backend.core.usernames import pair_file_name
-from tests.support import LiveServer, bearer, http, register
+from backend.services.files import MAX_NAME_BYTES, media_type, parse_file_name
+from tests.support import LiveServer, ServerProcess, bearer, http, register
+from tests.test_server_cli import run_cli
 
 MIB = 1024 * 1024
 Start = Callable[..., LiveServer]
+Served = LiveServer | ServerProcess
 
 
-def pair_of(server: LiveServer, *names: str) -> dict[str, str]:
+def pair_of(server: Served, *names: str) -> dict[str, str]:
     return {name: register(server.url, name) for name in names}
 
 
-def pair_path(server: LiveServer, one: str, two: str) -> Path:
+def pair_path(server: Served, one: str, two: str) -> Path:
     return server.data_dir / pair_file_name(one, two)
 
 
 def send_file(
-    server: LiveServer,
+    server: Served,
     token: str | None,
     author: str,
     to: str,
@@ -51,7 +56,7 @@ def send_file(
 
 
 def get_file(
-    server: LiveServer, token: str | None, message_id: int, one: str, two: str
+    server: Served, token: str | None, message_id: int, one: str, two: str
 ) -> httpx.Response:
     return http.get(
         f"{server.url}/file/{message_id}",
@@ -60,7 +65,7 @@ def get_file(
     )
 
 
-def list_files(server: LiveServer, token: str | None, one: str, two: str) -> httpx.Response:
+def list_files(server: Served, token: str | None, one: str, two: str) -> httpx.Response:
     return http.get(
         f"{server.url}/files",
         params={"user_one": one, "user_two": two},
@@ -68,7 +73,7 @@ def list_files(server: LiveServer, token: str | None, one: str, two: str) -> htt
     )
 
 
-def history(server: LiveServer, token: str, one: str, two: str) -> list[dict[str, Any]]:
+def history(server: Served, token: str, one: str, two: str) -> list[dict[str, Any]]:
     reply = http.post(
         f"{server.url}/get_message_history",
         data={"user_one": one, "user_two": two},
@@ -275,3 +280,310 @@ def test_a_body_declared_far_too_large_is_refused_before_it_is_read(live_server:
     reply = send_file(server, t["alice"], "alice", "bob", b"y" * 200_000)
     assert reply.status_code == 413 and reply.json()["error"] == "file_too_large"
     assert "1000 bytes" in reply.json()["message"]
+
+
+def make_token(server: Served, session: str, scopes: str) -> str:
+    made = http.post(
+        f"{server.url}/tokens",
+        data={"name": f"{scopes} bot", "scopes": scopes},
+        headers=bearer(session),
+    )
+    assert made.status_code == 201, made.text
+    token: str = made.json()["token"]
+    return token
+
+
+def test_script_tokens_need_send_to_upload_and_read_to_download(live_server: Start) -> None:
+    server = live_server()
+    t = pair_of(server, "alice", "bob")
+    reader, sender = make_token(server, t["alice"], "read"), make_token(server, t["alice"], "send")
+    refused = send_file(server, reader, "alice", "bob", b"no")
+    assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
+    sent = send_file(server, sender, "alice", "bob", b"from a script")
+    assert sent.status_code == 200, sent.text
+    for reply in (
+        get_file(server, sender, sent.json()["id"], "alice", "bob"),
+        list_files(server, sender, "alice", "bob"),
+    ):
+        assert reply.status_code == 403 and reply.json()["error"] == "insufficient_scope"
+    assert get_file(server, reader, sent.json()["id"], "alice", "bob").content == b"from a script"
+    assert len(list_files(server, reader, "alice", "bob").json()["files"]) == 1
+
+
+def delete(server: Served, token: str, message_id: int) -> dict[str, Any]:
+    reply = http.post(
+        f"{server.url}/delete_message",
+        data={"user_one": "alice", "user_two": "bob", "id": str(message_id)},
+        headers=bearer(token),
+    )
+    assert reply.status_code == 200, reply.text
+    message: dict[str, Any] = reply.json()["message"]
+    return message
+
+
+def stored_bytes(server: Served, one: str, two: str) -> tuple[int, int]:
+    """(attachment rows, bytes in chunk rows) of a pair's file."""
+    with sqlite3.connect(pair_path(server, one, two)) as db:
+        rows = db.execute("SELECT count(*) FROM attachment").fetchone()[0]
+        size = db.execute("SELECT coalesce(sum(length(data)), 0) FROM attachment_chunk").fetchone()
+    return rows, size[0]
+
+
+def test_delete_removes_the_bytes_and_gives_the_quota_back(live_server: Start) -> None:
+    server = live_server(user_files_quota=1_000_000)
+    t = pair_of(server, "alice", "bob")
+    sent = send_file(server, t["alice"], "alice", "bob", os.urandom(700_000)).json()
+    assert stored_bytes(server, "alice", "bob") == (1, 700_000)
+    over = send_file(server, t["alice"], "alice", "bob", os.urandom(400_000))
+    assert over.status_code == 413 and over.json()["error"] == "quota_exceeded"
+    assert "1000000" in over.json()["message"]
+    gone = delete(server, t["alice"], sent["id"])
+    assert gone["deleted"] is True and gone["attachment"] is None
+    assert stored_bytes(server, "alice", "bob") == (0, 0)
+    missing = get_file(server, t["bob"], sent["id"], "alice", "bob")
+    assert missing.status_code == 404 and missing.json()["error"] == "no_attachment"
+    assert list_files(server, t["bob"], "alice", "bob").json() == {"files": []}
+    assert [m["attachment"] for m in history(server, t["bob"], "alice", "bob")] == [None]
+    again = send_file(server, t["alice"], "alice", "bob", os.urandom(900_000))
+    assert again.status_code == 200, "the deleted file's bytes were given back: " + again.text
+
+
+def test_edit_changes_the_caption_and_reactions_and_replies_work(live_server: Start) -> None:
+    server = live_server()
+    t = pair_of(server, "alice", "bob")
+    sent = send_file(server, t["alice"], "alice", "bob", b"v1", filename="plan.txt").json()
+    edited = http.post(
+        f"{server.url}/edit_message",
+        data={"user_one": "alice", "user_two": "bob", "id": str(sent["id"]), "message": "v1!"},
+        headers=bearer(t["alice"]),
+    ).json()["message"]
+    assert edited["message"] == "v1!" and edited["attachment"] == sent["attachment"]
+    reacted = http.post(
+        f"{server.url}/react",
+        data={"user_one": "alice", "user_two": "bob", "id": str(sent["id"]), "emoji": "👍"},
+        headers=bearer(t["bob"]),
+    ).json()["message"]
+    assert reacted["reactions"] == {"👍": ["bob"]} and reacted["attachment"] == sent["attachment"]
+    answer = send_file(
+        server, t["bob"], "bob", "alice", b"v2", filename="plan.txt", reply_to=str(sent["id"])
+    )
+    assert answer.status_code == 200, answer.text
+    page = history(server, t["alice"], "alice", "bob")
+    assert page[-1]["reply_to"] == sent["id"] and page[-1]["attachment"]["name"] == "plan.txt"
+    assert get_file(server, t["alice"], sent["id"], "alice", "bob").content == b"v1"
+
+
+def test_the_pair_quota_counts_every_file_of_the_pair(live_server: Start) -> None:
+    server = live_server(pair_files_quota=1000)
+    t = pair_of(server, "alice", "bob", "carol")
+    assert send_file(server, t["alice"], "alice", "bob", b"a" * 600).status_code == 200
+    over = send_file(server, t["bob"], "bob", "alice", b"b" * 401, client_id="x1")
+    assert over.status_code == 413 and over.json()["error"] == "quota_exceeded"
+    assert "1000 bytes" in over.json()["message"]
+    assert len(history(server, t["alice"], "alice", "bob")) == 1, "nothing stored"
+    assert send_file(server, t["bob"], "bob", "alice", b"b" * 400).status_code == 200, "exactly"
+    assert send_file(server, t["alice"], "alice", "carol", b"c" * 900).status_code == 200, (
+        "another pair has its own quota"
+    )
+
+
+def test_the_user_quota_counts_across_pairs_and_a_refusal_costs_nothing(
+    live_server: Start,
+) -> None:
+    server = live_server(user_files_quota=1000)
+    t = pair_of(server, "alice", "bob", "carol")
+    assert (
+        send_file(server, t["alice"], "alice", "bob", b"a" * 600, client_id="f1").status_code == 200
+    )
+    retried = send_file(server, t["alice"], "alice", "bob", b"a" * 600, client_id="f1")
+    assert retried.json()["duplicate"] is True, "a retry is counted once"
+    blocked_out = send_file(server, t["alice"], "alice", "carol", b"c" * 401)
+    assert blocked_out.status_code == 413 and blocked_out.json()["error"] == "quota_exceeded"
+    assert send_file(server, t["bob"], "bob", "carol", b"b" * 1000).status_code == 200, (
+        "bob's quota is his own"
+    )
+    assert send_file(server, t["alice"], "alice", "carol", b"c" * 400).status_code == 200, (
+        "the refused and the retried uploads took nothing"
+    )
+    assert send_file(server, t["alice"], "alice", "carol", b"c").status_code == 413
+
+
+def test_the_free_disk_floor_must_hold_after_the_file(live_server: Start) -> None:
+    probe = live_server()
+    stats = os.statvfs(probe.data_dir)
+    free_mib = stats.f_bavail * stats.f_frsize // MIB
+    # a floor 48 MiB under what is free now: a 60 MiB file would go below it, a text would not
+    server = live_server(min_free_disk_mb=free_mib - 48, max_file_bytes=64 * MIB)
+    t = pair_of(server, "alice", "bob")
+    refused = send_file(server, t["alice"], "alice", "bob", b"\0" * (60 * MIB))
+    assert refused.status_code == 503 and refused.json()["error"] == "unavailable", refused.text
+    assert "disk" in refused.json()["message"]
+    assert history(server, t["alice"], "alice", "bob") == []
+    text = http.post(
+        f"{server.url}/send_message/bob",
+        data={"author": "alice", "message": "still room for words"},
+        headers=bearer(t["alice"]),
+    )
+    assert text.status_code == 200, text.text
+
+
+def test_forget_erases_the_files_with_the_pair(live_server: Start, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = live_server(data_dir=data, user_files_quota=1000)
+    t = pair_of(server, "alice", "bob")
+    sent = send_file(server, t["alice"], "alice", "bob", b"f" * 900).json()
+    assert send_file(server, t["alice"], "alice", "bob", b"f" * 200).status_code == 413
+    path = pair_path(server, "alice", "bob")
+    server.stop()
+    forgot = run_cli("forget", "--data-dir", str(data), "alice", "bob", "--yes")
+    assert forgot.returncode == 0, forgot.stderr
+    assert not path.exists() and not Path(f"{path}-wal").exists()
+    server = live_server(data_dir=data, user_files_quota=1000)
+    gone = get_file(server, t["bob"], sent["id"], "alice", "bob")
+    assert gone.status_code == 404 and gone.json()["error"] == "unknown_message"
+    assert list_files(server, t["bob"], "alice", "bob").json() == {"files": []}
+    assert send_file(server, t["alice"], "alice", "bob", b"f" * 1000).status_code == 200, (
+        "the forgotten files' bytes were given back to their author's quota"
+    )
+
+
+def test_a_backup_holds_the_files_bytes(live_server: Start, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = live_server(data_dir=data)
+    t = pair_of(server, "alice", "bob")
+    content = os.urandom(600_000)
+    sent = send_file(server, t["alice"], "alice", "bob", content).json()
+    dest = tmp_path / "backup"
+    done = run_cli("backup", "--data-dir", str(data), str(dest))
+    assert done.returncode == 0, done.stderr
+    copy = dest / pair_file_name("alice", "bob")
+    with sqlite3.connect(copy) as db:
+        chunks = db.execute(
+            "SELECT data FROM attachment_chunk WHERE message_id = ? ORDER BY seq", (sent["id"],)
+        ).fetchall()
+        row = db.execute("SELECT name, size, type FROM attachment").fetchone()
+    assert b"".join(chunk for (chunk,) in chunks) == content
+    assert row == ("report.pdf", len(content), "application/pdf")
+    server.stop()
+    restored = live_server(data_dir=dest)  # the backup serves the file as it was
+    assert get_file(restored, t["bob"], sent["id"], "alice", "bob").content == content
+
+
+def test_export_writes_the_files_beside_the_transcript(live_server: Start, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = live_server(data_dir=data)
+    t = pair_of(server, "alice", "bob")
+    content = os.urandom(300_000)
+    sent = send_file(server, t["alice"], "alice", "bob", content, message="numbers").json()
+    http.post(
+        f"{server.url}/send_message/alice",
+        data={"author": "bob", "message": "thanks"},
+        headers=bearer(t["bob"]),
+    )
+    out = tmp_path / "out" / "alice-bob.jsonl"
+    out.parent.mkdir()
+    done = run_cli("export", "--data-dir", str(data), "alice", "bob", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    saved = f"alice-bob.jsonl.files/{sent['id']}-report.pdf"
+    assert lines[0]["attachment"] == sent["attachment"] and lines[0]["file"] == saved
+    assert lines[0]["message"] == "numbers" and "file" not in lines[1]
+    assert (out.parent / saved).read_bytes() == content
+    assert stat.S_IMODE((out.parent / saved).stat().st_mode) == 0o600
+    md = tmp_path / "out" / "alice-bob.md"
+    done = run_cli(
+        "export", "--data-dir", str(data), "alice", "bob", "--format", "md", "--output", str(md)
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"  file: report.pdf ({len(content)} bytes, application/pdf) → " in md.read_text()
+    assert (md.parent / f"alice-bob.md.files/{sent['id']}-report.pdf").read_bytes() == content
+    printed = run_cli("export", "--data-dir", str(data), "alice", "bob")
+    assert json.loads(printed.stdout.splitlines()[0])["attachment"] == sent["attachment"]
+    assert "1 file(s) named, not written" in printed.stderr
+    inside = run_cli("export", "--data-dir", str(data), "alice", "bob", "--output", str(data / "x"))
+    assert inside.returncode != 0 and "inside the data folder" in inside.stderr
+
+
+def test_under_the_real_server_a_file_streams_both_ways_and_survives_sigkill(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    proc = server_process()
+    t = {name: register(proc.url, name) for name in ("alice", "bob")}
+    content = os.urandom(5 * MIB + 7)  # past the front's in-memory part: spooled to disk
+    sent = send_file(proc, t["alice"], "alice", "bob", content, client_id="k1")
+    assert sent.status_code == 200, sent.text
+    proc.kill()  # SIGKILL right after the acknowledgement
+    proc = server_process(data_dir=proc.data_dir)
+    got = get_file(proc, t["bob"], sent.json()["id"], "alice", "bob")
+    assert got.status_code == 200 and got.content == content
+    assert got.headers["content-length"] == str(len(content))
+    retried = send_file(proc, t["alice"], "alice", "bob", content, client_id="k1")
+    assert retried.json()["duplicate"] is True and retried.json()["id"] == sent.json()["id"]
+
+
+def test_under_the_real_server_the_limit_is_exact(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    proc = server_process()
+    alice = register(proc.url, "alice")
+    register(proc.url, "bob")
+    limit = 25 * MIB
+    exact = send_file(proc, alice, "alice", "bob", b"\0" * limit)
+    assert exact.status_code == 200 and exact.json()["attachment"]["size"] == limit
+    over = send_file(proc, alice, "alice", "bob", b"\0" * (limit + 1))
+    assert over.status_code == 413 and over.json()["error"] == "file_too_large", over.text
+    far = send_file(proc, alice, "alice", "bob", b"\0" * (limit + 200_000))
+    assert far.status_code == 413 and far.json()["error"] == "file_too_large", far.text
+    assert str(limit) in far.json()["message"]
+    text = http.post(  # other routes keep their small body limit
+        f"{proc.url}/send_message/bob",
+        data={"author": "alice", "message": "x" * 100_000},
+        headers=bearer(alice),
+    )
+    assert text.status_code == 413 and text.json()["error"] == "too_large"
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("report.pdf", "report.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\photo.jpg", "photo.jpg"),
+        ("dir/", "file"),
+        ("", "file"),
+        (None, "file"),
+        (".", "file"),
+        ("..", "file"),
+        ("a/..", "file"),
+        ("  spaced name.txt  ", "spaced name.txt"),
+        ("nul\x00and\x1b[31mred\x7f.txt", "nuland[31mred.txt"),
+        ("bidi\u202etxt.exe", "biditxt.exe"),
+        ("line\nbreak\r.txt", "linebreak.txt"),
+        ("e\u0301t\u00e9.txt", "\u00e9t\u00e9.txt"),  # NFC
+        ("é" * 200 + ".tar.gz", "é" * 126 + ".gz"),  # 255 bytes, the extension kept
+        ("x" * 300, "x" * 255),
+        ("ü" * 200, "ü" * 127),  # never half a character
+    ],
+)
+def test_a_file_name_is_a_plain_base_name_of_at_most_255_bytes(raw: str | None, name: str) -> None:
+    cleaned = parse_file_name(raw)
+    assert cleaned == name
+    assert len(cleaned.encode("utf-8")) <= MAX_NAME_BYTES
+
+
+@pytest.mark.parametrize(
+    ("declared", "name", "kind"),
+    [
+        ("application/pdf", "x.bin", "application/pdf"),
+        ("Image/PNG; charset=binary", "x", "image/png"),
+        ("not a type", "photo.jpg", "image/jpeg"),
+        ("text/", "notes.txt", "text/plain"),
+        ("", "archive.tar.gz", "application/x-tar"),
+        (None, "unknown.zzz-nope", "application/octet-stream"),
+        ("a/b/c", "noext", "application/octet-stream"),
+    ],
+)
+def test_a_media_type_is_the_senders_when_well_formed_else_guessed(
+    declared: str | None, name: str, kind: str
+) -> None:
+    assert media_type(declared, name) == kind

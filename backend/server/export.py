@@ -13,6 +13,13 @@ must never forge a line that looks like another message. So:
   punctuation is backslash-escaped, and a message's own line breaks continue
   on indented lines, so a line that starts with ``- **`` is always a real
   message. Its reactions follow on one indented line, ``reactions: 👍 alice, bob · ❤️ carol``.
+
+A message's file is named in the transcript (jsonl: its ``attachment`` object; md: an
+indented ``file:`` line with its name, size and type). With ``--output PATH`` the
+transcript goes to PATH and the files beside it, each ``PATH.files/<id>-<name>``
+(``saved_name``; the name is already a plain base name, see
+``backend/services/files.py``), and the transcript says where each one is
+(jsonl: ``"file": "<PATH.files>/<id>-<name>"``, relative to the transcript).
 """
 
 from __future__ import annotations
@@ -42,8 +49,18 @@ def _visible(char: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
-def jsonl_line(message: Message) -> str:
-    text = json.dumps(replies.message(message), ensure_ascii=False)
+def saved_name(message: Message) -> str:
+    """Where an export puts a message's file, inside its ``.files`` folder."""
+    assert message.attachment is not None
+    return f"{message.id}-{message.attachment.name}"
+
+
+def jsonl_line(message: Message, saved_as: str | None = None) -> str:
+    """One message as a JSON line; ``saved_as``: where its file was written (relative)."""
+    found = replies.message(message)
+    if saved_as is not None:
+        found["file"] = saved_as
+    text = json.dumps(found, ensure_ascii=False)
     return "".join(json.dumps(c)[1:-1] if _unsafe(c) else c for c in text)
 
 
@@ -57,11 +74,21 @@ def markdown_text(text: str) -> str:
     return "\n  ".join(escaped)
 
 
-def markdown_lines(low: str, high: str, messages: Iterable[Message]) -> Iterator[str]:
+def markdown_lines(
+    low: str, high: str, messages: Iterable[Message], files_folder: str | None = None
+) -> Iterator[str]:
+    """The Markdown transcript; ``files_folder``: where the files were written (relative)."""
     yield f"# {markdown_text(low)} and {markdown_text(high)}\n"
     for message in messages:
         when = _when(message.date_sent)
         yield f"- **{markdown_text(message.author)}** ({when}): {markdown_text(message.message)}"
+        found = message.attachment
+        if found is not None:
+            where = "" if files_folder is None else f" → {files_folder}/{saved_name(message)}"
+            yield (
+                f"  file: {markdown_text(found.name)} ({found.size} bytes, "
+                f"{markdown_text(found.type)}){markdown_text(where)}"
+            )
         if message.reactions:
             shown = " · ".join(
                 f"{markdown_text(emoji)} {markdown_text(', '.join(names))}"

@@ -7,7 +7,8 @@ that take longer than ``header_timeout`` to send their headers or sit idle
 that long between requests. Then, per request:
 
 1. the body is read here, on the event loop, within ``body_timeout`` and the
-   body limit (slow or oversized bodies never reach a thread: 408 / 413);
+   body limit (slow or oversized bodies never reach a thread: 408 / 413); a file
+   upload may be as large as a file may be, and is spooled to disk as it comes;
 2. the Flask app runs in a pool of 64 threads (``FLASK_THREADS``), unchanged
    (the same app the tests and ``--dev`` run); of a worker's ``--threads``
    budget, the other ``threads - 64`` are held long-polls, which take none;
@@ -49,12 +50,13 @@ import os
 import random
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask
@@ -80,6 +82,9 @@ Message = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 FIRST_CHUNK = 256 * 1024  # bytes of a reply sent in one piece before streaming the rest
+UPLOAD_PREFIX = "/send_file/"  # the one route whose body may be a file (Settings.upload_body_limit)
+SPOOL_AFTER = 1024 * 1024  # bytes of an upload held in memory before it goes to a temporary file
+Body = bytes | IO[bytes]  # a request's body: in memory, or an upload spooled to disk
 RELEASE_SIGNAL = signal.SIGUSR1  # main -> workers: answer every held wait now
 ORPHAN_SIGNAL = signal.SIGUSR2  # the kernel -> a worker whose main process died
 ORPHAN_CHECK = 0.5  # seconds between checks that the main process is still this worker's parent
@@ -247,15 +252,17 @@ class Front:
                     metrics.answered(scope["method"], scope["path"], reply.status, started)
         finally:
             hangup.close()
+            if not isinstance(body, bytes):
+                body.close()
 
     async def _answer(
-        self, scope: Scope, body: bytes, hangup: _Hangup, loop: asyncio.AbstractEventLoop
+        self, scope: Scope, body: Body, hangup: _Hangup, loop: asyncio.AbstractEventLoop
     ) -> _Reply | None:
         """The reply to send, or None if the client hung up while its wait was held."""
         started = time.monotonic()
-        asked = repeats.fingerprint(scope, body)
+        asked = repeats.fingerprint(scope, body if isinstance(body, bytes) else b"")
         deadline: float | None = None
-        repeat = self.repeats.find(asked)
+        repeat = self.repeats.find(asked) if isinstance(body, bytes) else None
         if repeat is not None:
             token = repeat.token if repeats.needs_token_check(repeat) else None
             if token is not None and not await loop.run_in_executor(
@@ -274,8 +281,13 @@ class Front:
                 if outcome is not Outcome.CHANGED:
                     return _Reply(repeat.status, repeat.headers, [repeat.body])
                 deadline = started + repeat.wait  # the run below waits what is left
-        environ = self._environ(scope, body)
-        environ["wsgi.input"] = io.BytesIO(body)
+        if isinstance(body, bytes):
+            environ = self._environ(scope, len(body))
+            environ["wsgi.input"] = io.BytesIO(body)
+        else:  # an upload, spooled to disk
+            environ = self._environ(scope, body.tell())
+            body.seek(0)
+            environ["wsgi.input"] = body
         if deadline is not None:
             environ[parking.DEADLINE] = deadline
         reply = await loop.run_in_executor(self.pool, self._run_app, environ)
@@ -329,16 +341,26 @@ class Front:
             return False
         return True
 
-    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
-        """The whole body, or None after answering 413/408 (or when the client left)."""
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> Body | None:
+        """The whole body, or None after answering 413/408 (or when the client left).
+
+        A file upload (``UPLOAD_PREFIX``) may be as large as a file may be
+        (``Settings.upload_body_limit``) and goes to an unnamed temporary file in the data
+        folder once it passes ``SPOOL_AFTER`` bytes, so no upload is held in memory whole.
+        """
+        upload = scope["path"].startswith(UPLOAD_PREFIX)
+        limit = self.settings.upload_body_limit if upload else self.limit
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            if declared.isdigit():
-                await self._error(send, 413, "too_large", self._too_large())
-            else:
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            if not declared.isdigit():
                 await self._error(send, 400, "bad_request", "Content-Length is not a number")
+            elif upload:
+                await self._domain_error(send, self.services.files.too_large())
+            else:
+                await self._error(send, 413, "too_large", self._too_large())
             return None
         chunks: list[bytes] = []
+        spool: IO[bytes] | None = None
         size = 0
         try:
             # One timer for the whole body (granian gives even a small one in two messages).
@@ -346,27 +368,44 @@ class Front:
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
+                        if spool is not None:
+                            spool.close()
                         return None
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.limit:
+                    if size > limit:
                         break
                     if chunk:
                         chunks.append(chunk)
+                    if upload and size > SPOOL_AFTER:
+                        if spool is None:
+                            spool = tempfile.TemporaryFile(dir=self.settings.data_dir)  # noqa: SIM115
+                        spool.writelines(chunks)
+                        chunks.clear()
                     if not message.get("more_body", False):
+                        if spool is not None:
+                            spool.writelines(chunks)
+                            return spool
                         return b"".join(chunks)
         except TimeoutError:
+            if spool is not None:
+                spool.close()
             await self._domain_error(
                 send, RequestTimeout("the request body took too long to arrive; send it again")
             )
             return None
-        await self._error(send, 413, "too_large", self._too_large())
+        if spool is not None:
+            spool.close()
+        if upload:
+            await self._domain_error(send, self.services.files.too_large())
+        else:
+            await self._error(send, 413, "too_large", self._too_large())
         return None
 
     def _too_large(self) -> str:
         return f"the request body is larger than {self.limit} bytes"
 
-    def _environ(self, scope: Scope, body: bytes) -> dict[str, Any]:
+    def _environ(self, scope: Scope, size: int) -> dict[str, Any]:
         server = scope.get("server") or ("127.0.0.1", 0)
         client = scope.get("client") or ("", 0)
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
@@ -401,7 +440,7 @@ class Front:
             else:
                 key = f"HTTP_{name}"
                 environ[key] = f"{environ[key]},{value}" if key in environ else value
-        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["CONTENT_LENGTH"] = str(size)
         return environ
 
     def _run_app(self, environ: dict[str, Any]) -> _Reply:

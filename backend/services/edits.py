@@ -8,6 +8,9 @@ id, a deleted one cannot be edited back (``MessageDeleted``) and deleting it
 again changes nothing. Each change takes the pair's next revision in the pair's
 file; then both sides' feed rows move to it (so both users' long-polls wake and
 clients fetch it with ``after_rev``), and a deletion recounts the peer's unread.
+A deleted file message loses its file (bytes and all) in the deletion's
+transaction, and its author's files quota gets the bytes back; an edit of one
+changes its caption only.
 Both count against the author's send rate.
 
 A reaction (``react``) is one emoji per person per message, set, changed or
@@ -80,6 +83,8 @@ class MessageEdits:
             self._charge(editor)
         conversation = self._conversation(pair, message_id)
         changed = conversation.delete_message(message_id, editor)
+        if changed.freed is not None:  # its file went with it: the author's quota back
+            self.store.refund_files(str(changed.message.author).lower(), changed.freed.size)
         self._announce(pair, changed, conversation)
         return changed.message
 

@@ -87,6 +87,8 @@ class Files:
         charged: list[str] = []
 
         def before_store() -> None:
+            if client_id is not None and self._stored_before(author, recipient, client_id):
+                return  # a retry: it stores nothing, so it is held to nothing
             self._check_disk(upload.size)
             if require_accounts:
                 self._charge(author, upload.size)
@@ -112,6 +114,10 @@ class Files:
             for who in charged:
                 self.store.refund_files(who, upload.size)  # stored once, counted once
         return stored
+
+    def _stored_before(self, author: Username, recipient: Username, client_id: str) -> bool:
+        conversation = self.conversations.get(author, recipient, create=False)
+        return conversation is not None and conversation.has_client_id(author, client_id)
 
     def _check_disk(self, size: int) -> None:
         """The file must fit above the free-disk floor (``DiskFloor.check`` is the rest)."""

@@ -603,6 +603,16 @@ class Conversation:
         page: Page = self._run(work)
         return page
 
+    def has_client_id(self, author: str, client_id: str) -> bool:
+        """Whether ``author`` already stored a message under ``client_id`` (a retry)."""
+        row = self._run(
+            lambda conn: conn.execute(
+                "SELECT 1 FROM conversation WHERE author = ? AND client_id = ?",
+                (author, client_id),
+            ).fetchone()
+        )
+        return row is not None
+
     # -- files ------------------------------------------------------------------------
     def attachment(self, message_id: int) -> Attachment:
         """A message's file (``UnknownMessage``: no such message; ``NoAttachment``: no file)."""
