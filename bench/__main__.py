@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--only a,b,...] [--markdown] [--save]``: run and print.
 
-Runs the benchmarks of issues 2, 5, 11, 12 and 13 one after another, each against its own
+Runs the benchmarks of issues 2, 5, 11, 12, 13 and 23 one after another, each against its own
 ``pairchat-server`` process over a temporary data folder, prints each table as
 soon as it is measured, then a summary of every target (PASS/MISS). Nothing is
 written outside the temporary folder, except with ``--save`` (bench/results/,
@@ -28,6 +28,7 @@ from bench import (
     delivery,
     history,
     idle,
+    metrics_cost,
     scale,
     search,
     throughput,
@@ -85,8 +86,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run (smaller, shorter)")
     parser.add_argument(
         "--only",
-        default="a,b,c,d,e,f,g,h,i,j,k",
-        help="comma-separated subset of a,b,c,d,e,f,g,h,i,j,k (default: all)",
+        default="a,b,c,d,e,f,g,h,i,j,k,l",
+        help="comma-separated subset of a,b,c,d,e,f,g,h,i,j,k,l (default: all)",
     )
     parser.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     parser.add_argument("--save", action="store_true", help="also write bench/results/")
@@ -108,6 +109,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Table]:
         "i": wakeups.run,
         "j": cluster.run,
         "k": tui_keys.run,
+        "l": metrics_cost.run,
     }
     tables: list[Table] = []
     for key in [k.strip() for k in args.only.split(",") if k.strip()]:
