@@ -143,6 +143,12 @@ async def test_attach_sends_the_file_and_the_peer_gets_equal_bytes(
                 "stored",
             )
             (message,) = bob.history("alice").messages
+            (listed,) = bob.files("alice")
+        assert (listed.id, listed.author, listed.attachment) == (
+            message.id,
+            "alice",
+            message.attachment,
+        )
         assert message.attachment is not None
         assert (message.attachment.name, message.attachment.size) == ("capture-2026.bin", 300_000)
         assert message.text == "" and composer.text == "a draft", "the draft stays a draft"
