@@ -62,6 +62,8 @@ END_GRACE = 1.0
 """Seconds to let the pty drain after the TUI exited, if something still holds it."""
 EARLY_INPUT = 4096
 SCRIPT_COMMANDS = ("send", "history", "tail")
+REQUEST_ID_HEADER = "X-Request-Id"
+"""The header that ties a session's API calls to its id (as tui/door.py sends it)."""
 COMMAND_VARIABLE = "PAIRCHAT_DOOR_COMMAND"
 """The script command (a JSON list of words) for ``python -m tui.door`` to run."""
 
@@ -722,8 +724,13 @@ class SftpSession(SSHServerStreamSession[bytes]):
             url=self.door.config.api.rstrip("/"),
             username=identity.username,
             token=identity.token,
-            visitor_headers=self.door.visitor_headers(address),
+            visitor_headers={**self.door.visitor_headers(address), **self._request_id()},
         )
+
+    def _request_id(self) -> dict[str, str]:
+        """The session's id (doors/limits.py) on every API call, as the TUI sends it."""
+        session = self.held.session if self.held is not None else None
+        return {REQUEST_ID_HEADER: session} if session else {}
 
     def _sftp_server(self, chan: SSHChannel[bytes]) -> PairchatSftp:
         assert self.api is not None and isinstance(chan, asyncssh.SSHServerChannel)
