@@ -31,8 +31,9 @@ mkdir -p "$dir/haproxy"
 map="$dir/haproxy/pairs.map"
 [[ -f "$map" ]] || : >"$map"
 
-# The routes whose request names a pair in user_one/user_two (grep backend/http for data.pair()).
-pair_routes="/create_conversation_db /get_message_history /edit_message /delete_message /react /search_messages"
+# The routes whose request names a pair in user_one/user_two (grep backend/http for data.pair());
+# GET /file/<id> names it in its query too (the acl below).
+pair_routes="/create_conversation_db /get_message_history /edit_message /delete_message /react /search_messages /files"
 
 use_servers=""
 pair_servers=""
@@ -81,6 +82,7 @@ frontend api
     http-request del-header X-Pairchat-Pair
 
     acl pair_route path $pair_routes
+    acl pair_route path_beg /file/
     acl send_route path_reg ^/send_message/[^/]+$
     acl has_type req.hdr(content-type) -m found
     acl form_body req.hdr(content-type) -m beg -i application/x-www-form-urlencoded
