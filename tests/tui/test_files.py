@@ -12,19 +12,24 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 
 from tests.support import LiveServer, ServerProcess, http, register
 from tui.client.downloads import place, safe_file_name
-from tui.core.outbox import Outbox
+from tui.client.models import Attachment, Message
+from tui.core.conversation import Conversation
+from tui.core.outbox import Outbox, OutboxItem
 from tui.screens.attach import AttachDialog, complete_path
 from tui.screens.help import HelpScreen
 from tui.text import human_size
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import Composer
 
-from .conftest import api, app_for, befriend, open_chat, wait_for
+from .conftest import FIXED_NOW, api, app_for, befriend, fixed_clock, open_chat, settled, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -249,3 +254,61 @@ async def test_a_file_chosen_offline_waits_in_the_outbox_and_goes_once(
         (message,) = bob.history("alice").messages
     assert message.attachment is not None and message.attachment.name == "notes.md"
     assert file_bytes(proc, users["bob"], "bob", "alice", message.id) == notes.read_bytes()  # type: ignore[arg-type]
+
+
+# -- the look -------------------------------------------------------------------------------------
+class FilesHarness(App[None]):
+    """The chat log alone: files received and sent, with and without a caption, one
+    pending and one refused (deterministic: fixed clock, fixed data)."""
+
+    def __init__(self, folder: Path, compact: bool) -> None:
+        super().__init__()
+        self.folder = folder
+        self.compact = compact
+
+    def compose(self) -> ComposeResult:
+        yield ChatLog("alice", clock=fixed_clock, compact=self.compact, id="log")
+
+    def on_mount(self) -> None:
+        now = FIXED_NOW.int_timestamp
+        pdf = Attachment("Q3 report (final).pdf", 2_457_600, "application/pdf")
+        photo = Attachment("IMG_2041.jpg", 3_354_214, "image/jpeg")
+        chat = Conversation("bob", "alice")
+        chat.merge(
+            [
+                Message(1, "bob", "the numbers, as promised", now - 600, attachment=pdf),
+                Message(2, "alice", "", now - 300, attachment=photo),
+                Message(3, "bob", "", now - 60, attachment=Attachment("a\x1b[2Jb.sh", 812)),
+            ]
+        )
+        chat.loaded = True
+        log = self.query_one(ChatLog)
+        log.show(chat)
+        log.loaded()
+        waiting = self.folder / "slides.key"
+        waiting.write_bytes(b"k" * 40_000)
+        big = self.folder / "backup.tar"
+        big.write_bytes(b"t" * 3000)
+        pending = OutboxItem(
+            to="bob", text="", client_id="c1", created=now, kind="file", path=str(waiting)
+        )
+        refused = OutboxItem(
+            to="bob",
+            text="and the backup",
+            client_id="c2",
+            created=now,
+            kind="file",
+            path=str(big),
+            error="a file is at most 1024 bytes (1 KiB); nothing was stored",
+        )
+        log.set_pending([pending, refused])
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_snapshot_files_in_the_chat_log(snap_compare: Any, tmp_path: Path, compact: bool) -> None:
+    app = FilesHarness(tmp_path, compact)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await settled(pilot.app)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
