@@ -279,6 +279,7 @@ class FilesHarness(App[None]):
                 Message(1, "bob", "the numbers, as promised", now - 600, attachment=pdf),
                 Message(2, "alice", "", now - 300, attachment=photo),
                 Message(3, "bob", "", now - 60, attachment=Attachment("a\x1b[2Jb.sh", 812)),
+                Message(4, "bob", "nice light", now - 30, reply_to=2),
             ]
         )
         chat.loaded = True
@@ -312,3 +313,11 @@ def test_snapshot_files_in_the_chat_log(snap_compare: Any, tmp_path: Path, compa
         await settled(pilot.app)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+
+
+async def test_a_reply_to_a_file_quotes_the_file(tmp_path: Path) -> None:
+    app = FilesHarness(tmp_path, compact=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot.app)
+        lines = app.query_one(ChatLog).text_lines()
+        assert f"  \u21b3 me: {PAPERCLIP} IMG_2041.jpg \u00b7 3.2 MB" in lines
