@@ -50,6 +50,8 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from backend.storage.accounts_db import PgAccountsDb
+
 GAUGE_PERIOD = 1.0  # seconds between a worker's refreshes of its held waits and streams
 SEND_ENDPOINT = "conversations.send_message"
 ROUTE_CACHE = 4096  # (method, path) -> route remembered by a worker
@@ -106,6 +108,25 @@ PASSWORD_CHECKS_QUEUED = Gauge(
     multiprocess_mode="livesum",
 )
 
+POSTGRES_ERRORS = Counter(
+    "pairchat_postgres_errors",
+    "Multi-node mode: PostgreSQL failures that reached a request (unreachable, full, busy "
+    "past the retries), by operation (read, write, snapshot, statement).",
+    ["operation"],
+)
+REDIS_ERRORS = Counter(
+    "pairchat_redis_errors",
+    "Multi-node mode: Redis failures caught, by what failed (publish: wake-ups for other "
+    "nodes dropped; subscribe: a (re)subscription attempt; send: a placement message).",
+    ["what"],
+)
+REDIS_RECONNECTS = Counter(
+    "pairchat_redis_reconnects",
+    "Multi-node mode: Redis back after a failure, by link (publish, subscribe: every "
+    "waiter then runs its query again).",
+    ["what"],
+)
+
 OPEN_PAIR_FILES = Gauge(
     "pairchat_open_pair_files",
     "Conversation files held open right now, all workers (each keeps at most "
@@ -124,6 +145,9 @@ class RequestMetrics:
             services.notifier.woken = WAKEUP_LATENCY.observe
             # each password check that starts, waits or ends (backend/limits/hash_gate.py)
             services.accounts.gate.on_change = _password_checks
+            if services.wakeups is not None:  # multi-node mode: Redis and PostgreSQL
+                services.wakeups.on_trouble = _redis_trouble
+                PgAccountsDb.on_error = _postgres_error
         # What the send path would otherwise pay on every request (it is measured: issue
         # 23 asks <= 5 %): werkzeug's route match and prometheus_client's label lookups.
         self._matched: dict[tuple[str, str], tuple[str, str]] = {}
@@ -167,6 +191,14 @@ class RequestMetrics:
         HELD_WAITS.set(waits)
         OPEN_STREAMS.set(streams)
         OPEN_PAIR_FILES.set(pair_files)
+
+
+def _redis_trouble(event: str, what: str) -> None:
+    (REDIS_ERRORS if event == "error" else REDIS_RECONNECTS).labels(what).inc()
+
+
+def _postgres_error(operation: str) -> None:
+    POSTGRES_ERRORS.labels(operation).inc()
 
 
 def _password_checks(running: int, queued: int) -> None:

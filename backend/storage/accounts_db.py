@@ -12,7 +12,10 @@ function, so it is still one transaction (the stores' docstrings say which).
   a lock; a write is ``BEGIN IMMEDIATE`` … ``COMMIT``.
 - ``PgAccountsDb``: PostgreSQL in multi-node mode (``backend/storage/sql.py``'s pool;
   psycopg is imported only there), plus ``statement``, a single statement in its own
-  transaction (``feed.PgFeedStore.record_message``).
+  transaction (``feed.PgFeedStore.record_message``). Each failure that reaches its
+  caller (``StorageUnavailable``: the database unreachable, full, busy past its retries)
+  is told to ``PgAccountsDb.on_error(operation)`` when set (the metrics'
+  ``pairchat_postgres_errors_total{operation}``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 from backend.core.errors import StorageUnavailable
 from backend.storage.accounts_schema import MIGRATIONS
@@ -43,6 +46,7 @@ if TYPE_CHECKING:  # psycopg is imported only in multi-node mode
     from backend.storage.sql import Connection, PgDatabase
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class AccountsDb(Protocol):
@@ -135,17 +139,38 @@ _DATA_VERSION = (
 _NAMES_LOCK = 0x6E616D65  # "name": registrations take it (PostgreSQL advisory lock)
 
 
+def _counted(
+    run: Callable[[Callable[[Connection], T]], R], operation: str
+) -> Callable[[Callable[[Connection], T]], R]:
+    """``run``, telling ``PgAccountsDb.on_error`` of each ``StorageUnavailable`` it raises."""
+
+    def counted(work: Callable[[Connection], T]) -> R:
+        try:
+            return run(work)
+        except StorageUnavailable:
+            on_error = PgAccountsDb.on_error
+            if on_error is not None:
+                on_error(operation)
+            raise
+
+    return counted
+
+
 class PgAccountsDb:
     """The same ways to run work on a PostgreSQL database every node shares
     (``backend/storage/sql.py``: a pool of connections, transactions, retries after
     lost races and dropped connections)."""
 
+    on_error: ClassVar[Callable[[str], None] | None] = None
+    """Told the operation (read, write, snapshot, statement) of each failure that reached
+    its caller: one hook for the process, set by the metrics (one store per worker)."""
+
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
-        self.read = db.read
-        self.write = db.write
-        self.snapshot = db.snapshot
-        self.statement = db.statement
+        self.read = _counted(db.read, "read")
+        self.write = _counted(db.write, "write")
+        self.snapshot = _counted(db.snapshot, "snapshot")
+        self.statement = _counted(db.statement, "statement")
 
     def close(self) -> None:
         self._db.close()
@@ -165,7 +190,7 @@ class PgAccountsDb:
         def work(conn: Connection) -> int:
             return int(conn.execute(_DATA_VERSION).fetchone()[0])
 
-        return self._db.read(work) if wait else self._db.try_read(work)
+        return self.read(work) if wait else _counted(self._db.try_read, "read")(work)
 
     def backup_to(self, dest: Path) -> None:
         raise StorageUnavailable(

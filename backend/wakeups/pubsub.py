@@ -21,6 +21,12 @@ wait asleep until its timeout:
   re-subscription calls ``Notifier.wake_all`` (and each channel's ``resync``): what
   was published meanwhile is lost, so every waiter runs its query again.
 
+What went wrong and what came back is told to ``on_trouble(event, what)`` when set (the
+metrics: ``pairchat_redis_errors_total{what}``, ``pairchat_redis_reconnects_total{what}``):
+``("error", "publish" | "subscribe" | "send")`` for each failure caught, ``("reconnect",
+"publish" | "subscribe")`` when publishing works again after a failure, or the
+subscription is back after it was lost.
+
 The origin of a message is this process (node name, pid, a random tag), not the
 node: other worker processes of the same node hear it too.
 """
@@ -115,6 +121,13 @@ class RedisWakeups:
         self._subscriber = threading.Thread(
             target=self._subscribe_loop, name="pairchat-wake-subscriber", daemon=True
         )
+        self.on_trouble: Callable[[str, str], None] | None = None
+        """Told ("error" | "reconnect", what) as Redis fails and comes back (metrics)."""
+
+    def _trouble(self, event: str, what: str) -> None:
+        on_trouble = self.on_trouble
+        if on_trouble is not None:
+            _call(on_trouble, event, what)
 
     # -- the API -------------------------------------------------------------------
     def start(self) -> RedisWakeups:
@@ -164,6 +177,7 @@ class RedisWakeups:
             self._client.publish(channel, data)
         except (redis.RedisError, OSError) as exc:
             log.warning("could not publish on %s: %s", channel, exc)
+            self._trouble("error", "send")
             return False
         return True
 
@@ -208,6 +222,7 @@ class RedisWakeups:
                 with self._lock:
                     self._lost = True
                 self.counters.dropped_keys += len(keys)
+                self._trouble("error", "publish")
                 if not delay:
                     log.warning("Redis unreachable: wake-ups for other nodes dropped (%s)", exc)
                 delay = min(BACKOFF_MAX, max(BACKOFF_FIRST, delay * 2))
@@ -216,6 +231,7 @@ class RedisWakeups:
             else:
                 if delay:
                     log.warning("Redis reachable again: wake-ups for other nodes resume")
+                    self._trouble("reconnect", "publish")
                 delay = 0.0
 
     def _message(
@@ -243,6 +259,7 @@ class RedisWakeups:
                     log.warning("Redis subscription lost, reconnecting: %s", exc)
                     delay = BACKOFF_FIRST
                 self._subscribed.clear()
+                self._trouble("error", "subscribe")
             finally:
                 with contextlib.suppress(redis.RedisError, OSError):
                     pubsub.close()
@@ -282,6 +299,8 @@ class RedisWakeups:
             if channel is not None:
                 channel.confirmed = True
             everything = set(self._channels) <= confirmed
+        if again and name == self.channel:  # the wake-up channel is back after a loss
+            self._trouble("reconnect", "subscribe")
         if again and channel is not None and channel.resync is not None:
             if name == self.channel:
                 self.counters.resyncs += 1
