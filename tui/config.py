@@ -59,6 +59,10 @@ class Config:
     """Save the token in ``session.toml`` (a door keeps it in memory only)."""
     download_dir: Path = field(default_factory=lambda: default_download_dir())
     """Where a received file is saved (made when first needed)."""
+    local_files: bool = True
+    """Files are the user's own: Ctrl+O sends one, ``s`` saves one. A door (tui/door.py)
+    turns this off: its TUI runs on the server's machine, where a path would read the
+    server's files and a save would write to its disk."""
 
     @property
     def session_path(self) -> Path:

@@ -84,6 +84,7 @@ def _seconds(env: dict[str, str] | os._Environ[str], name: str, default: float) 
 def main() -> int:
     config = load_config()
     config.remember_session = False
+    config.local_files = False  # the server's machine: no path of it is the visitor's
     command = os.environ.get("PAIRCHAT_DOOR_COMMAND")
     if command:  # ssh HOST send|history|tail …: a script's command, on pipes
         return run_command(command, config)

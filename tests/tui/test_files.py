@@ -321,3 +321,34 @@ async def test_a_reply_to_a_file_quotes_the_file(tmp_path: Path) -> None:
         await settled(pilot.app)
         lines = app.query_one(ChatLog).text_lines()
         assert f"  \u21b3 me: {PAPERCLIP} IMG_2041.jpg \u00b7 3.2 MB" in lines
+
+
+async def test_through_a_door_no_file_of_the_servers_machine_is_sent_or_written(
+    server: LiveServer, users: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A door's TUI runs on the server's machine (tui/door.py: ``local_files`` off): Ctrl+O
+    opens no dialog and ``s`` writes nothing there; each says why, and Ctrl+O is not shown."""
+    downloads = tmp_path / "server-disk"
+    monkeypatch.setenv("PAIRCHAT_DOWNLOAD_DIR", str(downloads))
+    befriend(server, users, "alice", "bob")
+    source = tmp_path / "plan.txt"
+    source.write_text("plan")
+    with api(server.url, "bob", users["bob"]) as bob:
+        bob.send_file("alice", source)
+    app = app_for(server.url, tmp_path / "config", user="alice", token=users["alice"])
+    app.config.local_files = False
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = await open_chat(pilot, app, "bob")
+        await wait_for(pilot, lambda: shown(log, f"{PAPERCLIP} plan.txt"), "the file")
+        assert "Attach" not in footer_text(app)
+        await pilot.press("ctrl+o")  # from the message box
+        await wait_for(pilot, lambda: any("through a door" in t for t in toasts(app)), "why")
+        assert not isinstance(app.screen, AttachDialog)
+        log.focus()
+        await pilot.press("up", "s")
+        await wait_for(pilot, lambda: len(toasts(app)) == 2, "why, again")
+        assert not downloads.exists()
+
+
+def footer_text(app: App[None]) -> str:
+    return " ".join(strip.text for strip in app.screen._compositor.render_strips()[-1:])

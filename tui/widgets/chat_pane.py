@@ -39,6 +39,10 @@ from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import MAX_DRAFT, Composer
 
 MESSAGE_HINT = "Enter sends, Alt+Enter or Ctrl+J for a new line"
+NO_FILES_HERE = (
+    "Files are not sent or saved through a door: this pairchat runs on the server's "
+    "machine, so a path would be one of its files. Use pairchat on your own computer."
+)
 NEWEST = "chat.newest"
 NEWEST_KEYS = "end,ctrl+end"
 """Back to the newest: End in the messages, Ctrl+End anywhere in the pane (the message
@@ -152,6 +156,7 @@ class ChatPane(Vertical):
         composer.disabled = True
         composer.recall_source = self._my_texts
         composer.refusal = self._outbox_refusal
+        composer.files = self._local_files()
         self.watch(self.chat_log, "new_below", self._show_new_marker)
         self.watch(self.chat_log, "behind", self._show_new_marker)
         self._set_title()
@@ -461,10 +466,17 @@ class ChatPane(Vertical):
         elif event.action == "original" and message.reply_to is not None:
             self._go_to(chat.peer, message.reply_to)
         elif event.action == "save":
+            if not self._local_files():
+                self.app.notify(NO_FILES_HERE, severity="warning", markup=False)
+                return
             if message.attachment is None or message.deleted:
                 self.app.notify("This message has no file to save.", markup=False, timeout=3)
                 return
             self._save_file(chat.peer, message.id, message.attachment.name)
+
+    def _local_files(self) -> bool:
+        config = getattr(self.app, "config", None)
+        return bool(getattr(config, "local_files", True))
 
     def _download_dir(self) -> Path:
         config = getattr(self.app, "config", None)
@@ -499,6 +511,9 @@ class ChatPane(Vertical):
 
     def action_attach(self) -> None:
         peer = self.core.open_peer
+        if not self._local_files():
+            self.app.notify(NO_FILES_HERE, severity="warning", markup=False)
+            return
         if peer is None:
             self.app.notify("Open a chat to send a file in it.", markup=False)
             return

@@ -179,6 +179,8 @@ class Composer(TextArea):
         self.recall_source: Callable[[], list[str]] = list
         self.refusal: Callable[[str], str | None] = lambda peer: None
         """Why a message to this peer cannot be queued now (the outbox is full), or None."""
+        self.files = True
+        """Ctrl+O is offered (not in a door: there the pane says why it is not)."""
         self._recall_index: int | None = None
         self._recalled = ""
         self.editing: int | None = None
@@ -306,6 +308,11 @@ class Composer(TextArea):
 
     def action_attach(self) -> None:
         self.post_message(self.AttachRequested())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "attach":
+            return self.files  # False: not in the footer; the pane's Ctrl+O says why
+        return super().check_action(action, parameters)
 
     # -- recall ------------------------------------------------------------------------
     def _recalling(self) -> bool:
