@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from tests.support import LiveServer, ServerProcess, http, register
-from tui.client.downloads import place, safe_file_name
+from tui.client.downloads import filename_of, place, safe_file_name
 from tui.client.models import Attachment, Message
 from tui.core.conversation import Conversation
 from tui.core.outbox import Outbox, OutboxItem
@@ -75,6 +75,11 @@ def test_tab_completes_a_path_as_a_shell_does(tmp_path: Path) -> None:
 
 
 def test_a_saved_file_takes_a_safe_name_and_never_overwrites(tmp_path: Path) -> None:
+    header = "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9%202026%22%3B.pdf"  # RFC 6266
+    assert filename_of(header) == 'résumé 2026";.pdf'
+    assert safe_file_name(filename_of(header), "f") == "résumé 2026_;.pdf"
+    assert filename_of('attachment; filename="plain.txt"') == "plain.txt"
+    assert filename_of("") is None
     assert safe_file_name("../../etc/passwd", "f") == "passwd"
     assert safe_file_name("..", "file-7") == "file-7"
     assert safe_file_name("a\x1b[31mb.txt", "f") == "a_[31mb.txt"
