@@ -805,6 +805,7 @@ def status(ctx: click.Context, data_dir: Path, as_json: bool) -> None:
     from backend.server.status import NOT_RUNNING, lines
     from backend.server.status import status as read_status
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines are noise here
     folder = settings_from(ctx).data_dir.resolve()
     now = read_status(folder)
     if as_json:

@@ -93,6 +93,7 @@ def figures(text: str) -> dict[str, Any]:
     five_xx = 0.0
     refusals: dict[str, float] = {}
     recent: dict[str, float] = {}
+    doors: dict[str, dict[str, float]] = {}
     version = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -107,6 +108,9 @@ def figures(text: str) -> dict[str, Any]:
                 recent[sample.labels.get("window", "")] = sample.value
             if sample.name == "pairchat_server_info":
                 version = sample.labels.get("version")
+            door = sample.labels.get("door")
+            if door is not None and sample.name in _DOOR_FIGURES:
+                doors.setdefault(door, {})[_DOOR_FIGURES[sample.name]] = sample.value
     started = total.get("pairchat_start_time_seconds")
     return {
         "version": version,
@@ -123,7 +127,26 @@ def figures(text: str) -> dict[str, Any]:
         "disk_free_bytes": int(total.get("pairchat_disk_free_bytes", 0)),
         "data_folder_bytes": int(total.get("pairchat_data_folder_bytes", 0)),
         "pair_files": int(total.get("pairchat_pair_files", 0)),
+        "password_checks_running": int(total.get("pairchat_password_checks_running", 0)),
+        "password_checks_queued": int(total.get("pairchat_password_checks_queued", 0)),
+        "doors": {
+            door: {
+                "sessions_open": int(found.get("open", 0)),
+                "sessions_started": int(found.get("started", 0)),
+                "uptime_seconds": (
+                    None if "since" not in found else round(time.time() - found["since"], 1)
+                ),
+            }
+            for door, found in sorted(doors.items())
+        },
     }
+
+
+_DOOR_FIGURES = {
+    "pairchat_door_sessions": "open",
+    "pairchat_door_sessions_started_total": "started",
+    "pairchat_door_start_time_seconds": "since",
+}
 
 
 def lines(now: Status) -> list[str]:
@@ -151,6 +174,9 @@ def lines(now: Status) -> list[str]:
         f"since start    {f['messages_sent']} messages sent, {f['requests']} requests, "
         f"{f['server_errors']} answered 5xx",
         f"rate limited   {refused}",
+        f"password       {f['password_checks_running']} checks running, "
+        f"{f['password_checks_queued']} queued",
+        f"doors          {_doors(f['doors'])}",
         f"disk           {_bytes(f['disk_free_bytes'])} free; data folder "
         f"{_bytes(f['data_folder_bytes'])} in {f['pair_files']} conversation files",
         f"metrics        {now.metrics}/metrics",
@@ -174,6 +200,21 @@ def _error_line(line: dict[str, Any]) -> str:
     text = "".join(c if c.isprintable() else "?" for c in str(line.get("message", "")))
     rid = line.get("request_id")
     return f"{when} pid {line.get('pid', '?')} {text[:200]}" + (f" [request {rid}]" if rid else "")
+
+
+def _doors(doors: dict[str, dict[str, Any]]) -> str:
+    """``ssh 3 open, 41 since start, up 2d 01:02:03; web …`` (a door not running: down)."""
+    if not doors:
+        return "none"
+    said = []
+    for door, found in doors.items():
+        up = found["uptime_seconds"]
+        state = "down" if up is None else f"up {_duration(up)}"
+        said.append(
+            f"{door} {found['sessions_open']} open, {found['sessions_started']} since start, "
+            f"{state}"
+        )
+    return "; ".join(said)
 
 
 def _duration(seconds: float | None) -> str:

@@ -13,6 +13,7 @@ import json
 import re
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.doors.conftest import DOOR_SECRET, wait_until
-from tests.support import ServerProcess, free_port, http, register
+from tests.support import REPO, TEST_ENV, ServerProcess, free_port, http, register
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -88,6 +89,11 @@ def test_an_ssh_session_is_logged_counted_and_its_api_calls_carry_its_id(
 
         wait_until(counted, "the session counted, and no longer open")
         wait_until(lambda: " ended after " in log.read_text(), "the session's end logged")
+        shown = status(server.data_dir)
+        assert shown.returncode == 0, shown.stderr
+        doors = json.loads(shown.stdout)["figures"]["doors"]
+        assert doors["ssh"]["sessions_started"] == 1 and doors["ssh"]["sessions_open"] == 0
+        assert doors["web"]["uptime_seconds"] >= 0, doors
     finally:
         server.stop()
     text = log.read_text()
@@ -105,6 +111,18 @@ def test_an_ssh_session_is_logged_counted_and_its_api_calls_carry_its_id(
     assert len(sends) == 1 and sends[0]["status"] < 300, requests
     others = [r for r in requests if r.get("request_id") != session]
     assert all(r["path"] != "/send_message/bob" for r in others), others
+
+
+def status(folder: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "backend.server.cli", "status", "--json"]
+    return subprocess.run(
+        [*command, "--data-dir", str(folder)],
+        cwd=REPO,
+        env={**TEST_ENV, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def ssh_send(port: int, key: Path, *words: str) -> subprocess.CompletedProcess[str]:
