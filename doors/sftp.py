@@ -271,6 +271,8 @@ class PairchatSftp(asyncssh.SFTPServer):
         self.on_exit = on_exit
         self.reads: set[ReadHandle] = set()
         self.writes: set[WriteHandle] = set()
+        self.sending = 0
+        """Files being sent to the API now."""
         self._peers: tuple[float, list[str]] | None = None
         self._listings: dict[str, tuple[float, dict[str, RemoteFile]]] = {}
         self._known: set[str] = set()
@@ -413,12 +415,14 @@ class PairchatSftp(asyncssh.SFTPServer):
                 file_obj.discard()
 
     async def _send(self, upload: WriteHandle) -> None:
+        self.sending += 1
         try:
             await self.api.send_file(upload.peer, upload.name, upload.file, upload.client_id)
         except FileRefused as refused:
             self.say(f"{upload.name} not sent to {upload.peer}: {refused.message}")
             raise sftp_error(refused) from None
         finally:
+            self.sending -= 1
             self._listings.pop(upload.peer, None)
             self._peers = None
 

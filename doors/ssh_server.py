@@ -60,6 +60,9 @@ log = logging.getLogger("pairchat.door.ssh")
 EXIT_REFUSED = 1
 END_GRACE = 1.0
 """Seconds to let the pty drain after the TUI exited, if something still holds it."""
+SFTP_END_GRACE = 30.0
+"""Seconds a file the client closed just before it went may still take to be sent,
+before the session's token is revoked."""
 EARLY_INPUT = 4096
 SCRIPT_COMMANDS = ("send", "history", "tail")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -662,8 +665,13 @@ class SftpSession(SSHServerStreamSession[bytes]):
         self.held: Held | None = None
         self.task: asyncio.Task[None] | None = None
         self.api: FileApi | None = None
+        self.server: PairchatSftp | None = None
         self.client_gone = False
         self.sftp_ended = asyncio.Event()
+        """Set when asyncssh's SFTP server exits (its open files closed)."""
+        self.closed = asyncio.Event()
+        """Set when the channel is gone (asyncssh's server may have ended without exiting:
+        a client that goes before its first packet)."""
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
         self.chan = chan
@@ -685,7 +693,11 @@ class SftpSession(SSHServerStreamSession[bytes]):
             self.api = api
             log.info("%s: SFTP session started (user %s)", self.connection.address, api.username)
             super().session_started()  # asyncssh's SFTP server, over _sftp_server
-            await self.sftp_ended.wait()
+            await _first(self.sftp_ended, self.closed)
+            if self.server is not None and self.server.sending and not self.sftp_ended.is_set():
+                # the client went while a file it closed is being sent: let that finish
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.sftp_ended.wait(), SFTP_END_GRACE)
             log.info("%s: SFTP session ended (user %s)", self.connection.address, api.username)
         except Exception:
             log.exception("%s: the SFTP session failed", self.connection.address)
@@ -734,7 +746,7 @@ class SftpSession(SSHServerStreamSession[bytes]):
 
     def _sftp_server(self, chan: SSHChannel[bytes]) -> PairchatSftp:
         assert self.api is not None and isinstance(chan, asyncssh.SSHServerChannel)
-        return PairchatSftp(
+        self.server = PairchatSftp(
             chan,
             self.api,
             spool_dir=self.door.config.spool_dir,
@@ -742,6 +754,7 @@ class SftpSession(SSHServerStreamSession[bytes]):
             client_gone=lambda: self.client_gone,
             on_exit=self._sftp_exited,
         )
+        return self.server
 
     def _sftp_exited(self) -> None:
         """The SFTP server is done: exit status 0 (scp fails a session without one)."""
@@ -769,6 +782,7 @@ class SftpSession(SSHServerStreamSession[bytes]):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client_gone = True
+        self.closed.set()
         super().connection_lost(exc)
         if self.task is None or self.api is None:
             self._release()
@@ -782,6 +796,16 @@ class SftpSession(SSHServerStreamSession[bytes]):
             self.chan.close()
         if self.task is not None and self.api is None:
             self.task.cancel()
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Until one of ``events`` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def _local_host(connection: DoorConnection) -> str:

@@ -9,6 +9,7 @@ fetching ``scp HOST:bob/NAME .``; nothing of the door's own file system is reach
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,9 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncssh
 import pytest
 
-from tests.doors.conftest import DOOR_SECRET, Door, wait_until
+from tests.doors.conftest import DOOR_SECRET, Door, ssh_connect, wait_until
 from tests.support import ServerProcess, bearer, http, register
 
 pytestmark = pytest.mark.live
@@ -358,9 +360,9 @@ def test_the_door_refuses_past_its_own_limit_and_counts_sftp_sessions(
     assert f"larger than pairchat's limit of 1 MiB ({DOOR_LIMIT} bytes)" in done.stderr, done.stderr
     assert "big.bin" not in {f["name"] for f in files_of(world, world.bob, "bob", "alice")}
     wait_until(lambda: not spool_fds(strict_door), "the refused spool closed")
-    # an open SFTP session (one waiting for its first packet) is this key's one session
+    # an open SFTP session (sftp waiting for a command) is this key's one session
     holder = subprocess.Popen(
-        ["ssh", "-p", str(strict_door.port), *world.options(), "-s", "127.0.0.1", "sftp"],
+        ["sftp", "-P", str(strict_door.port), *world.options(), "127.0.0.1"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -378,4 +380,22 @@ def test_the_door_refuses_past_its_own_limit_and_counts_sftp_sessions(
     finally:
         holder.kill()
         holder.wait(timeout=10)
+    wait_until(lambda: sftp_batch(on_strict, "ls").returncode == 0, "the session's place freed")
+
+
+def test_a_client_gone_before_its_first_packet_frees_its_place(
+    world: World, strict_door: Door, tmp_path: Path
+) -> None:
+    on_strict = World(world.api, strict_door, world.alice_key, world.alice, world.bob, tmp_path)
+
+    async def open_and_go() -> None:
+        async with await ssh_connect(strict_door, world.alice_key) as conn:
+            await conn.create_session(asyncssh.SSHClientSession, subsystem="sftp")
+            await asyncio.to_thread(
+                wait_until,
+                lambda: "already has 1" in sftp_batch(on_strict, "ls").stderr,
+                "the waiting session holds the key's one place",
+            )
+
+    asyncio.run(open_and_go())
     wait_until(lambda: sftp_batch(on_strict, "ls").returncode == 0, "the session's place freed")
