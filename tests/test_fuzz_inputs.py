@@ -31,7 +31,7 @@ from tests.support import REPO, InProcessServer, bearer, client, http, register,
 SOAK = os.environ.get("PAIRCHAT_SOAK") == "1"
 SPEC = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text())
 ROUTES = sorted(
-    (method.upper(), path.replace("{username}", "bob"))
+    (method.upper(), path.replace("{username}", "bob").replace("{message_id}", "1"))
     for path, item in SPEC["paths"].items()
     for method in item
 )
@@ -193,4 +193,7 @@ def test_json_nested_past_the_parser_limit_is_400_on_every_route(
         headers=headers,
     )
     _check(reply)
+    if path.startswith("/send_file/"):  # a file comes as multipart/form-data only
+        assert reply.status_code == 415, reply.text
+        return
     assert reply.status_code == (200 if reads_no_fields else 400), reply.text
