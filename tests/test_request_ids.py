@@ -9,10 +9,12 @@ replaced by one the server makes, never logged.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from backend.core.request_ids import is_safe
-from tests.support import Server, http
+from tests.support import Server, ServerProcess, http
 
 HEADER = "X-Request-Id"
 
@@ -52,3 +54,22 @@ def test_an_unsafe_client_id_is_replaced(server: Server, given: bytes) -> None:
     reply = http.get(f"{server.url}/healthz", headers=[(b"x-request-id", given)])
     made = reply.headers[HEADER]
     assert made.encode() != given and is_safe(made), made
+
+
+@pytest.mark.live  # a pairchat-server process: granian and the front
+def test_the_real_server_and_its_front_put_an_id_on_every_reply(tmp_path: Path) -> None:
+    """The front answers some requests itself (a body over the limit: 413) before the
+    app runs: those carry an id of their own too."""
+    server = ServerProcess(tmp_path / "data", env={"PAIRCHAT_MAX_CONTENT_LENGTH": "1024"})
+    server.start()
+    try:
+        kept = http.get(f"{server.url}/healthz", headers={HEADER: "ssh-1a2b3c4d"})
+        assert kept.headers[HEADER] == "ssh-1a2b3c4d"
+        made = http.get(f"{server.url}/healthz", headers={HEADER: "no good"}).headers[HEADER]
+        assert is_safe(made) and made != "no good"
+        too_large = http.post(f"{server.url}/register", content=b"x" * 4096)
+        assert too_large.status_code == 413, too_large.text
+        assert is_safe(too_large.headers.get(HEADER, "")), too_large.headers
+        assert too_large.headers[HEADER] != made
+    finally:
+        server.stop()

@@ -61,6 +61,7 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask
 
+from backend.core import request_ids
 from backend.core.errors import PairchatError, RequestTimeout, ServerFull
 from backend.core.settings import THREAD_RESERVE, Settings
 from backend.http import events, parking, replies
@@ -158,6 +159,7 @@ class Front:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in SECURITY_HEADERS.items()
         ]
+        self._ids = request_ids.RequestIds()  # for the replies the front makes itself
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -482,8 +484,12 @@ class Front:
     def _failed(self, exc: PairchatError) -> _Reply:
         status, code = status_and_code(exc) or (500, "internal_error")
         body = self.app.json.dumps(replies.error(code, exc.message)).encode("utf-8")
-        headers = [(b"content-type", b"application/json"), *self._security]
+        headers = [(b"content-type", b"application/json"), *self._security, self._request_id()]
         return _Reply(status=status, headers=headers, body=[body])
+
+    def _request_id(self) -> tuple[bytes, bytes]:
+        """``X-Request-Id`` for a reply the front makes itself (a new id: the app's never ran)."""
+        return (b"x-request-id", self._ids.for_request(None).encode("ascii"))
 
     async def _send_reply(self, reply: _Reply, send: Send, loop: asyncio.AbstractEventLoop) -> None:
         await send(
@@ -574,6 +580,7 @@ class Front:
             (b"content-length", str(len(body)).encode("ascii")),
             (b"connection", b"close"),
             *self._security,
+            self._request_id(),
         ]
         if retry_after is not None:
             headers.append((b"retry-after", retry_after_value(retry_after).encode("ascii")))
