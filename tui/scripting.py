@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tui.client.events import Retry, StreamEnd
-from tui.client.http import ApiError, PairchatClient, ServerUnreachable
+from tui.client.http import UPLOAD_CUT, ApiError, PairchatClient, ServerUnreachable
 from tui.client.models import Feed, Message
 from tui.config import Config
 from tui.text import attachment_label, display_text, human_size
@@ -127,7 +127,7 @@ async def send_file(client: PairchatClient, to: str, path: str, caption: str = "
         except OSError as exc:
             raise ScriptError(f"cannot read {path}: {exc.strerror or exc}", EXIT_USAGE) from None
         except ApiError as exc:
-            if exc.status == 413:
+            if exc.status == 413 or exc.code == UPLOAD_CUT:
                 size = human_size(found.stat().st_size)
                 raise ScriptError(f"{found.name} is {size}: {exc.message}", EXIT_REFUSED) from None
             raise

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support import LiveServer, bearer, http, register
+from tests.support import LiveServer, ServerProcess, bearer, http, register
 from tui.client.models import Attachment, Message
 from tui.scripting import formatter
 
@@ -110,3 +111,22 @@ def test_the_ssh_door_sends_no_file_of_its_own_machine(
     for words in (["send", "--file=/etc/passwd", "bob"], ["send", "bob", "--file=/etc/hosts"]):
         assert run_command(json.dumps(words), config) == 2
         assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_a_file_over_the_limit_of_the_real_server_is_a_refusal_not_an_outage(
+    server_process: Callable[..., ServerProcess], script_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Under granian a body declared over the limit is answered 413 at once and the rest
+    of the upload resets the connection, which often loses the answer: the program says
+    the file was refused (status 1, one line), not that the server is down (status 3)."""
+    proc = server_process(env={"PAIRCHAT_MAX_FILE_BYTES": str(1024 * 1024)})
+    alice, bob = register(proc.url, "alice"), register(proc.url, "bob")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(8 * 1024 * 1024))
+    env = {**script_env, "PAIRCHAT_TOKEN": alice}
+    refused = pairchat("send", "bob", "--file", str(big), server=proc.url, env=env)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.startswith("pairchat send: big.bin is 8 MB: "), refused.stderr
+    assert "size limit" in refused.stderr or "at most 1048576 bytes" in refused.stderr
+    assert history(proc, bob) == []  # type: ignore[arg-type]

@@ -78,6 +78,15 @@ NOT_EVENT_STREAM = "not_event_stream"
 """``ApiError.code`` when ``/events`` answered 200 with something other than an event stream."""
 
 
+UPLOAD_CUT = "upload_cut"
+"""``ApiError.code`` (status 0, from the client) when the server, still up, cut an upload
+off twice: what a server does to a body over its limit when its 413 is lost."""
+UPLOAD_CUT_TRIES = 2
+CUT_ERRORS = frozenset({"ReadError", "WriteError", "RemoteProtocolError"})
+"""httpx's errors for a connection reset or closed under a request (not a refusal to
+connect, not a timeout)."""
+
+
 class ServerUnreachable(Exception):
     """The server could not be reached (refused, reset, timed out, DNS)."""
 
@@ -360,16 +369,45 @@ class PairchatClient:
         file): a large file is never held in memory. ``client_id`` makes a retry
         after a lost reply store nothing twice, as on :meth:`send`. Raises
         ``OSError`` when the file cannot be opened, :class:`ApiError` when the server
-        refuses it (413 ``file_too_large``, a quota)."""
+        refuses it (413 ``file_too_large``, a quota).
+
+        A server that refuses a body it will not read (over its size limit) answers 413
+        at once and closes; the part of the file still on its way then resets the
+        connection, which often loses the answer (httpx sends no ``Expect:
+        100-continue``). So a connection cut during the upload while the server still
+        answers is tried once more (the 413 may get through), and then is
+        :data:`UPLOAD_CUT`, a refusal: not retried for ever as an outage, which would
+        hold up the outbox behind it."""
         source = Path(path)
         kind = mimetypes.guess_type(source.name)[0] or OCTET_STREAM
         data = _fields(
             author=self._me(), message=caption or None, client_id=client_id, reply_to=reply_to
         )
-        with source.open("rb") as handle:
-            files = {"file": (source.name, handle, kind)}
-            response = await self._send("POST", f"/send_file/{to}", data=data, files=files)
-        return self._read(response, Sent.parse)
+        for attempt in range(UPLOAD_CUT_TRIES):
+            try:
+                with source.open("rb") as handle:
+                    files = {"file": (source.name, handle, kind)}
+                    response = await self._send("POST", f"/send_file/{to}", data=data, files=files)
+                return self._read(response, Sent.parse)
+            except ServerUnreachable as exc:
+                if exc.reason not in CUT_ERRORS or not await self._answers():
+                    raise
+                if attempt == UPLOAD_CUT_TRIES - 1:
+                    raise ApiError(
+                        0,
+                        UPLOAD_CUT,
+                        "the server closed the connection during the upload "
+                        "(the file may be over its size limit)",
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    async def _answers(self) -> bool:
+        """The server answers at all (``GET /healthz``, any status)."""
+        try:
+            await self._send("GET", "/healthz", auth=False)
+        except ServerUnreachable:
+            return False
+        return True
 
     async def download_file(
         self, other: str, message_id: int, folder: str | os.PathLike[str]
