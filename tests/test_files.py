@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -587,3 +588,45 @@ def test_a_media_type_is_the_senders_when_well_formed_else_guessed(
     declared: str | None, name: str, kind: str
 ) -> None:
     assert media_type(declared, name) == kind
+
+
+def test_two_uploads_at_once_cannot_both_slip_under_a_quota(live_server: Start) -> None:
+    server = live_server(pair_files_quota=1000, user_files_quota=1000)
+    t = pair_of(server, "alice", "bob")
+    statuses: list[int] = []
+
+    def upload(who: str, to: str) -> None:
+        statuses.append(send_file(server, t[who], who, to, b"q" * 600).status_code)
+
+    threads = [
+        threading.Thread(target=upload, args=("alice", "bob")),
+        threading.Thread(target=upload, args=("bob", "alice")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200, 413], "the pair quota is checked in the write transaction"
+    assert stored_bytes(server, "alice", "bob") == (1, 600)
+
+
+def test_a_file_moves_the_feed_as_a_message_does_and_a_block_refuses_it(
+    live_server: Start,
+) -> None:
+    server = live_server()
+    t = pair_of(server, "alice", "bob")
+    cursor = http.get(f"{server.url}/updates", headers=bearer(t["bob"])).json()["cursor"]
+    sent = send_file(server, t["alice"], "alice", "bob", b"for you").json()
+    changed = http.get(
+        f"{server.url}/updates", params={"since": cursor}, headers=bearer(t["bob"])
+    ).json()["changed"]
+    assert [(c["username"], c["last_id"], c["unread"]) for c in changed] == [
+        ("alice", sent["id"], 1)
+    ]
+    blocked = http.post(
+        f"{server.url}/block_friend", data={"username": "alice"}, headers=bearer(t["bob"])
+    )
+    assert blocked.status_code == 200, blocked.text
+    refused = send_file(server, t["alice"], "alice", "bob", b"again")
+    assert refused.status_code == 403 and refused.json()["error"] == "blocked"
+    assert stored_bytes(server, "alice", "bob") == (1, len(b"for you"))
