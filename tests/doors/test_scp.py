@@ -203,12 +203,20 @@ def test_two_files_of_one_name_both_stay_reachable(world: World, tmp_path: Path)
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "new.txt").read_bytes() == b"the second notes\n"
     assert (tmp_path / "old.txt").read_bytes() == b"the first notes\n"
+    both = tmp_path / "both"
+    both.mkdir()
+    assert scp(world, "127.0.0.1:bob/notes*", str(both)).returncode == 0  # a remote glob
+    assert sorted(p.name for p in both.iterdir()) == ["notes.txt", f"notes~{first}.txt"]
 
 
 def test_sftp_ls_lists_conversations_and_files(world: World) -> None:
     bob_sends(world, "listed.pdf", b"%PDF-1.4 a few bytes")
+    revoked = world.door.log().count("/logout")
     done = sftp_batch(world, "ls -1 /", "ls -l bob", "cd bob", "pwd")
     assert done.returncode == 0, done.stderr
+    wait_until(  # the session's own token ends with it
+        lambda: world.door.log().count("/logout") == revoked + 1, "the session's token revoked"
+    )
     lines = done.stdout.splitlines()
     assert any(line.strip() in ("/bob", "bob") for line in lines), done.stdout
     long_line = next(line for line in lines if line.endswith("listed.pdf"))
@@ -360,26 +368,19 @@ def test_the_door_refuses_past_its_own_limit_and_counts_sftp_sessions(
     assert f"larger than pairchat's limit of 1 MiB ({DOOR_LIMIT} bytes)" in done.stderr, done.stderr
     assert "big.bin" not in {f["name"] for f in files_of(world, world.bob, "bob", "alice")}
     wait_until(lambda: not spool_fds(strict_door), "the refused spool closed")
-    # an open SFTP session (sftp waiting for a command) is this key's one session
-    holder = subprocess.Popen(
-        ["sftp", "-P", str(strict_door.port), *world.options(), "127.0.0.1"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        refused: list[str] = []
+    # an open SFTP session is this key's one session: a second is refused, with why
 
-        def second_refused() -> bool:
-            second = sftp_batch(on_strict, "ls")
-            refused[:] = [second.stderr]
-            return second.returncode != 0 and "already has 1 pairchat sessions" in second.stderr
+    async def hold_one_session() -> str:
+        async with (
+            await ssh_connect(strict_door, world.alice_key) as conn,
+            conn.start_sftp_client() as sftp,
+        ):
+            assert await sftp.listdir("/") == [".", "..", "bob"]
+            second = await asyncio.to_thread(sftp_batch, on_strict, "ls")
+            assert second.returncode != 0
+            return second.stderr
 
-        wait_until(second_refused, "a second session refused")
-        assert "this key already has 1 pairchat sessions open" in refused[0]
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
+    assert "this key already has 1 pairchat sessions open" in asyncio.run(hold_one_session())
     wait_until(lambda: sftp_batch(on_strict, "ls").returncode == 0, "the session's place freed")
 
 
