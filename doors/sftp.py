@@ -17,7 +17,8 @@ conversation; an unknown user is "no such file".
 
 Names: a file keeps its own name while no other file in its folder has it; when
 several do, the newest has the plain name and each older one is ``stem~ID.ext``
-(``report~57.pdf``), which always names that message's file. A name the sender
+(``report~57.pdf``), which always names that message's file (and may be used for
+the newest too). A name the sender
 chose that cannot be a path segment (``/``, control characters, ``..``) is shown
 with ``_`` for the bad characters.
 
@@ -98,27 +99,40 @@ def shown_name(name: str, file_id: int) -> str:
     return safe if safe not in ("", ".", "..") else f"file-{file_id}"
 
 
+def with_id(name: str, file_id: int) -> str:
+    """``report.pdf``, 57 -> ``report~57.pdf`` (the name that always means message 57's file)."""
+    path = PurePosixPath(name)
+    suffix = path.suffix if path.stem else ""
+    return f"{name[: len(name) - len(suffix)]}~{file_id}{suffix}"
+
+
 def folder_names(files: Sequence[RemoteFile]) -> dict[str, RemoteFile]:
-    """Name in the folder -> file: the newest file of a name keeps it, older ones get
-    ``stem~ID.ext``; every name is unique and always means the same file (or, for a
-    plain name, the newest file of that name)."""
+    """Name in the folder -> file: the newest file of a name has it, each older one
+    ``stem~ID.ext``. Every name is unique, and a ``~ID`` name always means that file:
+    a sender's own name that looks like one yields to it (and gets its own ``~ID``)."""
+    newest: dict[str, RemoteFile] = {}
     names: dict[str, RemoteFile] = {}
-    older: list[tuple[str, RemoteFile]] = []
     for found in sorted(files, key=lambda f: f.id, reverse=True):
         plain = shown_name(found.name, found.id)
-        if plain in names:
-            older.append((plain, found))
+        if plain in newest:
+            names[with_id(plain, found.id)] = found
         else:
-            names[plain] = found
-    for plain, found in older:
-        path = PurePosixPath(plain)
-        suffix = path.suffix if path.stem else ""
-        stem = plain[: len(plain) - len(suffix)]
-        candidate = f"{stem}~{found.id}{suffix}"
-        while candidate in names:  # only a sender's own "x~ID" names can meet it
-            candidate = f"{candidate}~{found.id}"
-        names[candidate] = found
+            newest[plain] = found
+    for plain, found in newest.items():
+        name = plain if plain not in names else with_id(plain, found.id)
+        while name in names:  # only a sender's own "x~ID" names can get here
+            name = with_id(name, found.id)
+        names[name] = found
     return names
+
+
+def by_id_name(name: str, files: Mapping[str, RemoteFile]) -> RemoteFile | None:
+    """The file a ``stem~ID.ext`` name means even when it is listed by its plain name
+    (the newest of its name): what a script that knows the message's id can ask for."""
+    for found in files.values():
+        if with_id(shown_name(found.name, found.id), found.id) == name:
+            return found
+    return None
 
 
 def tree_path(path: bytes) -> tuple[str, ...]:
@@ -308,7 +322,8 @@ class PairchatSftp(asyncssh.SFTPServer):
         peer = await self.folder(folder)
         found = (await self.listing(peer)).get(name)
         if found is None:  # maybe sent since the list was read
-            found = (await self.listing(peer, fresh=True)).get(name)
+            listed = await self.listing(peer, fresh=True)
+            found = listed.get(name) or by_id_name(name, listed)
         if found is None:
             raise asyncssh.SFTPNoSuchFile(f"no file {name} with {peer}")
         return peer, found
@@ -351,7 +366,8 @@ class PairchatSftp(asyncssh.SFTPServer):
                 yield asyncssh.SFTPName(peer.encode(), attrs=_attrs(FOLDER_MODE))
             return
         peer = await self.folder(parts[0])
-        for name, found in (await self.listing(peer, fresh=True)).items():
+        listed = await self.listing(peer, fresh=True)
+        for name, found in sorted(listed.items(), key=lambda item: -item[1].id):  # newest first
             yield asyncssh.SFTPName(name.encode(), attrs=file_attrs(found))
 
     # SFTP: files -------------------------------------------------------------------------
