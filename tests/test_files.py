@@ -630,3 +630,37 @@ def test_a_file_moves_the_feed_as_a_message_does_and_a_block_refuses_it(
     refused = send_file(server, t["alice"], "alice", "bob", b"again")
     assert refused.status_code == 403 and refused.json()["error"] == "blocked"
     assert stored_bytes(server, "alice", "bob") == (1, len(b"for you"))
+
+
+def test_a_big_file_never_sits_in_the_servers_memory_whole(
+    server_process: Callable[..., ServerProcess],
+) -> None:
+    proc = server_process()
+    t = {name: register(proc.url, name) for name in ("alice", "bob")}
+    warm = send_file(proc, t["alice"], "alice", "bob", os.urandom(2 * MIB))  # pools, caches
+    assert get_file(proc, t["bob"], warm.json()["id"], "alice", "bob").status_code == 200
+    (worker,) = proc.worker_pids()
+    before = peak_rss_mib(worker)
+    content = os.urandom(24 * MIB)
+    sent = send_file(proc, t["alice"], "alice", "bob", content)
+    assert sent.status_code == 200, sent.text
+    with http.stream(
+        "GET",
+        f"{proc.url}/file/{sent.json()['id']}",
+        params={"user_one": "alice", "user_two": "bob"},
+        headers=bearer(t["bob"]),
+    ) as reply:
+        received = bytearray()
+        for chunk in reply.iter_bytes():
+            received += chunk
+    assert bytes(received) == content
+    grown = peak_rss_mib(worker) - before
+    assert grown < 12, f"the worker's peak grew {grown:.1f} MiB for a 24 MiB file in and out"
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The most resident memory the process has had (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
