@@ -9,6 +9,7 @@ server's scrape counts the session by door and says when each door started.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import socket
@@ -133,7 +134,12 @@ def ssh_send(port: int, key: Path, *words: str) -> subprocess.CompletedProcess[s
 
 
 def test_a_session_take_gets_an_id_its_env_and_headers_carry(tmp_path: Path) -> None:
-    from doors.limits import Counts
+    # a context of its own: a take marks its context's current session
+    contextvars.copy_context().run(_session_take_gets_an_id, tmp_path)
+
+
+def _session_take_gets_an_id(tmp_path: Path) -> None:
+    from doors.limits import CURRENT_SESSION, Counts
     from doors.session_env import session_env
     from tui.door import door_headers
 
@@ -148,6 +154,9 @@ def test_a_session_take_gets_an_id_its_env_and_headers_carry(tmp_path: Path) -> 
     assert door_headers(env) == {"X-Request-Id": tab.session}
     other = counts.take({"tabs": 2})
     assert other is not None and other.session not in (None, tab.session)
+    # the SSH door names no session: the one taken last in this context is the session's
+    assert CURRENT_SESSION.get() == other.session
+    assert session_env(api="a", config_dir=tmp_path)["PAIRCHAT_SESSION_ID"] == other.session
     tab.release()
     tab.release()  # once only
     assert counts.count("tabs") == 1
