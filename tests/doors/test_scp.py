@@ -2,7 +2,8 @@
 SFTP) against the real door and the real ``pairchat-server`` (docs/doors.md, "Files
 over scp/SFTP").
 
-One server and one door for the module (its API's per-file limit is ``LIMIT``);
+One server and one door for the module (the API's per-file limit is its default,
+``LIMIT``; this door's own is twice that, so the API's refusal is what scp shows);
 alice's key is her account, bob signs in with a password. Sending is ``scp f HOST:bob/``,
 fetching ``scp HOST:bob/NAME .``; nothing of the door's own file system is reachable.
 """
@@ -25,8 +26,8 @@ from tests.support import ServerProcess, bearer, http, register
 
 pytestmark = pytest.mark.live
 
-LIMIT = 4 * 1024 * 1024
-"""The API's per-file limit in this module (PAIRCHAT_MAX_FILE_BYTES)."""
+LIMIT = 25 * 1024 * 1024
+"""The API's default per-file limit (PAIRCHAT_MAX_FILE_BYTES)."""
 DOOR_LIMIT = 1024 * 1024
 """The spool limit of the second door (its own PAIRCHAT_MAX_FILE_BYTES)."""
 OPTIONS = [
@@ -83,7 +84,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("scp")
     api = ServerProcess(
         tmp / "data",
-        env={"PAIRCHAT_DOOR_SECRET": DOOR_SECRET, "PAIRCHAT_MAX_FILE_BYTES": str(LIMIT)},
+        env={"PAIRCHAT_DOOR_SECRET": DOOR_SECRET, "PAIRCHAT_MAX_FILE_BYTES": ""},
     ).start()
     door: Door | None = None
     try:
@@ -95,7 +96,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         bob = register(api.url, "bob")
         added = http.post(f"{api.url}/add_friend", data={"username": "bob"}, headers=bearer(alice))
         assert added.status_code == 200, added.text
-        door = Door("ssh", tmp / "door", api.url).start()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PAIRCHAT_MAX_FILE_BYTES", str(2 * LIMIT))
+            door = Door("ssh", tmp / "door", api.url).start()
         yield World(api, door, key, alice, bob, tmp)
     finally:
         if door is not None:
@@ -222,6 +225,27 @@ def test_sftp_ls_lists_conversations_and_files(world: World) -> None:
     long_line = next(line for line in lines if line.endswith("listed.pdf"))
     assert long_line.startswith("-r--r--r--") and " 20 " in long_line, long_line
     assert "Remote working directory: /bob" in done.stdout
+
+
+def peak_memory_kb(pid: int) -> int:
+    """The process's peak resident set (VmHWM) so far."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_a_file_at_the_limit_goes_both_ways_without_the_door_holding_it(
+    world: World, tmp_path: Path
+) -> None:
+    path, data = local_file(tmp_path, "limit.bin", LIMIT)
+    before = peak_memory_kb(world.door.pid)
+    assert scp(world, str(path), "127.0.0.1:bob/").returncode == 0
+    back = tmp_path / "back.bin"
+    assert scp(world, "127.0.0.1:bob/limit.bin", str(back)).returncode == 0
+    assert back.read_bytes() == data
+    grew = peak_memory_kb(world.door.pid) - before
+    assert grew < 12 * 1024, f"the door's peak memory grew {grew} kB for a {LIMIT} byte file"
 
 
 # -- refusals -----------------------------------------------------------------------------
