@@ -3,24 +3,31 @@
 ``RedisWakeups.on_trouble`` and ``PgAccountsDb.on_error`` are what the metrics
 (``pairchat_redis_errors_total``, ``pairchat_redis_reconnects_total``,
 ``pairchat_postgres_errors_total``) hang on: here a real Redis is killed and started
-again, and a real psycopg pool reaches for a PostgreSQL that is not there.
+again, and a real psycopg pool reaches for a PostgreSQL that is not there; then a
+multi-node server's scrape shows both kinds as they happen to it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from backend.core.errors import StorageUnavailable
 from backend.storage.accounts_db import PgAccountsDb
 from backend.storage.sql import PgDatabase
 from backend.wakeups.notify import Notifier, user_key
 from backend.wakeups.pubsub import RedisWakeups
+from tests.pg_server import PostgresServer
+from tests.pg_server import postgres_server as postgres_server  # the fixtures
+from tests.pg_server import postgres_url as postgres_url
 from tests.redis_server import RedisServer
 from tests.redis_server import redis_server as redis_server  # the fixture
-from tests.support import free_port
+from tests.support import ServerProcess, bearer, free_port, http, register
 
 
 def until(check: Callable[[], bool], what: str, within: float = 10.0) -> None:
@@ -73,3 +80,53 @@ def test_a_postgres_failure_that_reaches_the_caller_is_counted_by_operation() ->
     finally:
         PgAccountsDb.on_error = None
         db.close()
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def total(port: int, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, found), v in scrape(port).items() if n == name and wanted <= found)
+
+
+@pytest.mark.live  # a multi-node pairchat-server, a real Redis and PostgreSQL
+def test_a_multi_node_server_exports_its_redis_and_postgres_trouble(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    postgres_server: PostgresServer,
+    postgres_url: str,
+) -> None:
+    port = free_port()
+    server = ServerProcess(
+        tmp_path / "data",
+        *("--node", "n1", "--database-url", postgres_url, "--redis-url", redis_server.url),
+        *("--metrics-port", str(port)),
+    ).start()
+    try:
+        token = register(server.url, "alice")
+        redis_server.kill()
+        until(
+            lambda: total(port, "pairchat_redis_errors_total", what="subscribe") >= 1,
+            "the lost subscription counted",
+        )
+        redis_server.start()
+        until(
+            lambda: total(port, "pairchat_redis_reconnects_total", what="subscribe") >= 1,
+            "the subscription back, counted",
+            within=20,
+        )
+        postgres_server.drop_database(postgres_url.rsplit("/", 1)[1])  # gone for good
+        assert http.get(f"{server.url}/me", headers=bearer(token)).status_code == 503
+        until(
+            lambda: total(port, "pairchat_postgres_errors_total") >= 1,
+            "the PostgreSQL failure counted",
+        )
+    finally:
+        server.stop()
