@@ -664,3 +664,25 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmHWM in /proc")
+
+
+def test_the_author_may_be_named_in_the_query_for_the_multi_node_router(
+    live_server: Start,
+) -> None:
+    server = live_server()
+    t = pair_of(server, "alice", "bob")
+    sent = http.post(
+        f"{server.url}/send_file/bob",
+        params={"author": "alice"},
+        files={"file": ("q.txt", b"routed")},
+        headers=bearer(t["alice"]),
+    )
+    assert sent.status_code == 200, sent.text
+    assert history(server, t["bob"], "alice", "bob")[0]["author"] == "alice"
+    as_bob = http.post(
+        f"{server.url}/send_file/alice",
+        params={"author": "bob"},
+        files={"file": ("q.txt", b"forged")},
+        headers=bearer(t["alice"]),
+    )
+    assert as_bob.status_code == 403 and as_bob.json()["error"] == "forbidden"

@@ -4,10 +4,11 @@
 (``backend/http/uploads.py``: the file part spooled to disk, never whole in
 memory), then follows ``/send_message``: the same fields (``message`` is an
 optional caption here), auth, idempotency and reply, plus the stored
-``attachment``. A body declared larger than a file may be is refused before it
-is read. ``GET /file/<id>`` streams the bytes back a stored chunk at a time;
-``GET /files`` lists the pair's files, newest first. Both are for the two people
-of the pair only, as every conversation route.
+``attachment``; ``author`` may also be in the query (``?author=``), which the
+multi-node router reads to find the pair's node. A body declared larger than a
+file may be is refused before it is read. ``GET /file/<id>`` streams the bytes
+back a stored chunk at a time; ``GET /files`` lists the pair's files, newest
+first. Both are for the two people of the pair only, as every conversation route.
 """
 
 from __future__ import annotations
@@ -38,9 +39,13 @@ def send_file(username: str) -> ResponseReturnValue:
     if declared is not None and declared > settings.upload_body_limit:
         raise files.too_large()
     request.max_content_length = settings.upload_body_limit
-    _, received = uploads.read_upload(
+    fields, received = uploads.read_upload(
         "file", settings.max_file_bytes, settings.data_dir, files.too_large()
     )
+    if "author" not in fields and "author" in request.args:
+        # multi-node mode: the router reads the pair from the path and ?author= (it cannot
+        # read a multipart body), so a client there names the author in the query
+        fields["author"] = request.args["author"]
     try:
         client_id = data.client_id()
         reply_to = data.integer("reply_to", minimum=1)

@@ -7,7 +7,7 @@
 # 127.0.0.1:<port> of backends "pairs" and "any". The
 # routing rule (docs/cluster.md, "Routing"):
 #   - a pair route (the names in user_one/user_two, or /send_message/<recipient>
-#     with author) goes to backend "pairs": the pair's owner, from the override
+#     with author, or /send_file/<recipient>?author=) goes to backend "pairs": the pair's owner, from the override
 #     map pairs.map (pair -> node name) or else the consistent hash of the pair.
 #     No health checks, no redispatch, no retry: a dead owner answers 503 at once,
 #     its pairs are never re-hashed to a node that does not hold their files.
@@ -83,7 +83,7 @@ frontend api
 
     acl pair_route path $pair_routes
     acl pair_route path_beg /file/
-    acl send_route path_reg ^/send_message/[^/]+$
+    acl send_route path_reg ^/send_(message|file)/[^/]+$
     acl has_type req.hdr(content-type) -m found
     acl form_body req.hdr(content-type) -m beg -i application/x-www-form-urlencoded
     acl json_body req.hdr(content-type),lower,word(1,;) -m reg ^application/([a-z0-9.-]+\+)?json$
@@ -96,6 +96,7 @@ frontend api
     http-request set-var(txn.one) req.body,json_query('\$.user_one'),lower if pair_route json_body
     http-request set-var(txn.two) req.body,json_query('\$.user_two'),lower if pair_route json_body
     # /send_message/<recipient>: the recipient from the path, the author from the query or body
+    # (/send_file/<recipient>: a multipart body, so the author from the query: ?author=)
     http-request set-var(txn.one) path,field(3,/),url_dec,lower if send_route
     http-request set-var(txn.two) url_param(author),url_dec,lower if send_route
     http-request set-var(txn.two) req.body_param(author),url_dec,lower if send_route form_body || send_route !has_type

@@ -207,6 +207,9 @@ def test_every_spelling_of_a_pair_reaches_one_node(router: Router) -> None:
         router.post("/send_message/bob", data={"author": "alice", "message": "hi"}),
         router.post("/send_message/Alice", json={"author": "Bob", "message": "hi"}),
         router.post("/send_message/alice?author=bob", data={"message": "hi"}),
+        router.post("/send_file/Bob?author=alice", files={"file": ("a.txt", b"hi")}),
+        router.client.get(router.url + "/files?user_one=alice&user_two=BOB"),
+        router.client.get(router.url + "/file/7?user_one=bob&user_two=alice"),
     ]
     assert [a.status_code for a in answers] == [200] * len(answers)
     seen = {(a.json()["node"], a.json()["pair"]) for a in answers}
