@@ -5,6 +5,7 @@ size limit, a pair quota, a user quota and the free-disk floor."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -20,6 +21,9 @@ import pytest
 
 from backend.core.usernames import pair_file_name
 from backend.services.files import MAX_NAME_BYTES, media_type, parse_file_name
+from backend.storage.attachments import CHUNK_BYTES, Attachment, Upload
+from backend.storage.conversation import MIGRATIONS, Conversation
+from backend.storage.database import connect, migrate
 from tests.support import LiveServer, ServerProcess, bearer, http, register
 from tests.test_server_cli import run_cli
 
@@ -686,3 +690,46 @@ def test_the_author_may_be_named_in_the_query_for_the_multi_node_router(
         headers=bearer(t["alice"]),
     )
     assert as_bob.status_code == 403 and as_bob.json()["error"] == "forbidden"
+
+
+def test_a_message_and_its_bytes_are_stored_together_or_not_at_all(tmp_path: Path) -> None:
+    conversation = Conversation(tmp_path / "alice_bob.db")
+    conversation.add_message("bob", "before", 1764012345)
+    given = 0
+
+    def failing_read(size: int) -> bytes:
+        nonlocal given
+        given += 1
+        if given == 3:  # a disk error, a killed process: mid-file
+            raise OSError("the spool file went away")
+        return b"z" * size
+
+    with pytest.raises(OSError):
+        conversation.add_message(
+            "alice", "", 1764012346, upload=Upload("big.bin", "x/y", 3 * CHUNK_BYTES, failing_read)
+        )
+    with sqlite3.connect(tmp_path / "alice_bob.db") as db:
+        assert db.execute("SELECT count(*) FROM attachment_chunk").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM attachment").fetchone() == (0,)
+    assert [m.message for m in conversation.get_history()] == ["before"]
+    short = Upload("short.bin", "x/y", 10, io.BytesIO(b"only 9 b.").read)
+    with pytest.raises(ValueError):  # fewer bytes than were counted: refused whole
+        conversation.add_message("alice", "", 1764012347, upload=short)
+    assert conversation.files() == []
+    conversation.close()
+
+
+def test_a_pair_file_from_before_files_opens_and_gains_them(tmp_path: Path) -> None:
+    path = tmp_path / "alice_bob.db"
+    old = connect(path, create=True)
+    migrate(old, MIGRATIONS[:3])  # version 3: reactions, no files
+    old.execute("INSERT INTO conversation (author, message, date_sent) VALUES ('bob', 'hi', 1)")
+    old.close()
+    conversation = Conversation(path)
+    assert [m.attachment for m in conversation.get_history()] == [None]
+    stored = conversation.add_message(
+        "alice", "", 2, upload=Upload("a.txt", "text/plain", 3, io.BytesIO(b"abc").read)
+    )
+    assert stored.attachment == Attachment("a.txt", 3, "text/plain")
+    assert b"".join(conversation.file_chunks(stored.id)) == b"abc"
+    conversation.close()
