@@ -193,6 +193,30 @@ def test_scp_fetches_a_file_bob_sent(world: World, tmp_path: Path) -> None:
     assert (tmp_path / "empty.txt").read_bytes() == b""
 
 
+def test_reads_anywhere_in_a_file_get_those_bytes(world: World) -> None:
+    data = os.urandom(300_000)
+    bob_sends(world, "random.bin", data)
+
+    async def read_around() -> list[bytes]:
+        async with (
+            await ssh_connect(world.door, world.alice_key) as conn,
+            conn.start_sftp_client() as sftp,
+            sftp.open("bob/random.bin", "rb") as file,
+        ):
+            got = []
+            for offset, size in ((250_000, 1000), (10, 20), (10 + 20, 5), (299_990, 100)):
+                await file.seek(offset)
+                got.append(await file.read(size))
+            return got
+
+    assert asyncio.run(read_around()) == [
+        data[250_000:251_000],
+        data[10:30],
+        data[30:35],
+        data[299_990:],
+    ]
+
+
 def test_two_files_of_one_name_both_stay_reachable(world: World, tmp_path: Path) -> None:
     first = bob_sends(world, "notes.txt", b"the first notes\n")
     bob_sends(world, "notes.txt", b"the second notes\n")
