@@ -7,6 +7,8 @@ and the ``status`` command on its folder (``--json`` and the human screen).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -128,3 +130,19 @@ def test_status_shows_the_last_errors_of_the_servers_workers(server_process: Sta
     assert "last errors" in screen.stdout
     assert "POST /register 503" in screen.stdout
     assert "[request web-0badd15c-2]" in screen.stdout
+
+
+def test_a_workers_unexpected_exit_is_one_of_the_last_errors(server_process: Start) -> None:
+    """granian's main process logs it (its own logger, not the root's): status shows it."""
+    port = free_port()
+    server = server_process("--metrics-port", str(port))
+    worker = server.worker_pids()[0]
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while True:
+        found = json.loads(status(server.data_dir, "--json").stdout)["last_errors"]
+        if any("Unexpected exit from worker" in line["message"] for line in found):
+            break
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
+    assert [line["pid"] for line in found] == [server.pid], found

@@ -521,6 +521,7 @@ def _granian(
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
+    from backend.server import logs
     from backend.server.front import RELEASE_SIGNAL, create_front
     from backend.server.stop_signals import StopSignals
 
@@ -562,6 +563,7 @@ def _granian(
         StopSignals((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), stop).install()
 
     server.on_startup(take_the_stop_signals)
+    logs.also_keep_errors_of("_granian")  # after Granian() set its logger up: `status` shows them
     # Workers are forked by this process's main thread, whose death their ORPHAN_SIGNAL is.
     loader = partial(create_front, settings, server_pid=os.getpid(), metrics=metrics)
     server.serve(target_loader=loader, wrap_loader=False)

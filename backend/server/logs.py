@@ -11,7 +11,8 @@ traceback in one string), ``"request_id"`` (the request the line was logged in,
 without it only the requests answered 5xx are (ERROR).
 
 ``LastErrors`` keeps the last few ERROR lines of every process of the server (the main
-one and each worker: the handler is installed before granian forks them) in a small
+one - granian's own among them, a worker's unexpected exit - and each worker: the
+handler is installed before granian forks them) in a small
 file per process in the metrics folder, which the main process serves on the metrics
 port (``GET /errors``) for ``pairchat-server status``: bounded (``KEEP`` lines a
 process), written only when an error is logged, never a label in ``/metrics``.
@@ -145,6 +146,15 @@ def keep_last_errors(folder: Path) -> LastErrors:
     handler = LastErrors(folder)
     logging.getLogger().addHandler(handler)
     return handler
+
+
+def also_keep_errors_of(name: str) -> None:
+    """Keep the errors of a logger that does not reach the root's handlers too (granian's
+    ``_granian``: a worker's unexpected exit); nothing when no ``LastErrors`` is kept."""
+    logger = logging.getLogger(name)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, LastErrors) and handler not in logger.handlers:
+            logger.addHandler(handler)
 
 
 def last_errors(folder: Path, count: int = SHOWN) -> list[dict[str, Any]]:
