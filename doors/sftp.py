@@ -24,8 +24,10 @@ with ``_`` for the bad characters.
 
 Reading: an open file holds one streaming reply and serves the client's reads in
 order from it (asyncssh answers a session's requests one at a time, so a pipelining
-client's reads arrive in order); a read anywhere else restarts the reply at that
-offset with ``Range``. No file is ever held whole in memory.
+client's reads arrive in order); a read a little ahead reads on and drops the gap,
+and one anywhere else restarts the reply at that offset (``Range``; an API that
+ignores it answers from the start, and the door skips to the offset). No file is
+ever held whole in memory.
 
 Writing: the bytes go to a spool file in the door's private folder, unlinked as
 soon as it is made (only the open descriptor holds it, so it is gone however the
@@ -61,6 +63,8 @@ DEFAULT_MAX_FILE_BYTES = 25 * 1024 * 1024
 MAX_FILE_BYTES_VARIABLE = "PAIRCHAT_MAX_FILE_BYTES"
 OPEN_UPLOADS = 4
 """Files one SFTP session may be writing at once (each may take max_file_bytes of disk)."""
+SKIP_AHEAD = 1024 * 1024
+"""A read this far past the last one reads on and drops the gap; farther, or back, restarts."""
 LISTING_SECONDS = 2.0
 """How long a folder list is reused (scp asks stat, then opens, then stats again)."""
 SPOOL_PREFIX = "upload-"
@@ -187,20 +191,21 @@ class ReadHandle:
         self.at_end = False
 
     async def read(self, offset: int, size: int) -> bytes:
-        if offset >= self.found.size or (self.at_end and offset >= self.position):
+        if offset >= self.found.size:
             return b""
-        if self.download is None or offset != self.position:
+        ahead = offset - self.position
+        if self.download is None or not 0 <= ahead <= SKIP_AHEAD:
             await self._restart(offset)
-        assert self.download is not None
-        while len(self.buffer) < size and not self.at_end:
-            chunk = await self.download.next_chunk()
+            ahead = 0
+        while len(self.buffer) < ahead + size and not self.at_end:
+            chunk = await self.download.next_chunk() if self.download is not None else b""
             if chunk:
                 self.buffer += chunk
             else:
                 self.at_end = True
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        self.position += len(data)
+        data = bytes(self.buffer[ahead : ahead + size])
+        del self.buffer[: ahead + len(data)]
+        self.position = offset + len(data)
         return data
 
     async def _restart(self, offset: int) -> None:

@@ -194,8 +194,16 @@ def test_scp_fetches_a_file_bob_sent(world: World, tmp_path: Path) -> None:
 
 
 def test_reads_anywhere_in_a_file_get_those_bytes(world: World) -> None:
-    data = os.urandom(300_000)
+    data = os.urandom(1_500_000)
     bob_sends(world, "random.bin", data)
+    reads = [  # far ahead, back, on, a little ahead, past the end
+        (1_400_000, 1000),
+        (10, 20),
+        (30, 5),
+        (500_000, 100),
+        (1_499_990, 100),
+        (1_600_000, 10),
+    ]
 
     async def read_around() -> list[bytes]:
         async with (
@@ -204,17 +212,12 @@ def test_reads_anywhere_in_a_file_get_those_bytes(world: World) -> None:
             sftp.open("bob/random.bin", "rb") as file,
         ):
             got = []
-            for offset, size in ((250_000, 1000), (10, 20), (10 + 20, 5), (299_990, 100)):
+            for offset, size in reads:
                 await file.seek(offset)
                 got.append(await file.read(size))
             return got
 
-    assert asyncio.run(read_around()) == [
-        data[250_000:251_000],
-        data[10:30],
-        data[30:35],
-        data[299_990:],
-    ]
+    assert asyncio.run(read_around()) == [data[o : o + n] for o, n in reads]
 
 
 def test_two_files_of_one_name_both_stay_reachable(world: World, tmp_path: Path) -> None:
