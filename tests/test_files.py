@@ -11,7 +11,7 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -733,3 +733,29 @@ def test_a_pair_file_from_before_files_opens_and_gains_them(tmp_path: Path) -> N
     assert stored.attachment == Attachment("a.txt", 3, "text/plain")
     assert b"".join(conversation.file_chunks(stored.id)) == b"abc"
     conversation.close()
+
+
+def test_a_chunked_upload_is_read_as_a_stream_too(live_server: Start) -> None:
+    server = live_server(max_file_bytes=400_000)
+    t = pair_of(server, "alice", "bob")
+    boundary = "chunky"
+    content = os.urandom(300_000)
+
+    def body(file: bytes) -> Iterator[bytes]:  # a generator: httpx sends it chunked
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="author"\r\n\r\nalice\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            'filename="c.bin"\r\n\r\n'
+        ).encode()
+        for start in range(0, len(file), 65536):
+            yield file[start : start + 65536]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    headers = {**bearer(t["alice"]), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    sent = http.post(f"{server.url}/send_file/bob", content=body(content), headers=headers)
+    assert sent.status_code == 200, sent.text
+    assert get_file(server, t["bob"], sent.json()["id"], "alice", "bob").content == content
+    over = http.post(
+        f"{server.url}/send_file/bob", content=body(os.urandom(500_000)), headers=headers
+    )
+    assert over.status_code == 413 and over.json()["error"] == "file_too_large", over.text

@@ -42,6 +42,8 @@ def read_chunked_body() -> None:
         return
     if request.content_length is not None:
         return
+    if request.path.startswith("/send_file/"):
+        return  # a file: read as a stream, to its own limit (backend/http/uploads.py)
     limit = int(current_app.config["MAX_CONTENT_LENGTH"])
     raw = request.environ["wsgi.input"].read(limit + 1)
     if len(raw) > limit:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from flask import g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from backend.core.errors import MissingField, PairchatError
@@ -109,6 +110,9 @@ def read_upload(
                                 raise MalformedBody(f"at most {MAX_FIELDS} fields")
             if not data:
                 break
+    except RequestEntityTooLarge:  # a chunked body past the request's limit
+        _close(received)
+        raise too_large from None
     except UnicodeDecodeError:
         _close(received)
         raise MalformedBody("a multipart field is not valid UTF-8") from None
