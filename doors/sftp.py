@@ -31,13 +31,13 @@ ever held whole in memory.
 
 Writing: the bytes go to a spool file in the door's private folder, unlinked as
 soon as it is made (only the open descriptor holds it, so it is gone however the
-session ends), up to ``max_file_bytes``; a write past that, or out of order, is
-refused with a failure that says why. On close the spool is sent to the API,
-streamed; the API's refusal (too large, quota, unknown user, blocked) becomes the
-close's status with the API's sentence. OpenSSH's scp and sftp print only a
-status code's own text ("Failure"), so each refusal's sentence is also written to
-the channel's stderr, which they show. A client that goes before closing sends
-nothing.
+session ends), up to ``max_file_bytes`` (and ``SPOOL_BYTES`` for all of a door's
+uploads at once); a write past that, or out of order, is refused with a failure
+that says why. On close the spool is sent to the API, streamed; the API's refusal
+(too large, quota, unknown user, blocked) becomes the close's status with the API's
+sentence. OpenSSH's scp and sftp print only a status code's own text ("Failure"),
+so each refusal's sentence is also written to the channel's stderr, which they
+show. A client that goes before closing sends nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ DEFAULT_MAX_FILE_BYTES = 25 * 1024 * 1024
 MAX_FILE_BYTES_VARIABLE = "PAIRCHAT_MAX_FILE_BYTES"
 OPEN_UPLOADS = 4
 """Files one SFTP session may be writing at once (each may take max_file_bytes of disk)."""
+SPOOL_BYTES = 1024**3
+"""Bytes all files being sent through one door may take on its disk at once (at least
+one file of the limit): past it a write is refused with "try again in a minute"."""
 SKIP_AHEAD = 1024 * 1024
 """A read this far past the last one reads on and drops the gap; farther, or back, restarts."""
 LISTING_SECONDS = 2.0
@@ -220,10 +223,28 @@ class ReadHandle:
             await download.close()
 
 
+class SpoolBudget:
+    """Bytes all of a door's files being sent may take on its disk at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used = max(0, self.used - size)
+
+
 class WriteHandle:
     """A file being written: a spool file that no name points to, sent on close."""
 
-    def __init__(self, spool_dir: Path, peer: str, name: str) -> None:
+    def __init__(self, spool_dir: Path, budget: SpoolBudget, peer: str, name: str) -> None:
+        self.budget = budget
         self.peer = peer
         self.name = name
         self.client_id = uuid.uuid4().hex
@@ -247,11 +268,20 @@ class WriteHandle:
                 f"({limit} bytes) for one file: not sent"
             )
             raise asyncssh.SFTPFailure(self.refused)
+        growth = max(0, offset + len(data) - self.size)
+        if not self.budget.take(growth):
+            self.refused = (
+                f"pairchat is receiving too many files right now: {self.name} not sent; "
+                "try again in a minute"
+            )
+            raise asyncssh.SFTPFailure(self.refused)
         try:
             written = os.pwrite(self.file.fileno(), data, offset)
         except OSError as exc:
+            self.budget.give(growth)
             self.refused = f"pairchat has no room for {self.name} right now ({exc.strerror})"
             raise asyncssh.SFTPFailure(self.refused) from None
+        self.budget.give(growth - max(0, offset + written - self.size))
         self.size = max(self.size, offset + written)
         return written
 
@@ -262,10 +292,13 @@ class WriteHandle:
                 "pairchat takes only the bytes written: a file cannot be made longer"
             )
         self.file.truncate(size)
+        self.budget.give(self.size - size)
         self.size = size
 
     def discard(self) -> None:
-        self.file.close()
+        if not self.file.closed:
+            self.file.close()
+            self.budget.give(self.size)
 
 
 # -- the tree -----------------------------------------------------------------------------
@@ -278,6 +311,7 @@ class PairchatSftp(asyncssh.SFTPServer):
         api: FileApi,
         *,
         spool_dir: Path,
+        budget: SpoolBudget,
         max_file_bytes: int,
         client_gone: Callable[[], bool],
         on_exit: Callable[[], None],
@@ -285,6 +319,7 @@ class PairchatSftp(asyncssh.SFTPServer):
         super().__init__(chan)
         self.api = api
         self.spool_dir = spool_dir
+        self.budget = budget
         self.max_file_bytes = max_file_bytes
         self.client_gone = client_gone
         self.on_exit = on_exit
@@ -396,7 +431,7 @@ class PairchatSftp(asyncssh.SFTPServer):
             raise asyncssh.SFTPFailure(
                 f"pairchat sends at most {OPEN_UPLOADS} files at once per session"
             )
-        upload = WriteHandle(self.spool_dir, peer, name)
+        upload = WriteHandle(self.spool_dir, self.budget, peer, name)
         self.writes.add(upload)
         return upload
 

@@ -52,7 +52,7 @@ from doors.limits import Counts, Held, Limits
 from doors.pty import PtyPump, Size, open_pty
 from doors.secret import CLIENT_HEADER, client_address, client_proof
 from doors.session_env import session_env, wants_truecolor
-from doors.sftp import PairchatSftp, clear_spool, max_file_bytes
+from doors.sftp import SPOOL_BYTES, PairchatSftp, SpoolBudget, clear_spool, max_file_bytes
 from protocol.door_proof import PROOF_HEADER
 
 log = logging.getLogger("pairchat.door.ssh")
@@ -122,6 +122,8 @@ class SshDoor:
         self.acceptor: asyncssh.SSHAcceptor | None = None
         config.sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         clear_spool(config.spool_dir)
+        self.spool = SpoolBudget(max(SPOOL_BYTES, config.max_file_bytes))
+        """What the files being sent over SFTP take of the spool folder's disk."""
 
     def take_session(self, connection: DoorConnection) -> Held | None:
         """One session's place in the limits (per key, per address, in all), or None."""
@@ -750,6 +752,7 @@ class SftpSession(SSHServerStreamSession[bytes]):
             chan,
             self.api,
             spool_dir=self.door.config.spool_dir,
+            budget=self.door.spool,
             max_file_bytes=self.door.config.max_file_bytes,
             client_gone=lambda: self.client_gone,
             on_exit=self._sftp_exited,

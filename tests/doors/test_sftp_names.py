@@ -1,7 +1,10 @@
-"""The SFTP tree's pure rules (doors/sftp.py), without a server: what a file is called
-in its folder, how a client's path is read, the door's upload limit."""
+"""The SFTP tree's own rules (doors/sftp.py), without a server: what a file is called
+in its folder, how a client's path is read, the door's upload limit, and a file being
+sent (its spool file in a temp folder)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import asyncssh
 import pytest
@@ -9,6 +12,8 @@ import pytest
 from doors.file_api import RemoteFile
 from doors.sftp import (
     DEFAULT_MAX_FILE_BYTES,
+    SpoolBudget,
+    WriteHandle,
     by_id_name,
     folder_names,
     human_size,
@@ -74,3 +79,39 @@ def test_the_door_limit_is_the_apis_variable() -> None:
         "1.5 KiB",
         "12 bytes",
     )
+
+
+# -- a file being sent: its spool ---------------------------------------------------------
+def test_a_spool_has_no_name_takes_bytes_in_order_and_within_the_limits(tmp_path: Path) -> None:
+    budget = SpoolBudget(100)
+    upload = WriteHandle(tmp_path, budget, "bob", "a.bin")
+    assert list(tmp_path.iterdir()) == []  # unlinked at once: only the descriptor holds it
+    assert upload.write(0, b"x" * 40, limit=60) == 40
+    assert upload.write(40, b"y" * 10, limit=60) == 10
+    assert (upload.size, budget.used) == (50, 50)
+    upload.truncate(45)
+    assert budget.used == 45
+    with pytest.raises(asyncssh.SFTPFailure, match=r"larger than pairchat's limit of 60 bytes"):
+        upload.write(45, b"z" * 20, limit=60)
+    with pytest.raises(asyncssh.SFTPFailure):  # refused once: refused for good
+        upload.write(45, b"z", limit=60)
+    upload.discard()
+    assert budget.used == 0
+
+
+def test_a_gap_or_a_full_spool_is_refused(tmp_path: Path) -> None:
+    budget = SpoolBudget(100)
+    resumed = WriteHandle(tmp_path, budget, "bob", "a.bin")
+    with pytest.raises(asyncssh.SFTPFailure, match="in order, from the start"):
+        resumed.write(10, b"x", limit=1000)
+    first = WriteHandle(tmp_path, budget, "bob", "b.bin")
+    first.write(0, b"x" * 80, limit=1000)
+    second = WriteHandle(tmp_path, budget, "bob", "c.bin")
+    with pytest.raises(asyncssh.SFTPFailure, match="receiving too many files right now"):
+        second.write(0, b"y" * 30, limit=1000)
+    first.discard()  # its room is free again, for the next file
+    third = WriteHandle(tmp_path, budget, "bob", "c.bin")
+    assert third.write(0, b"y" * 30, limit=1000) == 30
+    for upload in (resumed, second, third):
+        upload.discard()
+    assert budget.used == 0
