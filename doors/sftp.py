@@ -163,14 +163,6 @@ def sftp_error(refused: FileRefused) -> asyncssh.SFTPError:
     return asyncssh.SFTPFailure(refused.message)
 
 
-@contextlib.contextmanager
-def api_errors() -> Iterator[None]:
-    try:
-        yield
-    except FileRefused as refused:
-        raise sftp_error(refused) from None
-
-
 def _attrs(mode: int, size: int | None = None, mtime: int | None = None) -> asyncssh.SFTPAttrs:
     return asyncssh.SFTPAttrs(permissions=mode, size=size, atime=mtime, mtime=mtime)
 
@@ -335,14 +327,14 @@ class PairchatSftp(asyncssh.SFTPServer):
     # what is where ---------------------------------------------------------------------
     async def peer_list(self) -> list[str]:
         if self._peers is None or time.monotonic() - self._peers[0] > LISTING_SECONDS:
-            with api_errors():
+            with self.api_errors():
                 self._peers = (time.monotonic(), await self.api.peers())
         return self._peers[1]
 
     async def listing(self, peer: str, *, fresh: bool = False) -> dict[str, RemoteFile]:
         cached = self._listings.get(peer)
         if fresh or cached is None or time.monotonic() - cached[0] > LISTING_SECONDS:
-            with api_errors():
+            with self.api_errors():
                 cached = (time.monotonic(), folder_names(await self.api.files(peer)))
             self._listings[peer] = cached
         return cached[1]
@@ -377,6 +369,17 @@ class PairchatSftp(asyncssh.SFTPServer):
         if len(parts) == 2:
             return file_attrs((await self.file(*parts))[1])
         raise asyncssh.SFTPNoSuchFile("no such file")
+
+    @contextlib.contextmanager
+    def api_errors(self) -> Iterator[None]:
+        """The API's refusal as the SFTP status; when the API is down or failing, its
+        sentence on stderr too (OpenSSH shows only "Failure")."""
+        try:
+            yield
+        except FileRefused as refused:
+            if refused.status >= 500:
+                self.say(refused.message)
+            raise sftp_error(refused) from None
 
     def say(self, sentence: str) -> None:
         """One line on the channel's stderr: what OpenSSH's scp and sftp show of a refusal."""
@@ -443,7 +446,7 @@ class PairchatSftp(asyncssh.SFTPServer):
     async def read(self, file_obj: object, offset: int, size: int) -> bytes:
         if not isinstance(file_obj, ReadHandle):
             raise asyncssh.SFTPPermissionDenied("this file is open for sending, not reading")
-        with api_errors():
+        with self.api_errors():
             return await file_obj.read(offset, size)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:

@@ -14,7 +14,7 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -451,3 +451,29 @@ def test_a_client_gone_before_its_first_packet_frees_its_place(
 
     asyncio.run(open_and_go())
     wait_until(lambda: sftp_batch(on_strict, "ls").returncode == 0, "the session's place freed")
+
+
+def test_an_api_gone_mid_session_is_said_and_the_door_still_stops(
+    server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    api = server_process(env={"PAIRCHAT_DOOR_SECRET": DOOR_SECRET})
+    key = make_key(tmp_path, "erin")
+    ticket = key_session(api.url, key)["ticket"]
+    assert http.post(
+        f"{api.url}/door/claim", data={"ticket": ticket, "username": "erin"}
+    ).is_success
+    register(api.url, "bob")
+    door = Door("ssh", tmp_path / "door", api.url).start()
+
+    async def list_then_lose_the_api() -> str:
+        async with await ssh_connect(door, key) as conn, conn.start_sftp_client() as sftp:
+            assert await sftp.listdir("bob") == [".", ".."]
+            await asyncio.to_thread(api.stop)
+            with pytest.raises(asyncssh.SFTPFailure) as failed:
+                await sftp.listdir("bob")
+            return str(failed.value.reason)
+
+    try:
+        assert "pairchat cannot reach its server right now" in asyncio.run(list_then_lose_the_api())
+    finally:
+        assert door.stop() == 0
