@@ -465,15 +465,18 @@ def test_an_api_gone_mid_session_is_said_and_the_door_still_stops(
     register(api.url, "bob")
     door = Door("ssh", tmp_path / "door", api.url).start()
 
-    async def list_then_lose_the_api() -> str:
+    async def list_then_lose_the_api() -> tuple[str, int | None]:
         async with await ssh_connect(door, key) as conn, conn.start_sftp_client() as sftp:
             assert await sftp.listdir("bob") == [".", ".."]
             await asyncio.to_thread(api.stop)
             with pytest.raises(asyncssh.SFTPFailure) as failed:
                 await sftp.listdir("bob")
-            return str(failed.value.reason)
+            stopped = await asyncio.to_thread(door.stop)  # with this session still open
+            return str(failed.value.reason), stopped
 
     try:
-        assert "pairchat cannot reach its server right now" in asyncio.run(list_then_lose_the_api())
+        said, stopped = asyncio.run(list_then_lose_the_api())
+        assert "pairchat cannot reach its server right now" in said
+        assert stopped == 0
     finally:
-        assert door.stop() == 0
+        door.stop()
