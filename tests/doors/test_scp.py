@@ -341,6 +341,8 @@ def test_a_key_without_an_account_and_other_subsystems_are_refused(
         check=False,
     )
     assert other.returncode != 0
+    legacy = scp(world, "-O", str(make_key(tmp_path, "a-file")), "127.0.0.1:bob/")
+    assert legacy.returncode != 0 and "send, history, tail" in legacy.stderr, legacy.stderr
     for command in ("sh", "send bob; id", "id"):
         shell = subprocess.run(
             ["ssh", "-p", str(world.door.port), *world.options(), "127.0.0.1", command],
