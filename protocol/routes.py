@@ -98,7 +98,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "get",
         "/file/{message_id}",
-        "The bytes of a message's file, streamed, as a download",
+        "The bytes of a message's file, streamed, as a download (Range: bytes=first-last, "
+        "first- or -suffix gets 206 with those bytes and Content-Range)",
         m.Success,
         "the file, with its Content-Type, Content-Length and Content-Disposition",
         m.FileRequest,

@@ -522,6 +522,12 @@ def test_under_the_real_server_a_file_streams_both_ways_and_survives_sigkill(
     got = get_file(proc, t["bob"], sent.json()["id"], "alice", "bob")
     assert got.status_code == 200 and got.content == content
     assert got.headers["content-length"] == str(len(content))
+    part = http.get(
+        f"{proc.url}/file/{sent.json()['id']}",
+        params={"user_one": "alice", "user_two": "bob"},
+        headers={**bearer(t["bob"]), "Range": "bytes=3000000-3000099"},
+    )
+    assert part.status_code == 206 and part.content == content[3_000_000:3_000_100]
     retried = send_file(proc, t["alice"], "alice", "bob", content, client_id="k1")
     assert retried.json()["duplicate"] is True and retried.json()["id"] == sent.json()["id"]
 
@@ -759,3 +765,35 @@ def test_a_chunked_upload_is_read_as_a_stream_too(live_server: Start) -> None:
         f"{server.url}/send_file/bob", content=body(os.urandom(500_000)), headers=headers
     )
     assert over.status_code == 413 and over.json()["error"] == "file_too_large", over.text
+
+
+def test_a_byte_range_reads_part_of_a_file(live_server: Start) -> None:
+    server = live_server()
+    t = pair_of(server, "alice", "bob")
+    content = os.urandom(CHUNK_BYTES * 2 + 1000)  # three stored chunks
+    file_id = send_file(server, t["alice"], "alice", "bob", content).json()["id"]
+    size = len(content)
+
+    def ranged(spec: str) -> httpx.Response:
+        return http.get(
+            f"{server.url}/file/{file_id}",
+            params={"user_one": "alice", "user_two": "bob"},
+            headers={**bearer(t["bob"]), "Range": spec},
+        )
+
+    for spec, first, last in [
+        (f"bytes={CHUNK_BYTES - 10}-{CHUNK_BYTES + 9}", CHUNK_BYTES - 10, CHUNK_BYTES + 9),
+        (f"bytes={CHUNK_BYTES * 2 + 5}-", CHUNK_BYTES * 2 + 5, size - 1),
+        ("bytes=-100", size - 100, size - 1),
+        ("bytes=0-0", 0, 0),
+        (f"bytes=10-{size * 2}", 10, size - 1),
+    ]:
+        part = ranged(spec)
+        assert part.status_code == 206, spec
+        assert part.content == content[first : last + 1], spec
+        assert part.headers["content-range"] == f"bytes {first}-{last}/{size}", spec
+        assert part.headers["content-length"] == str(last - first + 1), spec
+    for ignored in (f"bytes={size}-", "bytes=5-2", "bytes=0-1,5-6", "items=0-1", "bytes=-0"):
+        whole = ranged(ignored)
+        assert whole.status_code == 200 and whole.content == content, ignored
+        assert whole.headers["accept-ranges"] == "bytes"

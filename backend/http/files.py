@@ -28,6 +28,7 @@ from backend.storage.attachments import Upload
 
 bp = Blueprint("files", __name__)
 _ID_RE = re.compile(r"[1-9][0-9]{0,18}\Z")
+_RANGE_RE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})\Z")
 
 
 @bp.post("/send_file/<username>")
@@ -78,10 +79,28 @@ def get_file(message_id: str) -> ResponseReturnValue:
         raise UnknownMessage(f"there is no message {message_id[:40]!r}: an id is a whole number")
     pair = data.pair()
     signed_in = auth.allow_pair(pair)
-    attachment, chunks = services().files.attachment(
-        pair, int(message_id), require_accounts=signed_in
-    )
-    return replies.file_download(attachment, chunks)
+    download = services().files.attachment(pair, int(message_id), require_accounts=signed_in)
+    size = download.attachment.size
+    asked = _byte_range(request.headers.get("Range"), size)
+    start, end = asked or (0, size - 1)
+    return replies.file_download(download.attachment, download.chunks(start, end), asked)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one satisfiable byte range a ``Range`` header asks for (RFC 9110 14.2: ``bytes=
+    first-last``, ``first-`` or ``-suffix``), as (first, last); None for the whole file.
+    Any other ``Range`` (several ranges, other units, past the end) is ignored, as a
+    server may: the reply is then the whole file, 200."""
+    found = _RANGE_RE.match((header or "").strip())
+    if found is None or size == 0:
+        return None
+    first, last = found.groups()
+    if first == "":
+        suffix = int(last or 0)
+        return (max(0, size - suffix), size - 1) if suffix else None
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    return (start, end) if start <= end else None
 
 
 @bp.get("/files")

@@ -220,12 +220,22 @@ def files(found: list[FileEntry]) -> Response:
     )
 
 
-def file_download(found: Attachment, chunks: Iterator[bytes]) -> Response:
+def file_download(
+    found: Attachment, chunks: Iterator[bytes], byte_range: tuple[int, int] | None = None
+) -> Response:
     """``/file/<id>``: the bytes as a download (a stored chunk at a time), with its type,
-    length and name (RFC 6266 ``filename*``: any name, safely quoted)."""
+    length and name (RFC 6266 ``filename*``: any name, safely quoted); with
+    ``byte_range`` (first, last): those bytes only, 206 with ``Content-Range``."""
     response = Response(chunks, mimetype=None, direct_passthrough=True)
     response.headers["Content-Type"] = found.type
-    response.headers["Content-Length"] = str(found.size)
+    response.headers["Accept-Ranges"] = "bytes"
+    if byte_range is None:
+        response.headers["Content-Length"] = str(found.size)
+    else:
+        first, last = byte_range
+        response.status_code = 206
+        response.headers["Content-Range"] = f"bytes {first}-{last}/{found.size}"
+        response.headers["Content-Length"] = str(last - first + 1)
     response.headers["Content-Disposition"] = (
         f"attachment; filename*=UTF-8''{quote(found.name, safe='')}"
     )

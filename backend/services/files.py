@@ -19,8 +19,9 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from backend.core.errors import DiskAlmostFull, FilesQuotaExceeded, FileTooLarge, UnknownMessage
 from backend.core.usernames import Pair, Username
@@ -46,6 +47,15 @@ class FileLimits:
     max_file_bytes: int = 25 * MIB
     pair_files_quota: int = 1024 * MIB
     user_files_quota: int = 2048 * MIB
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file to send: what it is, and its bytes from ``start`` to ``end`` (inclusive;
+    None: to its last), a stored chunk at a time."""
+
+    attachment: Attachment
+    chunks: Callable[[int, int | None], Iterator[bytes]]
 
 
 class Files:
@@ -141,10 +151,8 @@ class Files:
                 "all conversations; delete some files first"
             )
 
-    def attachment(
-        self, pair: Pair, message_id: int, *, require_accounts: bool = True
-    ) -> tuple[Attachment, Iterator[bytes]]:
-        """A file message's attachment and its bytes, a stored chunk at a time."""
+    def attachment(self, pair: Pair, message_id: int, *, require_accounts: bool = True) -> Download:
+        """A file message's attachment, and a way to read its bytes."""
         if require_accounts:
             self.accounts.require_known(pair.low)
             self.accounts.require_known(pair.high)
@@ -152,7 +160,7 @@ class Files:
         if conversation is None:
             raise UnknownMessage(f"there is no message {message_id} in this conversation")
         found = conversation.attachment(message_id)
-        return found, conversation.file_chunks(message_id)
+        return Download(found, partial(conversation.file_chunks, message_id))
 
     def files(self, pair: Pair, *, require_accounts: bool = True) -> list[FileEntry]:
         """Every file of the pair, newest first."""

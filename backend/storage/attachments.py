@@ -122,6 +122,20 @@ def chunk(conn: sqlite3.Connection, message_id: int, seq: int) -> bytes | None:
     return None if row is None else bytes(row[0])
 
 
+def locate(conn: sqlite3.Connection, message_id: int, offset: int) -> tuple[int, int] | None:
+    """The chunk that holds byte ``offset`` of a file and where in it: (seq, skip); None
+    past the end. Reads the chunks' lengths only, never their bytes."""
+    start = 0
+    for seq, length in conn.execute(
+        "SELECT seq, length(data) FROM attachment_chunk WHERE message_id = ? ORDER BY seq",
+        (message_id,),
+    ):
+        if offset < start + length:
+            return seq, offset - start
+        start += length
+    return None
+
+
 def remove(conn: sqlite3.Connection, message_id: int) -> Attachment | None:
     """Delete a message's file, bytes and all; what it was (None: it had none)."""
     found = find(conn, message_id)

@@ -628,12 +628,21 @@ class Conversation:
         found: Attachment = self._run(work)
         return found
 
-    def file_chunks(self, message_id: int) -> Iterator[bytes]:
-        """A file's bytes, one stored chunk per step, each read on its own under the lock
-        (a slow reader never holds the pair's file). A file deleted meanwhile ends early
-        with ``NoAttachment``, so a reply cut short is never taken for the whole file."""
-        seq = 0
-        while True:
+    def file_chunks(
+        self, message_id: int, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        """A file's bytes from ``start`` to ``end`` (inclusive; None: its last), one stored
+        chunk per step, each read on its own under the lock (a slow reader never holds
+        the pair's file). A file deleted meanwhile ends early with ``NoAttachment``, so a
+        reply cut short is never taken for the whole file."""
+        seq, skip = 0, 0
+        if start > 0:
+            found = self._run(lambda conn: attachments.locate(conn, message_id, start))
+            if found is None:
+                return
+            seq, skip = found
+        left = None if end is None else end - start + 1
+        while left is None or left > 0:
             data: bytes | None = self._run(
                 lambda conn, seq=seq: attachments.chunk(conn, message_id, seq)
             )
@@ -641,6 +650,11 @@ class Conversation:
                 if self._run(lambda conn: attachments.find(conn, message_id)) is None:
                     raise NoAttachment(f"message {message_id}'s file was deleted")
                 return
+            if skip:
+                data, skip = data[skip:], 0
+            if left is not None:
+                data = data[:left]
+                left -= len(data)
             yield data
             seq += 1
 
