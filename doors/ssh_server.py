@@ -37,6 +37,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import asyncssh
 import httpx
@@ -314,7 +315,82 @@ class DoorSession(asyncssh.SSHServerSession[bytes]):
         self.inner.connection_lost(exc)
 
 
-class TuiSession(asyncssh.SSHServerSession[bytes]):
+class Account(NamedTuple):
+    """A key that has an account: who, the session's token, and the identity it came in."""
+
+    username: str
+    token: str
+    identity: Identity
+
+
+class AccountChannel:
+    """What the TUI, command and SFTP session channels share: their place in the
+    limits, the key's account, and a refusal in one line on stderr."""
+
+    door: SshDoor
+    connection: DoorConnection
+    chan: asyncssh.SSHServerChannel[bytes] | None
+    held: Held | None
+    ended = False
+
+    def _newline(self) -> str:
+        return "\n"
+
+    def _refuse(self, line: str) -> None:
+        if self.ended or self.chan is None:
+            return
+        self.ended = True
+        with contextlib.suppress(Exception):
+            self.chan.write_stderr(f"{line}{self._newline()}".encode())
+            self.chan.exit(EXIT_REFUSED)
+
+    def _release(self) -> None:
+        self.door.sessions.discard(self)
+        if self.held is not None:
+            self.held.release()
+            self.held = None
+
+    async def _identity(self) -> Identity | None:
+        """Who the key is (an account, or not yet one), or None: refused with a sentence."""
+        try:
+            return await self.door.api.who_is(
+                self.connection.public_key or "",
+                self.door.http,
+                visitor=None if self.connection.address == "?" else self.connection.address,
+            )
+        except IdentityUnavailable as exc:
+            log.error("%s: %s", self.connection.address, exc)
+            self._refuse("pairchat cannot reach its server right now; try again in a minute")
+        except KeyRefused as exc:
+            log.info("%s: %s", self.connection.address, exc)
+            self._refuse(str(exc))
+        return None
+
+    async def _account(self) -> Account | None:
+        """The key's account and its session token, or None: refused with a sentence."""
+        identity = await self._identity()
+        if identity is None:
+            return None
+        if not (identity.username and identity.token):
+            self._refuse(
+                "this key has no account yet: sign in once with "
+                f"ssh -t -p {self._port()} {self._host()}"
+            )
+            return None
+        return Account(identity.username, identity.token, identity)
+
+    def _port(self) -> int:
+        return self.door.config.port
+
+    def _host(self) -> str:
+        if self.door.config.public_host:
+            return self.door.config.public_host
+        conn = self.connection.conn
+        local = conn.get_extra_info("sockname") if conn is not None else None
+        return str(local[0]) if local else "HOST"
+
+
+class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
     """One SSH session channel: the TUI in a pty, or a one-line refusal."""
 
     def __init__(self, door: SshDoor, connection: DoorConnection) -> None:
@@ -379,19 +455,8 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
         assert chan is not None
         status = EXIT_REFUSED
         try:
-            try:
-                identity = await self.door.api.who_is(
-                    self.connection.public_key or "",
-                    self.door.http,
-                    visitor=None if self.connection.address == "?" else self.connection.address,
-                )
-            except IdentityUnavailable as exc:
-                log.error("%s: %s", self.connection.address, exc)
-                self._refuse("pairchat cannot reach its server right now; try again in a minute")
-                return
-            except KeyRefused as exc:
-                log.info("%s: %s", self.connection.address, exc)
-                self._refuse(str(exc))
+            identity = await self._identity()
+            if identity is None:
                 return
             master, slave = open_pty(self.size)
             try:
@@ -459,21 +524,15 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
         assert chan is not None
         status = EXIT_REFUSED
         try:
-            identity = await self._identity()
-            if identity is None:
-                return
-            if not (identity.username and identity.token):
-                self._refuse(
-                    "this key has no account yet: sign in once with "
-                    f"ssh -t -p {self._port()} {self._host()}"
-                )
+            account = await self._account()
+            if account is None:
                 return
             env = {
                 **self.door.factory.env,
                 **session_env(
                     api=self.door.config.api,
                     config_dir=self.door.config.sessions_dir,
-                    identity=identity,
+                    identity=account.identity,
                     visitor=self._visitor(),
                 ),
                 COMMAND_VARIABLE: json.dumps(argv),
@@ -499,7 +558,7 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
                     self.connection.address,
                     argv[0],
                     process.pid,
-                    identity.username,
+                    account.username,
                 )
                 await asyncio.gather(
                     self._copy(process.stdout, self._output),
@@ -507,28 +566,13 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
                 )
                 status = await process.wait()
             finally:
-                await asyncio.shield(self.door.api.revoke(identity.token, self.door.http))
+                await asyncio.shield(self.door.api.revoke(account.token, self.door.http))
             log.info("%s: command %s ended (exit %s)", self.connection.address, argv[0], status)
         except Exception:
             log.exception("%s: the command failed", self.connection.address)
             self._refuse("pairchat could not run the command; try again in a minute")
         finally:
             self._finish(status)
-
-    async def _identity(self) -> Identity | None:
-        try:
-            return await self.door.api.who_is(
-                self.connection.public_key or "",
-                self.door.http,
-                visitor=None if self.connection.address == "?" else self.connection.address,
-            )
-        except IdentityUnavailable as exc:
-            log.error("%s: %s", self.connection.address, exc)
-            self._refuse("pairchat cannot reach its server right now; try again in a minute")
-        except KeyRefused as exc:
-            log.info("%s: %s", self.connection.address, exc)
-            self._refuse(str(exc))
-        return None
 
     async def _copy(
         self, source: asyncio.StreamReader | None, write: Callable[[bytes], None]
@@ -553,20 +597,8 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
             with contextlib.suppress(Exception):
                 self.chan.exit(max(0, min(255, status)))
 
-    def _refuse(self, line: str) -> None:
-        if self.ended or self.chan is None:
-            return
-        self.ended = True
-        newline = "\r\n" if self.term is not None else "\n"
-        with contextlib.suppress(Exception):
-            self.chan.write_stderr(f"{line}{newline}".encode())
-            self.chan.exit(EXIT_REFUSED)
-
-    def _release(self) -> None:
-        self.door.sessions.discard(self)
-        if self.held is not None:
-            self.held.release()
-            self.held = None
+    def _newline(self) -> str:
+        return "\r\n" if self.term is not None else "\n"
 
     # data ------------------------------------------------------------------------------
     def _output(self, data: bytes) -> None:
@@ -639,19 +671,8 @@ class TuiSession(asyncssh.SSHServerSession[bytes]):
             return None
         return address, client_proof(self.door.secret, address)
 
-    # messages --------------------------------------------------------------------------
-    def _port(self) -> int:
-        return self.door.config.port
 
-    def _host(self) -> str:
-        if self.door.config.public_host:
-            return self.door.config.public_host
-        conn = self.connection.conn
-        local = conn.get_extra_info("sockname") if conn is not None else None
-        return str(local[0]) if local else "HOST"
-
-
-class SftpSession(SSHServerStreamSession[bytes]):
+class SftpSession(AccountChannel, SSHServerStreamSession[bytes]):
     """An ``sftp`` subsystem channel: the key's account's files (:mod:`doors.sftp`).
 
     It counts as one session in the limits, asks the API who the key is (a key with
@@ -711,33 +732,15 @@ class SftpSession(SSHServerStreamSession[bytes]):
 
     async def _file_api(self) -> FileApi | None:
         """The file routes as the key's account, or None (refused with a sentence)."""
+        account = await self._account()
+        if account is None:
+            return None
         address = self.connection.address
-        try:
-            identity = await self.door.api.who_is(
-                self.connection.public_key or "",
-                self.door.http,
-                visitor=None if address == "?" else address,
-            )
-        except IdentityUnavailable as exc:
-            log.error("%s: %s", address, exc)
-            self._refuse("pairchat cannot reach its server right now; try again in a minute")
-            return None
-        except KeyRefused as exc:
-            log.info("%s: %s", address, exc)
-            self._refuse(str(exc))
-            return None
-        if not (identity.username and identity.token):
-            host = self.door.config.public_host or _local_host(self.connection)
-            self._refuse(
-                "this key has no account yet: sign in once with "
-                f"ssh -t -p {self.door.config.port} {host}"
-            )
-            return None
         return FileApi(
             http=self.door.http,
             url=self.door.config.api.rstrip("/"),
-            username=identity.username,
-            token=identity.token,
+            username=account.username,
+            token=account.token,
             visitor_headers={**self.door.visitor_headers(address), **self._request_id()},
         )
 
@@ -765,19 +768,6 @@ class SftpSession(SSHServerStreamSession[bytes]):
         if self.chan is not None:
             with contextlib.suppress(Exception):
                 self.chan.exit(0)
-
-    def _refuse(self, line: str) -> None:
-        if self.chan is None:
-            return
-        with contextlib.suppress(Exception):
-            self.chan.write_stderr(f"{line}\n".encode())
-            self.chan.exit(EXIT_REFUSED)
-
-    def _release(self) -> None:
-        self.door.sessions.discard(self)
-        if self.held is not None:
-            self.held.release()
-            self.held = None
 
     def eof_received(self) -> bool:
         self.client_gone = True  # an upload still open now was not finished: not sent
@@ -809,12 +799,6 @@ async def _first(*events: asyncio.Event) -> None:
     finally:
         for wait in waits:
             wait.cancel()
-
-
-def _local_host(connection: DoorConnection) -> str:
-    conn = connection.conn
-    local = conn.get_extra_info("sockname") if conn is not None else None
-    return str(local[0]) if local else "HOST"
 
 
 async def run_ssh_door(config: SshDoorConfig, factory: SessionFactory, secret: str) -> None:

@@ -176,24 +176,17 @@ class Sender:
 
     async def _deliver(self, item: OutboxItem) -> Message:
         """Send one item; the message as the server stored it."""
-        if item.kind == "send":
-            sent = await self.client.send(
-                item.to, item.text, item.client_id, reply_to=item.reply_to
-            )
-            return Message(
-                sent.id,
-                self.me,
-                item.text,
-                sent.date_sent,
-                item.client_id,
-                rev=sent.rev,
-                reply_to=item.reply_to,
-            )
-        if item.kind == "file" and item.path:
-            sent = await self.client.send_file(
-                item.to, item.path, item.text, item.client_id, reply_to=item.reply_to
-            )
-            attachment = sent.attachment or _attachment_of(item.path)
+        if item.kind == "send" or (item.kind == "file" and item.path):
+            attachment = None
+            if item.kind == "file" and item.path:
+                sent = await self.client.send_file(
+                    item.to, item.path, item.text, item.client_id, reply_to=item.reply_to
+                )
+                attachment = sent.attachment or _attachment_of(item.path)
+            else:
+                sent = await self.client.send(
+                    item.to, item.text, item.client_id, reply_to=item.reply_to
+                )
             return Message(
                 sent.id,
                 self.me,
