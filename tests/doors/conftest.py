@@ -419,12 +419,9 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
     session("kill-server")
 
 
-def ssh_command(door: Door, key: Path) -> str:
-    """What a user types, with a test's key and no known_hosts; then EXITED and the status."""
-    ssh = [
-        "ssh",
-        "-p",
-        str(door.port),
+def ssh_options(key: Path) -> list[str]:
+    """OpenSSH options for a test: only this key, no known_hosts, no chatter."""
+    return [
         "-i",
         str(key),
         "-o",
@@ -435,6 +432,10 @@ def ssh_command(door: Door, key: Path) -> str:
         "UserKnownHostsFile=/dev/null",
         "-o",
         "LogLevel=ERROR",
-        "127.0.0.1",
     ]
+
+
+def ssh_command(door: Door, key: Path) -> str:
+    """What a user types, with a test's key and no known_hosts; then EXITED and the status."""
+    ssh = ["ssh", "-p", str(door.port), *ssh_options(key), "127.0.0.1"]
     return f"{shlex.join(ssh)}; echo EXITED $?; sleep 60"

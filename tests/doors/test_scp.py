@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tests.doors.conftest import DOOR_SECRET, Door, ssh_connect, wait_until
+from tests.doors.conftest import DOOR_SECRET, Door, ssh_connect, ssh_options, wait_until
 from tests.support import ServerProcess, bearer, http, register
 
 pytestmark = pytest.mark.live
@@ -30,20 +30,6 @@ LIMIT = 25 * 1024 * 1024
 """The API's default per-file limit (PAIRCHAT_MAX_FILE_BYTES)."""
 DOOR_LIMIT = 1024 * 1024
 """The spool limit of the second door (its own PAIRCHAT_MAX_FILE_BYTES)."""
-OPTIONS = [
-    "-i",
-    "KEY",
-    "-o",
-    "IdentitiesOnly=yes",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "BatchMode=yes",
-]
 
 
 @dataclass
@@ -57,7 +43,7 @@ class World:
     tmp: Path
 
     def options(self, key: Path | None = None) -> list[str]:
-        return [str(key or self.alice_key) if o == "KEY" else o for o in OPTIONS]
+        return [*ssh_options(key or self.alice_key), "-o", "BatchMode=yes"]
 
 
 def make_key(folder: Path, name: str) -> Path:
