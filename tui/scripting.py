@@ -31,13 +31,13 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
 from tui.client.events import Retry, StreamEnd
 from tui.client.http import UPLOAD_CUT, ApiError, PairchatClient, ServerUnreachable
-from tui.client.models import Feed, Message
+from tui.client.models import Feed, Message, Sent
 from tui.config import Config
 from tui.text import attachment_label, display_text, human_size
 
@@ -94,11 +94,16 @@ async def send(client: PairchatClient, to: str, text: str) -> int:
             EXIT_USAGE,
         )
     await _signed_in(client)
+    return await _once(lambda client_id: client.send(to, text, client_id=client_id))
+
+
+async def _once(send: Callable[[str], Awaitable[Sent]]) -> int:
+    """``send(client_id)``, tried again with the same client_id (so it is stored once)
+    while the server cannot be reached, up to ``SEND_TRIES`` times; the message's id."""
     client_id = "pipe-" + secrets.token_hex(8)
     for attempt in range(SEND_TRIES):
         try:
-            sent = await client.send(to, text, client_id=client_id)
-            return sent.id
+            return (await send(client_id)).id
         except ServerUnreachable:
             if attempt == SEND_TRIES - 1:
                 raise
@@ -119,23 +124,17 @@ async def send_file(client: PairchatClient, to: str, path: str, caption: str = "
             EXIT_USAGE,
         )
     await _signed_in(client)
-    client_id = "pipe-" + secrets.token_hex(8)
-    for attempt in range(SEND_TRIES):
-        try:
-            sent = await client.send_file(to, found, caption, client_id=client_id)
-            return sent.id
-        except OSError as exc:
-            raise ScriptError(f"cannot read {path}: {exc.strerror or exc}", EXIT_USAGE) from None
-        except ApiError as exc:
-            if exc.status == 413 or exc.code == UPLOAD_CUT:
-                size = human_size(found.stat().st_size)
-                raise ScriptError(f"{found.name} is {size}: {exc.message}", EXIT_REFUSED) from None
-            raise
-        except ServerUnreachable:
-            if attempt == SEND_TRIES - 1:
-                raise
-            await asyncio.sleep(1.0)
-    raise AssertionError("unreachable")
+    try:
+        return await _once(
+            lambda client_id: client.send_file(to, found, caption, client_id=client_id)
+        )
+    except OSError as exc:
+        raise ScriptError(f"cannot read {path}: {exc.strerror or exc}", EXIT_USAGE) from None
+    except ApiError as exc:
+        if exc.status == 413 or exc.code == UPLOAD_CUT:
+            size = human_size(found.stat().st_size)
+            raise ScriptError(f"{found.name} is {size}: {exc.message}", EXIT_REFUSED) from None
+        raise
 
 
 def read_stdin(stream: TextIO) -> str:
