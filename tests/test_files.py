@@ -5,13 +5,14 @@ size limit, a pair quota, a user quota and the free-disk floor."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -552,6 +553,49 @@ def test_under_the_real_server_the_limit_is_exact(
         headers=bearer(alice),
     )
     assert text.status_code == 413 and text.json()["error"] == "too_large"
+
+
+def test_a_client_that_writes_its_whole_upload_first_reads_the_413(
+    server_process: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """An asynchronous httpx client (the TUI's and ``pairchat send``'s) writes the whole
+    body before it reads the reply: the server reads and drops the rest of a refused
+    upload before answering, so the client gets the 413 and its reason instead of a
+    reset connection - with a Content-Length (refused before reading) and without one
+    (chunked: refused once past the limit). Before, every try here lost the answer."""
+    proc = server_process(env={"PAIRCHAT_MAX_FILE_BYTES": str(MIB)})
+    alice = register(proc.url, "alice")
+    register(proc.url, "bob")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(32 * MIB))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with big.open("rb") as source:
+            while chunk := source.read(64 * 1024):
+                yield chunk
+
+    async def tries() -> list[tuple[int, str]]:
+        answers = []
+        async with httpx.AsyncClient(headers=bearer(alice), timeout=60) as client:
+            for _ in range(3):
+                with big.open("rb") as source:
+                    reply = await client.post(
+                        f"{proc.url}/send_file/bob",
+                        data={"author": "alice"},
+                        files={"file": ("big.bin", source)},
+                    )
+                answers.append((reply.status_code, reply.json()["error"]))
+            streamed = await client.post(
+                f"{proc.url}/send_file/bob?author=alice",
+                content=chunks(),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            answers.append((streamed.status_code, streamed.json()["error"]))
+        return answers
+
+    answers = asyncio.run(tries())
+    assert answers[:3] == [(413, "file_too_large")] * 3
+    assert answers[3] == (413, "file_too_large")  # past the limit before any parsing
 
 
 @pytest.mark.parametrize(

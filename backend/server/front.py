@@ -42,6 +42,7 @@ whatever is still open - so the port and the data folder's lock are free within
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import io
@@ -84,6 +85,11 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 FIRST_CHUNK = 256 * 1024  # bytes of a reply sent in one piece before streaming the rest
 UPLOAD_PREFIX = "/send_file/"  # the one route whose body may be a file (Settings.upload_body_limit)
+DRAIN_AT_MOST = 64 * 1024 * 1024
+"""Bytes of a file upload past the limit read and dropped before the 413 is sent: a client
+that writes its whole body before it reads (httpx, most HTTP libraries) then gets the
+answer instead of a reset connection. A body declared larger than the limit and this is
+answered at once."""
 SPOOL_AFTER = 1024 * 1024  # bytes of an upload held in memory before it goes to a temporary file
 Body = bytes | IO[bytes]  # a request's body: in memory, or an upload spooled to disk
 RELEASE_SIGNAL = signal.SIGUSR1  # main -> workers: answer every held wait now
@@ -357,6 +363,8 @@ class Front:
             if not declared.isdigit():
                 await self._error(send, 400, "bad_request", "Content-Length is not a number")
             elif upload:
+                if int(declared) <= limit + DRAIN_AT_MOST:
+                    await _discard_body(receive, DRAIN_AT_MOST, self.settings.body_timeout)
                 await self._domain_error(send, self.services.files.too_large())
             else:
                 await self._error(send, 413, "too_large", self._too_large())
@@ -399,6 +407,7 @@ class Front:
         if spool is not None:
             spool.close()
         if upload:
+            await _discard_body(receive, DRAIN_AT_MOST, self.settings.body_timeout)
             await self._domain_error(send, self.services.files.too_large())
         else:
             await self._error(send, 413, "too_large", self._too_large())
@@ -665,3 +674,18 @@ def create_front(settings: Settings, server_pid: int | None = None, metrics: boo
     gc.collect()
     gc.freeze()
     return front
+
+
+async def _discard_body(receive: Receive, at_most: int, timeout: float) -> None:
+    """Read and drop what is left of a request body, up to ``at_most`` bytes and
+    ``timeout`` seconds (a refused upload: so its client reads the refusal)."""
+    dropped = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while dropped <= at_most:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                dropped += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
