@@ -52,6 +52,26 @@ INFO = {
 }
 
 
+HEADERS = {
+    "Retry-After": "seconds after which trying again may succeed (every 429, and a 503 of a "
+    "full server or a fenced pair)",
+    "X-RateLimit-Limit": "hits the tightest rate limit this request used allows per window "
+    "(the X-RateLimit headers are on every reply, success or refusal, of a request that "
+    "used a per-user or per-address rate limit)",
+    "X-RateLimit-Remaining": "hits of it left in the window (0 on its 429)",
+    "X-RateLimit-Reset": "seconds until the window frees a slot (delta-seconds)",
+    "X-Request-Id": "this request's id, in the server's log lines for it: the client's own "
+    "when 1-64 of A-Za-z0-9._:- starting with a letter or digit, else one the server made",
+}
+"""Reply headers (docs/api.md, "Limits" and "Conventions")."""
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+STATUS_HEADERS = {429: ("Retry-After",), 503: ("Retry-After",)}
+
+
+def _header_refs(names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
 def _models() -> list[type[m.Model]]:
     found: list[type[m.Model]] = [m.Error, m.StreamEnd]  # StreamEnd: /events's end event
     for route in ROUTES:
@@ -143,9 +163,11 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
                 kind: {"schema": _ref(route.request)} for kind in route.request_media_types
             },
         }
+    rate_limited = 429 in route.statuses
     responses: dict[str, Any] = {
         str(route.status): {
             "description": route.reply_description,
+            "headers": _header_refs(("X-Request-Id", *(RATE_HEADERS if rate_limited else ()))),
             "content": {
                 route.media_type: {
                     "schema": {"type": "string", "format": "binary"}
@@ -191,9 +213,18 @@ def document() -> dict[str, Any]:
                 },
             },
             "schemas": schemas,
+            "headers": {
+                name: {"description": description, "schema": {"type": "integer", "minimum": 0}}
+                if name != "X-Request-Id"
+                else {"description": description, "schema": {"type": "string"}}
+                for name, description in HEADERS.items()
+            },
             "responses": {
                 STATUS_NAMES[status][0]: {
                     "description": STATUS_NAMES[status][1],
+                    "headers": _header_refs(
+                        ("X-Request-Id", *STATUS_HEADERS.get(status, ()), *RATE_HEADERS)
+                    ),
                     "content": {JSON: {"schema": _ref(m.Error)}},
                 }
                 for status in used

@@ -83,6 +83,12 @@ def reply_schema(path: str, method: str, status: int) -> dict[str, Any]:
     return schema
 
 
+def reply_headers(path: str, method: str, status: int) -> set[str]:
+    """The reply headers the document names for this route and status."""
+    response = resolve(SPEC["paths"][path][method]["responses"][str(status)])
+    return set(response.get("headers", {}))
+
+
 HISTORY = "/get_message_history"
 
 
@@ -157,6 +163,10 @@ def test_replies_match_the_documented_schemas(server: Server) -> None:
     for spec_path, method, path, kwargs in calls:
         reply = http.request(method, server.url + path, headers=bearer(alice), **kwargs)
         conforms(reply.json(), reply_schema(spec_path, method, reply.status_code))
+        documented = reply_headers(spec_path, method, reply.status_code)
+        assert "X-Request-Id" in documented and reply.headers.get("X-Request-Id")
+        sent = {name for name in SPEC["components"]["headers"] if name in reply.headers}
+        assert sent <= documented, (path, reply.status_code, sent - documented)
         statuses.append(reply.status_code)
     assert statuses.count(403) == 1, "only editing bob's message is refused"
 
