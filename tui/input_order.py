@@ -35,7 +35,7 @@ from typing import Any
 
 from textual import events
 from textual._queue import Queue
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.message_pump import MessagePump
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,18 @@ class OrderedInput:
         batching = False
         since = 0.0
 
+        def end_batch() -> None:
+            # Textual's end of a batch prompts only the app. The screen went idle inside
+            # the batch without drawing; unprompted it draws at its next message (a
+            # cursor blink — none once the burst moved the focus out of the box).
+            app._end_batch()
+            with contextlib.suppress(ScreenStackError):
+                app.screen.check_idle()  # draws what changed
+
         def repaint() -> None:
             nonlocal batching, since
             if batching and (not self._pending or loop.time() - since >= BURST_FRAME):
-                app._end_batch()  # draws what changed
+                end_batch()
                 batching = False
             if self._pending and not batching:
                 app._begin_batch()
@@ -151,7 +159,7 @@ class OrderedInput:
             yield repaint
         finally:
             if batching:
-                app._end_batch()
+                end_batch()
 
     def _pumps(self) -> Iterator[MessagePump]:
         app = self._app

@@ -366,6 +366,22 @@ def test_dialogs_opened_and_closed_inside_one_burst_get_their_keys(
         assert "carol" in {f.username for f in alice.friends().friends}
 
 
+def test_a_burst_that_ends_by_leaving_the_box_draws_every_key(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    """The box held ``abc`` but showed ``abcde`` until the next key: a burst is drawn at
+    its end, and once the focus had left the box no cursor blink woke the screen."""
+    proc, _ = chat_server
+    start_in_bobs_chat(tmux, proc, tmp_path / "cfg")
+    tmux.keys("-l", "abcdef")
+    tmux.wait_for("\u258a abcdef ")
+    tmux.keys("BSpace", "BSpace", "BSpace", "BTab")  # one burst; the focus goes to the messages
+    tmux.wait_for("\u258a abc ", timeout=5)
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+    assert drafts(tmp_path / "cfg") == {"bob": "abc"}
+
+
 def test_text_from_the_editor_is_held_to_the_same_bound_and_says_so(
     chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
 ) -> None:
