@@ -183,3 +183,39 @@ def test_a_script_token_signs_the_pipes_in_within_its_scopes(
     only_sends = pairchat("send", "bob", "send only", server=server.url, env=sender)
     assert only_sends.returncode == 0, only_sends.stderr
     assert texts(server, users["bob"]) == ["from cron", "send only"]
+
+
+@pytest.mark.anyio
+async def test_tail_prints_a_message_sent_from_the_tui_within_a_second(
+    server: LiveServer, users: dict[str, str], tail: queue.Queue[str], tmp_path: Path
+) -> None:
+    """bob runs ``pairchat tail alice``; alice types in the TUI: the line is printed within a
+    second of the server acknowledging her message (the event stream, not a poll)."""
+    from tui.widgets.composer import Composer
+
+    from .conftest import app_for, befriend, open_chat, wait_for
+
+    befriend(server, users, "alice", "bob")
+    deadline = time.monotonic() + 20
+    while True:  # the tail's stream may still be opening: until it prints a first line
+        reply = http.post(
+            f"{server.url}/send_message/bob",
+            data={"author": "alice", "message": "warm-up"},
+            headers=bearer(users["alice"]),
+        )
+        assert reply.status_code == 200
+        try:
+            assert tail.get(timeout=1) == "alice: warm-up\n"
+            break
+        except queue.Empty:
+            assert time.monotonic() < deadline, "tail printed nothing"
+    while not tail.empty():
+        assert tail.get() == "alice: warm-up\n"
+    app = app_for(server.url, tmp_path / "config", user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_chat(pilot, app, "bob")
+        app.screen.query_one(Composer).focus()
+        await pilot.press(*"typed in the TUI", "enter")
+        outbox = app.screen.core.outbox  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: not outbox.items, "acknowledged by the server")
+        assert tail.get(timeout=1.0) == "alice: typed in the TUI\n"
