@@ -378,3 +378,18 @@ def _check_consistent(copy: Path) -> None:
         pair = (min(owner, peer), max(owner, peer))
         assert last_id <= newest.get(pair, 0), (owner, peer, last_id, newest.get(pair))
         assert marker <= newest.get(pair, 0)
+
+
+def test_the_demo_on_a_folder_it_cannot_use_says_why_in_one_line(tmp_path: Path) -> None:
+    """Before: pairchat-server's one line, then the launcher's traceback of the failed
+    ``demo-data`` step. Now the line alone, and its exit status."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.demo", "--port", "9", "--data-dir", str(tmp_path / "a" / "b")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "is missing" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

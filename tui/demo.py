@@ -160,12 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{args.port}"
     demo_dir = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "demo"
 
-    subprocess.run(
+    made = subprocess.run(
         [sys.executable, "-m", "backend.server.cli", "demo-data", "--data-dir", str(args.data_dir)],
         cwd=REPO,
-        check=True,
+        check=False,
         stdout=subprocess.DEVNULL,
     )
+    if made.returncode != 0:  # pairchat-server said why, in one line on stderr
+        return made.returncode
     proc: subprocess.Popen[bytes] | None = None
     try:  # from here on, whatever ends this launcher stops the server it started
         if is_pairchat(url):
