@@ -303,14 +303,22 @@ def test_a_killed_node_loses_nothing_and_harms_no_other_pair(cluster: Cluster) -
         assert not doubled, f"stored twice: {doubled[:5]}"
 
 
-def test_the_tui_client_works_through_the_router(cluster: Cluster) -> None:
-    """The TUI's own client library: sign in, send, read the feed — nodes unseen."""
+def test_the_tui_client_works_through_the_router(cluster: Cluster, tmp_path: Path) -> None:
+    """The TUI's own client library: sign in, send, send files, read the feed — nodes
+    unseen."""
+    upload = tmp_path / "notes.bin"
+    upload.write_bytes(os.urandom(4096))
 
     async def session() -> None:
         async with PairchatClient(cluster.router) as alice:
             await alice.login("user0", PASSWORD)
             sent = await alice.send("user5", "through the router")
             assert sent.id > 0
+            # files: the router places /send_file by the path and ?author= (it cannot read
+            # a multipart body); first files to new contacts and one to a placed pair
+            for peer in ("user8", "user9", "user10", "user5"):
+                filed = await alice.send_file(peer, upload, "via the router")
+                assert filed.attachment is not None and filed.attachment.size == 4096
         async with PairchatClient(cluster.router) as bob:
             await bob.login("user5", PASSWORD)
             listing = await bob.friends()

@@ -383,11 +383,14 @@ class PairchatClient:
         data = _fields(
             author=self._me(), message=caption or None, client_id=client_id, reply_to=reply_to
         )
+        where = {"author": self._me()}  # a cluster's router places the pair by the query
         for attempt in range(UPLOAD_CUT_TRIES):
             try:
                 with source.open("rb") as handle:
                     files = {"file": (source.name, handle, kind)}
-                    response = await self._send("POST", f"/send_file/{to}", data=data, files=files)
+                    response = await self._send(
+                        "POST", f"/send_file/{to}", data=data, files=files, params=where
+                    )
                 return self._read(response, Sent.parse)
             except ServerUnreachable as exc:
                 if exc.reason not in CUT_ERRORS or not await self._answers():
