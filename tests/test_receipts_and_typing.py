@@ -194,3 +194,35 @@ def test_a_read_marker_sent_again_wakes_nobody(server: Server, users: dict[str, 
             f"{server.url}/updates", params={"since": cursors[name]}, headers=bearer(token)
         )
         assert again.json()["changed"] == [], f"{name}'s feed moved for a marker that did not"
+
+
+def test_a_settings_write_that_changes_nothing_wakes_nobody(
+    server: Server, users: dict[str, str]
+) -> None:
+    """Issue 24: a settings write that changes nothing moves no feed (turning receipts off
+    does: both sides of each conversation hear of it)."""
+    alice, bob = users["alice"], users["bob"]
+    http.post(
+        f"{server.url}/send_message/bob",
+        data={"author": "alice", "message": "hi"},
+        headers=bearer(alice),
+    )
+    cursors = {
+        name: http.get(f"{server.url}/updates", headers=bearer(token)).json()["cursor"]
+        for name, token in (("alice", alice), ("bob", bob))
+    }
+
+    def moved() -> dict[str, list[object]]:
+        return {
+            name: http.get(
+                f"{server.url}/updates", params={"since": cursors[name]}, headers=bearer(token)
+            ).json()["changed"]
+            for name, token in (("alice", alice), ("bob", bob))
+        }
+
+    same = {"read_receipts": "true", "typing": "true"}  # the defaults
+    assert http.post(f"{server.url}/settings", data=same, headers=bearer(bob)).status_code == 200
+    assert moved() == {"alice": [], "bob": []}
+    off = {"read_receipts": "false"}
+    assert http.post(f"{server.url}/settings", data=off, headers=bearer(bob)).status_code == 200
+    assert all(moved().values()), "a real change reaches both feeds"
