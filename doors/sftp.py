@@ -18,7 +18,8 @@ conversation; an unknown user is "no such file".
 Names: a file keeps its own name while no other file in its folder has it; when
 several do, the newest has the plain name and each older one is ``stem~ID.ext``
 (``report~57.pdf``), which always names that message's file (and may be used for
-the newest too). A name the sender
+the newest too): every file's ``~ID`` name is reserved for it, so a file the sender
+named like another's ``~ID`` name is listed by its own ``~ID`` name. A name the sender
 chose that cannot be a path segment (``/``, control characters, ``..``) is shown
 with ``_`` for the bad characters.
 
@@ -113,23 +114,27 @@ def with_id(name: str, file_id: int) -> str:
     return f"{name[: len(name) - len(suffix)]}~{file_id}{suffix}"
 
 
+def id_name(found: RemoteFile) -> str:
+    """The ``stem~ID.ext`` name reserved for this file: it never means any other."""
+    return with_id(shown_name(found.name, found.id), found.id)
+
+
 def folder_names(files: Sequence[RemoteFile]) -> dict[str, RemoteFile]:
     """Name in the folder -> file: the newest file of a name has it, each older one
-    ``stem~ID.ext``. Every name is unique, and a ``~ID`` name always means that file:
-    a sender's own name that looks like one yields to it (and gets its own ``~ID``)."""
-    newest: dict[str, RemoteFile] = {}
+    its ``stem~ID.ext``. Every name is unique, and a ``~ID`` name only ever means that
+    file: every file's ``~ID`` name is reserved first, so a sender's own name that
+    equals one (``a~70.txt`` sent beside message 70's ``a.txt``) yields to it and the
+    sender's file is listed by its own ``~ID`` name instead."""
+    reserved: dict[str, RemoteFile] = {}
+    for found in files:
+        reserved.setdefault(id_name(found), found)
     names: dict[str, RemoteFile] = {}
     for found in sorted(files, key=lambda f: f.id, reverse=True):
         plain = shown_name(found.name, found.id)
-        if plain in newest:
-            names[with_id(plain, found.id)] = found
+        if plain in names or plain in reserved:
+            names[id_name(found)] = found
         else:
-            newest[plain] = found
-    for plain, found in newest.items():
-        name = plain if plain not in names else with_id(plain, found.id)
-        while name in names:  # only a sender's own "x~ID" names can get here
-            name = with_id(name, found.id)
-        names[name] = found
+            names[plain] = found
     return names
 
 
@@ -137,7 +142,7 @@ def by_id_name(name: str, files: Mapping[str, RemoteFile]) -> RemoteFile | None:
     """The file a ``stem~ID.ext`` name means even when it is listed by its plain name
     (the newest of its name): what a script that knows the message's id can ask for."""
     for found in files.values():
-        if with_id(shown_name(found.name, found.id), found.id) == name:
+        if id_name(found) == name:
             return found
     return None
 
@@ -352,10 +357,12 @@ class PairchatSftp(asyncssh.SFTPServer):
 
     async def file(self, folder: str, name: str) -> tuple[str, RemoteFile]:
         peer = await self.folder(folder)
-        found = (await self.listing(peer)).get(name)
+        listed = await self.listing(peer)
+        # A ``~ID`` name means message ID's file before any listed name.
+        found = by_id_name(name, listed) or listed.get(name)
         if found is None:  # maybe sent since the list was read
             listed = await self.listing(peer, fresh=True)
-            found = listed.get(name) or by_id_name(name, listed)
+            found = by_id_name(name, listed) or listed.get(name)
         if found is None:
             raise asyncssh.SFTPNoSuchFile(f"no file {name} with {peer}")
         return peer, found

@@ -18,12 +18,18 @@ from doors.sftp import (
     folder_names,
     human_size,
     max_file_bytes,
+    shown_name,
     tree_path,
+    with_id,
 )
 
 
 def sent(file_id: int, name: str) -> RemoteFile:
     return RemoteFile(file_id, "bob", 1_764_012_345, name, 3, "text/plain")
+
+
+def id_name(found: RemoteFile) -> str:
+    return with_id(shown_name(found.name, found.id), found.id)
 
 
 def test_the_newest_of_a_name_keeps_it_and_older_ones_carry_their_id() -> None:
@@ -42,6 +48,29 @@ def test_a_sender_cannot_take_another_files_id_name() -> None:
     names = folder_names([sent(5, "a.txt"), sent(7, "a~5.txt"), sent(10, "a.txt")])
     assert names["a~5.txt"].id == 5  # still message 5's file
     assert {f.id for f in names.values()} == {5, 7, 10} and len(names) == 3
+
+
+def test_a_sender_cannot_take_the_id_name_of_the_only_file_of_its_name() -> None:
+    # message 70 is the only a.txt; a peer sends a file named a~70.txt
+    names = folder_names([sent(70, "a.txt"), sent(65, "a~70.txt")])
+    assert {name: f.id for name, f in names.items()} == {"a.txt": 70, "a~70~65.txt": 65}
+    assert by_id_name("a~70.txt", names) == sent(70, "a.txt")
+    assert by_id_name("a~70~65.txt", names) == sent(65, "a~70.txt")
+
+
+def test_an_id_name_means_its_file_whatever_the_order_and_the_newest_keeps_its_name() -> None:
+    # the impostor newer than the file it imitates, and one imitating a file not listed
+    files = [sent(70, "a.txt"), sent(80, "a~70.txt"), sent(81, "b~99.txt"), sent(82, "a.txt")]
+    names = folder_names(files)
+    assert {name: f.id for name, f in names.items()} == {
+        "a.txt": 82,
+        "a~70.txt": 70,
+        "a~70~80.txt": 80,
+        "b~99.txt": 81,
+    }
+    for found in files:  # every file is reachable by its own ~ID name, and only it
+        assert by_id_name(id_name(found), names) == found
+        assert names.get(id_name(found), found) == found
 
 
 def test_names_that_cannot_be_a_path_segment_are_made_safe() -> None:
