@@ -139,6 +139,9 @@ class FileApi:
             try:
                 reply = await self.http.post(
                     f"{self.url}/send_file/{peer}",
+                    # the author in the query too: the multi-node router places the
+                    # upload by the pair from the path and ?author= (docs/cluster.md)
+                    params={"author": self.username},
                     data={"author": self.username, "client_id": client_id},
                     files={"file": (name, body, kind)},
                     headers=self._headers(),
@@ -149,8 +152,9 @@ class FileApi:
                     raise unavailable(exc) from None
                 continue
             except httpx.TransportError as exc:
-                # The API refuses a body declared too large before reading it and closes
-                # the connection; httpx, still sending, sees only the close.
+                # The API refuses a body declared more than 64 MiB over its limit before
+                # reading it and closes the connection; httpx, still sending, sees only
+                # the close (a smaller one over the limit gets the API's 413 sentence).
                 if attempt == 2:
                     raise FileRefused(
                         UNAVAILABLE,
