@@ -12,6 +12,7 @@ import os
 import sqlite3
 import stat
 import threading
+import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -841,3 +842,41 @@ def test_a_byte_range_reads_part_of_a_file(live_server: Start) -> None:
         whole = ranged(ignored)
         assert whole.status_code == 200 and whole.content == content, ignored
         assert whole.headers["accept-ranges"] == "bytes"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(lambda: b"x" * (20 * MIB), id="no boundary"),
+        pytest.param(
+            lambda: (
+                b'--zzz\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n'
+                + b"X-Long: "
+                + b"h" * (20 * MIB)
+            ),
+            id="headers that never end",
+        ),
+    ],
+)
+def test_a_multipart_body_that_never_reaches_a_part_is_not_held_in_memory(
+    live_server: Start, body: Callable[[], bytes]
+) -> None:
+    server = live_server(max_file_bytes=30 * MIB)
+    t = pair_of(server, "alice", "bob")
+    sent = body()
+    assert server.app is not None  # the app in this process: no server's own buffering
+    client = server.app.test_client()
+    tracemalloc.start()
+    try:
+        reply = client.post(
+            "/send_file/bob",
+            data=sent,
+            headers={**bearer(t["alice"]), "Content-Type": "multipart/form-data; boundary=zzz"},
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reply.status_code == 400, reply.text
+    assert reply.json is not None
+    assert reply.json["success"] is False and reply.json["error"] == "bad_request"
+    assert peak < 4 * MIB, f"{peak / MIB:.1f} MiB held for a {len(sent) / MIB:.0f} MiB body"

@@ -11,7 +11,9 @@ handed to ``request_data`` (``use_fields``), so the view reads ``author``,
 
 A file past ``max_bytes`` is not stored anywhere: the rest of the body is read and
 dropped (so the client, still sending, gets the 413 rather than a reset
-connection) and ``too_large`` is raised at the end.
+connection) and ``too_large`` is raised at the end. A body whose first boundary, or a
+part's blank line after its headers, does not come within ``MAX_PENDING_BYTES`` is
+refused as malformed, rather than held in memory while the decoder waits for it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from typing import IO
 
 from flask import g, request
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.sansio.multipart import (
+    Data,
+    Epilogue,
+    Field,
+    File,
+    MultipartDecoder,
+    NeedData,
+    State,
+)
 
 from backend.core.errors import MissingField, PairchatError
 from backend.http.errors import MalformedBody, UnsupportedBody
@@ -31,6 +41,10 @@ from backend.http.request_data import MAX_FIELDS
 
 READ_BYTES = 64 * 1024  # bytes of the body read (and decoded) at a time
 MAX_FIELD_BYTES = 64 * 1024  # bytes of one text field beside the file
+# Bytes the decoder may hold undecoded once it has handed out every event it could:
+# the text before the first boundary, or a part's headers before their blank line.
+# Past this the body is refused, so a body without its boundary is never held whole.
+MAX_PENDING_BYTES = MAX_FIELD_BYTES + READ_BYTES
 
 
 @dataclass
@@ -108,6 +122,7 @@ def read_upload(
                             name = None
                             if len(fields) > MAX_FIELDS:
                                 raise MalformedBody(f"at most {MAX_FIELDS} fields")
+            _check_pending(decoder)
             if not data:
                 break
     except RequestEntityTooLarge:  # a chunked body past the request's limit
@@ -130,6 +145,20 @@ def read_upload(
     received.spool.seek(0)
     g.pairchat_fields = fields  # request_data's getters read these (its per-request cache)
     return fields, received
+
+
+def _check_pending(decoder: MultipartDecoder) -> None:
+    """Refuse a body whose undecoded rest has grown past ``MAX_PENDING_BYTES``.
+
+    Werkzeug's decoder keeps all it has received until it finds the first boundary or
+    the blank line that ends a part's headers; inside a part's data it keeps only a
+    possible partial boundary, and after the last boundary only the ignored epilogue
+    (dropped here).
+    """
+    if decoder.state == State.EPILOGUE:
+        del decoder.buffer[:]
+    elif len(decoder.buffer) > MAX_PENDING_BYTES:
+        raise MalformedBody("a part's headers, or the text before the first part, are too long")
 
 
 def _close(received: ReceivedFile | None) -> None:
