@@ -880,3 +880,32 @@ def test_a_multipart_body_that_never_reaches_a_part_is_not_held_in_memory(
     assert reply.json is not None
     assert reply.json["success"] is False and reply.json["error"] == "bad_request"
     assert peak < 4 * MIB, f"{peak / MIB:.1f} MiB held for a {len(sent) / MIB:.0f} MiB body"
+
+
+def test_export_cuts_a_long_file_name_to_fit_beside_its_id(
+    live_server: Start, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    server = live_server(data_dir=data)
+    t = pair_of(server, "alice", "bob")
+    content = os.urandom(10_000)
+    long_name = "r" * 300 + ".pdf"
+    sent = send_file(server, t["alice"], "alice", "bob", content, filename=long_name).json()
+    assert len(sent["attachment"]["name"].encode()) == MAX_NAME_BYTES  # stored cut to 255
+    out = tmp_path / "out" / "alice-bob.jsonl"
+    out.parent.mkdir()
+    done = run_cli("export", "--data-dir", str(data), "alice", "bob", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    [line] = [json.loads(line) for line in out.read_text().splitlines()]
+    saved = Path(line["file"])
+    assert saved.parent.name == "alice-bob.jsonl.files"
+    assert saved.name.startswith(f"{sent['id']}-rrr") and saved.name.endswith(".pdf")
+    assert len(saved.name.encode()) <= 255
+    assert (out.parent / saved).read_bytes() == content
+    md = tmp_path / "out" / "alice-bob.md"
+    done = run_cli(
+        "export", "--data-dir", str(data), "alice", "bob", "--format", "md", "--output", str(md)
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"alice-bob.md.files/{saved.name}" in md.read_text()
+    assert (md.parent / "alice-bob.md.files" / saved.name).read_bytes() == content

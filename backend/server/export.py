@@ -18,7 +18,8 @@ A message's file is named in the transcript (jsonl: its ``attachment`` object; m
 indented ``file:`` line with its name, size and type). With ``--output PATH`` the
 transcript goes to PATH and the files beside it, each ``PATH.files/<id>-<name>``
 (``saved_name``; the name is already a plain base name, see
-``backend/services/files.py``), and the transcript says where each one is
+``backend/services/files.py``, cut here so ``<id>-<name>`` fits in 255 bytes), and
+the transcript says where each one is
 (jsonl: ``"file": "<PATH.files>/<id>-<name>"``, relative to the transcript).
 """
 
@@ -32,6 +33,7 @@ from collections.abc import Iterable, Iterator
 import arrow
 
 from backend.http import replies
+from backend.services.files import MAX_NAME_BYTES, fit_name
 from backend.storage.conversation import Message
 
 _UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}
@@ -50,9 +52,11 @@ def _visible(char: str) -> str:
 
 
 def saved_name(message: Message) -> str:
-    """Where an export puts a message's file, inside its ``.files`` folder."""
+    """Where an export puts a message's file, inside its ``.files`` folder: ``<id>-<name>``,
+    the name cut (extension kept) so the whole stays within a file system's 255 bytes."""
     assert message.attachment is not None
-    return f"{message.id}-{message.attachment.name}"
+    prefix = f"{message.id}-"
+    return prefix + fit_name(message.attachment.name, MAX_NAME_BYTES - len(prefix))
 
 
 def jsonl_line(message: Message, saved_as: str | None = None) -> str:

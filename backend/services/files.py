@@ -195,11 +195,17 @@ def parse_file_name(raw: str | None) -> str:
     name = unicodedata.normalize("NFC", name).strip()
     if name in ("", ".", ".."):
         return DEFAULT_NAME
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+    return fit_name(name, MAX_NAME_BYTES)
+
+
+def fit_name(name: str, max_bytes: int) -> str:
+    """``name`` cut to at most ``max_bytes`` bytes of UTF-8, at a character, keeping the
+    extension when it is short; ``"file"`` when nothing is left."""
+    if len(name.encode("utf-8")) > max_bytes:
         stem, dot, extension = name.rpartition(".")
         suffix = f".{extension}" if dot and stem and len(extension.encode()) <= 16 else ""
         head = name[: len(name) - len(suffix)] if suffix else name
-        room = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+        room = max_bytes - len(suffix.encode("utf-8"))
         head = head.encode("utf-8")[:room].decode("utf-8", errors="ignore")
         name = (head + suffix).strip() or DEFAULT_NAME
     return name
