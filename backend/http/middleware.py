@@ -13,6 +13,7 @@ from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from backend.core import request_ids
+from backend.http.uploads import UPLOAD_PREFIX
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -42,7 +43,7 @@ def read_chunked_body() -> None:
         return
     if request.content_length is not None:
         return
-    if request.path.startswith("/send_file/"):
+    if request.path.startswith(UPLOAD_PREFIX):
         return  # a file: read as a stream, to its own limit (backend/http/uploads.py)
     limit = int(current_app.config["MAX_CONTENT_LENGTH"])
     raw = request.environ["wsgi.input"].read(limit + 1)

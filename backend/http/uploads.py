@@ -39,6 +39,10 @@ from backend.core.errors import MissingField, PairchatError
 from backend.http.errors import MalformedBody, UnsupportedBody
 from backend.http.request_data import MAX_FIELDS
 
+UPLOAD_PREFIX = "/send_file/"
+"""The one route whose body may be a file (up to ``Settings.upload_body_limit``): the
+front and the chunked-body guard give it its own limit."""
+
 READ_BYTES = 64 * 1024  # bytes of the body read (and decoded) at a time
 MAX_FIELD_BYTES = 64 * 1024  # bytes of one text field beside the file
 # Bytes the decoder may hold undecoded once it has handed out every event it could:

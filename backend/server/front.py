@@ -69,6 +69,7 @@ from backend.http import events, parking, replies
 from backend.http.errors import retry_after_value, status_and_code
 from backend.http.events import FeedStream
 from backend.http.middleware import SECURITY_HEADERS
+from backend.http.uploads import UPLOAD_PREFIX
 from backend.server import repeats
 from backend.server.app import create_app
 from backend.server.lifeline import die_with_parent
@@ -84,7 +85,6 @@ Message = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 FIRST_CHUNK = 256 * 1024  # bytes of a reply sent in one piece before streaming the rest
-UPLOAD_PREFIX = "/send_file/"  # the one route whose body may be a file (Settings.upload_body_limit)
 DRAIN_AT_MOST = 64 * 1024 * 1024
 """Bytes of a file upload past the limit read and dropped before the 413 is sent: a client
 that writes its whole body before it reads (httpx, most HTTP libraries) then gets the
