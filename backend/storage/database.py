@@ -1,6 +1,7 @@
 """The one way to open a pairchat SQLite file.
 
-Every connection gets the same pragmas (WAL, a busy timeout, synchronous=NORMAL
+Every connection gets the same pragmas (WAL, its ``-wal`` file cut back to
+``JOURNAL_SIZE_LIMIT`` when SQLite restarts it, a busy timeout, synchronous=NORMAL
 by default) and is autocommit at the Python level, so callers write
 ``BEGIN IMMEDIATE`` themselves: a plain deferred BEGIN that reads then writes
 fails with "database is locked" under concurrency instead of waiting.
@@ -23,6 +24,10 @@ from pathlib import Path
 from backend.core.errors import StorageUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
+# The -wal file is cut back to this size whenever SQLite restarts it after a checkpoint:
+# a 24 MiB upload's frames are not kept on disk beside the data for as long as the
+# server runs. 4 MiB is what the default autocheckpoint (1000 pages) lets it reach anyway.
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 Migration = Callable[[sqlite3.Connection], None]
@@ -75,6 +80,7 @@ def connect(path: Path, *, create: bool, synchronous: str = "NORMAL") -> sqlite3
             _owner_only(path)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
