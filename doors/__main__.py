@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from doors.factory import FactoryGone, SessionFactory
-from doors.limits import Limits
+from doors.limits import CURRENT_SESSION, Limits
 from doors.session_env import program_env
+from protocol import error_lines
 
 PROG = "python -m doors"
 TUI_COMMAND = (sys.executable, "-m", "tui.door")
@@ -106,12 +107,33 @@ def _common(door: argparse.ArgumentParser, port: int) -> None:
     door.add_argument("--api", default="http://127.0.0.1:5000", help="the pairchat API's URL")
 
 
+class _SessionId(logging.Filter):
+    """Names the door session a line was logged in (``doors/limits.py``), as the
+    server's lines name their request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = CURRENT_SESSION.get()
+        return True
+
+
+def _keep_last_errors() -> None:
+    """Started by ``pairchat-server serve --metrics-port``, keep this door's last ERROR
+    lines beside the server's, for ``pairchat-server status`` (``protocol/error_lines.py``)."""
+    folder = os.environ.get(error_lines.FOLDER_ENV)
+    if folder and os.path.isdir(folder):
+        handler = error_lines.LastErrors(Path(folder))
+        handler.addFilter(_SessionId())
+        logging.getLogger().addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # whatever a door creates is the owner's only
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    _keep_last_errors()
     args = parser().parse_args(argv)
     try:
         _need_extra(args.door)

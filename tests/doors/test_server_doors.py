@@ -9,6 +9,7 @@ even when it is killed outright. A busy door port is a one-line refusal.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ import asyncssh
 import httpx
 
 from tests.support import REPO, TEST_ENV, ServerProcess, alive, children, free_port
+from tests.test_status import status
 
 from .conftest import FIRST_SCREEN, open_tui, wait_until
 
@@ -241,3 +243,46 @@ def test_bad_door_flags_are_one_line_refusals(tmp_path: Path) -> None:
         assert done.returncode == 2, flags
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and refusal in lines[0], lines
+
+
+def test_a_doors_own_errors_are_among_the_servers_last_errors(
+    server_process: Callable[..., ServerProcess], new_key: Callable[[str], Path]
+) -> None:
+    """An operator replaced door.secret while the server ran: the API (which reads it at
+    the first door request) refuses the door's old one, so the SSH door cannot ask who
+    a key is. The visitor is told to come back later; the operator sees why in `status`,
+    a line from the door's own process."""
+    ssh_port, metrics_port = free_port(), free_port()
+    server = server_process("--ssh-port", str(ssh_port), "--metrics-port", str(metrics_port))
+    wait_until(lambda: "ssh" in door_processes(server), "the SSH door started")
+    wait_until(lambda: listening(ssh_port), "the SSH door listening")
+    door = door_processes(server)["ssh"]
+    (server.data_dir / "door.secret").write_text("replaced-by-the-operator-" + "x" * 40 + "\n")
+
+    async def visit() -> str:
+        async with await asyncssh.connect(
+            "127.0.0.1",
+            ssh_port,
+            username="anyone",
+            client_keys=[str(new_key("dora"))],
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+        ) as conn:
+            done = await conn.run("", term_type="xterm", term_size=(80, 24), timeout=60)
+            return str(done.stderr)
+
+    told = asyncio.run(visit())
+    assert "cannot reach its server" in told, told
+
+    def door_lines() -> list[dict[str, object]]:
+        done = status(server.data_dir, "--json")
+        assert done.returncode == 0, done.stderr
+        return [line for line in json.loads(done.stdout)["last_errors"] if line["pid"] == door]
+
+    wait_until(lambda: bool(door_lines()), "the door's error in status")
+    [line] = door_lines()
+    assert line["logger"] == "pairchat.door.ssh"
+    assert "refused the door's secret" in str(line["message"]), line
+    screen = status(server.data_dir)
+    assert "refused the door's secret" in screen.stdout, screen.stdout
