@@ -9,6 +9,7 @@ bytes of the files charged to them, in open mode too, through deletes and ``forg
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,54 @@ def test_a_big_uploads_wal_frames_are_cut_back_at_the_pairs_next_write(
     assert wal_size(server, "alice", "bob") <= JOURNAL_SIZE_LIMIT, (
         "the checkpointed frames of the upload are not kept on disk beside the data"
     )
+
+
+def pages(path: Path) -> tuple[int, int]:
+    """(bytes in use by the file's pages as last committed, free pages among them)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        count, size = (
+            db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size")
+        )
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    db.close()
+    return count * size, free
+
+
+def file_id(server: LiveServer, token: str | None, one: str, two: str, content: bytes) -> int:
+    sent = send_file(server, token, one, two, content)
+    assert sent.status_code == 200, sent.text
+    return int(sent.json()["id"])
+
+
+def test_a_deleted_files_pages_leave_a_new_pair_file_and_an_old_one_reuses_them(
+    live_server: Start, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    seed = sqlite3.connect(data / pair_file_name("alice", "carol"))  # the seed server's file
+    seed.execute("CREATE TABLE conversation (author text, message text, date_sent text)")
+    seed.execute("INSERT INTO conversation VALUES ('carol', 'hello from 2019', '1560000000')")
+    seed.commit()
+    seed.close()
+    server = live_server(data_dir=data)
+    alice = register(server.url, "alice")
+    register(server.url, "bob")
+    register(server.url, "carol")
+
+    big = file_id(server, alice, "alice", "bob", os.urandom(12 * MIB))
+    send_text(server, alice, "alice", "bob", "and a word after it")
+    assert pages(pair_path(server, "alice", "bob"))[0] > 12 * MIB
+    assert delete(server, alice, "alice", "bob", big)["deleted"] is True
+    in_use, free = pages(pair_path(server, "alice", "bob"))
+    assert (in_use < MIB, free) == (True, 0), "the deleted file's pages left the file"
+    send_text(server, alice, "alice", "bob", "still here")
+    server.stop()  # the last connection checkpoints: the file itself is that small
+    assert pair_path(server, "alice", "bob").stat().st_size < MIB
+
+    server = live_server(data_dir=data)
+    old = file_id(server, alice, "alice", "carol", os.urandom(8 * MIB))
+    high_water = pages(pair_path(server, "alice", "carol"))[0]
+    assert delete(server, alice, "alice", "carol", old)["deleted"] is True
+    assert pages(pair_path(server, "alice", "carol"))[1] > 0, "an old file keeps its free pages"
+    file_id(server, alice, "alice", "carol", os.urandom(8 * MIB))
+    assert pages(pair_path(server, "alice", "carol"))[0] <= high_water, "and reuses them"

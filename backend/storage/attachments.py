@@ -23,6 +23,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import NamedTuple
 
+from backend.storage.database import AUTO_VACUUM_INCREMENTAL
+
 CHUNK_BYTES = 256 * 1024  # bytes per chunk row: a page read and a network write in one
 
 
@@ -137,12 +139,28 @@ def locate(conn: sqlite3.Connection, message_id: int, offset: int) -> tuple[int,
 
 
 def remove(conn: sqlite3.Connection, message_id: int) -> Attachment | None:
-    """Delete a message's file, bytes and all; what it was (None: it had none)."""
+    """Delete a message's file, bytes and all; what it was (None: it had none).
+
+    In a pair file made with ``auto_vacuum = INCREMENTAL`` (every file made since) the
+    freed pages leave the file in the same transaction (``give_back_pages``)."""
     found = find(conn, message_id)
     if found is not None:
         conn.execute("DELETE FROM attachment_chunk WHERE message_id = ?", (message_id,))
         conn.execute("DELETE FROM attachment WHERE message_id = ?", (message_id,))
+        give_back_pages(conn)
     return found
+
+
+def give_back_pages(conn: sqlite3.Connection) -> None:
+    """Shrink the file by its free pages, when it was made ``auto_vacuum = INCREMENTAL``;
+    an older file keeps them for its next messages (nothing is done)."""
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != AUTO_VACUUM_INCREMENTAL:
+        return
+    free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+    # One page per statement: the pragma frees a page per step, and Python's sqlite3
+    # steps a statement with no result columns once.
+    for _ in range(free):
+        conn.execute("PRAGMA incremental_vacuum(1)")
 
 
 def total_bytes(conn: sqlite3.Connection) -> int:

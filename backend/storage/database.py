@@ -2,9 +2,10 @@
 
 Every connection gets the same pragmas (WAL, its ``-wal`` file cut back to
 ``JOURNAL_SIZE_LIMIT`` when SQLite restarts it, a busy timeout, synchronous=NORMAL
-by default) and is autocommit at the Python level, so callers write
-``BEGIN IMMEDIATE`` themselves: a plain deferred BEGIN that reads then writes
-fails with "database is locked" under concurrency instead of waiting.
+by default; a new file is also ``auto_vacuum = INCREMENTAL``) and is autocommit
+at the Python level, so callers write ``BEGIN IMMEDIATE`` themselves: a plain
+deferred BEGIN that reads then writes fails with "database is locked" under
+concurrency instead of waiting.
 Schema versions are tracked with ``PRAGMA user_version``. A file this function
 creates is readable by its owner only (0600; SQLite gives the ``-wal`` and
 ``-shm`` files the same mode), inside a data folder that is 0700
@@ -28,6 +29,11 @@ BUSY_TIMEOUT_MS = 10_000
 # a 24 MiB upload's frames are not kept on disk beside the data for as long as the
 # server runs. 4 MiB is what the default autocheckpoint (1000 pages) lets it reach anyway.
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
+# A new file gives the pages of what is deleted back to the file system when asked
+# (``PRAGMA incremental_vacuum``; ``attachments.remove`` asks). It can only be chosen
+# before the first table: older files keep auto_vacuum = NONE (VACUUM would convert
+# them, and pair files are never VACUUMed) and reuse their free pages instead.
+AUTO_VACUUM_INCREMENTAL = 2  # what PRAGMA auto_vacuum reads back
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 Migration = Callable[[sqlite3.Connection], None]
@@ -78,6 +84,7 @@ def connect(path: Path, *, create: bool, synchronous: str = "NORMAL") -> sqlite3
     try:
         if fresh:
             _owner_only(path)
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before any table
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
