@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -402,3 +402,63 @@ def held_feed_waits(
     for thread in threads:
         thread.start()
     return threads, answers
+
+
+# -- gates: wait on a condition the server reports, never on the clock ---------------------
+def until(check: Callable[[], object], what: str, within: float = 30.0) -> None:
+    """Poll ``check`` until it is true; past ``within`` s, fail saying ``what`` never came.
+
+    A gate, not a sleep: it returns the moment the condition holds, so a loaded machine
+    only makes it slower, never wrong."""
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {within} s waiting for: {what}"
+        time.sleep(0.02)
+
+
+def metric(metrics_url: str, name: str) -> float:
+    """One unlabelled figure of a ``--metrics-port`` scrape (0 when it is not there)."""
+    # imported here: prometheus_client picks its value class at first import
+    # (backend/server/metrics.py), which is no business of a module every test imports
+    from prometheus_client.parser import text_string_to_metric_families
+
+    reply = httpx.get(f"{metrics_url}/metrics", timeout=10)
+    assert reply.status_code == 200, reply.text
+    for family in text_string_to_metric_families(reply.text):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    return 0.0
+
+
+def held_waits_become(metrics_url: str, count: int) -> None:
+    """Wait until the server reports exactly ``count`` long-polls held (parked), all workers.
+
+    The gauge is refreshed every ``GAUGE_PERIOD`` s, so a wait that was just answered may
+    still be counted for a moment: gate on the total expected *now* (0 after answers, then
+    1 for one more hold), never on "at least"."""
+    until(
+        lambda: metric(metrics_url, "pairchat_held_waits") == count,
+        f"the server to report {count} held waits",
+    )
+
+
+def connections_read(port: int) -> int:
+    """How many of *this process's* open connections to 127.0.0.1:``port`` the server has
+    read every byte of (its request in the server's hands; ``read_connections``).
+
+    Only this process's sockets count (found through /proc/self/fd), so connections of
+    other programs to the same server (a TUI, a door) never satisfy a gate by mistake."""
+    own: set[int] = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                own.add(int(target[8:-1]))
+    client_ports: set[int] = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and int(fields[2].split(":")[1], 16) == port and int(fields[9]) in own:
+            client_ports.add(int(fields[1].split(":")[1], 16))
+    unread = read_connections(port)
+    return sum(1 for client in client_ports if unread.get(client) == 0)
