@@ -7,9 +7,10 @@ signed in, even offline), and otherwise on the sign-in screen (which signs in by
 itself when ``PAIRCHAT_PASSWORD`` is set). Each signed-in session gets its own
 :class:`~tui.core.sync.SyncCore`, run by the main screen.
 
-With ``signals=True`` (the real program), SIGTERM and SIGHUP end the app the
-normal way, so the terminal is restored (no alternate screen or mouse reporting
-left behind) and drafts are saved. After SIGHUP the terminal is gone: the output
+With ``signals=True`` (the real program), SIGTERM and SIGHUP (or a hang-up of the
+terminal that no SIGHUP announced, ``tui/hangup.py``) end the app the normal way,
+so the terminal is restored (no alternate screen or mouse reporting left behind)
+and drafts are saved. After SIGHUP the terminal is gone: the output
 goes to ``/dev/null`` first (a write to a hung-up terminal fails, which ended
 Textual's writer thread and left the exit blocked on its full queue for good), and
 a watchdog ends the process if the exit still has not finished in a few seconds.
@@ -29,7 +30,7 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
-from tui import keys
+from tui import hangup, keys
 from tui.client.http import PairchatClient
 from tui.client.models import Session
 from tui.config import Config
@@ -111,6 +112,7 @@ class PairchatApp(App[None]):
             loop = asyncio.get_running_loop()
             for number in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(number, self.stop_for_signal, number)
+            hangup.watch(terminal_input_fd())  # a hang-up no SIGHUP announced
         saved = self.given_session or self.config.saved_session()
         if saved is not None and not self.config.password:
             username, token = saved

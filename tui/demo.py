@@ -6,7 +6,8 @@
    unless a pairchat server already answers there, which is then reused;
 3. the TUI runs signed in as alice (``--user bob`` for a second terminal), with a
    demo-only config folder so the user's own token and outbox are untouched;
-4. when the TUI quits — or the terminal closes (SIGHUP), or SIGTERM — the server
+4. when the TUI quits — or the terminal closes (SIGHUP, or a hang-up no SIGHUP
+   announced: ``tui/hangup.py``), or SIGTERM — the server
    this command started (and only that one) stops, its worker processes too: it
    runs in a process group of its own, which is stopped as a whole, and on Linux
    the kernel stops it even if this launcher is killed outright.
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING
 import httpx
 import platformdirs
 
+from tui import hangup
 from tui.config import APP_NAME, Config
 
 if TYPE_CHECKING:
@@ -135,6 +137,8 @@ def _stop_group(proc: subprocess.Popen[bytes] | None) -> None:
 
 async def run_tui(app: PairchatApp, proc: subprocess.Popen[bytes] | None) -> None:
     """The TUI, with the stop signals handled on its loop: the server first, then the app."""
+    from tui.input_order import terminal_input_fd  # Textual's, loaded with the app
+
     loop = asyncio.get_running_loop()
 
     def stop(signum: int) -> None:
@@ -143,6 +147,7 @@ async def run_tui(app: PairchatApp, proc: subprocess.Popen[bytes] | None) -> Non
 
     for signum in (signal.SIGHUP, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
+    hangup.watch(terminal_input_fd())  # a closed terminal whose SIGHUP a launcher kept
     await app.run_async()
 
 
