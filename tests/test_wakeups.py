@@ -168,8 +168,12 @@ def test_after_redis_comes_back_waits_are_woken_and_wake_ups_flow_again(
 
     redis_server.kill()
     a.notifier.notify([key])  # lost: Redis is down
-    time.sleep(0.3)
-    assert waiter.thread.is_alive()
+    # gates, not a sleep: A has dropped the key (it can reach B no more) and B has seen its
+    # subscription go; the waiter sleeps through both, so what wakes it below is the
+    # re-subscription
+    until(lambda: a.wakeups.counters.dropped_keys > 0, what="A to drop the key")
+    until(lambda: not b.wakeups.wait_ready(0), what="B to lose its subscription")
+    assert waiter.thread.is_alive(), "woken while Redis was down"
     redis_server.start()
 
     moved, took = waiter.result(within=10)
