@@ -244,7 +244,8 @@ def file_download(
 
 # -- friends and the feed --------------------------------------------------------
 def friend(item: Friend) -> wire.Friend:
-    username, display_name, unread, last, deleted, _, rev, peer_read, typing, request, mine = item
+    shown = item[:11]  # not the feed's own last_complete
+    username, display_name, unread, last, deleted, _, rev, peer_read, typing, request, mine = shown
     return wire.Friend(
         username,
         display_name,

@@ -295,6 +295,7 @@ class Chat:
             None,
             False,
             reply_to,
+            stored.attachment,  # a file message's preview names its file
         )
         try:
             if stored.duplicate:
@@ -348,21 +349,27 @@ class Chat:
 
     def friends(self, me: Username) -> Friends:
         """One query of the accounts file, however many contacts: no pair file is opened
-        (except once for a pair whose newest message predates ``last_messages``).
+        (except once for a pair whose row does not know its newest message, ``_with_last``).
         Conversations started by strangers I have not accepted are ``requests``."""
         rows, blocked = self.store.friend_list(me, now_ms())
-        rows = [self._with_last(me, f) if f.last_id and not f.last_message else f for f in rows]
+        rows = [
+            self._with_last(me, f) if f.last_id and not (f.last_message and f.last_complete) else f
+            for f in rows
+        ]
         return Friends([f for f in rows if not f.request], blocked, [f for f in rows if f.request])
 
     def _with_last(self, me: str, friend: Friend) -> Friend:
-        """A pair from before version 2 of the accounts file: read its file once, remember."""
-        conversation = self.conversations.get(me, friend.username, create=False)
-        if conversation is None:
-            return friend
+        """A row that does not know its pair's newest message (from before version 2 of the
+        accounts file), or not whole (from before version 8 kept its file and reactions):
+        read the pair's file once, remember it. No file here: the row as it is."""
         try:
+            conversation = self.conversations.get(me, friend.username, create=False)
+            if conversation is None:
+                return friend
             found = conversation.last_message()
         except StorageUnavailable:
-            # a damaged file costs its own row, not the list
+            # a damaged file (or, multi-node, one served elsewhere) costs its own row, not
+            # the list
             log.warning("cannot read the last message of %s and %s", me, friend.username)
             return friend
         if found is not None and isinstance(found.date_sent, int):

@@ -32,7 +32,8 @@ message's revision, edit, deletion and reply, and each user's privacy settings
 (``users.read_receipts``, ``users.typing``).
 
 Version 4 adds the SSH door's identities (``backend/storage/door_keys.py``). Version 6
-adds script tokens (``tokens.py``: an id, a name, scopes, an expiry). The
+adds script tokens (``tokens.py``: an id, a name, scopes, an expiry). Version 8
+keeps the newest message's file and reactions on the contact rows (``feed.py``). The
 versions themselves are ``backend/storage/accounts_schema.py``.
 
 In multi-node mode the same tables live in PostgreSQL, shared by every node

@@ -22,7 +22,7 @@ import psycopg
 
 from backend.core.usernames import display_key
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The SQLite file's version this schema matches (``len(MIGRATIONS)``)."""
 _LOCK = 0x70616972  # "pair": the advisory lock nodes take while making the schema
 
@@ -87,8 +87,18 @@ CREATE TABLE IF NOT EXISTS contacts (
     last_edited_at BIGINT,
     last_deleted INTEGER NOT NULL DEFAULT 0,
     last_reply_to BIGINT,
+    last_file_name TEXT,
+    last_file_size BIGINT,
+    last_file_type TEXT,
+    last_reactions TEXT,
+    last_complete INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (owner, peer)
 );
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_file_name TEXT;
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_file_size BIGINT;
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_file_type TEXT;
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_reactions TEXT;
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_complete INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS contacts_feed ON contacts (owner, seq);
 CREATE INDEX IF NOT EXISTS contacts_seq ON contacts (seq);
 CREATE TABLE IF NOT EXISTS feed_counter (
@@ -160,6 +170,11 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> int:
                         "UPDATE users SET display_key = %s WHERE username = %s",
                         (display_key(shown), username),
                     )
+            if 0 < version < 8:
+                # A node cannot read every pair's file (it serves its own), so rows from
+                # before files and reactions were kept are taken as they are: such a
+                # pair's preview gains its file and reactions with the pair's next change.
+                conn.execute("UPDATE contacts SET last_complete = 1")
             conn.execute(
                 "INSERT INTO schema_version (id, version) VALUES (1, %s) "
                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version",

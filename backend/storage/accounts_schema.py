@@ -196,6 +196,22 @@ def _v7_files_bytes(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE users ADD COLUMN files_bytes INTEGER NOT NULL DEFAULT 0")
 
 
+def _v8_last_file(conn: sqlite3.Connection) -> None:
+    """Each pair's newest message keeps its file and reactions on the contact rows too.
+    Rows kept before say they lack them (``last_complete`` 0): ``GET /friends`` reads
+    such a row's newest message from the pair's file once and fills it in."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(contacts)")}
+    for column, kind in (
+        ("last_file_name", "TEXT"),
+        ("last_file_size", "INTEGER"),
+        ("last_file_type", "TEXT"),
+        ("last_reactions", "TEXT"),
+        ("last_complete", "INTEGER NOT NULL DEFAULT 0"),
+    ):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE contacts ADD COLUMN {column} {kind}")
+
+
 MIGRATIONS = [
     _v1,
     _v2,
@@ -204,4 +220,5 @@ MIGRATIONS = [
     _v5_name_keys,
     _v6_script_tokens,
     _v7_files_bytes,
+    _v8_last_file,
 ]

@@ -6,7 +6,8 @@ open without migration. pairchat's additions are versioned with
 ``PRAGMA user_version``: version 1 adds ``client_id`` and its unique index;
 version 2 adds revisions, edits, deletions and replies; version 3 adds
 reactions, one per person per message; version 4 adds files, a message's
-attachment and its bytes in chunks (``backend/storage/attachments.py``)
+attachment and its bytes in chunks (``backend/storage/attachments.py``);
+version 5 makes the search index cover file names (``search_index.upgrade``)
 (docs/architecture.md says how to add a version).
 
 Revisions: every change to a pair (a new message, an edit, a deletion) takes the
@@ -108,9 +109,7 @@ def _v2_revisions(conn: sqlite3.Connection) -> None:
         f"WHEN new.rev IS NULL BEGIN UPDATE conversation SET rev = {_NEXT_REV} "
         "WHERE rowid = new.rowid; END"
     )
-    empty = conn.execute("SELECT 1 FROM conversation LIMIT 1").fetchone() is None
-    if empty and not search_index.exists(conn):
-        search_index.create(conn)  # an old file with messages builds it on its first search
+    # The search index came here (an empty file's, at once); version 5 makes it now.
 
 
 def _v3_reactions(conn: sqlite3.Connection) -> None:
@@ -122,7 +121,13 @@ def _v3_reactions(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1_client_id, _v2_revisions, _v3_reactions, attachments.create_tables]
+MIGRATIONS = [
+    _v1_client_id,
+    _v2_revisions,
+    _v3_reactions,
+    attachments.create_tables,
+    search_index.upgrade,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = "rowid, author, message, date_sent, client_id, rev, edited_at, deleted, reply_to"

@@ -6,8 +6,14 @@ counter (``feed_counter``) bumped by every change that owner should hear about. 
 client's cursor is a counter value; ``GET /updates?since=c`` is one index range scan
 over ``(owner, seq)``: it never opens a conversation file. Each pair's newest message
 is kept on both of its rows too (``last_author``, ``last_text``, ``last_client_id``
-beside ``last_id`` and ``last_activity``), so ``GET /friends`` is one range scan of
-the owner's rows, whatever the number of contacts.
+beside ``last_id`` and ``last_activity``; its file as ``last_file_name``,
+``last_file_size``, ``last_file_type``, and its reactions as ``last_reactions``, JSON),
+so ``GET /friends`` is one range scan of the owner's rows, whatever the number of
+contacts, and its ``last_message`` is the whole message object a history page gives.
+A row with ``last_id`` > 0 whose ``last_author`` is NULL (from before accounts version
+2) or whose ``last_complete`` is 0 (kept before version 8 kept files and reactions)
+does not know all of its newest message: the chat service reads it from the pair's
+file once and fills it in (``set_last_message``).
 
 The rows also carry the pair's revision (``rev``: edits and deletions move the feed
 of both sides), the flags a friendship is made of (``added``, ``blocked``,
@@ -27,11 +33,13 @@ deletion) call ``next_seq`` inside their own transaction for the same reason.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backend.storage.accounts_db import AccountsTable
-from backend.storage.conversation import Message
+from backend.storage.attachments import Attachment
+from backend.storage.conversation import Message, Reactions
 
 if TYPE_CHECKING:
     from backend.storage.accounts_db import PgAccountsDb
@@ -51,6 +59,8 @@ class LastMessage:
     edited_at: int | None = None
     deleted: bool = False
     reply_to: int | None = None
+    attachment: Attachment | None = None  # its file (None: none, or deleted)
+    reactions: Reactions | None = None  # None: none
 
     @classmethod
     def of(cls, message: Message) -> LastMessage:
@@ -65,9 +75,12 @@ class LastMessage:
             message.edited_at,
             message.deleted,
             message.reply_to,
+            message.attachment,
+            message.reactions or None,
         )
 
     def _params(self) -> dict[str, Any]:
+        file = self.attachment
         return {
             "id": self.id,
             "author": self.author,
@@ -78,6 +91,11 @@ class LastMessage:
             "edited_at": self.edited_at,
             "deleted": int(self.deleted),
             "reply_to": self.reply_to,
+            "file_name": None if file is None else file.name,
+            "file_size": None if file is None else file.size,
+            "file_type": None if file is None else file.type,
+            "reactions": json.dumps(self.reactions, ensure_ascii=False) if self.reactions else None,
+            "complete": 1,  # the message whole: its file and reactions too
         }
 
 
@@ -116,6 +134,7 @@ class Listed(NamedTuple):
     typing: bool = False
     request: bool = False
     read_up_to: int = 0  # the owner's own read marker (0: nothing marked read)
+    last_complete: bool = True  # False: ``last_message`` may lack its file and reactions
 
 
 # What an owner may see of a peer's read marker and typing (named parameters :now, the
@@ -133,7 +152,8 @@ _LISTED = (
     "SELECT c.peer, u.display_name, c.unread, c.last_id, c.last_author, c.last_text, "
     "c.last_activity, c.last_client_id, u.deleted_at IS NOT NULL, c.seq, "
     f"c.last_rev, c.last_edited_at, c.last_deleted, c.last_reply_to, c.rev, {_PEER_READ}, "
-    f"{_TYPING}, {_REQUEST}, c.read_marker "
+    f"{_TYPING}, {_REQUEST}, c.read_marker, "
+    "c.last_file_name, c.last_file_size, c.last_file_type, c.last_reactions, c.last_complete "
     "FROM contacts c LEFT JOIN users u ON u.username = c.peer "
     "WHERE c.owner = :owner AND c.blocked = 0 AND c.hidden = 0 AND (c.added <> 0 OR c.last_id > 0)"
 )  # sorted in Python: SQLite's ORDER BY here (a temporary B-tree) costs more than the scan
@@ -162,8 +182,8 @@ def _listed(row: tuple[Any, ...]) -> Listed:
                 row[11],
                 bool(row[12]),
                 row[13],
-                None,  # reactions: the feed does not keep them (a history page has them)
-                None,  # attachment: nor a file (GET /file and a history page have it)
+                None if row[22] is None else json.loads(row[22]),
+                None if row[19] is None else _tuple(Attachment, (row[19], row[20], row[21])),
             ),
         )
     )
@@ -181,6 +201,7 @@ def _listed(row: tuple[Any, ...]) -> Listed:
             bool(row[16]),
             bool(row[17]),
             row[18],
+            bool(row[23]),
         ),
     )
     return listed
@@ -205,12 +226,22 @@ _NEWEST_TEXT = ", ".join(
         "last_edited_at",
         "last_deleted",
         "last_reply_to",
+        "last_file_name",
+        "last_file_size",
+        "last_file_type",
+        "last_reactions",
+        "last_complete",
     )
 )
 _LAST_COLUMNS = (
-    "last_author, last_client_id, last_text, last_rev, last_edited_at, last_deleted, last_reply_to"
+    "last_author, last_client_id, last_text, last_rev, last_edited_at, last_deleted, "
+    "last_reply_to, last_file_name, last_file_size, last_file_type, last_reactions, "
+    "last_complete"
 )
-_LAST_VALUES = ":author, :client_id, :text, :rev, :edited_at, :deleted, :reply_to"
+_LAST_VALUES = (
+    ":author, :client_id, :text, :rev, :edited_at, :deleted, :reply_to, "
+    ":file_name, :file_size, :file_type, :reactions, :complete"
+)
 
 # Both sides of a stored message enter the feed at revision ``{seq}`` (an expression:
 # ``:seq`` on SQLite, the counter's update itself on PostgreSQL).
@@ -378,6 +409,11 @@ class FeedStore(AccountsTable):
                     ("last_rev", "rev"),
                     ("last_edited_at", "edited_at"),
                     ("last_deleted", "deleted"),
+                    ("last_file_name", "file_name"),  # a deletion's file goes
+                    ("last_file_size", "file_size"),
+                    ("last_file_type", "file_type"),
+                    ("last_reactions", "reactions"),  # a reaction moves the revision too
+                    ("last_complete", "complete"),
                 )
             )
             conn.execute(
@@ -397,7 +433,8 @@ class FeedStore(AccountsTable):
         self._write(work)
 
     def set_last_message(self, a: str, b: str, last: LastMessage) -> None:
-        """Fill in a pair's newest message on both its rows (pairs from before version 2)."""
+        """Fill in a pair's newest message on both its rows (pairs from before accounts
+        version 2, or from before version 8 kept its file and reactions)."""
         self._write(
             lambda conn: conn.execute(
                 f"UPDATE contacts SET ({_LAST_COLUMNS}) = ({_LAST_VALUES}) WHERE last_id = :id "
@@ -414,7 +451,9 @@ class FeedStore(AccountsTable):
             conn.execute(
                 "UPDATE contacts SET last_id = 0, last_activity = NULL, unread = 0, "
                 "read_marker = 0, last_author = NULL, last_client_id = NULL, last_text = NULL, "
-                "seq = :seq WHERE (owner = :a AND peer = :b) OR (owner = :b AND peer = :a)",
+                "last_file_name = NULL, last_file_size = NULL, last_file_type = NULL, "
+                "last_reactions = NULL, last_complete = 0, seq = :seq "
+                "WHERE (owner = :a AND peer = :b) OR (owner = :b AND peer = :a)",
                 {"a": a, "b": b, "seq": seq},
             )
 
