@@ -32,11 +32,13 @@ from tests.support import (
     alive,
     bearer,
     children,
+    connections_read,
     free_port,
     held_feed_waits,
     http,
     read_connections,
     register,
+    until,
     wait_healthy,
 )
 
@@ -244,7 +246,9 @@ def test_the_demo_stops_its_whole_server(
     # a second TUI, like another terminal, holds a long-poll on the server
     held = register(f"http://127.0.0.1:{port}", "dave")
     held_feed_waits(f"http://127.0.0.1:{port}", held, 2)
-    time.sleep(1.0)
+    # a gate, not a sleep: both waits' requests read by the server (only this process's
+    # connections count, not the demo TUI's own)
+    until(lambda: connections_read(port) >= 2, "the 2 waits in the server's hands")
     started = time.monotonic()
     if how == "quit":
         deadline = time.monotonic() + 30
@@ -339,17 +343,20 @@ def test_a_backup_under_load_is_consistent_across_files(
     pairs = [("alice", "bob"), ("carol", "dave"), ("bob", "carol")]
     stop = threading.Event()
 
-    def load(author: str, to: str) -> None:
-        n = 0
-        while not stop.is_set():
-            send(server.url, users[author], author, to, f"{author} {n}")
-            n += 1
+    sent = [0] * len(pairs)  # messages each load thread has had stored
 
-    threads = [threading.Thread(target=load, args=pair) for pair in pairs]
+    def load(number: int, author: str, to: str) -> None:
+        while not stop.is_set():
+            reply = send(server.url, users[author], author, to, f"{author} {sent[number]}")
+            if reply.status_code == 200:
+                sent[number] += 1
+
+    threads = [threading.Thread(target=load, args=(n, *pair)) for n, pair in enumerate(pairs)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(0.5)
+        # a gate, not a sleep: every pair is being written to when the backups start
+        until(lambda: min(sent) >= 10, "10 messages stored in every pair")
         for round_ in range(3):
             dest = tmp_path / f"backup{round_}"
             done = cli("backup", str(dest), "--data-dir", str(server.data_dir))
