@@ -292,7 +292,11 @@ class Friend(Model, frozen=True):
     display_name: str | None = None
     unread: Count = 0
     last_message: Annotated[
-        Message | None, Meta(description="the pair's newest message, as it is now")
+        Message | None,
+        Meta(
+            description="the pair's newest message, as it is now: the whole message object "
+            "(its attachment and reactions too)"
+        ),
     ] = None
     deleted: Annotated[
         bool,
@@ -475,7 +479,8 @@ class SearchRequest(Pair, frozen=True):
         Meta(
             min_length=1,
             max_length=256,
-            description="plain words; every one must start a word of the message",
+            description="plain words; every one must start a word of the message or of "
+            "its file's name",
         ),
     ]
     before_id: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
