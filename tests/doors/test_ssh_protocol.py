@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import stat
@@ -45,6 +46,11 @@ async def until(predicate: Callable[[], object], what: str, timeout: float = 30.
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
         await asyncio.sleep(0.05)
+
+
+def sessions_ended(door: Door) -> int:
+    """Sessions the door has ended and given their place in its limits back (its log)."""
+    return len(re.findall(r" ssh session ssh-\w+ ended after ", door.log()))
 
 
 def signed_out(screen: Screen) -> bool:
@@ -235,9 +241,11 @@ def test_sessions_per_key_and_connections_per_address_are_capped(
         with pytest.raises((ConnectionError, asyncssh.Error, OSError)):
             await ssh_connect(door, second)  # the fifth connection from 127.0.0.1
 
+        ended = sessions_ended(door)
         conns[0].close()  # one of the first key's sessions ends: room again
         await conns[0].wait_closed()
-        await asyncio.sleep(0.5)
+        # a gate, not a sleep: the door has given the session's place back (its log says so)
+        await until(lambda: sessions_ended(door) == ended + 1, "the door to end the session")
         _, again = await open_tui(conns[2])
         await until(lambda: FIRST_SCREEN in again.text(), "a session after one closed")
         for conn in [*conns[1:], other]:
