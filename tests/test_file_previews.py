@@ -219,6 +219,12 @@ def test_a_postgres_feed_from_version_7_gains_the_new_columns_and_keeps_its_rows
         (row,) = store.friend_list("bob")[0]
         assert row.last_message is not None and row.last_message.message == "hello"
         assert row.last_complete, "taken as it is"
+        with psycopg.connect(postgres_url) as conn:
+            default = conn.execute(
+                "SELECT column_default FROM information_schema.columns "
+                "WHERE table_name = 'contacts' AND column_name = 'last_complete'"
+            ).fetchone()
+        assert default == ("0",), "rows made from now on say what they hold, as on SQLite"
         file = Attachment("report.pdf", 4, "application/pdf")
         reactions = {"👍": ["bob"]}
         store.record_message(

@@ -12,6 +12,12 @@ integers (0/1; the statements compare them, ``flag = 0``, never ``NOT flag``),
 times and counters are ``BIGINT`` (typing deadlines are milliseconds), and names
 compare and sort bytewise (``COLLATE "C"``), as in SQLite, whatever the
 database's locale.
+
+Version 8 (each pair's newest message keeps its file and reactions): rows from before
+it get ``last_complete`` 1, not SQLite's 0. A node cannot read every pair's file (it
+serves its own), so they are taken as they are, and such a pair's preview gains its
+file and reactions with the pair's next change. The column is added with a default of
+1, which PostgreSQL gives existing rows without rewriting the table, then set to 0.
 """
 
 from __future__ import annotations
@@ -98,7 +104,8 @@ ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_file_name TEXT;
 ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_file_size BIGINT;
 ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_file_type TEXT;
 ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_reactions TEXT;
-ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_complete INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS last_complete INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE contacts ALTER COLUMN last_complete SET DEFAULT 0;
 CREATE INDEX IF NOT EXISTS contacts_feed ON contacts (owner, seq);
 CREATE INDEX IF NOT EXISTS contacts_seq ON contacts (seq);
 CREATE TABLE IF NOT EXISTS feed_counter (
@@ -170,11 +177,6 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> int:
                         "UPDATE users SET display_key = %s WHERE username = %s",
                         (display_key(shown), username),
                     )
-            if 0 < version < 8:
-                # A node cannot read every pair's file (it serves its own), so rows from
-                # before files and reactions were kept are taken as they are: such a
-                # pair's preview gains its file and reactions with the pair's next change.
-                conn.execute("UPDATE contacts SET last_complete = 1")
             conn.execute(
                 "INSERT INTO schema_version (id, version) VALUES (1, %s) "
                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
