@@ -93,18 +93,39 @@ def client_command(
     return f"{run}; echo EXITED; sleep 30"
 
 
+MARKER = "marker: "
+"""Starts the messages ``wait_stored`` sends to prove nothing more is on its way."""
+
+
 def stored(proc: ServerProcess, users: dict[str, str]) -> list[str]:
     with api(proc.url, "bob", users["bob"]) as bob:
         return [m.text for m in bob.history("alice").messages]
 
 
-def wait_stored(proc: ServerProcess, users: dict[str, str], count: int) -> list[str]:
+def wait_stored(
+    proc: ServerProcess, users: dict[str, str], count: int, tmux: Tmux, name: str = "smoke"
+) -> list[str]:
+    """The messages stored once ``count`` are (markers left out), and proof that nothing
+    more is on its way: a marker typed in the client's open chat and sent after them.
+
+    The client sends its outbox in order (tui/core/sending.py), so whatever it had queued
+    before the marker is stored before it: "nothing more arrives" is proven by order once
+    the marker is stored, not guessed from a quiet half second."""
+
+    def messages() -> list[str]:
+        return [text for text in stored(proc, users) if not text.startswith(MARKER)]
+
     deadline = time.monotonic() + 20
-    while len(texts := stored(proc, users)) < count:
+    while len(texts := messages()) < count:
         assert time.monotonic() < deadline, f"only {texts} were stored"
         time.sleep(0.1)
-    time.sleep(0.5)  # and nothing more arrives
-    return stored(proc, users)
+    marker = f"{MARKER}{time.monotonic_ns()}"
+    tmux.keys("-l", marker, name=name)
+    tmux.keys("Enter", name=name)
+    while marker not in (texts := stored(proc, users)):
+        assert time.monotonic() < deadline + 20, f"the marker never came: {texts}"
+        time.sleep(0.1)
+    return [text for text in texts[: texts.index(marker)] if not text.startswith(MARKER)]
 
 
 @pytest.fixture
@@ -132,7 +153,7 @@ def test_pairchat_in_tmux_at_80x24(
     tmux.keys("-l", "typed in tmux")
     tmux.keys("Enter")
     tmux.wait_for("\u203a me")
-    assert wait_stored(proc, users, 2) == ["hello from bob", "typed in tmux"]
+    assert wait_stored(proc, users, 2, tmux) == ["hello from bob", "typed in tmux"]
     lines = tmux.screen().splitlines()
     assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
     assert "Quit" in lines[-1] and "Send" in lines[-1], "the footer shows the composer's keys"
@@ -153,21 +174,24 @@ def test_burst_typing_and_bracketed_paste_in_the_real_terminal(
     tmux.wait_for("hello from bob")
 
     tmux.keys("one", "Enter", "two", "Enter", "three", "Enter")  # one burst
-    assert wait_stored(proc, users, 4) == ["hello from bob", "one", "two", "three"]
+    assert wait_stored(proc, users, 4, tmux) == ["hello from bob", "one", "two", "three"]
 
     tmux.paste("pasted line 1\npasted line 2\npasted line 3")
     screen = tmux.wait_for("pasted line 3")
     assert "pasted line 1" in screen and "pasted line 2" in screen
-    time.sleep(0.5)
-    assert len(stored(proc, users)) == 4, "a paste never sends by itself"
+    # "a paste never sends by itself", proven by order: keys typed after it join it in the
+    # box, so one message holds both; a paste that had sent itself (or its lines) would be
+    # stored before, and these keys alone after it
+    tmux.keys("-l", " (end)")
+    tmux.wait_for("pasted line 3 (end)")
     tmux.keys("Enter")
-    texts = wait_stored(proc, users, 5)
-    assert texts[-1] == "pasted line 1\npasted line 2\npasted line 3"
+    texts = wait_stored(proc, users, 5, tmux)
+    assert texts[4:] == ["pasted line 1\npasted line 2\npasted line 3 (end)"], texts
 
     tmux.keys("C-e")  # compose in $EDITOR (the app suspends, then resumes)
     tmux.wait_for("written in the editor")
     tmux.keys("Enter")
-    assert wait_stored(proc, users, 6)[-1] == "written in the editor"
+    assert wait_stored(proc, users, 6, tmux)[-1] == "written in the editor"
     tmux.keys("C-q")
     tmux.wait_for("EXITED")
 
@@ -215,7 +239,10 @@ def test_two_instances_sharing_a_config_folder_lose_nothing(
     ]
     proc.start()
     tmux.start("three", client_command(proc.url, config))
-    texts = wait_stored(proc, users, 3)
+    tmux.wait_for("connected", name="three")
+    tmux.keys("Enter", name="three")  # bob's chat: where wait_stored types its marker
+    tmux.wait_for("hello from bob", name="three")
+    texts = wait_stored(proc, users, 3, tmux, name="three")
     assert texts[0] == "hello from bob"
     assert sorted(texts[1:]) == ["offline from one", "offline from two"]
 
@@ -300,7 +327,7 @@ def test_alt_enter_is_a_new_line_in_every_encoding(
     screen = tmux.wait_for("second line")
     assert "first line" in screen
     tmux.keys("Enter")
-    assert wait_stored(proc, users, 2) == ["hello from bob", "first line\nsecond line"]
+    assert wait_stored(proc, users, 2, tmux) == ["hello from bob", "first line\nsecond line"]
     tmux.keys("C-q")
     tmux.wait_for("EXITED")
 
