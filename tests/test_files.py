@@ -418,10 +418,13 @@ def test_the_free_disk_floor_must_hold_after_the_file(live_server: Start) -> Non
     probe = live_server()
     stats = os.statvfs(probe.data_dir)
     free_mib = stats.f_bavail * stats.f_frsize // MIB
-    # a floor 48 MiB under what is free now: a 60 MiB file would go below it, a text would not
-    server = live_server(min_free_disk_mb=free_mib - 48, max_file_bytes=64 * MIB)
+    # A floor 160 MiB under what is free now. A 128 MiB file would go below it (its spool
+    # and its copy in the pair file: 256 MiB at the peak); a text would not. The disk is
+    # shared with the suite's other workers, so both margins are wide: they would have to
+    # free over 96 MiB, or fill 160 MiB, in the second this takes to change the outcome.
+    server = live_server(min_free_disk_mb=free_mib - 160, max_file_bytes=160 * MIB)
     t = pair_of(server, "alice", "bob")
-    refused = send_file(server, t["alice"], "alice", "bob", b"\0" * (60 * MIB))
+    refused = send_file(server, t["alice"], "alice", "bob", b"\0" * (128 * MIB))
     assert refused.status_code == 503 and refused.json()["error"] == "unavailable", refused.text
     assert "disk" in refused.json()["message"]
     assert history(server, t["alice"], "alice", "bob") == []
