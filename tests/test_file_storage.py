@@ -17,8 +17,11 @@ from typing import Any
 import httpx
 
 from backend.core.usernames import pair_file_name
-from backend.storage.database import JOURNAL_SIZE_LIMIT
+from backend.storage.attachments import Freed
+from backend.storage.conversation import MIGRATIONS, Conversation
+from backend.storage.database import JOURNAL_SIZE_LIMIT, connect, migrate
 from tests.support import LiveServer, bearer, http, register
+from tests.test_server_cli import run_cli
 
 MIB = 1024 * 1024
 Start = Callable[..., LiveServer]
@@ -129,3 +132,81 @@ def test_a_deleted_files_pages_leave_a_new_pair_file_and_an_old_one_reuses_them(
     assert pages(pair_path(server, "alice", "carol"))[1] > 0, "an old file keeps its free pages"
     file_id(server, alice, "alice", "carol", os.urandom(8 * MIB))
     assert pages(pair_path(server, "alice", "carol"))[0] <= high_water, "and reuses them"
+
+
+def tally(server: LiveServer, username: str) -> int:
+    """The accounts store's files tally of ``username`` (what the user quota counts)."""
+    assert server.services is not None
+    return server.services.account_store.files_bytes(username)
+
+
+def test_in_open_mode_a_file_is_charged_and_its_deletion_gives_back_only_that(
+    live_server: Start,
+) -> None:
+    server = live_server(open_mode=True, user_files_quota=1000)
+    alice = register(server.url, "alice")
+    register(server.url, "bob")
+    signed = file_id(server, alice, "alice", "bob", b"a" * 600)
+    anonymous = file_id(server, None, "alice", "bob", b"o" * 300)  # the seed's client, as alice
+    assert tally(server, "alice") == 900, "a file of alice's counts however it was sent"
+    over = send_file(server, None, "alice", "bob", b"x" * 101)
+    assert over.status_code == 413 and over.json()["error"] == "quota_exceeded", over.text
+    assert delete(server, None, "alice", "bob", anonymous)["deleted"] is True
+    assert tally(server, "alice") == 600
+    assert send_file(server, None, "alice", "bob", b"x" * 401).status_code == 413, (
+        "the deletion gave back 300 bytes, no more"
+    )
+    assert delete(server, alice, "alice", "bob", signed)["deleted"] is True
+    assert tally(server, "alice") == 0
+
+
+def test_a_file_sent_before_its_author_had_an_account_is_charged_to_nobody(
+    live_server: Start,
+) -> None:
+    server = live_server(open_mode=True, user_files_quota=1000)
+    early = file_id(server, None, "zed", "bob", b"z" * 300)  # no account: no tally to charge
+    zed = register(server.url, "zed")
+    register(server.url, "bob")
+    assert tally(server, "zed") == 0
+    file_id(server, zed, "zed", "bob", b"z" * 500)
+    assert delete(server, zed, "zed", "bob", early)["deleted"] is True
+    assert tally(server, "zed") == 500, "deleting the uncharged file gave nothing back"
+    assert send_file(server, zed, "zed", "bob", b"z" * 501).status_code == 413
+
+
+def test_forget_gives_back_what_was_charged_and_a_deleted_account_keeps_its_tally(
+    live_server: Start, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    server = live_server(data_dir=data, open_mode=True, user_files_quota=1000)
+    file_id(server, None, "zed", "bob", b"z" * 300)  # before zed's account: charged to nobody
+    zed = register(server.url, "zed")
+    register(server.url, "bob")
+    register(server.url, "carol")
+    file_id(server, zed, "zed", "bob", b"z" * 500)
+    file_id(server, zed, "zed", "carol", b"z" * 200)
+    gone = http.post(
+        f"{server.url}/delete_account", data={"password": "correct horse"}, headers=bearer(zed)
+    )
+    assert gone.status_code == 200, gone.text
+    assert tally(server, "zed") == 700, "zed's files stay with bob and carol, and so does the count"
+    server.stop()
+    forgot = run_cli("forget", "--data-dir", str(data), "zed", "bob", "--yes")
+    assert forgot.returncode == 0, forgot.stderr
+    server = live_server(data_dir=data, open_mode=True, user_files_quota=1000)
+    assert tally(server, "zed") == 200, "the 500 bytes charged in the pair came back, no more"
+
+
+def test_a_file_stored_before_charges_were_recorded_counts_as_its_authors(tmp_path: Path) -> None:
+    path = tmp_path / "alice_bob.db"
+    old = connect(path, create=True)
+    migrate(old, MIGRATIONS[:4])  # version 4: files, no record of whom they were charged to
+    old.execute("INSERT INTO conversation (author, message, date_sent) VALUES ('Alice', '', 1)")
+    old.execute("INSERT INTO attachment VALUES (1, 'a.bin', 3, 'application/octet-stream')")
+    old.execute("INSERT INTO attachment_chunk VALUES (1, 0, x'616263')")
+    old.close()
+    conversation = Conversation(path)
+    assert conversation.charged_bytes() == {"alice": 3}, "as every signed-in send was"
+    assert conversation.delete_message(1, "alice").freed == Freed(3, "alice")
+    assert conversation.charged_bytes() == {}
+    conversation.close()

@@ -785,9 +785,9 @@ def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes
             if not yes:
                 click.confirm(f"Erase the conversation of {a} and {b}?", abort=True)
             conversation = services.conversations.get(a, b, create=False)
-            if conversation is not None:  # its files go with it: their authors' quotas back
-                for author, size in conversation.files_by_author().items():
-                    services.account_store.refund_files(author, size)
+            if conversation is not None:  # its files go with it: what they were charged, back
+                for username, size in conversation.charged_bytes().items():
+                    services.account_store.refund_files(username, size)
             found = services.conversations.forget(a, b)
             services.account_store.forget_pair(a, b)
         click.echo(f"erased {a}_{b}.db" if found else f"no conversation between {a} and {b}")

@@ -83,8 +83,9 @@ class MessageEdits:
             self._charge(editor)
         conversation = self._conversation(pair, message_id)
         changed = conversation.delete_message(message_id, editor)
-        if changed.freed is not None:  # its file went with it: the author's quota back
-            self.store.refund_files(str(changed.message.author).lower(), changed.freed.size)
+        freed = changed.freed  # its file went with it: what it was charged, back
+        if freed is not None and freed.charged_to is not None:
+            self.store.refund_files(freed.charged_to, freed.size)
         self._announce(pair, changed, conversation)
         return changed.message
 

@@ -8,8 +8,14 @@ go into the pair's own file in the message's transaction
 to its limits (``FileLimits``, from ``Settings``): its size, the free-disk floor
 (the file must fit above it), the pair's quota (checked inside the write
 transaction) and the sender's quota across all pairs (a tally in the accounts
-store, taken before the write and given back when the write fails, is a
-repeat of an earlier ``client_id``, or the message is deleted).
+store, taken before the write and given back when the write fails or is a
+repeat of an earlier ``client_id``).
+
+The tally is always the bytes of the files charged to the user: every file whose
+author has an account is charged, in open mode too (where anyone may name any
+author), and the file's row records whom (``charged_to``), so a deletion or
+``forget`` gives back exactly that; an open-mode author with no account has no
+tally, and their files are charged to nobody.
 
 ``parse_file_name`` and ``media_type`` are the rules of a file's name and type.
 """
@@ -94,15 +100,17 @@ class Files:
         the first message and stores nothing."""
         if upload.size > self.limits.max_file_bytes:
             raise self.too_large()
+        payer = author if require_accounts or self.store.user(author) is not None else None
+        upload = upload._replace(charged_to=payer)
         charged: list[str] = []
 
         def before_store() -> None:
             if client_id is not None and self._stored_before(author, recipient, client_id):
                 return  # a retry: it stores nothing, so it is held to nothing
             self._check_disk(upload.size)
-            if require_accounts:
-                self._charge(author, upload.size)
-                charged.append(author)
+            if payer is not None:
+                self._charge(payer, upload.size)
+                charged.append(payer)
 
         try:
             stored = self.chat.send(

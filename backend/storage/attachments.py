@@ -3,10 +3,12 @@
 A file sent with ``POST /send_file`` lives in the same file as the pair's
 messages, so a backup, an export, ``forget``, a move to another node and
 Litestream all carry it with no second store. Two tables (schema version 4 of
-``backend/storage/conversation.py``):
+``backend/storage/conversation.py``; version 6 adds ``charged_to``, ``add_charges``):
 
-- ``attachment(message_id, name, size, type)``: one row per message that
-  carries a file;
+- ``attachment(message_id, name, size, type, charged_to)``: one row per message
+  that carries a file; ``charged_to``, whose files tally (the per-user quota, in
+  the accounts store) the file was charged to, NULL when nobody's (an open-mode
+  author with no account), so a deletion gives back exactly what was taken;
 - ``attachment_chunk(message_id, seq, data)``: its bytes, ``CHUNK_BYTES`` a row,
   in order of ``seq`` from 0.
 
@@ -44,6 +46,14 @@ class Upload(NamedTuple):
     type: str
     size: int
     read: Callable[[int], bytes]
+    charged_to: str | None = None  # whose files tally it is charged to (None: nobody's)
+
+
+class Freed(NamedTuple):
+    """A deleted file: its size, and whose files tally to give it back to (None: nobody's)."""
+
+    size: int
+    charged_to: str | None
 
 
 class FileEntry(NamedTuple):
@@ -65,6 +75,19 @@ def create_tables(conn: sqlite3.Connection) -> None:
         "CREATE TABLE IF NOT EXISTS attachment_chunk (message_id INTEGER NOT NULL, "
         "seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (message_id, seq)) WITHOUT ROWID"
     )
+
+
+def add_charges(conn: sqlite3.Connection) -> None:
+    """The ``charged_to`` column. A file stored before it is taken as charged to its
+    message's author (lower-cased), as every signed-in send was; only an open-mode
+    send was not, and which those were is not known."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(attachment)")}
+    if "charged_to" not in columns:
+        conn.execute("ALTER TABLE attachment ADD COLUMN charged_to TEXT")
+        conn.execute(
+            "UPDATE attachment SET charged_to = (SELECT lower(c.author) FROM conversation c "
+            "WHERE c.rowid = attachment.message_id)"
+        )
 
 
 def store(conn: sqlite3.Connection, message_id: int, upload: Upload) -> Attachment:
@@ -91,8 +114,8 @@ def store(conn: sqlite3.Connection, message_id: int, upload: Upload) -> Attachme
         raise ValueError("the file is shorter than its declared size")
     attachment = Attachment(upload.name, size, upload.type)
     conn.execute(
-        "INSERT INTO attachment (message_id, name, size, type) VALUES (?, ?, ?, ?)",
-        (message_id, *attachment),
+        "INSERT INTO attachment (message_id, name, size, type, charged_to) VALUES (?, ?, ?, ?, ?)",
+        (message_id, attachment.name, attachment.size, attachment.type, upload.charged_to),
     )
     return attachment
 
@@ -138,17 +161,20 @@ def locate(conn: sqlite3.Connection, message_id: int, offset: int) -> tuple[int,
     return None
 
 
-def remove(conn: sqlite3.Connection, message_id: int) -> Attachment | None:
-    """Delete a message's file, bytes and all; what it was (None: it had none).
+def remove(conn: sqlite3.Connection, message_id: int) -> Freed | None:
+    """Delete a message's file, bytes and all; its size and whose tally it was charged
+    to (None: it had none).
 
     In a pair file made with ``auto_vacuum = INCREMENTAL`` (every file made since) the
     freed pages leave the file in the same transaction (``give_back_pages``)."""
-    found = find(conn, message_id)
-    if found is not None:
-        conn.execute("DELETE FROM attachment_chunk WHERE message_id = ?", (message_id,))
-        conn.execute("DELETE FROM attachment WHERE message_id = ?", (message_id,))
-        give_back_pages(conn)
-    return found
+    rows = conn.execute(  # every row read: a write statement left running blocks COMMIT
+        "DELETE FROM attachment WHERE message_id = ? RETURNING size, charged_to", (message_id,)
+    ).fetchall()
+    if not rows:
+        return None
+    conn.execute("DELETE FROM attachment_chunk WHERE message_id = ?", (message_id,))
+    give_back_pages(conn)
+    return Freed(int(rows[0][0]), rows[0][1])
 
 
 def give_back_pages(conn: sqlite3.Connection) -> None:
@@ -168,15 +194,16 @@ def total_bytes(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT coalesce(sum(size), 0) FROM attachment").fetchone()[0])
 
 
-def bytes_by_author(conn: sqlite3.Connection) -> dict[str, int]:
-    """Bytes of files per author (lower-cased), for refunding quotas when a pair goes."""
-    found: dict[str, int] = {}
-    for author, size in conn.execute(
-        "SELECT lower(c.author), sum(a.size) FROM attachment a "
-        "JOIN conversation c ON c.rowid = a.message_id GROUP BY lower(c.author)"
-    ):
-        found[author] = int(size)
-    return found
+def charged_bytes(conn: sqlite3.Connection) -> dict[str, int]:
+    """Bytes of the pair's files per user they were charged to, for giving them back
+    when the pair goes (files charged to nobody are left out)."""
+    return {
+        username: int(size)
+        for username, size in conn.execute(
+            "SELECT charged_to, sum(size) FROM attachment WHERE charged_to IS NOT NULL "
+            "GROUP BY charged_to"
+        )
+    }
 
 
 def entries(conn: sqlite3.Connection) -> list[FileEntry]:

@@ -7,7 +7,9 @@ open without migration. pairchat's additions are versioned with
 version 2 adds revisions, edits, deletions and replies; version 3 adds
 reactions, one per person per message; version 4 adds files, a message's
 attachment and its bytes in chunks (``backend/storage/attachments.py``);
-version 5 makes the search index cover file names (``search_index.upgrade``)
+version 5 makes the search index cover file names (``search_index.upgrade``);
+version 6 records whose files tally each file was charged to
+(``attachments.add_charges``)
 (docs/architecture.md says how to add a version).
 
 Revisions: every change to a pair (a new message, an edit, a deletion) takes the
@@ -41,7 +43,7 @@ from backend.core.errors import (
     UnknownMessage,
 )
 from backend.storage import attachments, search_index
-from backend.storage.attachments import Attachment, FileEntry, Upload
+from backend.storage.attachments import Attachment, FileEntry, Freed, Upload
 from backend.storage.database import (
     backup,
     connect,
@@ -127,6 +129,7 @@ MIGRATIONS = [
     _v3_reactions,
     attachments.create_tables,
     search_index.upgrade,
+    attachments.add_charges,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -227,7 +230,7 @@ class Changed:
 
     message: Message
     changed: bool
-    freed: Attachment | None = None  # a deletion's file, now gone (its author's quota back)
+    freed: Freed | None = None  # a deletion's file, now gone (what its tally gets back)
 
 
 class Conversation:
@@ -668,9 +671,9 @@ class Conversation:
         found: list[FileEntry] = self._run(attachments.entries)
         return [entry._replace(date_sent=_date(entry.date_sent)) for entry in found]
 
-    def files_by_author(self) -> dict[str, int]:
-        """Bytes of files per author (lower-cased)."""
-        found: dict[str, int] = self._run(attachments.bytes_by_author)
+    def charged_bytes(self) -> dict[str, int]:
+        """Bytes of the pair's files per user they were charged to."""
+        found: dict[str, int] = self._run(attachments.charged_bytes)
         return found
 
     def last_message(self) -> Message | None:
