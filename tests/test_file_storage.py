@@ -8,6 +8,7 @@ bytes of the files charged to them, in open mode too, through deletes and ``forg
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -85,12 +86,11 @@ def test_a_big_uploads_wal_frames_are_cut_back_at_the_pairs_next_write(
 
 def pages(path: Path) -> tuple[int, int]:
     """(bytes in use by the file's pages as last committed, free pages among them)."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        count, size = (
-            db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size")
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        count, size, free = (
+            db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "page_size", "freelist_count")
         )
-        free = db.execute("PRAGMA freelist_count").fetchone()[0]
-    db.close()
     return count * size, free
 
 
@@ -124,6 +124,12 @@ def test_a_deleted_files_pages_leave_a_new_pair_file_and_an_old_one_reuses_them(
     send_text(server, alice, "alice", "bob", "still here")
     server.stop()  # the last connection checkpoints: the file itself is that small
     assert pair_path(server, "alice", "bob").stat().st_size < MIB
+    with contextlib.closing(sqlite3.connect(pair_path(server, "alice", "bob"))) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        texts = db.execute("SELECT message FROM conversation ORDER BY rowid").fetchall()
+    assert texts == [("",), ("and a word after it",), ("still here",)], (
+        "the pages moved, not the rows"
+    )
 
     server = live_server(data_dir=data)
     old = file_id(server, alice, "alice", "carol", os.urandom(8 * MIB))
