@@ -216,3 +216,36 @@ def test_a_file_stored_before_charges_were_recorded_counts_as_its_authors(tmp_pa
     assert conversation.delete_message(1, "alice").freed == Freed(3, "alice")
     assert conversation.charged_bytes() == {}
     conversation.close()
+
+
+def test_a_deleted_messages_text_and_files_bytes_leave_the_pair_file(
+    live_server: Start,
+) -> None:
+    """``secure_delete`` on every connection: Debian's SQLite zeroes freed space by
+    default, other builds (python.org's, uv's) do not and would keep what was deleted in
+    the file's free pages, readable by anyone who copies it."""
+    server = live_server()
+    alice = register(server.url, "alice")
+    register(server.url, "bob")
+    secret = "the-door-code-is-7391-do-not-share"
+    send_text(server, alice, "alice", "bob", secret)
+    secret_bytes = b"file-secret-" + os.urandom(8).hex().encode() + b"-" * 200
+    sent = send_file(server, alice, "alice", "bob", secret_bytes)
+    assert sent.status_code == 200, sent.text
+    send_text(server, alice, "alice", "bob", "a later message")
+    history = http.post(
+        f"{server.url}/get_message_history",
+        data={"user_one": "alice", "user_two": "bob"},
+        headers=bearer(alice),
+    ).json()["history"]
+    for message in history:
+        if message["message"] == secret or message["id"] == sent.json()["id"]:
+            delete(server, alice, "alice", "bob", message["id"])
+    path = pair_path(server, "alice", "bob")
+    server.stop()  # the last connection checkpoints the WAL into the file and removes it
+    assert not Path(f"{path}-wal").exists()
+    stored = path.read_bytes()
+    assert secret.encode() not in stored, "the deleted text is still in the pair file"
+    assert secret_bytes[:28] not in stored, "the deleted file's bytes are still in the pair file"
+    with contextlib.closing(connect(path, create=False)) as conn:
+        assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1

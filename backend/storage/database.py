@@ -2,7 +2,9 @@
 
 Every connection gets the same pragmas (WAL, its ``-wal`` file cut back to
 ``JOURNAL_SIZE_LIMIT`` when SQLite restarts it, a busy timeout, synchronous=NORMAL
-by default; a new file is also ``auto_vacuum = INCREMENTAL``) and is autocommit
+by default, ``secure_delete`` so a deleted message's text and a deleted file's bytes
+are overwritten with zeros, not left in free pages; a new file is also ``auto_vacuum =
+INCREMENTAL``) and is autocommit
 at the Python level, so callers write ``BEGIN IMMEDIATE`` themselves: a plain
 deferred BEGIN that reads then writes fails with "database is locked" under
 concurrency instead of waiting.
@@ -90,6 +92,7 @@ def connect(path: Path, *, create: bool, synchronous: str = "NORMAL") -> sqlite3
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # SECURE_DELETE: not every build's default
     except BaseException:
         conn.close()
         raise
