@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from doors.factory import serve
 
@@ -32,8 +31,8 @@ def session() -> int:
     subprocess.Popen(["sleep", "300"])
     if mode.startswith("exit:"):
         return int(mode[5:])
-    while True:
-        time.sleep(1)
+    while True:  # until a signal ends it (SIGHUP ignored in ignore-hup mode)
+        signal.pause()
 
 
 if __name__ == "__main__":
