@@ -24,6 +24,8 @@ set-up lines included). The shown reply may go on over lines that start with
   cursors, link codes); inside a longer string ``…`` stands for any text
   (``"SHA256:…"``). Text after the JSON (``(after a second: nothing newer)``) is a
   comment.
+- a part of a file (``Range:``) is shown as ``bytes FIRST-LAST/SIZE: TEXT``: its
+  ``Content-Range`` must be ``bytes FIRST-LAST/SIZE`` and its body exactly ``TEXT``.
 
 Every route must have an example.
 """
@@ -49,13 +51,16 @@ OPEN_SESSION = [block for block in BLOCKS if block.startswith("# open mode")]
 EXPECTED = re.compile(r"^# → (\d{3})(.*)$")
 URL_LINE = "URL=http://127.0.0.1:5000"
 WILD = "\x00any"
-# A checked call: its body to $OUT/<n>.json, its status appended to $OUT/statuses.
+PART = re.compile(r"^bytes (\d+-\d+/\d+): (.*)$")
+"""A part of a file as shown: its Content-Range, and the bytes sent as text."""
+# A checked call: its body to $OUT/<n>.json, its headers to $OUT/<n>.headers, its status
+# appended to $OUT/statuses.
 PRELUDE = """
 checked=0
 checked_curl() {
     checked=$((checked+1))
-    command curl -sS --max-time 30 -o "$OUT/$checked.json" -w '%{http_code}\\n' "$@" \\
-        >> "$OUT/statuses"
+    command curl -sS --max-time 30 -o "$OUT/$checked.json" -D "$OUT/$checked.headers" \\
+        -w '%{http_code}\\n' "$@" >> "$OUT/statuses"
 }
 """
 
@@ -144,6 +149,18 @@ def _differences(shown: Any, reply: Any, where: str = "reply") -> list[str]:
     return []
 
 
+def _part_differences(shown: re.Match[str], headers: str, body: str) -> list[str]:
+    """A part of a file against its shown ``bytes FIRST-LAST/SIZE: TEXT``."""
+    found = re.search(r"^content-range: *(.*?)\r?$", headers, re.I | re.M)
+    sent_range = found.group(1) if found else None
+    problems = []
+    if sent_range != f"bytes {shown.group(1)}":
+        problems.append(f"Content-Range {sent_range!r}, shown 'bytes {shown.group(1)}'")
+    if body != shown.group(2):
+        problems.append(f"body {body!r}, shown {shown.group(2)!r}")
+    return problems
+
+
 def _run(blocks: list[str], url: str, workdir: Path) -> None:
     script, examples = _script(blocks)
     out = workdir / "out"
@@ -163,7 +180,11 @@ def _run(blocks: list[str], url: str, workdir: Path) -> None:
     for number, (example, status) in enumerate(zip(examples, statuses, strict=False), start=1):
         body = (out / f"{number}.json").read_text()
         problems = [] if int(status) == example.status else [f"status {status}"]
-        problems += _differences(_shown_value(example.shown), json.loads(body))
+        part = PART.match(example.shown)
+        if part is None:
+            problems += _differences(_shown_value(example.shown), json.loads(body))
+        else:
+            problems += _part_differences(part, (out / f"{number}.headers").read_text(), body)
         if problems:
             failures.append(
                 f"{example.command}\nshown: {example.status} {example.shown}\n"
