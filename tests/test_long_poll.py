@@ -11,7 +11,17 @@ from typing import Any
 
 import httpx
 
-from tests.support import LiveServer, ServerProcess, bearer, http, register
+from tests.support import (
+    LiveServer,
+    Server,
+    ServerProcess,
+    bearer,
+    free_port,
+    held_waits_become,
+    http,
+    register,
+    until,
+)
 
 
 def history(
@@ -40,15 +50,24 @@ def send(url: str, token: str | None, text: str, client_id: str | None = None) -
     return sent
 
 
-def send_later(delay: float, fn: Callable[[], object]) -> threading.Thread:
-    thread = threading.Thread(target=lambda: (time.sleep(delay), fn()))
+def send_when_held(server: Server, fn: Callable[[], object]) -> threading.Thread:
+    """``fn`` in a thread once ``server`` holds a wait (its notifier says so): the send
+    then wakes a held request, never one a plain query would have found anyway."""
+    assert server.services is not None
+    notifier = server.services.notifier
+
+    def run() -> None:
+        until(lambda: notifier.waiting() >= 1, "the server to hold the wait")
+        fn()
+
+    thread = threading.Thread(target=run)
     thread.start()
     return thread
 
 
 def test_a_waiter_wakes_on_a_send_in_the_same_process(open_server: LiveServer) -> None:
     url = open_server.url
-    sender = send_later(0.3, lambda: send(url, None, "wake up"))
+    sender = send_when_held(open_server, lambda: send(url, None, "wake up"))
     started = time.monotonic()
     reply = history(url, None, after_id=0, wait=20)
     elapsed = time.monotonic() - started
@@ -60,7 +79,7 @@ def test_a_waiter_wakes_on_a_send_in_the_same_process(open_server: LiveServer) -
 def test_the_feed_waiter_wakes_on_a_send(server: LiveServer) -> None:
     alice, bob = register(server.url, "alice"), register(server.url, "bob")
     cursor = http.get(f"{server.url}/updates", headers=bearer(alice)).json()["cursor"]
-    sender = send_later(0.3, lambda: send(server.url, bob, "psst"))
+    sender = send_when_held(server, lambda: send(server.url, bob, "psst"))
     reply = http.get(
         f"{server.url}/updates",
         params={"since": cursor, "wait": 20},
@@ -74,7 +93,8 @@ def test_the_feed_waiter_wakes_on_a_send(server: LiveServer) -> None:
 def test_waiters_wake_on_a_send_through_another_worker_process(
     server_process: Callable[..., ServerProcess], live_server: Callable[..., LiveServer]
 ) -> None:
-    first = server_process()
+    port = free_port()
+    first = server_process("--metrics-port", str(port))
     # A second *server* on the folder is refused (its lock); the other process here is
     # this test's own, serving the same files as a worker of a --workers N server would.
     second = live_server(data_dir=first.data_dir)
@@ -89,7 +109,7 @@ def test_waiters_wake_on_a_send_through_another_worker_process(
             headers=bearer(alice),
             timeout=40,
         )
-        time.sleep(0.5)
+        held_waits_become(f"http://127.0.0.1:{port}", 2)  # both held: a gate, not a sleep
         started = time.monotonic()
         send(second.url, bob, "from the other process")
         messages = waiting_history.result().json()["history"]
@@ -158,7 +178,7 @@ def test_a_waiter_that_disconnects_frees_its_slot(live_server: Callable[..., Liv
         time.sleep(0.05)
     assert notifier.waiting() == 0
     # both slots are free again: a new waiter is held, and woken by a send
-    sender = send_later(0.5, lambda: send(server.url, None, "slot"))
+    sender = send_when_held(server, lambda: send(server.url, None, "slot"))
     reply = history(server.url, None, after_id=0, wait=1)
     sender.join()
     assert [m["message"] for m in reply.json()["history"]] == ["slot"]
