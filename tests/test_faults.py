@@ -24,13 +24,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import LiveServer, bearer, register
+from tests.support import LiveServer, bearer, free_port, held_waits_become, register, until
 from tests.test_crash_safety import KillableServer, integrity, killable_server
 
 __all__ = ["killable_server"]  # the fixture, imported for these tests
@@ -144,12 +145,20 @@ def send_until_acknowledged(url: str, token: str, n: int) -> int:
         return sent
 
 
+def reconnected(pollers: list[Poller], seen: list[int]) -> bool:
+    """Every poller has failed to reach the server since its count was ``seen``."""
+    return all(poller.reconnects > before for poller, before in zip(pollers, seen, strict=True))
+
+
 @pytest.mark.parametrize("how", ["sigkill", "sigterm"])
 def test_long_polls_resume_from_their_cursors_across_a_restart(
     tmp_path: Path, killable_server: Callable[..., KillableServer], how: str
 ) -> None:
     data_dir = tmp_path / "data"
-    server = killable_server(data_dir)
+    metrics_port = free_port()
+    metrics = f"http://127.0.0.1:{metrics_port}"
+    metrics_args = ("--metrics-port", str(metrics_port))
+    server = killable_server(data_dir, *metrics_args)
     alice, bob = register(server.url, "alice"), register(server.url, "bob")
     total = 30
     ids: list[int] = []
@@ -166,13 +175,16 @@ def test_long_polls_resume_from_their_cursors_across_a_restart(
         poller.start()
     for n in range(total):
         if n in (10, 20):
-            time.sleep(0.5)  # both pollers are now held in a long-poll
+            # gates, not sleeps: both pollers held in a long-poll (the server says so) ...
+            held_waits_become(metrics, 2)
+            seen = [poller.reconnects for poller in pollers]
             if how == "sigkill":
                 server.kill()
             else:
                 server.stop()
-            time.sleep(0.3)  # the clients see the server gone and keep retrying
-            server = killable_server(data_dir, port=server.port)
+            # ... and both see the server gone (a refused connection) before it is back
+            until(partial(reconnected, pollers, seen), "both clients to find the server gone")
+            server = killable_server(data_dir, *metrics_args, port=server.port)
         ids.append(send_until_acknowledged(server.url, bob, n))
     for poller in pollers:
         poller.join(timeout=60)
