@@ -30,9 +30,14 @@ from tests.support import (
     TEST_ENV,
     ServerProcess,
     bearer,
+    connections_read,
+    free_port,
+    held_waits_become,
     http,
+    metric,
     register,
     rss_mib,
+    until,
 )
 
 # Back to the defaults of docs/deploy.md for every limit (an empty variable is unset);
@@ -119,6 +124,7 @@ def test_ten_thousand_idle_connections_and_slow_clients_leave_the_server_answeri
 
         # and a TUI still receives (its one long-poll on the feed) and sends
         cursor = http.get(f"{server.url}/updates", headers=bearer(alice)).json()["cursor"]
+        read_before = connections_read(server.port)  # the idle and slow ones count too
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(
                 httpx.get,
@@ -127,7 +133,9 @@ def test_ten_thousand_idle_connections_and_slow_clients_leave_the_server_answeri
                 headers=bearer(alice),
                 timeout=30,
             )
-            time.sleep(0.3)
+            # a gate, not a sleep: the wait's request is in the server's hands, so the send
+            # wakes it rather than a plain query finding it
+            until(lambda: connections_read(server.port) > read_before, "the wait read", 6)
             assert send(server.url, bob, "bob", "alice", "still here").status_code == 200
             changed = waiting.result().json()["changed"]
         assert [(c["username"], c["unread"]) for c in changed] == [("bob", 1)]
@@ -168,7 +176,9 @@ def _answered(sock: socket.socket, timeout: float) -> bool:
 
 def test_one_user_cannot_hold_the_long_poll_slots_of_everyone_else(real: Start) -> None:
     """Before: one token held all ~1,040 slots; everyone else's wait returned at once."""
-    server = real()
+    port = free_port()
+    metrics = f"http://127.0.0.1:{port}"
+    server = real("--metrics-port", str(port))
     mallory, alice, bob = (register(server.url, name) for name in ("mallory", "alice", "bob"))
     http.post(f"{server.url}/add_friend", data={"username": "alice"}, headers=bearer(bob))
     cursor = http.get(f"{server.url}/updates", headers=bearer(mallory)).json()["cursor"]
@@ -192,7 +202,7 @@ def test_one_user_cannot_hold_the_long_poll_slots_of_everyone_else(real: Start) 
                 headers=bearer(alice),
                 timeout=40,
             )
-            time.sleep(1.0)
+            held_waits_become(metrics, 5)  # mallory's 4 and alice's: the server says so
             assert not waiting.done(), "held, not answered at once"
             assert send(server.url, bob, "bob", "alice", "live").status_code == 200
             changed = waiting.result().json()["changed"]
@@ -200,8 +210,17 @@ def test_one_user_cannot_hold_the_long_poll_slots_of_everyone_else(real: Start) 
         assert time.monotonic() - started < 10
         # a fifth wait of mallory's answers one of her own held ones (the oldest), no more
         newer = _raw_updates(server.port, mallory, cursor, 50)
-        time.sleep(1.0)
-        assert sum(_answered(sock, 0.01) for sock in held) == 1
+        answered: list[socket.socket] = []
+
+        def one_answered() -> bool:
+            answered.extend(sock for sock in held if sock not in answered and _answered(sock, 0.01))
+            return bool(answered)
+
+        # a gate, not a sleep: the newer wait's arrival answers one of hers; the server
+        # does that in the same step as it holds the newer one, so "no more" is checked then
+        until(one_answered, "one of mallory's held waits answered")
+        assert len(answered) == 1, "one of hers, no more"
+        assert not any(_answered(sock, 0.01) for sock in held if sock not in answered)
         assert not _answered(newer, 0.01)
         newer.close()
     finally:
@@ -211,14 +230,16 @@ def test_one_user_cannot_hold_the_long_poll_slots_of_everyone_else(real: Start) 
 
 def test_a_held_wait_whose_client_hangs_up_frees_its_slot_at_once(real: Start) -> None:
     """A parked wait costs nothing once its client is gone (granian reports the hang-up)."""
-    server = real("--max-waiters", "2")
+    port = free_port()
+    metrics = f"http://127.0.0.1:{port}"
+    server = real("--max-waiters", "2", "--metrics-port", str(port))
     leaver, stayer = register(server.url, "leaver"), register(server.url, "stayer")
     cursor = http.get(f"{server.url}/updates", headers=bearer(leaver)).json()["cursor"]
     gone = [_raw_updates(server.port, leaver, cursor, 50) for _ in range(2)]
-    time.sleep(1.0)
+    held_waits_become(metrics, 2)  # both slots taken (gates, not sleeps)
     for sock in gone:
         sock.close()
-    time.sleep(1.0)
+    held_waits_become(metrics, 0)  # and given back
     cursor = http.get(f"{server.url}/updates", headers=bearer(stayer)).json()["cursor"]
     started = time.monotonic()
     reply = http.get(
@@ -344,9 +365,12 @@ def test_forty_eight_password_checks_at_once_stay_small_and_let_a_real_login_thr
     Real argon2id cost (64 MiB, t=3). The flood comes from one address, the real
     user from another (the server trusts one proxy, as it would behind nginx).
     """
+    port = free_port()
     server = real(
         "--trusted-proxies",
         "1",
+        "--metrics-port",
+        str(port),
         PAIRCHAT_ARGON2_TIME_COST="",
         PAIRCHAT_ARGON2_MEMORY_COST="",
         PAIRCHAT_REGISTER_RATE_LIMIT="1000 per minute",  # only the hash bound in play
@@ -371,7 +395,11 @@ def test_forty_eight_password_checks_at_once_stay_small_and_let_a_real_login_thr
     quiet = time.monotonic() - started
     with RssSampler(server) as rss, ThreadPoolExecutor(49) as pool:
         flood_replies = [pool.submit(attack, n) for n in range(48)]
-        time.sleep(0.2)
+        # a gate, not a sleep: the flood's password checks are running when the user logs in
+        until(
+            lambda: metric(f"http://127.0.0.1:{port}", "pairchat_password_checks_running") > 0,
+            "the flood's password checks to run",
+        )
         started = time.monotonic()
         real_login = login(server.url, "bob", "bobs right password", "198.51.100.20")
         took = time.monotonic() - started
