@@ -129,15 +129,20 @@ async def test_a_woken_history_wait_runs_the_app_once_and_waits_on_past_other_ch
     pair = "user_one=alice&user_two=bob"
     await harness.call("POST", "/send_message/bob", alice, "author=alice&message=one")
     harness.counter.runs.clear()
+    woken: list[float] = []
+    harness.services.notifier.woken = woken.append  # told when a held wait runs again
     waiting = asyncio.create_task(
         harness.call("POST", "/get_message_history", bob, f"{pair}&after_id=1&wait=20")
     )
     await harness.until_held()
     status, _, _ = await harness.call("POST", "/edit_message", alice, f"{pair}&id=1&message=one%21")
     assert status == 200
-    await asyncio.sleep(0)  # let the wake reach the held wait
-    await harness.until_held()  # held again, after its query found nothing new
-    assert not waiting.done()
+    while not woken:  # a gate, not a yield: the wake has reached the held wait
+        await asyncio.sleep(0.005)
+    # held again after its query found nothing new - or answered, which it must not be
+    while harness.services.notifier.waiting() < 1 and not waiting.done():
+        await asyncio.sleep(0.005)
+    assert not waiting.done(), "an edit answered a wait for new messages"
     await harness.call("POST", "/send_message/bob", alice, "author=alice&message=two")
     status, _, reply = await asyncio.wait_for(waiting, 10)
     assert status == 200 and [m["message"] for m in reply["history"]] == ["two"]
