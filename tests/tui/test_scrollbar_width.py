@@ -46,7 +46,7 @@ async def test_wrapped_lines_keep_every_character_when_the_scrollbar_appears(
                 sent += 1
                 await wait_for(
                     pilot,
-                    lambda: len(log.conversation.messages) == 1 + sent,  # type: ignore[union-attr]
+                    lambda n=1 + sent: len(log.conversation.messages) == n,  # type: ignore[union-attr]
                     f"message {sent} shown",
                 )
                 await pilot.pause()
