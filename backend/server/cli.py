@@ -1,4 +1,4 @@
-"""``pairchat-server``: serve the API; demo data, invites, backup, export, forget.
+"""``pairchat-server``: serve the API; demo data, invites, backup, export, forget, recount.
 
 ``pairchat-server`` alone (or ``serve``) runs the API under granian's ASGI
 interface with the front of ``backend/server/front.py``; ``--dev`` uses Flask's
@@ -14,7 +14,9 @@ folder that is missing or cannot be written, a folder another server holds.
 Operator commands and a running server (docs/deploy.md, "Operator commands"):
 ``serve`` holds the data folder's lock (``backend/storage/lock.py``). ``forget``
 erases a file the server may hold open, so it takes the lock too and refuses
-while a server runs. ``invite`` and ``demo-data`` only add rows in SQLite
+while a server runs; so does ``recount-files``, which sets the files tallies from
+the pair files (a send charges the tally and writes its pair file in two steps, so
+a count taken between them would be wrong). ``invite`` and ``demo-data`` only add rows in SQLite
 transactions — exactly what another worker process does — so they run beside
 a server safely; ``backup`` and ``export`` only read.
 """
@@ -33,7 +35,7 @@ import time
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import click
 from click.core import ParameterSource
@@ -785,14 +787,92 @@ def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes
             if not yes:
                 click.confirm(f"Erase the conversation of {a} and {b}?", abort=True)
             conversation = services.conversations.get(a, b, create=False)
-            if conversation is not None:  # its files go with it: what they were charged, back
-                for username, size in conversation.charged_bytes().items():
-                    services.account_store.refund_files(username, size)
-            found = services.conversations.forget(a, b)
+            # Its files go with it: what they were charged is given back once the file
+            # is gone, never before (a failed erase leaves files and tallies as they
+            # were; a crash between the two leaves a tally too high: recount-files).
+            charged = {} if conversation is None else conversation.charged_bytes()
+            try:
+                found = services.conversations.forget(a, b)
+            except OSError as exc:
+                raise Refused(
+                    f"cannot erase {a}_{b}.db: {_why(exc)}; nothing was given back, "
+                    "run forget again once it can be"
+                ) from None
+            for username, size in charged.items():
+                services.account_store.refund_files(username, size)
             services.account_store.forget_pair(a, b)
         click.echo(f"erased {a}_{b}.db" if found else f"no conversation between {a} and {b}")
     finally:
         lock.release()
+
+
+@cli.command("recount-files")
+@data_dir_option
+@click.pass_context
+def recount_files(ctx: click.Context, data_dir: Path) -> None:
+    """Set each user's files tally (the user quota) to the bytes of the files charged to
+    them across every pair file. Stop the server first.
+
+    Files from before pair schema version 6 are charged to their author, as a file is
+    now; those of an author with no account become nobody's. Run it once after
+    upgrading from before version 6, and after a crash or a failed forget.
+    """
+    settings = _existing_folder(ctx)
+    if settings.multi_node:
+        raise Refused(
+            "recount-files adds up every pair file, and in multi-node mode each node "
+            "holds only its own pairs: it would set the shared tallies to one node's part"
+        )
+    try:
+        lock = FolderLock(settings.data_dir).acquire(
+            f"pid {os.getpid()}, pairchat-server recount-files"
+        )
+    except FolderBusy as busy:
+        raise Refused(
+            f"a pairchat server ({busy.holder}) is serving {settings.data_dir}: stop it, "
+            "then run recount-files again (a send it takes meanwhile would be miscounted)"
+        ) from None
+    try:
+        with _services(settings) as services:
+            counted = _recount(services)
+    finally:
+        lock.release()
+    for username, (was, now) in sorted(counted.changed.items()):
+        click.echo(f"{username}: {was} -> {now} bytes")
+    click.echo(
+        f"recounted {counted.pair_files} pair file(s): {len(counted.changed)} tally(ies) "
+        f"changed, {counted.settled} file(s) of authors with no account charged to nobody"
+    )
+
+
+class Recounted(NamedTuple):
+    """What ``recount-files`` found and did."""
+
+    pair_files: int
+    changed: dict[str, tuple[int, int]]  # username: (tally was, tally now)
+    settled: int  # files charged to a name with no account, now nobody's
+
+
+def _recount(services: Services) -> Recounted:
+    """Every pair file's charges added up, then every tally set to its sum in one
+    transaction; nothing is set when a pair file cannot be read."""
+    accounts = services.account_store.usernames()
+    tallies: dict[str, int] = {}
+    settled = 0
+    count = 0
+    for path in services.conversations.files():
+        conversation = Conversation(path)
+        try:
+            charged, found = conversation.settle_charges(accounts)
+        except PairchatError as exc:
+            raise Refused(f"cannot read {path.name}: {exc.message}; no tally was changed") from None
+        finally:
+            conversation.close()
+        for username, size in charged.items():
+            tallies[username] = tallies.get(username, 0) + size
+        settled += found
+        count += 1
+    return Recounted(count, services.account_store.set_files_bytes(tallies), settled)
 
 
 @cli.command()

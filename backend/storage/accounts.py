@@ -48,6 +48,7 @@ SQLite's write lock does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from backend.storage.accounts_db import PgAccountsDb, SqliteAccountsDb
@@ -146,6 +147,12 @@ class AccountStore:
     def files_bytes(self, username: str) -> int:
         return self.users.files_bytes(username)
 
+    def usernames(self) -> set[str]:
+        return self.users.usernames()
+
+    def set_files_bytes(self, tallies: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+        return self.users.set_files_bytes(tallies)
+
     def change_password(self, username: str, password_hash: str, keep_token: str | None) -> int:
         return self.users.change_password(username, password_hash, keep_token)
 
@@ -220,6 +227,9 @@ class AccountStore:
 
     def set_last_message(self, a: str, b: str, last: LastMessage) -> None:
         self.feed.set_last_message(a, b, last)
+
+    def keep_last_message(self, a: str, b: str, last_id: int) -> None:
+        self.feed.keep_last_message(a, b, last_id)
 
     def forget_pair(self, a: str, b: str) -> None:
         self.feed.forget_pair(a, b)

@@ -15,6 +15,7 @@ every feed write).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -107,6 +108,31 @@ class UserStore(AccountsTable):
             ).fetchone()
         )
         return 0 if row is None else int(row[0])
+
+    def usernames(self) -> set[str]:
+        """Every account's name, deleted ones too (a tombstone keeps its files tally)."""
+        return self._read(
+            lambda conn: {row[0] for row in conn.execute("SELECT username FROM users").fetchall()}
+        )
+
+    def set_files_bytes(self, tallies: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+        """Set every account's files tally to its entry in ``tallies`` (0 when it has
+        none), in one transaction (``pairchat-server recount-files``); the ones that
+        changed, as (was, now)."""
+
+        def work(conn: Connection) -> dict[str, tuple[int, int]]:
+            changed: dict[str, tuple[int, int]] = {}
+            rows = conn.execute("SELECT username, files_bytes FROM users").fetchall()
+            for username, was in rows:
+                now = int(tallies.get(username, 0))
+                if int(was) != now:
+                    conn.execute(
+                        "UPDATE users SET files_bytes = ? WHERE username = ?", (now, username)
+                    )
+                    changed[username] = (int(was), now)
+            return changed
+
+        return self._write(work)
 
     def set_password_hash(self, username: str, password_hash: str) -> None:
         self._write(

@@ -22,7 +22,7 @@ chunk per call.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import NamedTuple
 
 from backend.storage.database import AUTO_VACUUM_INCREMENTAL
@@ -80,7 +80,9 @@ def create_tables(conn: sqlite3.Connection) -> None:
 def add_charges(conn: sqlite3.Connection) -> None:
     """The ``charged_to`` column. A file stored before it is taken as charged to its
     message's author (lower-cased), as every signed-in send was; only an open-mode
-    send was not, and which those were is not known."""
+    send was not, and which those were is not known: ``pairchat-server recount-files``
+    then makes the tallies count them (``settle_charges``), as version 6 charges every
+    file whose author has an account."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(attachment)")}
     if "charged_to" not in columns:
         conn.execute("ALTER TABLE attachment ADD COLUMN charged_to TEXT")
@@ -204,6 +206,26 @@ def charged_bytes(conn: sqlite3.Connection) -> dict[str, int]:
             "GROUP BY charged_to"
         )
     }
+
+
+def settle_charges(conn: sqlite3.Connection, accounts: Collection[str]) -> int:
+    """Files charged to a name that has no account in ``accounts`` become charged to
+    nobody, as a file sent now by an author without an account is (only a file from
+    before version 6 can be: ``add_charges`` could not tell). Their count; in the
+    caller's transaction."""
+    named = [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT charged_to FROM attachment WHERE charged_to IS NOT NULL"
+        )
+    ]
+    settled = 0
+    for name in named:
+        if name not in accounts:
+            settled += conn.execute(
+                "UPDATE attachment SET charged_to = NULL WHERE charged_to = ?", (name,)
+            ).rowcount
+    return settled
 
 
 def entries(conn: sqlite3.Connection) -> list[FileEntry]:

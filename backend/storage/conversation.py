@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -674,6 +674,19 @@ class Conversation:
     def charged_bytes(self) -> dict[str, int]:
         """Bytes of the pair's files per user they were charged to."""
         found: dict[str, int] = self._run(attachments.charged_bytes)
+        return found
+
+    def settle_charges(self, accounts: Collection[str]) -> tuple[dict[str, int], int]:
+        """``pairchat-server recount-files``: files charged to a name with no account in
+        ``accounts`` become nobody's (``attachments.settle_charges``), then
+        ``charged_bytes``; and how many were settled. One transaction."""
+
+        def work(conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
+            with immediate(conn):
+                settled = attachments.settle_charges(conn, accounts)
+                return attachments.charged_bytes(conn), settled
+
+        found: tuple[dict[str, int], int] = self._run(work)
         return found
 
     def last_message(self) -> Message | None:
