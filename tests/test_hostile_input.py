@@ -172,6 +172,15 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
         "not_found",
     ),
     ("unknown-route", "/nope", {"data": {}}, 404, "not_found"),
+    # a number where a password goes is a wrong field, not a missing one (QA: it said
+    # "'password' is required" while a number for a message said "must be a string")
+    (
+        "password-a-number",
+        "/register",
+        {"json": {"username": "numbers", "password": 123456789012}},
+        400,
+        "invalid_field",
+    ),
     # issue 11: each of these was a 500, or a silent repair
     (
         "nested-json",

@@ -378,8 +378,10 @@ class Accounts:
 
 
 def parse_password(value: object, field: str = "password") -> str:
-    if not isinstance(value, str) or not value:
+    if value is None or value == "":
         raise MissingField(f"'{field}' is required")
+    if not isinstance(value, str):
+        raise InvalidField(f"'{field}' must be a string")
     if not MIN_PASSWORD <= len(value) <= MAX_PASSWORD or "\x00" in value:
         raise InvalidField(f"a password is {MIN_PASSWORD}-{MAX_PASSWORD} characters, no NUL")
     return value
