@@ -114,6 +114,11 @@ class PtyPump:
             self._finish()
 
     # client -> TUI ---------------------------------------------------------------------
+    @property
+    def input_paused(self) -> bool:
+        """The client has been asked to pause until the TUI reads what waits."""
+        return self._input_paused
+
     def feed(self, data: bytes) -> None:
         """Input from the client, written to the TUI in order."""
         if self._closed:

@@ -45,6 +45,7 @@ from asyncssh.channel import SSHChannel
 from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHServerStreamSession
 
+from doors.command_input import CommandInput
 from doors.factory import GRACE, FactorySession, SessionFactory
 from doors.file_api import FileApi
 from doors.hostkey import fingerprint, load_host_key
@@ -65,6 +66,8 @@ SFTP_END_GRACE = 30.0
 """Seconds a file the client closed just before it went may still take to be sent,
 before the session's token is revoked."""
 EARLY_INPUT = 4096
+"""Bytes typed before the TUI's pty exists that are kept for it before the client is
+asked to pause (never dropped)."""
 SCRIPT_COMMANDS = ("send", "history", "tail")
 REQUEST_ID_HEADER = "X-Request-Id"
 """The header that ties a session's API calls to its id (as tui/door.py sends it)."""
@@ -79,9 +82,6 @@ def script_command(line: str) -> list[str] | None:
     except ValueError:
         return None
     return argv if argv and argv[0] in SCRIPT_COMMANDS else None
-
-
-"""Bytes typed before the TUI started that are kept for it."""
 
 
 @dataclass(frozen=True)
@@ -405,10 +405,14 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
         self.process: FactorySession | None = None
         self.task: asyncio.Task[None] | None = None
         self.early_input = bytearray()
+        """What the client typed before the TUI's pty exists (the channel paused past
+        ``EARLY_INPUT``)."""
+        self.early_paused = False
         self.pty_closed = asyncio.Event()
         self.ended = False
         self.command_process: asyncio.subprocess.Process | None = None
-        self.input_ended = False
+        self.command_input: CommandInput | None = None
+        """A script command's stdin: everything the client sends, until it ends."""
 
     # requests --------------------------------------------------------------------------
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
@@ -447,6 +451,16 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
             self._refuse(self.door.why_full(self.connection))
             return
         self.door.sessions.add(self)
+        if argv is not None and self.chan is not None:
+            self.command_input = CommandInput(
+                pause=self.chan.pause_reading, resume=self.chan.resume_reading
+            )
+            if self.early_input:
+                self.command_input.feed(bytes(self.early_input))
+                self.early_input.clear()
+            if self.early_paused:  # the command's input pauses the client from now on
+                self.early_paused = False
+                self.chan.resume_reading()
         run = self._run() if argv is None else self._run_command(argv)
         self.task = asyncio.get_running_loop().create_task(run)
 
@@ -477,6 +491,7 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
                     pause_input=chan.pause_reading,
                     resume_input=chan.resume_reading,
                 )
+                self._feed_early_input(self.pump)
                 self.process = await self.door.factory.open(slave, env)
             except BaseException:
                 if self.pump is not None:
@@ -495,9 +510,6 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
                 self.size.rows,
                 identity.username or ("(new key)" if identity.ticket else "(sign-in)"),
             )
-            if self.early_input:
-                self.pump.feed(bytes(self.early_input))
-                self.early_input.clear()
             try:
                 code = await self.process.wait()
                 with contextlib.suppress(TimeoutError):
@@ -547,12 +559,8 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
                     start_new_session=True,
                 )
                 process = self.command_process
-                assert process.stdin is not None
-                if self.early_input:
-                    process.stdin.write(bytes(self.early_input))
-                    self.early_input.clear()
-                if self.input_ended:
-                    process.stdin.close()
+                assert process.stdin is not None and self.command_input is not None
+                self.command_input.start(process.stdin)
                 log.info(
                     "%s: command %s started (pid %d, user %s)",
                     self.connection.address,
@@ -591,6 +599,8 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
     def _finish(self, status: int) -> None:
         if self.pump is not None:
             self.pump.close()
+        if self.command_input is not None:
+            self.command_input.close()
         self._release()
         if not self.ended and self.chan is not None:
             self.ended = True
@@ -614,14 +624,26 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
             self.hang_up()
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        process = self.command_process
-        if process is not None and process.stdin is not None:
-            if not process.stdin.is_closing():
-                process.stdin.write(data)
+        if self.command_input is not None:
+            self.command_input.feed(data)
         elif self.pump is not None:
             self.pump.feed(data)
-        elif len(self.early_input) + len(data) <= EARLY_INPUT:
+        else:  # no pty yet: kept, and past EARLY_INPUT the client waits for it
             self.early_input += data
+            if len(self.early_input) >= EARLY_INPUT and not self.early_paused:
+                self.early_paused = True
+                if self.chan is not None:
+                    self.chan.pause_reading()
+
+    def _feed_early_input(self, pump: PtyPump) -> None:
+        """What came before the pty existed, to it first; then the client goes on."""
+        if self.early_input:
+            pump.feed(bytes(self.early_input))
+            self.early_input.clear()
+        if self.early_paused:
+            self.early_paused = False
+            if self.chan is not None and not pump.input_paused:
+                self.chan.resume_reading()
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
         self.size = Size.sane(width, height, pixwidth, pixheight)
@@ -639,10 +661,8 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
     # the end ---------------------------------------------------------------------------
     def eof_received(self) -> bool:
         if self.command is not None:  # a script command: the end of its stdin
-            self.input_ended = True
-            process = self.command_process
-            if process is not None and process.stdin is not None:
-                process.stdin.close()
+            if self.command_input is not None:
+                self.command_input.end()
             return True
         self.hang_up()
         return False
@@ -662,6 +682,8 @@ class TuiSession(AccountChannel, asyncssh.SSHServerSession[bytes]):
             self.task.cancel()  # still asking the API, or starting the TUI
         if self.pump is not None:
             self.pump.close()
+        if self.command_input is not None:
+            self.command_input.close()
         self._release()
 
     def _visitor(self) -> tuple[str, str] | None:
