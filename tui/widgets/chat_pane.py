@@ -12,9 +12,6 @@ open chat (:meth:`chat_opened`, …).
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,11 +34,21 @@ from tui.formatting import Clock
 from tui.text import attachment_label, fit, key_label, one_line, url_spans
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import MAX_DRAFT, Composer
+from tui.widgets.external_editor import (
+    EditorUnavailable,
+    edit_in_editor,
+    editor_command,
+    editor_found,
+)
 
 MESSAGE_HINT = "Enter sends, Alt+Enter or Ctrl+J for a new line"
 NO_FILES_HERE = (
     "Files are not sent or saved through a door: this pairchat runs on the server's "
     "machine, so a path would be one of its files. Use pairchat on your own computer."
+)
+NO_EDITOR_HERE = (
+    "No editor through a door: this pairchat runs on the server's machine. Write the "
+    "message here (Alt+Enter or Ctrl+J for a new line)."
 )
 NEWEST = "chat.newest"
 NEWEST_KEYS = "end,ctrl+end"
@@ -68,6 +75,13 @@ class ChatPane(Vertical):
             show=False,  # shown by the message box; in the messages the footer is full
             tooltip="Send a file: type its path (Tab completes)",
             id="chat.attach",
+        ),
+        Binding(
+            "ctrl+e",
+            "editor",
+            "Editor",
+            show=False,  # the message box shows it where an editor can start; else this says why
+            id="chat.editor",
         ),
         Binding(
             NEWEST_KEYS,
@@ -157,6 +171,7 @@ class ChatPane(Vertical):
         composer.recall_source = self._my_texts
         composer.refusal = self._outbox_refusal
         composer.files = self._local_files()
+        composer.editor = self._local_files() and editor_found()
         self.watch(self.chat_log, "new_below", self._show_new_marker)
         self.watch(self.chat_log, "behind", self._show_new_marker)
         self._set_title()
@@ -564,23 +579,28 @@ class ChatPane(Vertical):
             self._notice("")
 
     @on(Composer.EditorRequested)
-    def _editor(self, event: Composer.EditorRequested) -> None:
+    def _editor_requested(self, event: Composer.EditorRequested) -> None:
         event.stop()
+        self.action_editor()
+
+    def action_editor(self) -> None:
+        """Ctrl+E: write the message in the user's editor. Refused with a notice, the box
+        untouched, when there is none to start (always through a door)."""
         composer = self.composer
         if composer.peer is None:
             return
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-        with tempfile.TemporaryDirectory(prefix="pairchat-") as folder:
-            path = Path(folder) / "message.txt"
-            path.write_text(composer.text, encoding="utf-8")
-            try:
-                with self.app.suspend():
-                    subprocess.run([*shlex.split(editor), str(path)], check=False)
-            except Exception as exc:  # SuspendNotSupported, editor not found, …
-                self.app.notify(f"Cannot open {editor}: {exc}", severity="error", markup=False)
-                return
-            text = path.read_text(encoding="utf-8")
-        composer.load_bounded(text[:-1] if text.endswith("\n") else text)
+        if not self._local_files():
+            self.app.notify(NO_EDITOR_HERE, severity="warning", markup=False)
+            return
+        try:
+            command = editor_command()
+            with tempfile.TemporaryDirectory(prefix="pairchat-") as folder:
+                text = edit_in_editor(self.app, command, composer.text, Path(folder))
+        except EditorUnavailable as exc:
+            self.app.notify(str(exc), severity="error", markup=False)
+            composer.focus()
+            return
+        composer.load_bounded(text)
         composer.move_cursor(composer.document.end)
         composer.focus()
 

@@ -181,6 +181,8 @@ class Composer(TextArea):
         """Why a message to this peer cannot be queued now (the outbox is full), or None."""
         self.files = True
         """Ctrl+O is offered (not in a door: there the pane says why it is not)."""
+        self.editor = True
+        """Ctrl+E is offered (an editor can start; else the pane says why it cannot)."""
         self._recall_index: int | None = None
         self._recalled = ""
         self.editing: int | None = None
@@ -312,6 +314,8 @@ class Composer(TextArea):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "attach":
             return self.files  # False: not in the footer; the pane's Ctrl+O says why
+        if action == "editor":
+            return self.editor  # False: not in the footer; the pane's Ctrl+E says why
         return super().check_action(action, parameters)
 
     # -- recall ------------------------------------------------------------------------
