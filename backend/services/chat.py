@@ -33,6 +33,7 @@ from backend.core.errors import (
     InvalidField,
     MessageTooLong,
     MissingField,
+    PairElsewhere,
     RateLimited,
     SameUser,
     StorageUnavailable,
@@ -54,6 +55,10 @@ MAX_MESSAGE_LENGTH = 4000
 STREAM_PAGE = 500  # messages per query when a whole history is streamed
 AROUND_PAGE = 100  # messages around ``around_id`` without a ``limit``
 CHANGES_PAGE = 1000  # changes after ``after_rev`` without a ``limit``
+# Incomplete feed rows (``_with_last``) completed from their pair files per ``GET /friends``,
+# most recent first: after an upgrade the rest answer with what their rows have (the text
+# preview) and later calls complete them, so no call opens every pair file.
+FILLS_PER_LIST = 20
 T = TypeVar("T")
 
 
@@ -114,6 +119,7 @@ class Chat:
         self.sends = Limiter(quotas.send_rate)  # sends, edits and deletions
         self._new_conversations = Limiter(quotas.new_conversation_rate)
         self.disk = disk
+        self.fills_per_list = FILLS_PER_LIST
 
     def _require_accounts(self, pair: Pair) -> None:
         self.accounts.require_exists(pair.low)
@@ -349,32 +355,35 @@ class Chat:
 
     def friends(self, me: Username) -> Friends:
         """One query of the accounts file, however many contacts: no pair file is opened
-        (except once for a pair whose row does not know its newest message, ``_with_last``).
-        Conversations started by strangers I have not accepted are ``requests``."""
+        (except once for a pair whose row does not know its newest message, ``_with_last``,
+        at most ``FILLS_PER_LIST`` of them a call). Conversations started by strangers I
+        have not accepted are ``requests``."""
         rows, blocked = self.store.friend_list(me, now_ms())
-        rows = [
-            self._with_last(me, f) if f.last_id and not (f.last_message and f.last_complete) else f
-            for f in rows
-        ]
+        incomplete = [i for i, f in enumerate(rows) if f.last_id and not f.last_complete]
+        for i in incomplete[: self.fills_per_list]:  # most recent first, as listed
+            rows[i] = self._with_last(me, rows[i])
         return Friends([f for f in rows if not f.request], blocked, [f for f in rows if f.request])
 
     def _with_last(self, me: str, friend: Friend) -> Friend:
         """A row that does not know its pair's newest message (from before version 2 of the
         accounts file), or not whole (from before version 8 kept its file and reactions):
-        read the pair's file once, remember it. No file here: the row as it is."""
+        read the pair's file once, remember it. Where the file cannot make the row better
+        (no file, one served by another node, a damaged one, or one behind the feed) the
+        row is taken as it is, once: the pair's next change writes it whole."""
         try:
             conversation = self.conversations.get(me, friend.username, create=False)
-            if conversation is None:
-                return friend
-            found = conversation.last_message()
+            found = None if conversation is None else conversation.last_message()
+        except PairElsewhere:
+            found = None  # multi-node: the node serving the pair writes its changes whole
         except StorageUnavailable:
-            # a damaged file (or, multi-node, one served elsewhere) costs its own row, not
-            # the list
+            # a damaged file costs its own row, not the list
             log.warning("cannot read the last message of %s and %s", me, friend.username)
+            found = None
+        if found is None or found.id < friend.last_id:
+            self.store.keep_last_message(me, friend.username, friend.last_id)
             return friend
-        if found is not None and isinstance(found.date_sent, int):
-            self.store.set_last_message(me, friend.username, LastMessage.of(found))
-        return friend._replace(last_message=found)
+        self.store.set_last_message(me, friend.username, LastMessage.of(found))
+        return friend._replace(last_message=found, last_id=found.id)
 
     def mark_read(self, me: Username, peer: Username, last_read_id: int) -> int:
         """Move my read marker forward, never past the pair's newest message.

@@ -212,12 +212,22 @@ def _greater(a: str, b: str) -> str:
     return f"CASE WHEN {b} > {a} THEN {b} ELSE {a} END"
 
 
+# Whether a write's message is newer than the one a row keeps: a later message, or the
+# same one at a later revision. The pair's file and the feed are written in two steps, so
+# two changes of a pair can reach the feed in the opposite order; comparing revisions
+# keeps the later one whichever lands last (a send's write landing after a reaction to it
+# keeps the reaction; of two reactions, the later).
+_UPSERT_IS_NEWER = (
+    "(excluded.last_id > contacts.last_id OR (excluded.last_id = contacts.last_id "
+    "AND excluded.last_rev >= coalesce(contacts.last_rev, 0)))"
+)
+_REVISION_IS_NEWER = "(:id > last_id OR (:id = last_id AND coalesce(last_rev, 0) < :rev))"
+
 # An upsert's SET clauses for the newest message: taken only from a newer message (all
 # expressions see the row as it was, so this must come before last_id's own update). The
 # row's own columns are named ``contacts.x`` in an upsert: PostgreSQL finds ``x`` ambiguous.
 _NEWEST_TEXT = ", ".join(
-    f"{column} = CASE WHEN excluded.last_id >= contacts.last_id THEN excluded.{column} "
-    f"ELSE contacts.{column} END"
+    f"{column} = CASE WHEN {_UPSERT_IS_NEWER} THEN excluded.{column} ELSE contacts.{column} END"
     for column in (
         "last_author",
         "last_client_id",
@@ -233,6 +243,13 @@ _NEWEST_TEXT = ", ".join(
         "last_complete",
     )
 )
+# A message newer than a row's moves its ``last_id`` (and its activity, when it has a
+# date): it must come after the clauses that compare with the row's ``last_id``.
+_LAST_ID_FORWARD = (
+    "last_activity = CASE WHEN :id > last_id AND :date > 0 THEN :date ELSE last_activity END, "
+    f"last_id = {_greater('last_id', ':id')}"
+)
+_REVISION_IS_NEWER_OR_SAME = "(:id > last_id OR (:id = last_id AND coalesce(last_rev, 0) <= :rev))"
 _LAST_COLUMNS = (
     "last_author, last_client_id, last_text, last_rev, last_edited_at, last_deleted, "
     "last_reply_to, last_file_name, last_file_size, last_file_type, last_reactions, "
@@ -394,17 +411,22 @@ class FeedStore(AccountsTable):
     def record_revision(
         self, author: str, peer: str, changed: LastMessage, peer_unread: int | None = None
     ) -> None:
-        """An edit or deletion: both sides' feeds move to the pair's new revision.
+        """An edit, deletion or reaction: both sides' feeds move to the pair's new revision.
 
-        Where ``changed`` is the pair's newest message it replaces the one kept on the
-        rows; ``peer_unread`` (after a deletion) is the peer's unread count recounted.
+        Where ``changed`` is the pair's newest message at a later revision than the one
+        kept on the rows, it replaces it (an older change landing late is dropped); a
+        message newer than the rows' (its send's feed write has not landed yet) is taken
+        whole. ``peer_unread`` (after a deletion) is the peer's unread count recounted.
         """
 
         def work(conn: Connection) -> None:
             seq = next_seq(conn)
             newest = ", ".join(
-                f"{column} = CASE WHEN last_id = :id THEN :{value} ELSE {column} END"
+                f"{column} = CASE WHEN {_REVISION_IS_NEWER} THEN :{value} ELSE {column} END"
                 for column, value in (
+                    ("last_author", "author"),  # a message the feed has not heard of yet
+                    ("last_client_id", "client_id"),
+                    ("last_reply_to", "reply_to"),
                     ("last_text", "text"),
                     ("last_rev", "rev"),
                     ("last_edited_at", "edited_at"),
@@ -417,7 +439,8 @@ class FeedStore(AccountsTable):
                 )
             )
             conn.execute(
-                f"UPDATE contacts SET {newest}, rev = {_greater('rev', ':rev')}, seq = :seq, "
+                f"UPDATE contacts SET {newest}, {_LAST_ID_FORWARD}, "
+                f"rev = {_greater('rev', ':rev')}, seq = :seq, "
                 "unread = CASE WHEN owner = :peer AND CAST(:unread AS INTEGER) IS NOT NULL "
                 "THEN CAST(:unread AS INTEGER) ELSE unread END "
                 "WHERE (owner = :author AND peer = :peer) OR (owner = :peer AND peer = :author)",
@@ -433,13 +456,36 @@ class FeedStore(AccountsTable):
         self._write(work)
 
     def set_last_message(self, a: str, b: str, last: LastMessage) -> None:
-        """Fill in a pair's newest message on both its rows (pairs from before accounts
-        version 2, or from before version 8 kept its file and reactions)."""
+        """Fill in a pair's newest message, as read from its file, on its incomplete rows
+        (from before accounts version 2, or from before version 8 kept files and
+        reactions): taken where it is newer than the row's (a later message: the feed
+        missed a send), then the row is complete — a row newer than ``last`` (a change
+        that landed since the file was read, or a file behind its feed) stays as it is."""
+        taken = ", ".join(
+            f"{column} = CASE WHEN {_REVISION_IS_NEWER_OR_SAME} THEN :{value} ELSE {column} END"
+            for column, value in zip(
+                _LAST_COLUMNS.split(", "), _LAST_VALUES.replace(":", "").split(", "), strict=True
+            )
+            if column != "last_complete"
+        )
         self._write(
             lambda conn: conn.execute(
-                f"UPDATE contacts SET ({_LAST_COLUMNS}) = ({_LAST_VALUES}) WHERE last_id = :id "
+                f"UPDATE contacts SET {taken}, {_LAST_ID_FORWARD}, last_complete = 1 "
+                "WHERE last_complete = 0 "
                 "AND ((owner = :a AND peer = :b) OR (owner = :b AND peer = :a))",
                 {**last._params(), "a": a, "b": b},
+            )
+        )
+
+    def keep_last_message(self, a: str, b: str, last_id: int) -> None:
+        """A pair's rows that reading its file cannot make better (no file, none readable
+        here, or one behind the feed) are taken as they are: marked complete, so
+        ``GET /friends`` stops reading it; the pair's next change writes it whole."""
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE contacts SET last_complete = 1 WHERE last_complete = 0 AND last_id = :id "
+                "AND ((owner = :a AND peer = :b) OR (owner = :b AND peer = :a))",
+                {"id": last_id, "a": a, "b": b},
             )
         )
 
