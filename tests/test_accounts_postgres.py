@@ -237,7 +237,7 @@ def test_revisions_repairs_and_forgetting(store: AccountStore) -> None:
     store.repair_feed("alice", "bob", LastMessage(5, "alice", "five", 2005, "c5", rev=5), 7)
     (row,) = store.friend_list("bob")[0]
     assert (row.last_id, row.unread, row.last_message.client_id) == (5, 7, "c5")
-    store.set_last_message("alice", "bob", LastMessage(5, "alice", "five again", 2005, "c5"))
+    store.set_last_message("alice", "bob", LastMessage(5, "alice", "five again", 2005, "c5", 5))
     assert store.friend_list("alice")[0][0].last_message.message == "five again"
     store.forget_pair("alice", "bob")
     assert sorted(store.feed_rows()) == [("alice", "bob", 0, 0), ("bob", "alice", 0, 0)]

@@ -456,11 +456,12 @@ class FeedStore(AccountsTable):
         self._write(work)
 
     def set_last_message(self, a: str, b: str, last: LastMessage) -> None:
-        """Fill in a pair's newest message, as read from its file, on its incomplete rows
-        (from before accounts version 2, or from before version 8 kept files and
-        reactions): taken where it is newer than the row's (a later message: the feed
-        missed a send), then the row is complete — a row newer than ``last`` (a change
-        that landed since the file was read, or a file behind its feed) stays as it is."""
+        """Fill in a pair's newest message, as read from its file, on its rows (incomplete:
+        from before accounts version 2, or from before version 8 kept files and
+        reactions): taken where it is not older than the row's (the same revision, or a
+        later message: the feed missed a send), then the row is complete — a row newer
+        than ``last`` (a change that landed since the file was read, or a file behind
+        its feed) stays as it is."""
         taken = ", ".join(
             f"{column} = CASE WHEN {_REVISION_IS_NEWER_OR_SAME} THEN :{value} ELSE {column} END"
             for column, value in zip(
@@ -471,8 +472,7 @@ class FeedStore(AccountsTable):
         self._write(
             lambda conn: conn.execute(
                 f"UPDATE contacts SET {taken}, {_LAST_ID_FORWARD}, last_complete = 1 "
-                "WHERE last_complete = 0 "
-                "AND ((owner = :a AND peer = :b) OR (owner = :b AND peer = :a))",
+                "WHERE (owner = :a AND peer = :b) OR (owner = :b AND peer = :a)",
                 {**last._params(), "a": a, "b": b},
             )
         )
