@@ -13,7 +13,11 @@ contacts, and its ``last_message`` is the whole message object a history page gi
 A row with ``last_id`` > 0 whose ``last_author`` is NULL (from before accounts version
 2) or whose ``last_complete`` is 0 (kept before version 8 kept files and reactions)
 does not know all of its newest message: the chat service reads it from the pair's
-file once and fills it in (``set_last_message``).
+file once and fills it in (``set_last_message``), a bounded number a call; a row its file
+cannot better is taken as it is (``keep_last_message``). The pair's file and its feed
+rows are written in two steps, so changes can reach the feed out of order: every write
+of the newest message compares revisions (``last_id``, then ``last_rev``) and keeps the
+later one.
 
 The rows also carry the pair's revision (``rev``: edits and deletions move the feed
 of both sides), the flags a friendship is made of (``added``, ``blocked``,
