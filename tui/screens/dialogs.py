@@ -91,6 +91,14 @@ class _ListDialog(_Dialog):
         option = self.query_one("#dialog-list", OptionList).highlighted_option
         return option.id if option is not None else None
 
+    def _refill(self) -> None:
+        """After an action on a row: the rows left; none left closes the dialog, so the
+        keys typed next go to the screen the user sees under it (where the focus was)."""
+        if self.rows():
+            self._fill()
+        else:
+            self.dismiss(None)
+
 
 class AddFriendDialog(_Dialog):
     def compose(self) -> ComposeResult:
@@ -192,13 +200,13 @@ class UnsentDialog(_ListDialog):
         client_id = self._selected()
         if client_id:
             self.core.retry(client_id)
-            self._fill()
+            self._refill()
 
     def action_discard(self) -> None:
         client_id = self._selected()
         if client_id:
             self.core.discard(client_id)
-            self._fill()
+            self._refill()
 
 
 class SignOutDialog(_Dialog):
@@ -352,6 +360,12 @@ class RequestsDialog(_ListDialog):
     )
     EMPTY = "No requests."
 
+    def __init__(self, core: SyncCore) -> None:
+        super().__init__(core)
+        self._answered: set[str] = set()
+        """Requests answered here whose answer the server has not confirmed yet: not
+        shown (a refusal brings the row back)."""
+
     def rows(self) -> list[tuple[str, str]]:
         requests = sorted(self.core.requests.values(), key=lambda f: f.username)
         return [
@@ -361,6 +375,7 @@ class RequestsDialog(_ListDialog):
                 + (f" \u00b7 {f.unread} unread" if f.unread else ""),
             )
             for f in requests
+            if f.username not in self._answered
         ]
 
     @on(OptionList.OptionSelected, "#dialog-list")
@@ -368,25 +383,45 @@ class RequestsDialog(_ListDialog):
         self.dismiss(event.option.id)
 
     def action_accept(self) -> None:
+        """Accept and open their chat at once: accepting is choosing to talk to them, and
+        the keys typed next are meant for that chat (the server is told meanwhile)."""
         if name := self._selected():
-            self._do(name, self.core.accept)
+            self._answer(name, "accept", self.core.accept)
+            self.dismiss(name)
 
     def action_decline(self) -> None:
         if name := self._selected():
-            self._do(name, self.core.decline)
+            self._answer(name, "decline", self.core.decline)
+            self._refill()
 
     def action_block(self) -> None:
         if name := self._selected():
-            self._do(name, self.core.block)
+            self._answer(name, "block", self.core.block)
+            self._refill()
 
-    @work(exclusive=True, group="dialog", exit_on_error=False)
-    async def _do(self, username: str, request: Callable[[str], Awaitable[None]]) -> None:
-        try:
-            await request(username)
-        except (ApiError, ServerUnreachable) as exc:
-            self.show_error(describe(exc))
-            return
-        self._fill()
+    def _answer(self, username: str, verb: str, request: Callable[[str], Awaitable[None]]) -> None:
+        """Tell the server in a worker of the app's (it outlives this dialog); the row goes
+        now, so the dialog answers the next key as the user sees it. A refusal says why
+        and puts the row back if the dialog is still open."""
+        self._answered.add(username)
+        app = self.app
+
+        async def tell() -> None:
+            try:
+                await request(username)
+            except (ApiError, ServerUnreachable) as exc:
+                self._answered.discard(username)
+                app.notify(
+                    f"Could not {verb} {username}: {describe(exc)}",
+                    severity="error",
+                    markup=False,
+                )
+                if self.is_attached:
+                    self._fill()
+                return
+            self._answered.discard(username)  # the core's list has it right now
+
+        app.run_worker(tell(), group="requests", exit_on_error=False)
 
 
 REACTIONS = ("\U0001f44d", "\u2764\ufe0f", "\U0001f602", "\U0001f62e", "\U0001f622", "\U0001f64f")
