@@ -108,27 +108,16 @@ def main() -> int:
 
 def run_command(command: str, config: Config) -> int:
     """One of ``pairchat``'s script commands (tui/scripting.py), as the door's user."""
-    import argparse
-    import contextlib
-    import io
     import json
 
-    from tui.scripting import add_commands, run
+    from tui.scripting import EXIT_USAGE, run_door_command
 
-    parser = argparse.ArgumentParser(prog="ssh HOST", add_help=False)
-    add_commands(parser)
-    said = io.StringIO()
     try:
         words = [str(word) for word in json.loads(command)]
-        if words[:1] == ["send"] and len(words) > 3:  # ssh joins its words: so does send
-            words = [*words[:2], " ".join(words[2:])]
-        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
-            args = parser.parse_args(words)
-    except (ValueError, SystemExit):
-        lines = said.getvalue().strip().splitlines() or ["bad command"]
-        print(f"pairchat: {lines[-1]}", file=sys.stderr)  # one line: the error, no usage
-        return 2
-    return run(args, config, headers=door_headers(os.environ))
+    except (ValueError, TypeError):
+        print("pairchat: bad command", file=sys.stderr)
+        return EXIT_USAGE
+    return run_door_command(words, config, headers=door_headers(os.environ))
 
 
 def watch_idle(app: PairchatApp, *, signed_out: float, signed_in: float) -> None:

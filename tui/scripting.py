@@ -18,6 +18,9 @@ with a file prints "📎 name · size" after its text, on its line; ``--json`` c
 ``client_id`` so a retry after a dropped connection stores it once; without TEXT it
 has no caption and does not read stdin.
 
+Over the SSH door the same commands run without ``--file`` (refused: a path there is
+the server's), and ``--help`` prints the door's usage (:func:`run_door_command`).
+
 Exit status: 0 done, 1 the server refused (its message on stderr), 2 bad usage or no
 session, 3 the server could not be reached.
 """
@@ -43,6 +46,8 @@ from tui.text import attachment_label, display_text, human_size
 
 MAX_MESSAGE = 4000
 """Characters in one message (the server's limit: docs/api.md, "Limits")."""
+MAX_HISTORY = 1000
+"""Messages ``history --limit`` may ask for (the server's page: 'limit' 1 to 1000)."""
 TAIL_LINES = 10
 SEND_TRIES = 3
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -169,10 +174,11 @@ def formatter(as_json: bool, to_terminal: bool) -> Callable[[str, Message], str]
 
 
 async def history(client: PairchatClient, peer: str, limit: int) -> list[Message]:
-    """The newest ``limit`` messages with ``peer``, oldest first."""
+    """The newest ``limit`` messages with ``peer``, oldest first (``limit`` out of
+    1..``MAX_HISTORY``: bad usage, in the server's words)."""
+    if not 1 <= limit <= MAX_HISTORY:
+        raise ScriptError(f"'limit' must be between 1 and {MAX_HISTORY}", EXIT_USAGE)
     await _signed_in(client)
-    if limit <= 0:
-        return []
     page = await client.history(peer, limit=limit)
     return list(page.messages)[-limit:]
 
@@ -292,3 +298,71 @@ def add_commands(parser: argparse.ArgumentParser, *, local_files: bool = False) 
     tail_p = commands.add_parser("tail", help="print new messages as they come (Ctrl+C ends)")
     tail_p.add_argument("peer", metavar="USER", nargs="?", help="default: everyone")
     tail_p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+# -- over SSH ---------------------------------------------------------------------------
+DOOR_USAGE = """\
+usage: ssh HOST send USER [TEXT ...]    send TEXT (default: stdin until EOF) to USER
+       ssh HOST history USER [--limit N] [--json]
+                                        the newest N (default 20, at most 1000) messages
+       ssh HOST tail [USER] [--json]    the last 10, then new messages as they come
+       scp FILE HOST:USER/              send a file (send --file is for pairchat itself)"""
+"""What ``ssh HOST send|history|tail --help`` prints: the door's commands."""
+HELP = ("-h", "--help")
+
+
+def door_command(words: list[str]) -> argparse.Namespace | str:
+    """The SSH door's command line as :func:`run` takes it, or ``DOOR_USAGE`` when help
+    is asked for; bad usage is a :class:`ScriptError` (one line, status 2).
+
+    ssh joins the words after ``ssh HOST`` into one line, so ``send``'s words after the
+    name are the message, as they were typed. ``--file`` would read a file of the
+    server's machine: refused, with the way to send one (scp)."""
+    import io
+
+    command = words[0] if words else ""
+    if command == "send":
+        if any(word in HELP for word in words[1:3]):
+            return DOOR_USAGE
+        if any(word == "--file" or word.startswith("--file=") for word in words[1:]):
+            rest = words[1:]
+            names = [
+                word
+                for at, word in enumerate(rest)
+                if not word.startswith("-") and (at == 0 or rest[at - 1] != "--file")
+            ]
+            peer = names[0] if names else "USER"
+            raise ScriptError(
+                f"--file is not available over SSH; use scp FILE HOST:{peer}/", EXIT_USAGE
+            )
+        if len(words) > 3:
+            words = [*words[:2], " ".join(words[2:])]
+    elif any(word in HELP for word in words):
+        return DOOR_USAGE
+    parser = argparse.ArgumentParser(prog="ssh HOST", add_help=False)
+    add_commands(parser)
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+            return parser.parse_args(words)
+    except SystemExit:
+        lines = said.getvalue().strip().splitlines() or ["bad command"]
+        why = lines[-1].removeprefix("ssh HOST: error: ")
+        raise ScriptError(why.removeprefix(f"ssh HOST {command}: error: "), EXIT_USAGE) from None
+
+
+def run_door_command(
+    words: list[str], config: Config, headers: Mapping[str, str] | None = None
+) -> int:
+    """``words`` (``send``, ``history`` or ``tail`` and theirs) run as the door's user; bad
+    usage is one line on stderr and status 2, ``--help`` the usage on stdout."""
+    try:
+        args = door_command(words)
+    except ScriptError as exc:
+        name = f"pairchat {words[0]}" if words else "pairchat"
+        print(f"{name}: {exc.message}", file=sys.stderr)
+        return exc.status
+    if isinstance(args, str):
+        print(args)
+        return 0
+    return run(args, config, headers=headers)

@@ -144,3 +144,45 @@ async def test_a_command_that_does_not_read_lets_the_client_go_on() -> None:
     stdin.feed(b"more")  # nobody reads it now: not kept
     assert stdin.waiting == 0
     stdin.close()
+
+
+def test_what_the_door_cannot_do_is_refused_in_one_line(
+    api: ServerProcess, alice_key: Path, ssh_door: Door
+) -> None:
+    bob = register(api.url, "bob")
+    ssh = commands.ssh_command
+    refused = subprocess.run(
+        ssh(ssh_door, alice_key, "send", "bob", "--file", "/etc/passwd"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        "pairchat send: --file is not available over SSH; use scp FILE HOST:bob/\n",
+    )
+    for limit in ("0", "-5", "99999"):
+        done = subprocess.run(
+            ssh(ssh_door, alice_key, "history", "bob", "--limit", limit),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (done.returncode, done.stdout) == (2, ""), limit
+        assert done.stderr == "pairchat history: 'limit' must be between 1 and 1000\n"
+    assert commands.history_of(api, bob) == []
+
+    for command in (("send", "--help"), ("send", "bob", "-h"), ("history", "--help")):
+        helped = subprocess.run(
+            ssh(ssh_door, alice_key, *command), capture_output=True, text=True, timeout=60
+        )
+        assert (helped.returncode, helped.stderr) == (0, ""), command
+        usage = helped.stdout.splitlines()
+        assert usage[0].startswith("usage: ssh HOST send USER [TEXT ...]"), helped.stdout
+        assert [line.split("ssh HOST ")[1].split()[0] for line in usage if "ssh HOST" in line] == [
+            "send",
+            "history",
+            "tail",
+        ]
+        assert "scp FILE HOST:USER/" in helped.stdout
+    assert commands.history_of(api, bob) == []

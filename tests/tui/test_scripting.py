@@ -219,3 +219,21 @@ async def test_tail_prints_a_message_sent_from_the_tui_within_a_second(
         outbox = app.screen.core.outbox  # type: ignore[attr-defined]
         await wait_for(pilot, lambda: not outbox.items, "acknowledged by the server")
         assert tail.get(timeout=1.0) == "alice: typed in the TUI\n"
+
+
+def test_a_history_limit_out_of_range_is_bad_usage_in_the_servers_words(
+    server: LiveServer, users: dict[str, str], script_env: dict[str, str]
+) -> None:
+    http.post(
+        f"{server.url}/send_message/bob",
+        data={"author": "alice", "message": "m0"},
+        headers=bearer(users["alice"]),
+    )
+    env = {**script_env, "PAIRCHAT_TOKEN": users["bob"]}
+    for limit in ("0", "-5", "1001", "99999"):
+        done = pairchat("history", "alice", "--limit", limit, server=server.url, env=env)
+        assert (done.returncode, done.stdout) == (2, ""), limit
+        assert done.stderr == "pairchat history: 'limit' must be between 1 and 1000\n", limit
+    for limit in ("1", "1000"):
+        done = pairchat("history", "alice", "--limit", limit, server=server.url, env=env)
+        assert (done.returncode, done.stdout) == (0, "alice: m0\n"), done.stderr

@@ -102,15 +102,17 @@ def test_tail_lines_show_the_file(as_json: bool) -> None:
 def test_the_ssh_door_sends_no_file_of_its_own_machine(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``ssh HOST send bob --file=/etc/passwd`` runs on the door's machine: refused as a
-    command it does not know, before any sign-in or request."""
+    """``ssh HOST send bob --file=/etc/passwd`` runs on the door's machine: refused in one
+    line that says how to send a file (scp), before any sign-in or request."""
     from tui.config import Config
     from tui.door import run_command
 
     config = Config(server="http://127.0.0.1:9", config_dir=tmp_path)
     for words in (["send", "--file=/etc/passwd", "bob"], ["send", "bob", "--file=/etc/hosts"]):
         assert run_command(json.dumps(words), config) == 2
-        assert "unrecognized arguments" in capsys.readouterr().err
+        assert capsys.readouterr().err == (
+            "pairchat send: --file is not available over SSH; use scp FILE HOST:bob/\n"
+        )
 
 
 def test_a_file_over_the_limit_of_the_real_server_is_a_refusal_not_an_outage(
