@@ -162,9 +162,10 @@ def version_7_friends(folder: Path) -> int:
     """A data folder whose accounts file is back at version 7: alice wrote to many peers
     (each reacted to her message), and a few pairs whose files cannot complete their rows:
     ``gone`` (no file), ``behind`` (the feed names a message the file lacks), ``broken``
-    (not a database) — and ``ahead`` (the feed missed a send). The number of her rows."""
+    (not a database) — and ``ahead`` (the feed missed a send) and ``dated`` (a date that
+    is text, as the seed's table kept it). The number of her rows."""
     peers = [f"peer{n:02d}" for n in range(2 * FILLS_PER_LIST + 5)]
-    odd = ["gone", "behind", "broken", "ahead"]  # the most recent: the first call's
+    odd = ["gone", "behind", "broken", "ahead", "dated"]  # the most recent: the first call's
     with build_services(settings_for(folder)) as services:
         services.accounts.register(Username("alice"), "correct horse")
         store = services.account_store
@@ -186,6 +187,8 @@ def version_7_friends(folder: Path) -> int:
         files = {peer: services.conversations.path_for("alice", peer) for peer in odd}
     files["gone"].unlink()
     files["broken"].write_bytes(b"not a database, " * 512)
+    with sqlite3.connect(files["dated"]) as conn:  # a date as the seed's table kept it
+        conn.execute("UPDATE conversation SET date_sent = '2023-11-14 22:13:20'")
     with sqlite3.connect(folder / ACCOUNTS_FILE) as conn:  # back to what version 7 kept
         for column in (*NEW_COLUMNS, "last_complete"):
             conn.execute(f"ALTER TABLE contacts DROP COLUMN {column}")
@@ -226,9 +229,10 @@ def test_after_the_upgrade_each_friend_list_completes_a_bounded_number_of_rows(
             shown = {f["username"]: f["last_message"] for f in friends}
             assert all(shown.values()), "a row not completed yet shows its text preview"
             with_reactions = [name for name, last in shown.items() if last["reactions"]]
-            assert len(with_reactions) == total - now - 4, "the four odd rows: the first call's"
+            assert len(with_reactions) == total - now - 5, "the odd rows: the first call's"
             assert shown["ahead"]["message"] == "you there?"
             assert shown["behind"]["message"] == "later", "the row as it is"
+            assert shown["dated"]["message"] == "hello dated"
             left = now
         opened = server.services.conversations.open_count()
         for _ in range(2):  # nothing left to read: no pair file opened again
