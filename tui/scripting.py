@@ -94,10 +94,7 @@ async def send(client: PairchatClient, to: str, text: str) -> int:
     if text.strip() == "":
         raise ScriptError("nothing to send (the text is empty)", EXIT_USAGE)
     if len(text) > MAX_MESSAGE:
-        raise ScriptError(
-            f"the text is {len(text):,} characters; a message holds {MAX_MESSAGE:,}",
-            EXIT_USAGE,
-        )
+        raise ScriptError(too_long("text", len(text)), EXIT_USAGE)
     await _signed_in(client)
     return await _once(lambda client_id: client.send(to, text, client_id=client_id))
 
@@ -124,10 +121,7 @@ async def send_file(client: PairchatClient, to: str, path: str, caption: str = "
         why = "is a folder" if found.is_dir() else "is not a file" if found.exists() else ""
         raise ScriptError(f"{path} {why or 'does not exist'}", EXIT_USAGE)
     if len(caption) > MAX_MESSAGE:
-        raise ScriptError(
-            f"the caption is {len(caption):,} characters; a message holds {MAX_MESSAGE:,}",
-            EXIT_USAGE,
-        )
+        raise ScriptError(too_long("caption", len(caption)), EXIT_USAGE)
     await _signed_in(client)
     try:
         return await _once(
@@ -142,10 +136,35 @@ async def send_file(client: PairchatClient, to: str, path: str, caption: str = "
         raise
 
 
+STDIN_CHUNK = 64 * 1024
+"""Characters read from stdin at a time."""
+
+
 def read_stdin(stream: TextIO) -> str:
-    """What was piped in, without the one final newline a command prints."""
-    text = stream.read()
-    return text[:-1] if text.endswith("\n") else text
+    """What was piped in, without the one final newline a command prints.
+
+    Only the first ``MAX_MESSAGE`` + 1 characters are kept: input longer than a message
+    is read to its end (and counted), never held whole, and refused in :func:`too_long`'s
+    words (``cat /dev/zero | pairchat send bob`` cannot fill the memory)."""
+    kept: list[str] = []
+    count = 0
+    last = ""
+    while chunk := stream.read(STDIN_CHUNK):
+        if count <= MAX_MESSAGE:
+            kept.append(chunk[: MAX_MESSAGE + 1 - count])
+        count += len(chunk)
+        last = chunk[-1]
+    if last == "\n":
+        count -= 1
+    if count > MAX_MESSAGE:
+        raise ScriptError(too_long("text", count), EXIT_USAGE)
+    text = "".join(kept)
+    return text[:-1] if last == "\n" else text
+
+
+def too_long(what: str, count: int) -> str:
+    """The refusal of a text or caption of ``count`` characters (over ``MAX_MESSAGE``)."""
+    return f"the {what} is {count:,} characters; a message holds {MAX_MESSAGE:,}"
 
 
 # -- history and tail -------------------------------------------------------------------

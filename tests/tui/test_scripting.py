@@ -237,3 +237,38 @@ def test_a_history_limit_out_of_range_is_bad_usage_in_the_servers_words(
     for limit in ("1", "1000"):
         done = pairchat("history", "alice", "--limit", limit, server=server.url, env=env)
         assert (done.returncode, done.stdout) == (0, "alice: m0\n"), done.stderr
+
+
+MEASURE_CHILD = """
+import resource, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+block = b"x" * (1 << 20)
+for _ in range(100):
+    child.stdin.write(block)
+child.stdin.close()
+err = child.stderr.read().decode()
+print(child.wait(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, err, sep="|")
+"""
+
+
+def test_stdin_far_over_a_message_is_counted_not_held(
+    server: LiveServer, users: dict[str, str], script_env: dict[str, str]
+) -> None:
+    """100 MB piped to ``send``: refused with its exact length, and the program's memory
+    stays far below the input's (it keeps one message's worth, then only counts)."""
+    command = [sys.executable, "-m", "tui.cli", "--server", server.url, "send", "bob"]
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE_CHILD, *command],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **script_env, "PAIRCHAT_TOKEN": users["alice"]},
+        timeout=120,
+    )
+    status, peak_mb, said = done.stdout.split("|", 2)
+    assert (status, said) == (
+        "2",
+        "pairchat send: the text is 104,857,600 characters; a message holds 4,000\n\n",
+    ), done.stderr
+    assert int(peak_mb) < 100, f"{peak_mb} MB held for 100 MB of input"
+    assert texts(server, users["bob"]) == []
