@@ -9,6 +9,9 @@ dialog sat on "Nothing left here." and took a later Ctrl+F. Accepting opens that
 person's chat (accepting is choosing to talk to them); declining or blocking the last
 request, and retrying or discarding the last unsent message, closes the dialog and the
 focus is where it was before it opened.
+
+Also here: F2 takes a name written as the UI writes it (``@bob``), and a bad name is
+refused in the UI's words (F2 and the door's claim screen).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from tests.support import LiveServer, ServerProcess, register
 from tui.app import PairchatApp
-from tui.screens.dialogs import RequestsDialog, UnsentDialog
+from tui.screens.claim import ClaimScreen
+from tui.screens.dialogs import AddFriendDialog, RequestsDialog, UnsentDialog
 from tui.screens.main import MainScreen
 from tui.widgets.composer import Composer
 from tui.widgets.friend_list import REQUESTS, FriendList
@@ -138,8 +143,9 @@ def test_accept_then_typing_in_one_burst_in_the_real_terminal(
     tmux.keys("Escape", "Down", "Enter")  # to the list, the Requests row, open it
     tmux.wait_for("Message requests")
     tmux.keys("a", "x", "y", "z")  # one burst: accept erin, then words for her chat
-    screen = tmux.wait_for("Requests (1)")
-    assert "\u258a xyz" in screen and "@erin" in screen, screen
+    tmux.wait_for("\u258a xyz")
+    screen = tmux.wait_for("Requests (1)")  # frank's, still there: x did not decline it
+    assert "\u2595 @erin" in screen, screen
     tmux.keys("Enter")
     deadline = time.monotonic() + 20
     with api(proc.url, "erin", users["erin"]) as erin:
@@ -149,3 +155,40 @@ def test_accept_then_typing_in_one_burst_in_the_real_terminal(
     assert texts == ["hi alice, erin here", "xyz"]
     tmux.keys("C-q")
     tmux.wait_for("EXITED")
+
+
+async def test_f2_takes_a_name_written_as_at_name_and_words_a_bad_one_for_people(
+    server: LiveServer, users: dict[str, str], tmp_path: Path
+) -> None:
+    """F2 refused ``@bob`` although the UI writes names so, and a bad name read
+    "'username' is not a valid username: …" (the API's field name)."""
+    app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        friends = app.screen.query_one(FriendList)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddFriendDialog), "the F2 dialog")
+        await type_text(pilot, "bad_name")
+        await pilot.press("enter")
+        error = app.screen.query_one(".dialog-error", Static)
+        await wait_for(pilot, lambda: "valid" in str(error.render()), "the refusal")
+        assert str(error.render()).startswith("Not a valid username: a username is 1-39")
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, "@bob")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "bob" in friends.friends, "bob added")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_the_claim_screen_words_a_bad_name_for_people(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    app = app_for(server.url, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.push_screen(ClaimScreen("a-ticket"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ClaimScreen), "the claim screen")
+        await type_text(pilot, "bad_name")
+        await pilot.press("enter")
+        error = app.screen.query_one("#signin-error", Static)
+        await wait_for(pilot, lambda: "…" not in str(error.render()), "the answer")
+        assert str(error.render()).startswith("Not a valid username: a username is 1-39")

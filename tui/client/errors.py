@@ -6,6 +6,8 @@ code reads the same everywhere (the sign-in form, a dialog, a toast, the F7 list
 
 from __future__ import annotations
 
+import re
+
 from tui.client.http import ApiError, ServerUnreachable
 
 SENTENCES = {
@@ -28,6 +30,8 @@ def describe(exc: Exception) -> str:
         if exc.code == "username_taken" and "reads like" in exc.message:
             # a look-alike of someone else's name: the server's reason is the point
             text = _sentence(_one_line(exc.message)) + " Choose another."
+        if exc.code == "invalid_username":  # "'username' is not a valid username: …"
+            text = _sentence(re.sub(r"^'[^']*' is not", "not", text))
         if exc.code == "rate_limited":
             text = _sentence(text or "too many requests; wait a little and try again")
         return text or f"the server answered {exc.status}"

@@ -110,7 +110,7 @@ class AddFriendDialog(_Dialog):
 
     @on(Input.Submitted, "#friend-name")
     def _submit(self, event: Input.Submitted) -> None:
-        name = event.value.strip()
+        name = event.value.strip().removeprefix("@")  # names are written @alice here
         if not name:
             self.show_error("Type a username.")
             return
