@@ -81,6 +81,7 @@ class ChatPane(Vertical):
             "editor",
             "Editor",
             show=False,  # the message box shows it where an editor can start; else this says why
+            tooltip="Write the message in $VISUAL or $EDITOR (not through a door)",
             id="chat.editor",
         ),
         Binding(
