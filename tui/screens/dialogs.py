@@ -4,6 +4,13 @@ the chat's links.
 Each dialog asks the sync core to act (in a worker), shows errors inline, and
 dismisses with what it acted on (or ``None`` when cancelled with Escape). Each
 has its own footer, so the keys shown are the dialog's.
+
+A list dialog (F7's unsent messages, the message requests) closes itself once an
+action leaves no row in it, so the keys typed next go to the screen under it, where
+the focus was; accepting a request opens that chat. The requests' answers go to the
+server in a worker of the app's, the row gone at once: the dialog never waits on the
+network before the next key (tui/input_order.py routes each key against the focus
+the one before left).
 """
 
 from __future__ import annotations
