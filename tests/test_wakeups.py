@@ -9,10 +9,12 @@ that dies and comes back leaves no wait asleep.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
@@ -107,7 +109,7 @@ def test_a_parked_wait_on_the_event_loop_is_woken_too(nodes: tuple[Node, Node]):
 
 def test_keys_are_not_echoed_back(nodes: tuple[Node, Node], redis_server: RedisServer):
     a, b = nodes
-    heard: list[bytes] = []
+    heard: list[dict[str, Any]] = []
     listener = redis.Redis.from_url(redis_server.url).pubsub()
     listener.subscribe(WAKE_CHANNEL)
     confirmed = listener.get_message(timeout=5)
@@ -118,16 +120,24 @@ def test_keys_are_not_echoed_back(nodes: tuple[Node, Node], redis_server: RedisS
     a.notifier.notify([key])
     until(lambda: b.notifier.version(key) == b_before + 1, what="node B to hear it")
     until(lambda: a.wakeups.counters.ignored == 1, what="node A to hear its own message")
-    deadline = time.monotonic() + 0.5  # time for a loop to show itself
-    while time.monotonic() < deadline:
-        if (message := listener.get_message(timeout=0.1)) is not None:
-            heard.append(message["data"])
+    # a marker, not a quiet half second: a change of B's own, published after anything B
+    # could have queued in answer to A's message (one publisher per node, keys in order),
+    # so what the channel carries up to the marker is all that B sent back
+    marker = user_key("marker")
+    b.notifier.notify([marker])
+    while not heard or marker not in heard[-1].get("keys", []):
+        message = listener.get_message(timeout=5)
+        assert message is not None, f"the marker never came; heard {heard}"
+        heard.append(json.loads(message["data"]))
     listener.close()
 
-    assert len(heard) == 1, heard  # one message on the channel, nothing sent back
-    assert (a.wakeups.counters.published, b.wakeups.counters.published) == (1, 0)
+    # A's message, then B's marker alone: nothing sent back
+    assert [(m["node"], m["keys"]) for m in heard] == [("node-a", [key]), ("node-b", [marker])]
+    until(lambda: b.wakeups.counters.published == 1, what="B's count")
+    until(lambda: a.wakeups.counters.received == 1, what="A to hear the marker")
+    assert a.wakeups.counters.published == 1
     assert (a.notifier.version(key), b.notifier.version(key)) == (a_before + 1, b_before + 1)
-    assert b.wakeups.counters.received == 1 and a.wakeups.counters.received == 0
+    assert b.wakeups.counters.received == 1
 
 
 def test_many_keys_go_in_few_messages_and_all_arrive(nodes: tuple[Node, Node]):
