@@ -133,11 +133,36 @@ def client(**kwargs: Any) -> httpx.Client:
 http = client()
 
 
+FIRST_PORT = 20000
+"""Tests' servers listen below the kernel's ephemeral range (32768-60999 by default), so no
+outgoing connection's local port and no other process's bind to port 0 can take theirs."""
+PORTS_PER_WORKER = 1500
+_ports = itertools.count()
+
+
+def _worker_index() -> int:
+    """0 for ``gw0`` (or no xdist), 1 for ``gw1``…: each test process has its own ports."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) % 8 if name.startswith("gw") and name[2:].isdigit() else 0
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port free now that no other test process will be given: this worker's own range,
+    taken in turn (a port just given up is not handed out again at once), one still in
+    use skipped. Port 0's pick came from the ephemeral range, where a port found free
+    could be taken a moment later by any connection's local end, or by another worker:
+    a door then found its port busy, and a client whose server restarted on its port
+    reached another test's server."""
+    base = FIRST_PORT + _worker_index() * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        port = base + next(_ports) % PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
         return port
+    raise RuntimeError(f"no free port in {base}-{base + PORTS_PER_WORKER - 1}")
 
 
 def wait_healthy(url: str, timeout: float = 20.0) -> None:
