@@ -126,15 +126,15 @@ def test_keys_are_not_echoed_back(nodes: tuple[Node, Node], redis_server: RedisS
     marker = user_key("marker")
     b.notifier.notify([marker])
     while not heard or marker not in heard[-1].get("keys", []):
-        message = listener.get_message(timeout=5)
+        message = listener.get_message(timeout=30)
         assert message is not None, f"the marker never came; heard {heard}"
         heard.append(json.loads(message["data"]))
     listener.close()
 
     # A's message, then B's marker alone: nothing sent back
     assert [(m["node"], m["keys"]) for m in heard] == [("node-a", [key]), ("node-b", [marker])]
-    until(lambda: b.wakeups.counters.published == 1, what="B's count")
-    until(lambda: a.wakeups.counters.received == 1, what="A to hear the marker")
+    until(lambda: b.wakeups.counters.published == 1, 30, "B's count")
+    until(lambda: a.wakeups.counters.received == 1, 30, "A to hear the marker")
     assert a.wakeups.counters.published == 1
     assert (a.notifier.version(key), b.notifier.version(key)) == (a_before + 1, b_before + 1)
     assert b.wakeups.counters.received == 1
@@ -181,8 +181,8 @@ def test_after_redis_comes_back_waits_are_woken_and_wake_ups_flow_again(
     # gates, not a sleep: A has dropped the key (it can reach B no more) and B has seen its
     # subscription go; the waiter sleeps through both, so what wakes it below is the
     # re-subscription
-    until(lambda: a.wakeups.counters.dropped_keys > 0, what="A to drop the key")
-    until(lambda: not b.wakeups.wait_ready(0), what="B to lose its subscription")
+    until(lambda: a.wakeups.counters.dropped_keys > 0, 30, "A to drop the key")
+    until(lambda: not b.wakeups.wait_ready(0), 30, "B to lose its subscription")
     assert waiter.thread.is_alive(), "woken while Redis was down"
     redis_server.start()
 
