@@ -26,13 +26,13 @@ env:
 chat *ARGS:
     uv run --frozen pairchat {{ARGS}}
 
-# lint, format check, type check and the whole test suite (3 test processes; PAIRCHAT_TEST_WORKERS=0: one)
+# lint, format check, type check and the whole test suite (4 test processes; PAIRCHAT_TEST_WORKERS=0: one)
 test *ARGS: lint
-    uv run --frozen pytest -n "${PAIRCHAT_TEST_WORKERS:-3}" {{ARGS}}
+    uv run --frozen pytest -n "${PAIRCHAT_TEST_WORKERS:-4}" {{ARGS}}
 
 # the fast loop: the in-process tier and the unit tests, no live servers
 test-fast *ARGS:
-    uv run --frozen pytest -n "${PAIRCHAT_TEST_WORKERS:-3}" -m "not live" {{ARGS}}
+    uv run --frozen pytest -n "${PAIRCHAT_TEST_WORKERS:-4}" -m "not live" {{ARGS}}
 
 # ruff check, ruff format --check, mypy and the import contracts (layers, see pyproject.toml)
 lint:

@@ -85,9 +85,9 @@ def test_a_notification_on_one_node_wakes_a_wait_held_on_the_other(nodes: tuple[
     a, b = nodes
     waiter = Waiter(b.notifier, user_key("bob"))
     a.notifier.notify(keys_for_message("alice", "bob"))
-    moved, took = waiter.result(within=5)
-    assert moved is True
-    assert took < 1.0, f"woke after {took:.3f} s"
+    moved, took = waiter.result(within=LONG / 2)
+    assert moved is True  # woken by the change: a timeout would answer False, after LONG
+    assert took < LONG / 2, f"woke after {took:.3f} s"  # (how fast: bench, table (i))
 
 
 def test_a_parked_wait_on_the_event_loop_is_woken_too(nodes: tuple[Node, Node]):
@@ -100,11 +100,11 @@ def test_a_parked_wait_on_the_event_loop_is_woken_too(nodes: tuple[Node, Node]):
         while b.notifier.waiting() == 0:
             await asyncio.sleep(0.005)
         a.notifier.notify([key])
-        return await asyncio.wait_for(waiting, 5), time.monotonic() - started
+        return await asyncio.wait_for(waiting, LONG / 2), time.monotonic() - started
 
     outcome, took = asyncio.run(park())
     assert outcome is Outcome.CHANGED
-    assert took < 1.0
+    assert took < LONG / 2
 
 
 def test_keys_are_not_echoed_back(nodes: tuple[Node, Node], redis_server: RedisServer):
@@ -159,7 +159,8 @@ def test_publish_while_redis_is_down_does_not_raise(
     started = time.monotonic()
     for i in range(100):
         a.notifier.notify(keys_for_message("alice", f"peer{i}"))
-    assert time.monotonic() - started < 0.5  # the request path never waits on Redis
+    # the request path never waits on Redis (a connect timeout each: minutes for 100)
+    assert time.monotonic() - started < 5
     moved, _ = waiter.result(within=1)
     assert moved is True  # the local wake happened regardless
     until(lambda: a.wakeups.counters.dropped_keys > 0, what="the keys to be dropped")
@@ -194,8 +195,8 @@ def test_after_redis_comes_back_waits_are_woken_and_wake_ups_flow_again(
     # And the link works again, both ways of using it.
     again = Waiter(b.notifier, key)
     a.notifier.notify([key])
-    moved, took = again.result(within=5)
-    assert moved is True and took < 1.0
+    moved, took = again.result(within=LONG / 2)
+    assert moved is True and took < LONG / 2
     assert a.wakeups.send("pairchat:placement", "pair:alice_bob.db")
     until(lambda: placement == ["pair:alice_bob.db"], what="the placement message")
 
