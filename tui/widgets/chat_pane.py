@@ -41,7 +41,7 @@ from tui.widgets.external_editor import (
     editor_found,
 )
 
-MESSAGE_HINT = "Enter sends, Alt+Enter or Ctrl+J for a new line"
+MESSAGE_HINT = "Enter sends · Ctrl+J new line"  # fits at 80x24; F1 lists Alt+Enter too
 NO_FILES_HERE = (
     "Files are not sent or saved through a door: this pairchat runs on the server's "
     "machine, so a path would be one of its files. Use pairchat on your own computer."
