@@ -288,10 +288,11 @@ def plain(data: bytes) -> str:
     return re.sub(r"\x1b[()#][0-9A-Za-z]|\x1b[=>78c]", "", text)
 
 
-async def ssh_connect(door: Door, key: Path, **options: Any) -> asyncssh.SSHClientConnection:
+async def ssh_connect(door: Door | int, key: Path, **options: Any) -> asyncssh.SSHClientConnection:
+    """A connection to ``door`` (or a door's port) with ``key`` and nothing of ~/.ssh."""
     return await asyncssh.connect(
         "127.0.0.1",
-        door.port,
+        door if isinstance(door, int) else door.port,
         username="anyone",
         client_keys=[str(key)],
         known_hosts=None,

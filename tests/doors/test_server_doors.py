@@ -25,7 +25,7 @@ import httpx
 from tests.support import REPO, TEST_ENV, ServerProcess, alive, children, free_port
 from tests.test_status import status
 
-from .conftest import FIRST_SCREEN, open_tui, wait_until
+from .conftest import FIRST_SCREEN, open_tui, ssh_connect, wait_until
 
 
 def door_processes(server: ServerProcess) -> dict[str, int]:
@@ -61,15 +61,7 @@ def test_the_server_runs_both_doors_on_its_folder_and_stops_them(
     assert (server.data_dir / "ssh_host_ed25519_key").exists(), "its host key in the folder"
 
     async def claim() -> str:
-        async with await asyncssh.connect(
-            "127.0.0.1",
-            ssh_port,
-            username="anyone",
-            client_keys=[str(new_key("dora"))],
-            known_hosts=None,
-            agent_path=None,
-            config=None,
-        ) as conn:
+        async with await ssh_connect(ssh_port, new_key("dora")) as conn:
             chan, screen = await open_tui(conn)
             for _ in range(600):
                 if FIRST_SCREEN in screen.text():
@@ -260,15 +252,7 @@ def test_a_doors_own_errors_are_among_the_servers_last_errors(
     (server.data_dir / "door.secret").write_text("replaced-by-the-operator-" + "x" * 40 + "\n")
 
     async def visit() -> str:
-        async with await asyncssh.connect(
-            "127.0.0.1",
-            ssh_port,
-            username="anyone",
-            client_keys=[str(new_key("dora"))],
-            known_hosts=None,
-            agent_path=None,
-            config=None,
-        ) as conn:
+        async with await ssh_connect(ssh_port, new_key("dora")) as conn:
             done = await conn.run("", term_type="xterm", term_size=(80, 24), timeout=60)
             return str(done.stderr)
 
