@@ -31,8 +31,18 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
     session.run("kill-server")
 
 
+def notice_on(screen: str) -> str:
+    """The toast's words at the top right (its left edge is a half block), run together."""
+    parts = [line.split("\u258c", 1)[1] for line in screen.splitlines() if "\u258c" in line]
+    return " ".join(part.strip(" \u2500") for part in parts).strip()
+
+
 def refused_then_sent_whole(
-    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, config: Path, editor: str
+    chat_server: tuple[ServerProcess, dict[str, str]],
+    tmux: Tmux,
+    config: Path,
+    editor: str,
+    notice_ends: str = ".",
 ) -> None:
     proc, users = chat_server
     start_in_bobs_chat(tmux, proc, config, VISUAL=editor)
@@ -41,6 +51,7 @@ def refused_then_sent_whole(
     tmux.keys("C-e")
     screen = tmux.wait_for("Cannot open the editor")
     assert "draft text" in screen, "the draft is still in the box"
+    assert notice_on(screen).endswith(notice_ends), f"the whole notice: {notice_on(screen)!r}"
     assert tmux.flag("#{alternate_on}") == "1", "the TUI has the screen again"
     tmux.keys("-l", " and more")
     tmux.wait_for("draft text and more")
@@ -53,7 +64,10 @@ def refused_then_sent_whole(
 def test_an_editor_that_does_not_exist_is_refused_and_the_draft_stays(
     chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
 ) -> None:
-    refused_then_sent_whole(chat_server, tmux, tmp_path / "cfg", "/nonexistent/editor")
+    # the notice's last line shown too (a toast's height once came out a row short)
+    refused_then_sent_whole(
+        chat_server, tmux, tmp_path / "cfg", "/nonexistent/editor", "keeps your text."
+    )
 
 
 def test_an_editor_that_fails_to_start_gives_the_terminal_back(
