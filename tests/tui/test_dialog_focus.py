@@ -1,14 +1,14 @@
-"""A dialog with nothing left to do closes itself, so the next keys go where the user
-sees them go.
+"""Keys after a dialog's action go where the user sees them go.
 
 QA found the "Message requests" and F7 "Messages not sent" dialogs open and focused
 after their last useful action: with requests from erin and frank, ``a`` accepted
 erin and ``xyz hi`` typed for her chat declined frank (``x``) and lost the rest; with
 one request everything typed after ``a`` went to "No requests."; after F7's Enter the
 dialog sat on "Nothing left here." and took a later Ctrl+F. Accepting opens that
-person's chat (accepting is choosing to talk to them); declining or blocking the last
-request, and retrying or discarding the last unsent message, closes the dialog and the
-focus is where it was before it opened.
+person's chat (accepting is choosing to talk to them). Declining or blocking the last
+request, and retrying or discarding the last unsent message, leave the dialog open,
+saying it is empty, until Escape: closing it there sent a half-written draft when F7's
+Enter was pressed twice (the second one reached the message box).
 
 Also here: F2 takes a name written as the UI writes it (``@bob``), and a bad name is
 refused in the UI's words (F2 and the door's claim screen).
@@ -84,7 +84,7 @@ async def test_accept_opens_their_chat_and_the_next_keys_go_into_it(
             )
 
 
-async def test_declining_the_last_request_closes_the_dialog(
+async def test_declining_the_last_request_leaves_the_dialog_saying_so(
     server: LiveServer, users: dict[str, str], tmp_path: Path
 ) -> None:
     strangers_write(server.url, users, "erin")
@@ -92,12 +92,14 @@ async def test_declining_the_last_request_closes_the_dialog(
     async with app.run_test(size=(80, 24)) as pilot:
         friends = await open_requests(pilot, app, 1)
         await pilot.press("x")
-        assert isinstance(app.screen, MainScreen), "nothing left: the dialog closed"
-        assert friends.has_focus, "the focus is back where it was"
+        assert isinstance(app.screen, RequestsDialog), "still open, and seen to be"
+        assert "No requests" in str(app.screen.query_one(".dialog-error", Static).render())
         await wait_for(pilot, lambda: friends.requests == 0, "the request declined")
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen) and friends.has_focus
 
 
-async def test_retrying_the_last_unsent_message_closes_f7_and_typing_goes_on(
+async def test_a_second_enter_in_f7_never_sends_the_draft_under_it(
     server: LiveServer, users: dict[str, str], tmp_path: Path
 ) -> None:
     befriend(server, users, "alice", "bob")
@@ -112,18 +114,21 @@ async def test_retrying_the_last_unsent_message_closes_f7_and_typing_goes_on(
         await wait_for(pilot, lambda: status.failed == 1, "refused")
         with api(server.url, "bob", users["bob"]) as bob:
             bob.unblock_friend("alice")
+        composer = app.screen.query_one(Composer)
+        await type_text(pilot, "half-written draft")
         await pilot.press("f7")
         await wait_for(pilot, lambda: isinstance(app.screen, UnsentDialog), "the unsent list")
-        await burst(pilot, "\rnext words")  # Enter sends it again; the rest is for the box
-        composer = app.screen.query_one(Composer)
-        await wait_for(pilot, lambda: composer.text == "next words", "the keys in the box")
-        assert isinstance(app.screen, MainScreen) and composer.has_focus
+        await burst(pilot, "\r\r")  # Enter sends it again; the second has nothing to do
+        assert isinstance(app.screen, UnsentDialog), "the dialog says it is empty"
         with api(server.url, "bob", users["bob"]) as bob:
             await wait_for(
                 pilot,
                 lambda: [m.text for m in bob.history("alice").messages] == ["first try"],
                 "the retried message delivered",
             )
+            await pilot.press("escape")
+            assert composer.text == "half-written draft", "the draft is still in the box"
+            assert [m.text for m in bob.history("alice").messages] == ["first try"]
 
 
 @pytest.fixture

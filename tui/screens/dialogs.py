@@ -5,12 +5,15 @@ Each dialog asks the sync core to act (in a worker), shows errors inline, and
 dismisses with what it acted on (or ``None`` when cancelled with Escape). Each
 has its own footer, so the keys shown are the dialog's.
 
-A list dialog (F7's unsent messages, the message requests) closes itself once an
-action leaves no row in it, so the keys typed next go to the screen under it, where
-the focus was; accepting a request opens that chat. The requests' answers go to the
-server in a worker of the app's, the row gone at once: the dialog never waits on the
-network before the next key (tui/input_order.py routes each key against the focus
-the one before left).
+A list dialog (F7's unsent messages, the message requests) stays open when an
+action leaves no row in it, saying so ("Nothing left here."), until Escape: keys
+typed next land in the dialog the user still sees, where nothing is left for them to
+do - never in the message box under it, where a second Enter meant for F7 would send
+a half-written draft (a reviewer's finding against closing it). Accepting a request
+opens that chat: accepting is choosing to talk to them. The requests' answers go to
+the server in a worker of the app's, the row gone at once: the dialog never waits on
+the network before the next key (tui/input_order.py routes each key against the
+focus the one before left).
 """
 
 from __future__ import annotations
@@ -99,12 +102,9 @@ class _ListDialog(_Dialog):
         return option.id if option is not None else None
 
     def _refill(self) -> None:
-        """After an action on a row: the rows left; none left closes the dialog, so the
-        keys typed next go to the screen the user sees under it (where the focus was)."""
-        if self.rows():
-            self._fill()
-        else:
-            self.dismiss(None)
+        """After an action on a row: the rows left, or the dialog's word that none is (it
+        stays open: the next keys go where the user sees them go, see the module's doc)."""
+        self._fill()
 
 
 class AddFriendDialog(_Dialog):
