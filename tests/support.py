@@ -137,7 +137,7 @@ FIRST_PORT = 20000
 """Tests' servers listen below the kernel's ephemeral range (32768-60999 by default), so no
 outgoing connection's local port and no other process's bind to port 0 can take theirs."""
 PORTS_PER_WORKER = 1500
-_ports = itertools.count()
+_ports = itertools.count(os.getpid() % PORTS_PER_WORKER)  # two runs at once start apart
 
 
 def _worker_index() -> int:
