@@ -216,3 +216,40 @@ def test_forget_gives_nothing_back_when_the_pair_file_cannot_be_erased(
     erased = run_cli("forget", "--data-dir", str(data), "alice", "bob", "--yes")
     assert erased.returncode == 0 and "erased alice_bob.db" in erased.stdout, erased.stderr
     assert not pair.exists() and tallies(data)["alice"] == 0
+
+
+def test_forget_past_the_pair_file_gives_back_and_warns_of_a_wal_left_beside_it(
+    live_server: LiveStart, tmp_path: Path
+) -> None:
+    """Before: the pair file was erased, then its -wal could not be: forget said nothing
+    was given back and to run it again, but the second run found no conversation, and
+    alice stayed charged 300 bytes she no longer stored (the feed rows kept the erased
+    last message too). The file's removal is the point of no return."""
+    data = tmp_path / "data"
+    server = live_server(data_dir=data, user_files_quota=1000)
+    alice = register(server.url, "alice")
+    register(server.url, "bob")
+    file_id(server, alice, "alice", "bob", b"a" * 300)
+    server.stop()
+    pair = data / "alice_bob.db"
+    wal = Path(f"{pair}-wal")
+
+    holder = sqlite3.connect(pair)  # a reader holding the file keeps its -wal beside it
+    try:
+        holder.execute("SELECT count(*) FROM conversation").fetchone()
+        assert wal.exists()
+        with undeletable(wal):
+            done = run_cli("forget", "--data-dir", str(data), "alice", "bob", "--yes")
+    finally:
+        holder.close()
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
+    assert "erased alice_bob.db" in done.stdout
+    warning = done.stderr.strip().splitlines()
+    assert len(warning) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert warning[0].startswith("warning:") and str(wal) in warning[0], warning
+    assert "delete it by hand" in warning[0], warning
+    assert not pair.exists() and stored(data) == {}
+    assert tallies(data)["alice"] == 0, "the file is gone, and so is its charge"
+    with contextlib.closing(sqlite3.connect(data / ACCOUNTS_FILE)) as db:
+        rows = db.execute("SELECT last_id, last_text FROM contacts").fetchall()
+    assert rows and all(row == (0, None) for row in rows), rows

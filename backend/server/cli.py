@@ -56,6 +56,7 @@ from backend.server.export import jsonl_line, markdown_lines, saved_name
 from backend.server.placement_cli import placement
 from backend.services.wiring import Services, build_services
 from backend.storage.conversation import Conversation, Message
+from backend.storage.conversations import LeftBehind
 from backend.storage.database import secure_files
 from backend.storage.door_secret import door_secret
 from backend.storage.lock import FolderBusy, FolderLock
@@ -790,9 +791,14 @@ def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes
             # Its files go with it: what they were charged is given back once the file
             # is gone, never before (a failed erase leaves files and tallies as they
             # were; a crash between the two leaves a tally too high: recount-files).
+            # The file's removal is the point of no return: a -wal/-shm left beside it
+            # is only warned about (the conversation is erased all the same).
             charged = {} if conversation is None else conversation.charged_bytes()
+            left: list[tuple[Path, OSError]] = []
             try:
                 found = services.conversations.forget(a, b)
+            except LeftBehind as partly:
+                found, left = partly.existed, partly.left
             except OSError as exc:
                 raise Refused(
                     f"cannot erase {a}_{b}.db: {_why(exc)}; nothing was given back, "
@@ -802,6 +808,13 @@ def forget(ctx: click.Context, data_dir: Path, user_one: str, user_two: str, yes
                 services.account_store.refund_files(username, size)
             services.account_store.forget_pair(a, b)
         click.echo(f"erased {a}_{b}.db" if found else f"no conversation between {a} and {b}")
+        if left:
+            names = ", ".join(f"{path} ({_why(exc)})" for path, exc in left)
+            click.echo(
+                f"warning: could not remove {names}: delete it by hand, it holds pieces "
+                "of the erased messages (SQLite does not read it back)",
+                err=True,
+            )
     finally:
         lock.release()
 

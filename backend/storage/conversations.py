@@ -21,6 +21,16 @@ from backend.core.usernames import canonical_pair, pair_file_name
 from backend.storage.conversation import Conversation
 
 
+class LeftBehind(OSError):
+    """A pair's file was erased, but files beside it (its ``-wal``/``-shm``) could not
+    be removed: ``left`` holds each with why."""
+
+    def __init__(self, existed: bool, left: list[tuple[Path, OSError]]) -> None:
+        super().__init__(f"could not remove {', '.join(str(p) for p, _ in left)}")
+        self.existed = existed
+        self.left = left
+
+
 class ConversationStore:
     def __init__(
         self,
@@ -91,15 +101,30 @@ class ConversationStore:
         return conversation
 
     def forget(self, user_one: str, user_two: str) -> bool:
-        """Erase a pair's conversation (file and WAL). True when there was one."""
+        """Erase a pair's conversation (file and WAL). True when there was one.
+
+        The file goes first and is the point of no return: when it cannot be removed
+        this raises that ``OSError`` with nothing removed; once it is gone the
+        conversation is erased, and a ``-wal``/``-shm`` beside it that cannot be
+        removed raises :class:`LeftBehind` (SQLite ignores a WAL beside no file, or an
+        empty one, but the WAL still holds pieces of the erased messages).
+        """
         path = self.path_for(user_one, user_two)
         with self._lock:
             conversation = self._open.pop(path, None)
         if conversation is not None:
             conversation.close()
         existed = path.exists()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        left: list[tuple[Path, OSError]] = []
+        for suffix in ("-wal", "-shm"):
+            beside = Path(f"{path}{suffix}")
+            try:
+                beside.unlink(missing_ok=True)
+            except OSError as exc:
+                left.append((beside, exc))
+        if left:
+            raise LeftBehind(existed, left)
         return existed
 
     def open_count(self) -> int:
