@@ -6,6 +6,10 @@ threads and with back-pressure: when the client cannot take more output the pump
 stops reading the pty (the TUI then blocks on write, as on a slow terminal),
 and when the TUI does not read its input the pump asks the client to pause.
 A resize is ``TIOCSWINSZ`` on the master: the kernel sends the TUI SIGWINCH.
+
+The slave starts in the modes the TUI would set (:func:`open_pty`), so the keys the
+client sends before the TUI has started wait for it whole: a cooked (canonical) pty
+would echo them back and keep at most 4,095 bytes of an unfinished line.
 """
 
 from __future__ import annotations
@@ -41,11 +45,31 @@ class Size:
 
 
 def open_pty(size: Size) -> tuple[int, int]:
-    """(master, slave) of a new pty of ``size``; the master is non-blocking."""
+    """(master, slave) of a new pty of ``size``; the master is non-blocking and the slave
+    already raw for input (:func:`make_input_raw`), before any input is written."""
     master, slave = os.openpty()
-    set_size(master, size)
-    os.set_blocking(master, False)
+    try:
+        make_input_raw(slave)
+        set_size(master, size)
+        os.set_blocking(master, False)
+    except BaseException:
+        os.close(master)
+        os.close(slave)
+        raise
     return master, slave
+
+
+def make_input_raw(slave: int) -> None:
+    """Input as Textual's driver sets it (textual/drivers/linux_driver.py): no line
+    editing or its 4,095-byte line limit, no echo, no signals from Ctrl+C/Ctrl+Z, no
+    CR-to-NL or XON/XOFF; reads return each byte as it comes. Output keeps its
+    processing (NL to CR NL), as under Textual, for anything written before it starts."""
+    attrs = termios.tcgetattr(slave)
+    attrs[0] &= ~(termios.IXON | termios.IXOFF | termios.ICRNL | termios.INLCR | termios.IGNCR)
+    attrs[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN | termios.ISIG)
+    attrs[6][termios.VMIN] = 1
+    attrs[6][termios.VTIME] = 0
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
 
 
 def set_size(fd: int, size: Size) -> None:

@@ -8,7 +8,9 @@ for it (the channel paused), never be dropped."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from doors.command_input import CommandInput
+from doors.pty import Size, open_pty
 from tests.doors import test_ssh_commands as commands
 from tests.doors.conftest import Door, wait_until
 from tests.support import ServerProcess, register
@@ -186,3 +189,30 @@ def test_what_the_door_cannot_do_is_refused_in_one_line(
         ]
         assert "scp FILE HOST:USER/" in helped.stdout
     assert commands.history_of(api, bob) == []
+
+
+def test_keys_sent_before_the_tui_starts_wait_for_it_whole_and_unechoed() -> None:
+    """The door writes what the client sent early into a pty nobody reads yet: all of it
+    must reach the TUI as sent. A cooked pty kept 4,095 bytes of an unfinished line,
+    made Enter a newline (Ctrl+J) and echoed everything back to the client."""
+    keys = b"\x1b[200~" + b"a" * 3000 + b"b" * 3000 + b"\x1b[201~\r"
+    master, slave = open_pty(Size(80, 24))
+    try:
+        os.set_blocking(slave, False)
+        written = 0
+        while written < len(keys):  # all of it before the TUI (here: us) reads any
+            written += os.write(master, keys[written:])
+        got = bytearray()
+
+        def all_read() -> bool:
+            with contextlib.suppress(BlockingIOError):
+                got.extend(os.read(slave, 65536))
+            return len(got) >= len(keys)
+
+        wait_until(all_read, f"{len(keys)} bytes from the pty", timeout=5)
+        assert bytes(got) == keys
+        with pytest.raises(BlockingIOError):  # nothing echoed back to the client
+            os.read(master, 65536)
+    finally:
+        os.close(master)
+        os.close(slave)
