@@ -246,3 +246,49 @@ def test_after_the_upgrade_each_friend_list_completes_a_bounded_number_of_rows(
     ), "every row completed in the end"
     broken = [r for r in caplog.records if "broken" in r.getMessage()]
     assert len(broken) == 1, "an unreadable file is tried once"
+
+
+def test_a_row_whose_file_is_busy_is_completed_by_a_later_list(
+    live_server: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: any StorageUnavailable took the row as it was for good, a busy file too, so
+    a lock held for a moment lost the row its file's reaction until the pair's next
+    change. A busy file is trouble that passes: the row waits for a later list."""
+    folder = tmp_path / "data"
+    with build_services(settings_for(folder)) as services:
+        services.accounts.register(Username("alice"), "correct horse")
+        store = services.account_store
+        store.add_user("bob", None, "x", 0)
+        conversation = services.conversations.get("alice", "bob", create=True)
+        assert conversation is not None
+        sent = conversation.add_message("alice", "hello bob", 1_700_000_000_000)
+        store.record_message(
+            "alice", "bob", LastMessage(sent.id, "alice", "hello bob", sent.date_sent, None, 1)
+        )
+        conversation.react(sent.id, "bob", "👍")  # in the file only: the row must read it
+        pair = services.conversations.path_for("alice", "bob")
+    with sqlite3.connect(folder / ACCOUNTS_FILE) as conn:
+        conn.execute("UPDATE contacts SET last_complete = 0")
+    assert incomplete_rows(folder) == 1
+    monkeypatch.setattr("backend.storage.database.BUSY_TIMEOUT_MS", 200)  # wait less on it
+    server = live_server(data_dir=folder)
+    token = http.post(
+        f"{server.url}/login", data={"username": "alice", "password": "correct horse"}
+    ).json()["token"]
+
+    holder = sqlite3.connect(pair, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")  # readers are kept out too
+        holder.execute("BEGIN EXCLUSIVE")
+        busy = http.get(f"{server.url}/friends", headers=bearer(token))
+        assert busy.status_code == 200, busy.text
+        (row,) = busy.json()["friends"]
+        assert row["last_message"]["message"] == "hello bob", "the row as it is, meanwhile"
+        assert not row["last_message"]["reactions"]
+        assert incomplete_rows(folder) == 1, "the busy file's row waits for a later list"
+    finally:
+        holder.close()
+
+    later = http.get(f"{server.url}/friends", headers=bearer(token)).json()["friends"]
+    assert later[0]["last_message"]["reactions"] == {"👍": ["bob"]}
+    assert incomplete_rows(folder) == 0

@@ -176,6 +176,10 @@ class FilesQuotaExceeded(PairchatError):
 class StorageUnavailable(PairchatError):
     """Storage cannot be read or written (disk full, read-only, damaged): nothing was stored."""
 
+    damaged: bool = False
+    """The file itself is damaged (not a database, malformed): trying again will not help.
+    Otherwise the trouble may pass (busy, locked, folder full, out of file handles)."""
+
 
 class DiskAlmostFull(StorageUnavailable):
     """Free space in the data folder is below the configured floor: writes are refused."""

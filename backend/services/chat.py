@@ -369,14 +369,24 @@ class Chat:
         accounts file), or not whole (from before version 8 kept its file and reactions):
         read the pair's file once, remember it. Where the file cannot make the row better
         (no file, one served by another node, a damaged one, or one behind the feed) the
-        row is taken as it is, once: the pair's next change writes it whole."""
+        row is taken as it is, once: the pair's next change writes it whole. Trouble that
+        may pass (busy, folder full, out of file handles) leaves the row incomplete, for a
+        later list to try again."""
         try:
             conversation = self.conversations.get(me, friend.username, create=False)
             found = None if conversation is None else conversation.last_message()
         except PairElsewhere:
             found = None  # multi-node: the node serving the pair writes its changes whole
-        except StorageUnavailable:
-            # a damaged file costs its own row, not the list
+        except StorageUnavailable as exc:
+            # an unreadable file costs its own row, not the list
+            if not exc.damaged:
+                log.warning(
+                    "cannot read the last message of %s and %s now (%s): tried again later",
+                    me,
+                    friend.username,
+                    exc.message,
+                )
+                return friend
             log.warning("cannot read the last message of %s and %s", me, friend.username)
             found = None
         if found is None or found.id < friend.last_id:

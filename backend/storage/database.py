@@ -142,8 +142,10 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def storage_unavailable(exc: sqlite3.Error) -> StorageUnavailable:
-    """Translate an SQLite failure into the domain's ``StorageUnavailable`` (why, in words)."""
+    """Translate an SQLite failure into the domain's ``StorageUnavailable`` (why, in words;
+    ``damaged`` when the file itself is, as trying again will not mend it)."""
     text = str(exc).lower()
+    damaged = False
     if "full" in text:
         why = "the data folder is full"
     elif "readonly" in text or "read-only" in text or "unable to open" in text:
@@ -152,9 +154,12 @@ def storage_unavailable(exc: sqlite3.Error) -> StorageUnavailable:
         why = "the database is busy"
     elif "not a database" in text or "malformed" in text or "corrupt" in text:
         why = "this conversation's file is damaged"
+        damaged = True
     else:
         why = "storage failed"
-    return StorageUnavailable(f"{why}; nothing was stored, try again later")
+    error = StorageUnavailable(f"{why}; nothing was stored, try again later")
+    error.damaged = damaged
+    return error
 
 
 def backup(conn: sqlite3.Connection, dest: Path) -> None:
