@@ -5,9 +5,12 @@ The client may send before the command's process exists (the door first asks the
 who the key is) and faster than the command reads. Either way the channel is asked to
 pause (SSH flow control: the client's ``ssh`` stops reading its own stdin, as a
 writer to a full pipe waits) instead of anything being dropped. The client's EOF
-closes the command's stdin after its last byte. Once the command has closed its stdin
-(it ended, or never reads it: ``history``, ``tail``) what still comes is nobody's to
-read, and is let through and discarded so the client is never held up by it.
+closes the command's stdin after its last byte. ``history`` and ``tail`` never read
+their stdin but hold it open until they exit: what the client sends meanwhile fills
+the pipe and then this queue, and past that the client is paused (a ``tail`` that
+runs for hours holds a client that keeps sending). Once the command has exited (its
+stdin is then closed) what still comes is nobody's to read, and is let through and
+discarded so the client is never held up by it.
 """
 
 from __future__ import annotations

@@ -294,14 +294,19 @@ def run(args: argparse.Namespace, config: Config, headers: Mapping[str, str] | N
         return 0
 
 
-def add_commands(parser: argparse.ArgumentParser, *, local_files: bool = False) -> None:
+def add_commands(
+    parser: argparse.ArgumentParser, *, local_files: bool = False, help_flags: bool = True
+) -> None:
     """``send``, ``history`` and ``tail`` as sub-commands of ``pairchat``.
 
     ``local_files``: ``send`` takes ``--file PATH``, a file of the machine this runs on.
     Only the ``pairchat`` program on the user's own machine offers it: the SSH door runs
-    these commands on the server's machine, where a path would read the door's files."""
+    these commands on the server's machine, where a path would read the door's files.
+    ``help_flags``: each takes ``-h``/``--help`` (the door decides on help itself)."""
     commands = parser.add_subparsers(dest="command", metavar="{send,history,tail}")
-    send_p = commands.add_parser("send", help="send TEXT (or what comes on stdin) to USER")
+    send_p = commands.add_parser(
+        "send", help="send TEXT (or what comes on stdin) to USER", add_help=help_flags
+    )
     send_p.add_argument("peer", metavar="USER")
     send_p.add_argument(
         "text", metavar="TEXT", nargs="?", help="default: stdin (with --file: no caption)"
@@ -310,11 +315,15 @@ def add_commands(parser: argparse.ArgumentParser, *, local_files: bool = False) 
         send_p.add_argument(
             "--file", metavar="PATH", help="send this file (TEXT, if given, is its caption)"
         )
-    history_p = commands.add_parser("history", help="print the newest messages with USER")
+    history_p = commands.add_parser(
+        "history", help="print the newest messages with USER", add_help=help_flags
+    )
     history_p.add_argument("peer", metavar="USER")
     history_p.add_argument("--limit", type=int, default=20, metavar="N")
     history_p.add_argument("--json", action="store_true", help="one JSON object per line")
-    tail_p = commands.add_parser("tail", help="print new messages as they come (Ctrl+C ends)")
+    tail_p = commands.add_parser(
+        "tail", help="print new messages as they come (Ctrl+C ends)", add_help=help_flags
+    )
     tail_p.add_argument("peer", metavar="USER", nargs="?", help="default: everyone")
     tail_p.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -328,38 +337,59 @@ usage: ssh HOST send USER [TEXT ...]    send TEXT (default: stdin until EOF) to 
        scp FILE HOST:USER/              send a file (send --file is for pairchat itself)"""
 """What ``ssh HOST send|history|tail --help`` prints: the door's commands."""
 HELP = ("-h", "--help")
+SCRIPT_COMMANDS = ("send", "history", "tail")
 
 
 def door_command(words: list[str]) -> argparse.Namespace | str:
     """The SSH door's command line as :func:`run` takes it, or ``DOOR_USAGE`` when help
     is asked for; bad usage is a :class:`ScriptError` (one line, status 2).
 
-    ssh joins the words after ``ssh HOST`` into one line, so ``send``'s words after the
-    name are the message, as they were typed. ``--file`` would read a file of the
-    server's machine: refused, with the way to send one (scp)."""
+    Help is ``-h``/``--help`` alone or right after USER, with nothing after it
+    (``send --help``, ``send bob -h``, ``history bob --help``). ssh joins the words after
+    ``ssh HOST`` into one line, so ``send``'s words after the name are the message, as
+    they were typed, whatever they are: ``send bob --help wanted on the build`` and
+    ``send bob -h is the flag`` send those words. ``--file`` in option position (before
+    the text) would read a file of the server's machine: refused, with the way to send
+    one (scp); later in the message it is a word of the text."""
+    command = words[0] if words else ""
+    rest = words[1:]
+    if command in SCRIPT_COMMANDS and _asks_for_help(rest):
+        return DOOR_USAGE
+    if command != "send":
+        return _parsed(words)
+    if any(_is_file_option(word) for word in rest[:2]):
+        names = [
+            word
+            for at, word in enumerate(rest)
+            if not word.startswith("-") and (at == 0 or rest[at - 1] != "--file")
+        ]
+        peer = names[0] if names else "USER"
+        raise ScriptError(
+            f"--file is not available over SSH; use scp FILE HOST:{peer}/", EXIT_USAGE
+        )
+    args = _parsed(words[:2])  # the name; what follows is the text, never options
+    args.text = " ".join(rest[1:]) if len(rest) > 1 else None
+    return args
+
+
+def _asks_for_help(rest: list[str]) -> bool:
+    """``-h``/``--help`` alone, or after a name, with nothing after it."""
+    if not rest or rest[-1] not in HELP:
+        return False
+    return len(rest) == 1 or (len(rest) == 2 and not rest[0].startswith("-"))
+
+
+def _is_file_option(word: str) -> bool:
+    return word == "--file" or word.startswith("--file=")
+
+
+def _parsed(words: list[str]) -> argparse.Namespace:
+    """``words`` through the commands' parser; its complaint as a :class:`ScriptError`."""
     import io
 
     command = words[0] if words else ""
-    if command == "send":
-        if any(word in HELP for word in words[1:3]):
-            return DOOR_USAGE
-        if any(word == "--file" or word.startswith("--file=") for word in words[1:]):
-            rest = words[1:]
-            names = [
-                word
-                for at, word in enumerate(rest)
-                if not word.startswith("-") and (at == 0 or rest[at - 1] != "--file")
-            ]
-            peer = names[0] if names else "USER"
-            raise ScriptError(
-                f"--file is not available over SSH; use scp FILE HOST:{peer}/", EXIT_USAGE
-            )
-        if len(words) > 3:
-            words = [*words[:2], " ".join(words[2:])]
-    elif any(word in HELP for word in words):
-        return DOOR_USAGE
     parser = argparse.ArgumentParser(prog="ssh HOST", add_help=False)
-    add_commands(parser)
+    add_commands(parser, help_flags=False)
     said = io.StringIO()
     try:
         with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):

@@ -216,3 +216,26 @@ def test_keys_sent_before_the_tui_starts_wait_for_it_whole_and_unechoed() -> Non
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_a_message_that_looks_like_an_option_is_sent_as_typed(
+    api: ServerProcess, alice_key: Path, ssh_door: Door
+) -> None:
+    """Only ``-h``/``--help`` alone after USER asks for help and only ``--file`` right
+    after USER is refused: any other words after the name are the message."""
+    bob = register(api.url, "bob")
+    sent = [
+        (("--help", "wanted", "on", "the", "build"), "--help wanted on the build"),
+        (("'-h is the flag'",), "-h is the flag"),  # one word on the door's side
+        (("-h", "is", "short", "for", "--help"), "-h is short for --help"),
+        (("use", "--file", "PATH", "with", "pairchat"), "use --file PATH with pairchat"),
+    ]
+    for words, _ in sent:
+        done = subprocess.run(
+            commands.ssh_command(ssh_door, alice_key, "send", "bob", *words),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), words
+    assert commands.history_of(api, bob) == [text for _, text in sent]

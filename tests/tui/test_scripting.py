@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import queue
+import shlex
 import subprocess
 import sys
 import threading
@@ -15,6 +17,7 @@ import pytest
 
 from tests.support import REPO, LiveServer, bearer, free_port, http
 from tui.config import Config
+from tui.scripting import DOOR_USAGE, ScriptError, door_command
 
 
 def pairchat(
@@ -272,3 +275,49 @@ def test_stdin_far_over_a_message_is_counted_not_held(
     ), done.stderr
     assert int(peak_mb) < 100, f"{peak_mb} MB held for 100 MB of input"
     assert texts(server, users["bob"]) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "text"),
+    [
+        ("send bob --help wanted on the build", "--help wanted on the build"),
+        ("send bob -h is the flag", "-h is the flag"),
+        ("send bob '-h is the flag'", "-h is the flag"),
+        ("send bob hi --file x", "hi --file x"),
+        ("send bob --", "--"),
+    ],
+)
+def test_the_doors_send_takes_every_word_after_the_name_as_the_text(line: str, text: str) -> None:
+    args = door_command(shlex.split(line))
+    assert isinstance(args, argparse.Namespace), line
+    assert (args.command, args.peer, args.text) == ("send", "bob", text)
+
+
+DOOR_HELP_LINES = ["send -h", "send --help", "send bob --help", "send bob -h"]
+DOOR_HELP_LINES += ["history --help", "history bob -h", "tail -h", "tail bob --help"]
+
+
+@pytest.mark.parametrize("line", DOOR_HELP_LINES)
+def test_the_doors_help_is_the_flag_alone_or_right_after_the_name(line: str) -> None:
+    assert door_command(shlex.split(line)) == DOOR_USAGE
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("send bob --file x", "--file is not available over SSH; use scp FILE HOST:bob/"),
+        ("send --file=x bob", "--file is not available over SSH; use scp FILE HOST:bob/"),
+        ("send bob --help me", None),
+        ("history bob --json --help", "unrecognized arguments: --help"),
+        ("send -h bob", "the following arguments are required: USER"),
+    ],
+)
+def test_the_doors_option_words_are_options_only_in_option_place(
+    line: str, why: str | None
+) -> None:
+    if why is None:
+        assert isinstance(door_command(shlex.split(line)), argparse.Namespace)
+        return
+    with pytest.raises(ScriptError) as refused:
+        door_command(shlex.split(line))
+    assert (refused.value.message, refused.value.status) == (why, 2)
