@@ -229,3 +229,11 @@ def befriend(server: LiveServer, users: dict[str, str], me: str, *others: str) -
     with api(server.url, me, users[me]) as client:
         for other in others:
             client.add_friend(other)
+
+
+def refused_by(server: LiveServer, users: dict[str, str], me: str, other: str) -> None:
+    """``me`` has ``other`` as a friend, and ``other`` has blocked ``me``: what ``me``
+    sends them is refused for good (NOT SENT, F7)."""
+    befriend(server, users, me, other)
+    with api(server.url, other, users[other]) as them:
+        them.block_friend(me)

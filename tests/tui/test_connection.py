@@ -17,7 +17,7 @@ from tui.screens.signin import SignInScreen
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.status_bar import StatusBar
 
-from .conftest import api, app_for, befriend, open_chat, type_text, wait_for
+from .conftest import api, app_for, befriend, open_chat, refused_by, type_text, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -63,9 +63,7 @@ async def test_a_signed_in_client_holds_one_request_on_the_server(
 async def test_a_refused_message_can_be_retried_or_discarded_from_the_keyboard(
     server: LiveServer, users: dict[str, str], tmp_path: Path
 ) -> None:
-    befriend(server, users, "alice", "bob")
-    with api(server.url, "bob", users["bob"]) as bob:
-        bob.block_friend("alice")
+    refused_by(server, users, "alice", "bob")
     app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
     async with app.run_test(size=(80, 24)) as pilot:
         log = await open_chat(pilot, app, "bob")

@@ -34,7 +34,7 @@ from tui.widgets.composer import Composer
 from tui.widgets.friend_list import REQUESTS, FriendList
 from tui.widgets.status_bar import StatusBar
 
-from .conftest import api, app_for, befriend, burst, open_chat, type_text, wait_for
+from .conftest import api, app_for, burst, open_chat, refused_by, type_text, wait_for
 from .test_tmux import Tmux, chat_server, start_in_bobs_chat
 
 __all__ = ["chat_server"]  # a fixture of test_tmux, used here
@@ -102,9 +102,7 @@ async def test_declining_the_last_request_leaves_the_dialog_saying_so(
 async def test_a_second_enter_in_f7_never_sends_the_draft_under_it(
     server: LiveServer, users: dict[str, str], tmp_path: Path
 ) -> None:
-    befriend(server, users, "alice", "bob")
-    with api(server.url, "bob", users["bob"]) as bob:
-        bob.block_friend("alice")
+    refused_by(server, users, "alice", "bob")
     app = app_for(server.url, tmp_path, user="alice", token=users["alice"])
     async with app.run_test(size=(80, 24)) as pilot:
         await open_chat(pilot, app, "bob")
