@@ -4,10 +4,17 @@ A terminal sends Alt+key as ESC followed by the key. Textual 8's parser reads
 ESC CR as a plain Enter (so Alt+Enter sent the message), and ESC 1 … ESC 0 as
 the characters a Mac's Option key types (``¡™£¢∞§¶•ªº``: Alt+1 typed "¡"); any
 other Alt+letter arrives as a key *with* its character, which a text box inserts.
-Here every ESC-prefixed single key is an Alt chord with no character — so no Alt
-chord ever inserts text — and Alt+Enter is ``alt+enter`` in every encoding
-(ESC CR, ESC LF, CSI u / kitty, which Textual already reads, and xterm's
-``modifyOtherKeys`` form ``CSI 27 ; 3 ; 13 ~``, which Textual reads as a key named "\\r").
+Here ESC and a digit is Alt+digit (open chat N) with no character, and Alt+Enter is
+``alt+enter`` in every encoding (ESC CR, ESC LF, CSI u / kitty, which Textual already
+reads, and xterm's ``modifyOtherKeys`` form ``CSI 27 ; 3 ; 13 ~``, which Textual reads
+as a key named "\\r").
+
+ESC and a letter, a space or a punctuation mark is two keys, Escape and that key: the
+same bytes are what a fast burst (or a slow link that delivers two key presses in one
+read) makes of Esc then a letter, and pairchat binds no Alt+letter, so reading them as
+one Alt chord lost both keys (a burst ``F1 Esc after help`` left Help open and the
+words gone). Textual's own meanings stay: ESC Tab, ESC DEL (Alt+Backspace), ESC b and
+ESC f (word moves), ESC ESC.
 
 The parser is the driver's (Linux terminal, and the web driver of the browser
 door): :func:`install` points both at :class:`TerminalKeys` before the app
@@ -62,10 +69,27 @@ def _modified_key(bits: int, character: str) -> events.Key | None:
     return alt_key(character)
 
 
+def escape_then(character: str) -> bool:
+    """ESC followed by ``character`` is Escape and then that key (not an Alt chord)."""
+    return (
+        len(character) == 1
+        and character.isprintable()
+        and not character.isdigit()
+        and character not in _TEXTUAL_MEANINGS
+        and character not in _PREFIXES
+    )
+
+
 class TerminalKeys(XTermParser):
-    """Textual's terminal parser; ESC + one key is an Alt chord without a character."""
+    """Textual's terminal parser; ESC + a digit or Enter is an Alt chord without a
+    character, ESC + a letter is Escape and the letter."""
 
     def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
+        pressed = sequence[1:] if len(sequence) == 2 and sequence[0] == ESC else sequence
+        if (alt or pressed is not sequence) and escape_then(pressed):
+            yield events.Key("escape", ESC)
+            yield from super()._sequence_to_key_events(pressed, False)
+            return
         if len(sequence) == 2 and sequence[0] == ESC:
             key = alt_key(sequence[1])  # ESC and the key arrived together
         elif alt:

@@ -295,6 +295,19 @@ def test_esc_down_enter_in_one_burst_opens_the_next_chat_and_sends_no_draft(
     assert stored(proc, users) == ["hello from bob"]
 
 
+def test_f1_esc_and_words_in_one_burst_close_help_and_send_the_words(
+    chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
+) -> None:
+    """Esc then a letter reach the program as one read (ESC a): read as one Alt chord,
+    which nothing binds, Help stayed open and the words were lost."""
+    proc, users = chat_server
+    start_in_bobs_chat(tmux, proc, tmp_path / "cfg")
+    tmux.keys("F1", "Escape", "after help", "Enter")  # one burst
+    assert wait_stored(proc, users, 2, tmux) == ["hello from bob", "after help"]
+    tmux.keys("C-q")
+    tmux.wait_for("EXITED")
+
+
 def test_username_tab_password_enter_in_one_burst_signs_in(
     chat_server: tuple[ServerProcess, dict[str, str]], tmux: Tmux, tmp_path: Path
 ) -> None:
