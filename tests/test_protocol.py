@@ -97,8 +97,9 @@ def test_friend_and_change_bytes() -> None:
         "blocked", "deleted", "rev", "typing", "request", "read_up_to",
     ]  # fmt: skip
     assert json.loads(feed)["cursor"] == "5"
+    # a feed row; the last field is its last_complete, which is not sent
     friend = (
-        "bob", "Bob", 1, WITH_CLIENT_ID, False, 0, 10, 7, True, False, 3,
+        "bob", "Bob", 1, WITH_CLIENT_ID, False, 0, 10, 7, True, False, 3, True,
     )  # fmt: skip
     listed = json.loads(body(replies.friends(Friends([friend], [], []))))  # type: ignore[list-item]
     assert list(listed["friends"][0]) == [

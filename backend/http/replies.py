@@ -244,8 +244,9 @@ def file_download(
 
 # -- friends and the feed --------------------------------------------------------
 def friend(item: Friend) -> wire.Friend:
-    shown = item[:11]  # not the feed's own last_complete
-    username, display_name, unread, last, deleted, _, rev, peer_read, typing, request, mine = shown
+    username, display_name, unread, last, deleted, _, rev, peer_read, typing, request, mine, _ = (
+        item  # the last: the feed's own last_complete
+    )
     return wire.Friend(
         username,
         display_name,

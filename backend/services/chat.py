@@ -119,7 +119,6 @@ class Chat:
         self.sends = Limiter(quotas.send_rate)  # sends, edits and deletions
         self._new_conversations = Limiter(quotas.new_conversation_rate)
         self.disk = disk
-        self.fills_per_list = FILLS_PER_LIST
 
     def _require_accounts(self, pair: Pair) -> None:
         self.accounts.require_exists(pair.low)
@@ -360,7 +359,7 @@ class Chat:
         have not accepted are ``requests``."""
         rows, blocked = self.store.friend_list(me, now_ms())
         incomplete = [i for i, f in enumerate(rows) if f.last_id and not f.last_complete]
-        for i in incomplete[: self.fills_per_list]:  # most recent first, as listed
+        for i in incomplete[:FILLS_PER_LIST]:  # most recent first, as listed
             rows[i] = self._with_last(me, rows[i])
         return Friends([f for f in rows if not f.request], blocked, [f for f in rows if f.request])
 

@@ -171,6 +171,7 @@ class PgAccountsDb:
         self.write = _counted(db.write, "write")
         self.snapshot = _counted(db.snapshot, "snapshot")
         self.statement = _counted(db.statement, "statement")
+        self._try_read = _counted(db.try_read, "read")
 
     def close(self) -> None:
         self._db.close()
@@ -190,7 +191,7 @@ class PgAccountsDb:
         def work(conn: Connection) -> int:
             return int(conn.execute(_DATA_VERSION).fetchone()[0])
 
-        return self.read(work) if wait else _counted(self._db.try_read, "read")(work)
+        return self.read(work) if wait else self._try_read(work)
 
     def backup_to(self, dest: Path) -> None:
         raise StorageUnavailable(

@@ -101,11 +101,6 @@ class _ListDialog(_Dialog):
         option = self.query_one("#dialog-list", OptionList).highlighted_option
         return option.id if option is not None else None
 
-    def _refill(self) -> None:
-        """After an action on a row: the rows left, or the dialog's word that none is (it
-        stays open: the next keys go where the user sees them go, see the module's doc)."""
-        self._fill()
-
 
 class AddFriendDialog(_Dialog):
     def compose(self) -> ComposeResult:
@@ -207,13 +202,13 @@ class UnsentDialog(_ListDialog):
         client_id = self._selected()
         if client_id:
             self.core.retry(client_id)
-            self._refill()
+            self._fill()  # the rows left, or the dialog's word that none is
 
     def action_discard(self) -> None:
         client_id = self._selected()
         if client_id:
             self.core.discard(client_id)
-            self._refill()
+            self._fill()  # the rows left, or the dialog's word that none is
 
 
 class SignOutDialog(_Dialog):
@@ -399,12 +394,12 @@ class RequestsDialog(_ListDialog):
     def action_decline(self) -> None:
         if name := self._selected():
             self._answer(name, "decline", self.core.decline)
-            self._refill()
+            self._fill()  # the rows left, or the dialog's word that none is
 
     def action_block(self) -> None:
         if name := self._selected():
             self._answer(name, "block", self.core.block)
-            self._refill()
+            self._fill()  # the rows left, or the dialog's word that none is
 
     def _answer(self, username: str, verb: str, request: Callable[[str], Awaitable[None]]) -> None:
         """Tell the server in a worker of the app's (it outlives this dialog); the row goes
