@@ -270,6 +270,11 @@ def attachment_label(attachment: Attachment) -> str:
     return f"{PAPERCLIP} {one_line(attachment.name)} \u00b7 {human_size(attachment.size)}"
 
 
+def one_line_preview(text: str, attachment: Attachment | None) -> str:
+    """A message on one line: its text, or its file's line when it has no text."""
+    return one_line(text) or (attachment_label(attachment) if attachment is not None else "")
+
+
 def with_attachment(text: str, attachment: Attachment | None) -> str:
     """Display ``text`` with the attachment's line under it (the line alone without text)."""
     if attachment is None:

@@ -53,7 +53,7 @@ from tui.screens.dialogs import (
     UnblockDialog,
     UnsentDialog,
 )
-from tui.text import attachment_label, one_line
+from tui.text import one_line, one_line_preview
 from tui.widgets.chat_pane import ChatPane
 from tui.widgets.friend_list import REQUESTS, FriendList
 from tui.widgets.status_bar import StatusBar
@@ -299,8 +299,7 @@ class MainScreen(Screen[None]):
         if theirs and not (log.attentive and log.follow):
             label = self.friend_list.whose(peer, one_line(self.core.label(peer)))
             newest = theirs[-1]
-            file = attachment_label(newest.attachment) if newest.attachment else ""
-            self._alert(label, one_line(newest.text) or file, ring=True)
+            self._alert(label, one_line_preview(newest.text, newest.attachment), ring=True)
 
     def _alert(self, title: str, body: str, ring: bool) -> None:
         if ring:

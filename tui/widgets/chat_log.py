@@ -58,7 +58,7 @@ from tui.code_blocks import (
 from tui.core.conversation import Conversation, Merge
 from tui.core.outbox import OutboxItem
 from tui.formatting import Clock, clock_time, day_label, system_clock
-from tui.text import attachment_label, fit, one_line, url_spans
+from tui.text import fit, one_line, one_line_preview, url_spans
 from tui.widgets.chat_layout import (
     BODY_INDENT,
     COMPACT_INDENT,
@@ -734,9 +734,7 @@ class ChatLog(ScrollView, can_focus=True, inherit_bindings=False):
         if original is None:
             return "\u21b3 in reply to an earlier message (Enter: show it)"
         who = "me" if original.author.lower() == self.me else one_line(original.author)
-        text = DELETED if original.deleted else one_line(original.text)
-        if not text and original.attachment is not None:
-            text = attachment_label(original.attachment)
+        text = DELETED if original.deleted else one_line_preview(original.text, original.attachment)
         return f"\u21b3 {who}: {text}"
 
     def _status(self, block: Block) -> list[tuple[str, Style]]:

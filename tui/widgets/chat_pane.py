@@ -31,7 +31,7 @@ from tui.core.conversation import Merge
 from tui.core.outbox import OutboxFull
 from tui.core.sync import MAX_MESSAGE, SyncCore
 from tui.formatting import Clock
-from tui.text import attachment_label, fit, key_label, one_line, url_spans
+from tui.text import fit, key_label, one_line, one_line_preview, url_spans
 from tui.widgets.chat_log import ChatLog
 from tui.widgets.composer import MAX_DRAFT, Composer
 from tui.widgets.external_editor import (
@@ -425,9 +425,11 @@ class ChatPane(Vertical):
             text = "\u270e Editing your message \u00b7 Enter saves \u00b7 Esc cancels"
         elif composer.replying is not None:
             original = chat.get(composer.replying) if chat else None
-            quote = one_line(original.text) if original else "an earlier message"
-            if original is not None and not quote and original.attachment is not None:
-                quote = attachment_label(original.attachment)
+            quote = (
+                one_line_preview(original.text, original.attachment)
+                if original
+                else "an earlier message"
+            )
             text = f"\u21b3 Replying to \u201c{quote}\u201d \u00b7 Esc cancels"
         else:
             text = ""
