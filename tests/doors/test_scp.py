@@ -246,8 +246,16 @@ def test_a_file_named_like_another_files_id_name_cannot_take_it(
     assert (tmp_path / "impostor.txt").read_bytes() == b"not the plan\n"
 
 
+def door_idle(log: str) -> bool:
+    """Every session the door opened has ended (its token revoked before that line)."""
+    return log.count(" opened from ") == log.count(" ended after ")
+
+
 def test_sftp_ls_lists_conversations_and_files(world: World) -> None:
     bob_sends(world, "listed.pdf", b"%PDF-1.4 a few bytes")
+    # counted once the door is idle: the last test's session may still be logging out
+    # (its logout landing after the count made it jump by two, and this wait time out)
+    wait_until(lambda: door_idle(world.door.log()), "the door's earlier sessions ended")
     revoked = world.door.log().count("/logout")
     done = sftp_batch(world, "ls -1 /", "ls -l bob", "cd bob", "pwd")
     assert done.returncode == 0, done.stderr
